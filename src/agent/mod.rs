@@ -1,0 +1,1 @@
+//! The long-running agent: passes on a schedule, signals, metrics and health.

@@ -1,0 +1,1 @@
+//! The command-line interface (clap derive). Doc comments are the help text.

@@ -1,0 +1,5 @@
+//! Schedules: 5-field crontab (croner, strict), `@hourly`/`@daily`/`@weekly`, `@every <duration>`.
+
+/// A parsed schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule;

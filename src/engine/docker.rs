@@ -1,0 +1,1 @@
+//! The bollard implementation of [`super::Engine`]: the only place bollard types appear.

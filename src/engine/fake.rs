@@ -1,0 +1,1 @@
+//! An in-memory [`super::Engine`] for fast tests.

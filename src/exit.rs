@@ -1,0 +1,12 @@
+//! Process exit codes (documented in the README).
+
+/// Nothing failed (also when nothing matched).
+pub const OK: i32 = 0;
+/// Some deletions failed.
+pub const DELETIONS_FAILED: i32 = 1;
+/// Configuration or usage error.
+pub const CONFIG: i32 = 2;
+/// The engine could not be reached.
+pub const UNREACHABLE: i32 = 3;
+/// Another pass holds the host lock and `--no-wait` was given.
+pub const LOCKED: i32 = 4;

@@ -1,0 +1,17 @@
+//! stagesweep: a policy-driven garbage collector for the images Docker builds leave behind.
+//!
+//! The data flows config → inventory → plan → execute → report; `pass` ties one
+//! garbage-collection pass together and `agent` runs passes on a schedule.
+//! Only `engine::docker` knows about bollard; everything that decides lives in `plan`.
+
+pub mod agent;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod engine;
+pub mod execute;
+pub mod exit;
+pub mod inventory;
+pub mod pass;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,1 @@
+//! One garbage-collection pass: inventory → plan → execute → report.

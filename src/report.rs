@@ -1,0 +1,1 @@
+//! Rendering plans and pass results as text tables and JSON.
