@@ -25,7 +25,7 @@ pub struct PassOptions {
 }
 
 /// Counts over one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub images: usize,
     /// Deleted by our own calls.
