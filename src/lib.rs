@@ -15,3 +15,4 @@ pub mod inventory;
 pub mod pass;
 pub mod plan;
 pub mod report;
+pub mod lock;
