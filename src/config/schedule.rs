@@ -2,7 +2,7 @@
 //!
 //! Owns parsing a schedule expression once, at config load, and computing the next tick in
 //! a time zone. Crontab follows Vixie cron: Sunday is 0 or 7, day-of-month and day-of-week
-//! are ORed when both are restricted, and DST gaps/overlaps are handled like Vixie (a fixed
+//! are OR-ed when both are restricted, and DST gaps/overlaps are handled like Vixie (a fixed
 //! time inside a spring-forward gap runs right after the gap; a fixed time inside a
 //! fall-back overlap runs once). Must not read the clock: callers pass `after`.
 
