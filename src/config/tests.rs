@@ -11,203 +11,46 @@ fn problems(text: &str) -> Vec<Problem> {
     }
 }
 
-fn policy_yaml(body: &str) -> String {
-    format!("policies:\n  - name: p\n{body}")
-}
+/// (YAML, location, field path, start of the message): each has exactly one problem.
+#[rustfmt::skip]
+const RULES: &[(&str, &str, &str, &str)] = &[
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: soon\n", "c.yaml:5:14", "policies[0].min_age", "min_age \"soon\" is not a duration"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_age: 24\n", "c.yaml:5:14", "policies[0].max_age", "max_age \"24\" is not a duration"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_total_size: lots\n", "c.yaml:5:21", "policies[0].max_total_size", "max_total_size \"lots\" is not a size"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: 2h\n    max_age: 1h\n", "c.yaml:6:14", "policies[0].max_age", "max_age 1h is shorter than min_age 2h"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_age: 30m\n", "c.yaml:5:14", "policies[0].max_age", "max_age 30m is shorter than min_age 1h (the default)"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    keep_last: 0\n", "c.yaml:5:16", "policies[0].keep_last", "keep_last 0 would keep nothing"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    keep_last: -3\n", "c.yaml:5:16", "policies[0].keep_last", "keep_last -3 would keep nothing"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    group_by: \"label:\"\n", "c.yaml:5:15", "policies[0].group_by", "group_by \"label:\" has an empty label key"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    group_by: repo\n", "c.yaml:5:15", "policies[0].group_by", "group_by \"repo\" is not a grouping"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"=builder\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"=builder\" has an empty key"),
+    ("policies:\n  - name: p\n    match:\n      references: [\"a[\"]\n", "c.yaml:4:20", "policies[0].match.references[0]", "invalid glob \"a[\""),
+    ("policies:\n  - name: p\n    match:\n      dangling: maybe\n", "c.yaml:4:17", "policies[0].match.dangling", "dangling \"maybe\" is not true, false or any"),
+    ("policies:\n  - name: p\n    match: {}\n", "c.yaml:3:12", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    min_age: 1h\n", "c.yaml:2:5", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    match:\n      dangling: any\n", "c.yaml:4:7", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n      all_images: true\n", "c.yaml:5:19", "policies[0].match.all_images", "policy \"p\" sets all_images: true but also has match criteria"),
+    ("policies:\n  - name: \"\"\n    match: {all_images: true}\n", "c.yaml:2:11", "policies[0].name", "policy name \"\" is empty"),
+    ("policies:\n  - match: {all_images: true}\n", "c.yaml:2:5", "policies[0].name", "policy has no name"),
+    ("docker:\n  concurrency: 0\n", "c.yaml:2:16", "docker.concurrency", "concurrency 0 is outside 1..=64"),
+    ("docker:\n  concurrency: 65\n", "c.yaml:2:16", "docker.concurrency", "concurrency 65 is outside 1..=64"),
+    ("docker:\n  timeout: 500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"500ms\" is shorter than 1s"),
+    ("docker:\n  timeout: 2500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"2500ms\" is not a whole number of seconds"),
+    ("docker:\n  host: /var/run/docker.sock\n", "c.yaml:2:9", "docker.host", "docker host \"/var/run/docker.sock\" is not an engine address"),
+    ("protect:\n  labels: [\"!=x\"]\n", "c.yaml:2:12", "protect.labels[0]", "label predicate \"!=x\" has an empty key"),
+    ("protect:\n  references: [\"[a\"]\n", "c.yaml:2:16", "protect.references[0]", "invalid glob \"[a\""),
+    ("schedule: \"0 */15 * * * *\"\n", "c.yaml:1:11", "schedule", "schedule \"0 */15 * * * *\" has 6 fields"),
+    ("timezone: Berlin\n", "c.yaml:1:11", "timezone", "timezone \"Berlin\" is not an IANA time zone"),
+    ("jitter: a bit\n", "c.yaml:1:9", "jitter", "jitter \"a bit\" is not a duration"),
+    ("shutdown_timeout: 30\n", "c.yaml:1:19", "shutdown_timeout", "shutdown_timeout \"30\" is not a duration"),
+    ("lock_file: stagesweep.lock\n", "c.yaml:1:12", "lock_file", "lock_file \"stagesweep.lock\" is not an absolute path"),
+    ("metrics:\n  listen: localhost:9477\n", "c.yaml:2:11", "metrics.listen", "listen address \"localhost:9477\" is not ip:port"),
+];
 
 #[test]
 fn each_rule_reports_location_path_and_value() {
-    let sel = "    match:\n      labels: [stage=builder]\n";
-    let cases: Vec<(String, &str, &str, &str)> = vec![
-        (
-            policy_yaml(&format!("{sel}    min_age: soon\n")),
-            "c.yaml:5:14",
-            "policies[0].min_age",
-            "min_age \"soon\" is not a duration",
-        ),
-        (
-            policy_yaml(&format!("{sel}    max_age: 24\n")),
-            "c.yaml:5:14",
-            "policies[0].max_age",
-            "max_age \"24\" is not a duration",
-        ),
-        (
-            policy_yaml(&format!("{sel}    max_total_size: lots\n")),
-            "c.yaml:5:21",
-            "policies[0].max_total_size",
-            "max_total_size \"lots\" is not a size",
-        ),
-        (
-            policy_yaml(&format!("{sel}    min_age: 2h\n    max_age: 1h\n")),
-            "c.yaml:6:14",
-            "policies[0].max_age",
-            "max_age 1h is shorter than min_age 2h",
-        ),
-        (
-            policy_yaml(&format!("{sel}    max_age: 30m\n")),
-            "c.yaml:5:14",
-            "policies[0].max_age",
-            "max_age 30m is shorter than min_age 1h",
-        ),
-        (
-            policy_yaml(&format!("{sel}    keep_last: 0\n")),
-            "c.yaml:5:16",
-            "policies[0].keep_last",
-            "keep_last 0 would keep nothing",
-        ),
-        (
-            policy_yaml(&format!("{sel}    keep_last: -3\n")),
-            "c.yaml:5:16",
-            "policies[0].keep_last",
-            "keep_last -3 would keep nothing",
-        ),
-        (
-            policy_yaml(&format!("{sel}    group_by: \"label:\"\n")),
-            "c.yaml:5:15",
-            "policies[0].group_by",
-            "group_by \"label:\" has an empty label key",
-        ),
-        (
-            policy_yaml(&format!("{sel}    group_by: repo\n")),
-            "c.yaml:5:15",
-            "policies[0].group_by",
-            "group_by \"repo\" is not a grouping",
-        ),
-        (
-            policy_yaml("    match:\n      labels: [\"=builder\"]\n"),
-            "c.yaml:4:16",
-            "policies[0].match.labels[0]",
-            "label predicate \"=builder\" has an empty key",
-        ),
-        (
-            policy_yaml("    match:\n      references: [\"a[\"]\n"),
-            "c.yaml:4:20",
-            "policies[0].match.references[0]",
-            "invalid glob \"a[\"",
-        ),
-        (
-            policy_yaml("    match:\n      dangling: maybe\n"),
-            "c.yaml:4:17",
-            "policies[0].match.dangling",
-            "dangling \"maybe\" is not true, false or any",
-        ),
-        (
-            policy_yaml("    match: {}\n"),
-            "c.yaml:3:12",
-            "policies[0].match",
-            "policy \"p\" has an empty match",
-        ),
-        (
-            policy_yaml("    min_age: 1h\n"),
-            "c.yaml:2:5",
-            "policies[0].match",
-            "policy \"p\" has an empty match",
-        ),
-        (
-            policy_yaml("    match:\n      dangling: any\n"),
-            "c.yaml:4:7",
-            "policies[0].match",
-            "policy \"p\" has an empty match",
-        ),
-        (
-            policy_yaml(&format!("{sel}      all_images: true\n")),
-            "c.yaml:5:19",
-            "policies[0].match.all_images",
-            "policy \"p\" sets all_images: true but also has match criteria",
-        ),
-        (
-            "policies:\n  - name: \"\"\n    match: {all_images: true}\n".into(),
-            "c.yaml:2:11",
-            "policies[0].name",
-            "policy name \"\" is empty",
-        ),
-        (
-            "policies:\n  - match: {all_images: true}\n".into(),
-            "c.yaml:2:5",
-            "policies[0].name",
-            "policy has no name",
-        ),
-        (
-            "docker:\n  concurrency: 0\n".into(),
-            "c.yaml:2:16",
-            "docker.concurrency",
-            "concurrency 0 is outside 1..=64",
-        ),
-        (
-            "docker:\n  concurrency: 65\n".into(),
-            "c.yaml:2:16",
-            "docker.concurrency",
-            "concurrency 65 is outside 1..=64",
-        ),
-        (
-            "docker:\n  timeout: 500ms\n".into(),
-            "c.yaml:2:12",
-            "docker.timeout",
-            "timeout \"500ms\" is shorter than 1s",
-        ),
-        (
-            "docker:\n  timeout: 2500ms\n".into(),
-            "c.yaml:2:12",
-            "docker.timeout",
-            "timeout \"2500ms\" is not a whole number of seconds",
-        ),
-        (
-            "docker:\n  host: /var/run/docker.sock\n".into(),
-            "c.yaml:2:9",
-            "docker.host",
-            "docker host \"/var/run/docker.sock\" is not an engine address",
-        ),
-        (
-            "protect:\n  labels: [\"!=x\"]\n".into(),
-            "c.yaml:2:12",
-            "protect.labels[0]",
-            "label predicate \"!=x\" has an empty key",
-        ),
-        (
-            "protect:\n  references: [\"[a\"]\n".into(),
-            "c.yaml:2:16",
-            "protect.references[0]",
-            "invalid glob \"[a\"",
-        ),
-        (
-            "schedule: \"0 */15 * * * *\"\n".into(),
-            "c.yaml:1:11",
-            "schedule",
-            "schedule \"0 */15 * * * *\" has 6 fields",
-        ),
-        (
-            "timezone: Berlin\n".into(),
-            "c.yaml:1:11",
-            "timezone",
-            "timezone \"Berlin\" is not an IANA time zone",
-        ),
-        (
-            "jitter: a bit\n".into(),
-            "c.yaml:1:9",
-            "jitter",
-            "jitter \"a bit\" is not a duration",
-        ),
-        (
-            "shutdown_timeout: 30\n".into(),
-            "c.yaml:1:19",
-            "shutdown_timeout",
-            "shutdown_timeout \"30\" is not a duration",
-        ),
-        (
-            "lock_file: stagesweep.lock\n".into(),
-            "c.yaml:1:12",
-            "lock_file",
-            "lock_file \"stagesweep.lock\" is not an absolute path",
-        ),
-        (
-            "metrics:\n  listen: localhost:9477\n".into(),
-            "c.yaml:2:11",
-            "metrics.listen",
-            "listen address \"localhost:9477\" is not ip:port",
-        ),
-    ];
-    for (text, location, path, message) in cases {
-        let found = problems(&text);
+    for &(text, location, path, message) in RULES {
+        let found = problems(text);
         assert_eq!(found.len(), 1, "{text}\n{found:#?}");
         let p = &found[0];
         assert_eq!(
