@@ -66,9 +66,9 @@ pub(super) fn size(field: &str, text: &str) -> Result<u64, Bad> {
     text.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|e| {
+        .map_err(|_| {
             Bad::new(
-                format!("{field} {text:?} is not a size: {e}"),
+                format!("{field} {text:?} is not a size"),
                 "write sizes like 500MB, 10GB or 10GiB",
             )
         })
