@@ -1,5 +1,5 @@
 //! Configuration files end to end: every example in `config/` validates, and every
-//! fixture in `tests/fixtures/config/` gives the problems (with file:line:column) or the
+//! fixture in `tests/fixtures/config/` gives the problems (with `file:line:column`) or the
 //! summary recorded in its insta snapshot. New files in either directory are picked up
 //! automatically. Paths are relative to the package root (cargo runs tests there), so
 //! snapshots never contain machine paths.
