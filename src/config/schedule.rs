@@ -174,10 +174,19 @@ fn strict_parser() -> CronParser {
         .build()
 }
 
-/// croner's message, lowercased at the start and without a final period.
+/// croner's message without its prefixes, lowercased at the start, no final period:
+/// `Component error: Number out of bounds.` → `number out of bounds`.
 fn croner_message(e: &croner::errors::CronError) -> String {
     let text = e.to_string();
-    let text = text.trim_end_matches('.');
+    let mut text = text.trim_end_matches('.');
+    for prefix in [
+        "Component error: ",
+        "Invalid pattern: ",
+        "Pattern contains illegal characters: ",
+        "CronPattern contains ",
+    ] {
+        text = text.strip_prefix(prefix).unwrap_or(text);
+    }
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
@@ -365,10 +374,14 @@ mod tests {
             ("* * * *", "has 4 fields"),
             ("", "schedule is empty"),
             ("0 0 * * * 2026", "has 6 fields"),
-            ("61 * * * *", "schedule \"61 * * * *\" is invalid"),
+            (
+                "61 * * * *",
+                "schedule \"61 * * * *\" is invalid: number out of bounds",
+            ),
+            ("*/0 * * * *", "is invalid: step cannot be zero"),
             ("* 24 * * *", "is invalid"),
             ("* * * * 8", "is invalid"),
-            ("x * * * *", "is invalid"),
+            ("x * * * *", "is invalid: illegal character 'X'"),
             ("@reboot", "is not a known macro"),
             ("@every", "has no duration"),
             ("@every 15", "has an invalid duration \"15\""),
