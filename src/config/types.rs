@@ -158,7 +158,10 @@ impl LabelPredicate {
     /// Returns a message naming the offending text when the key is empty.
     pub fn parse(text: &str) -> Result<Self, String> {
         let (key, pred) = if let Some((k, v)) = text.split_once("!=") {
-            (k, LabelPredicate::NotEquals(k.trim().to_owned(), v.to_owned()))
+            (
+                k,
+                LabelPredicate::NotEquals(k.trim().to_owned(), v.to_owned()),
+            )
         } else if let Some((k, v)) = text.split_once('=') {
             (k, LabelPredicate::Equals(k.trim().to_owned(), v.to_owned()))
         } else {
@@ -206,7 +209,8 @@ impl RefGlob {
     /// # Errors
     /// Returns the glob error, naming the pattern.
     pub fn new(pattern: &str) -> Result<Self, String> {
-        let glob = Glob::new(pattern).map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
+        let glob =
+            Glob::new(pattern).map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))?;
         Ok(Self {
             pattern: pattern.to_owned(),
             matcher: glob.compile_matcher(),
