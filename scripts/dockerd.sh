@@ -37,7 +37,6 @@ start() {
         --pidfile "$dir/docker.pid" \
         --host "unix://$sock" \
         --iptables=false --ip-masq=false --bridge=none \
-        --storage-driver overlay2 \
         >"$dir/dockerd.log" 2>&1 &
     echo $! >"$dir/dockerd.launcher.pid"
 
