@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use super::{CmdError, apply_adhoc, load_config};
 use crate::cli::{Output, PlanArgs, PruneArgs};
 use crate::config::Config;
-use crate::engine::docker::DockerEngine;
+use crate::engine::docker::{self, DockerEngine};
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
 use crate::report;
@@ -18,7 +18,7 @@ use crate::report;
 pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
     let mut config = load_config(&args.config)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = DockerEngine::connect(&config.docker).await?;
+    let engine = docker::connect(&config.docker).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
     } else {
@@ -42,7 +42,7 @@ pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
 pub async fn plan(args: &PlanArgs) -> Result<i32, CmdError> {
     let mut config = load_config(&args.config)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = DockerEngine::connect(&config.docker).await?;
+    let engine = docker::connect(&config.docker).await?;
     let opts = PassOptions {
         dry_run: true,
         progress: false,
