@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{CmdError, apply_adhoc, load_config};
 use crate::cli::{Output, PlanArgs, PruneArgs};
@@ -69,7 +69,7 @@ async fn pass(
     let result = run_pass(engine, config, Utc::now(), opts, &stop).await;
     watcher.abort();
     let report = result?;
-    info!(summary = %report::report_summary_line(&report), "pass finished");
+    debug!(summary = %report::report_summary_line(&report), "pass finished");
     Ok(report)
 }
 
