@@ -113,7 +113,7 @@ fn plain_policy_deletes_old_matches_only() {
         vec![],
         &cfg(vec![policy("builder-stages", &["stage=builder"])]),
     );
-    assert_eq!(line(&p, "a"), "delete: matched builder-stages, 3h old > min_age 1h");
+    assert_eq!(line(&p, "a"), "delete: matched builder-stages, 3h old, past min_age 1h");
     assert_eq!(
         line(&p, "b"),
         "keep: matched builder-stages, 10m old: younger than min_age 1h"
