@@ -264,8 +264,8 @@ pub async fn build_classic(docker: &Docker, files: &[(&str, &[u8], u32)], tag: &
     // The classic builder reports an ID per stage; the last one is the image it tagged.
     infos
         .iter()
-        .filter_map(|i| i.aux.as_ref().and_then(|a| a.id.clone()))
-        .last()
+        .rev()
+        .find_map(|i| i.aux.as_ref().and_then(|a| a.id.clone()))
         .unwrap_or_else(|| panic!("build of {tag} reported no image ID; log:\n{log}"))
 }
 
