@@ -273,4 +273,3 @@ fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
         }
     }
 }
-

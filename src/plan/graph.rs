@@ -62,4 +62,3 @@ impl<'a> Graph<'a> {
             .unwrap_or_else(|| im.short_id().to_owned())
     }
 }
-
