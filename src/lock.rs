@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds the lock and the caller asked not to wait.
-    #[error("another stagesweep pass{} holds the lock {}; wait for it to finish, or drop --no-wait to wait", holder_suffix(.holder), .path.display())]
+    #[error("another stagesweep pass{} holds the lock {}; wait for it to finish, or drop --no-wait to wait", holder_suffix(*.holder), .path.display())]
     Busy { path: PathBuf, holder: Option<u32> },
     /// The lock file's directory could not be created.
     #[error("cannot create the lock directory {}: {source} (set lock_file: in the config or --lock-file to a writable path, or run as a user who can write {})", .dir.display(), .dir.display())]
@@ -32,8 +32,10 @@ pub enum LockError {
     Cancelled { path: PathBuf },
 }
 
-fn holder_suffix(holder: &Option<u32>) -> String {
-    holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+fn holder_suffix(holder: Option<u32>) -> String {
+    holder
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default()
 }
 
 /// A held host lock; dropping it releases the lock.
@@ -61,7 +63,7 @@ impl HostLock {
     pub fn try_acquire(path: &Path) -> Result<HostLock, LockError> {
         let file = open(path)?;
         match file.try_lock() {
-            Ok(()) => Self::held(file, path),
+            Ok(()) => Ok(Self::held(file, path)),
             Err(TryLockError::WouldBlock) => Err(LockError::Busy {
                 path: path.to_owned(),
                 holder: read_holder(&file),
@@ -80,7 +82,7 @@ impl HostLock {
             path: path.to_owned(),
             source,
         })?;
-        Self::held(file, path)
+        Ok(Self::held(file, path))
     }
 
     /// Take the lock, polling every `interval` until it is free or `cancel` fires.
@@ -119,13 +121,13 @@ impl HostLock {
         &self.path
     }
 
-    fn held(mut file: File, path: &Path) -> Result<HostLock, LockError> {
+    fn held(mut file: File, path: &Path) -> HostLock {
         // Best effort: the pid only improves the busy message of others.
         let _ = write_holder(&mut file);
-        Ok(HostLock {
+        HostLock {
             file,
             path: path.to_owned(),
-        })
+        }
     }
 }
 
@@ -137,13 +139,13 @@ impl Drop for HostLock {
 }
 
 fn open(path: &Path) -> Result<File, LockError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            fs::create_dir_all(dir).map_err(|source| LockError::CreateDir {
-                dir: dir.to_owned(),
-                source,
-            })?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        fs::create_dir_all(dir).map_err(|source| LockError::CreateDir {
+            dir: dir.to_owned(),
+            source,
+        })?;
     }
     OpenOptions::new()
         .read(true)
@@ -200,8 +202,14 @@ mod tests {
         let err = HostLock::try_acquire(&path).expect_err("cannot create under a file");
         let text = err.to_string();
         assert!(matches!(err, LockError::CreateDir { .. }), "{err:?}");
-        assert!(text.contains("--lock-file") && text.contains("lock_file:"), "{text}");
-        assert!(text.contains(&blocker.join("run").display().to_string()), "{text}");
+        assert!(
+            text.contains("--lock-file") && text.contains("lock_file:"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&blocker.join("run").display().to_string()),
+            "{text}"
+        );
     }
 
     #[tokio::test]

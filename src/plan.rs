@@ -27,11 +27,24 @@ pub enum Reason {
     /// Matched a policy with no retention rule and older than `min_age`.
     Matched { policy: String, age_secs: u64 },
     /// Older than the policy's `max_age`.
-    OlderThanMaxAge { policy: String, age_secs: u64, max_age_secs: u64 },
+    OlderThanMaxAge {
+        policy: String,
+        age_secs: u64,
+        max_age_secs: u64,
+    },
     /// Beyond the `keep_last` newest in its group.
-    BeyondKeepLast { policy: String, keep_last: usize, group: String },
+    BeyondKeepLast {
+        policy: String,
+        keep_last: usize,
+        group: String,
+    },
     /// Deleted (oldest first) to bring the group under `max_total_size`.
-    OverSizeBudget { policy: String, group: String, group_bytes: u64, max_total_size: u64 },
+    OverSizeBudget {
+        policy: String,
+        group: String,
+        group_bytes: u64,
+        max_total_size: u64,
+    },
     // ---- keep ----
     /// Used by a container (running or not).
     InUse { container: String, state: String },
@@ -46,7 +59,11 @@ pub enum Reason {
     /// Younger than the policy's `min_age`.
     YoungerThanMinAge { policy: String, min_age_secs: u64 },
     /// Among the `keep_last` newest of its group.
-    AmongNewest { policy: String, keep_last: usize, group: String },
+    AmongNewest {
+        policy: String,
+        keep_last: usize,
+        group: String,
+    },
     /// Matched, old enough, but no retention rule asks for its deletion.
     WithinPolicy { policy: String },
     // ---- untouched ----

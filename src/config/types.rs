@@ -158,7 +158,10 @@ impl LabelPredicate {
     /// Returns a message naming the offending text when the key is empty.
     pub fn parse(text: &str) -> Result<Self, String> {
         let (key, pred) = if let Some((k, v)) = text.split_once("!=") {
-            (k, LabelPredicate::NotEquals(k.trim().to_owned(), v.to_owned()))
+            (
+                k,
+                LabelPredicate::NotEquals(k.trim().to_owned(), v.to_owned()),
+            )
         } else if let Some((k, v)) = text.split_once('=') {
             (k, LabelPredicate::Equals(k.trim().to_owned(), v.to_owned()))
         } else {
