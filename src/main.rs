@@ -1,1 +1,48 @@
-fn main() {}
+//! The `stagesweep` binary: parse the command line, start tracing, dispatch, exit.
+
+use clap::Parser;
+use stagesweep::cli::{Cli, Command, LogFormat};
+use stagesweep::cmd;
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let code = match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stagesweep: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(command: Command) -> Result<i32, cmd::CmdError> {
+    if let Command::CheckConfig(args) = &command {
+        return cmd::check_config::run(args).map(|()| stagesweep::exit::OK);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    runtime.block_on(async move {
+        match command {
+            Command::Prune(args) => cmd::prune::prune(&args).await,
+            Command::Plan(args) => cmd::prune::plan(&args).await,
+            Command::Agent(args) => cmd::agent::run(&args).await,
+            Command::CheckConfig(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

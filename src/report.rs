@@ -1,1 +1,193 @@
-//! Rendering plans and pass results as text tables and JSON.
+//! Rendering a pass: text tables, the summary line and the JSON document.
+//!
+//! Pure formatting of a [`PassReport`]; nothing here talks to Docker or decides.
+
+use bytesize::ByteSize;
+use chrono::{DateTime, Utc};
+use comfy_table::{Table, presets};
+use serde::Serialize;
+
+use crate::execute::{DeletionResult, Outcome};
+use crate::inventory::short_id;
+use crate::pass::{PassReport, Summary};
+use crate::plan::{Action, Decision, Reason, fmt_age};
+
+/// Version of the JSON document's layout; bumped on incompatible changes.
+pub const JSON_VERSION: u32 = 1;
+
+/// The one-line summary of a pass.
+#[must_use]
+pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
+    if s.dry_run {
+        return format!(
+            "dry run: would delete {planned} images, reclaim ~{}, keep {}, leave {} untouched; nothing changed in {:.1}s",
+            bytes(planned_bytes),
+            s.kept,
+            s.untouched,
+            s.duration_secs
+        );
+    }
+    let mut line = format!("deleted {} images", s.deleted_total);
+    if s.cascaded > 0 {
+        line.push_str(&format!(" ({} in cascade)", s.cascaded));
+    }
+    line.push_str(&format!(
+        ", reclaimed {}, kept {}, skipped {}, failed {}",
+        bytes(s.reclaimed_bytes),
+        s.kept,
+        s.skipped,
+        s.failed
+    ));
+    if s.already_gone > 0 {
+        line.push_str(&format!(", already gone {}", s.already_gone));
+    }
+    if s.not_attempted > 0 {
+        line.push_str(&format!(", not attempted {} (stopping)", s.not_attempted));
+    }
+    line.push_str(&format!(" in {:.1}s", s.duration_secs));
+    line
+}
+
+fn bytes(n: u64) -> String {
+    ByteSize(n).display().si().to_string()
+}
+
+/// The summary line of a report.
+#[must_use]
+pub fn report_summary_line(report: &PassReport) -> String {
+    summary_line(
+        &report.summary,
+        report.plan.reclaimable_bytes,
+        report.plan.deletions.len(),
+    )
+}
+
+/// Text output: a table of deletions (all decisions with `all`), then the summary line.
+#[must_use]
+pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    let mut header = vec!["IMAGE", "REFERENCES", "AGE", "SIZE", "ACTION", "POLICY", "REASON"];
+    let executed = !report.summary.dry_run;
+    if executed {
+        header.push("OUTCOME");
+    }
+    table.set_header(header);
+    let outcomes = outcome_by_decision(report);
+    let mut rows = 0;
+    for (i, d) in report.plan.decisions.iter().enumerate() {
+        if !all && d.action != Action::Delete {
+            continue;
+        }
+        let mut row = vec![
+            short_id(&d.image_id).to_owned(),
+            if d.references.is_empty() {
+                "<none>".to_owned()
+            } else {
+                d.references.join(", ")
+            },
+            fmt_age(age_secs(d, now)),
+            bytes(d.size),
+            d.action.to_string(),
+            d.policy.clone().unwrap_or_else(|| "-".to_owned()),
+            d.reason.to_string(),
+        ];
+        if executed {
+            row.push(outcomes[i].map_or_else(String::new, |r| outcome_text(&r.outcome)));
+        }
+        table.add_row(row);
+        rows += 1;
+    }
+    let mut out = String::new();
+    if rows > 0 {
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    out.push_str(&report_summary_line(report));
+    out.push('\n');
+    out
+}
+
+fn outcome_by_decision(report: &PassReport) -> Vec<Option<&DeletionResult>> {
+    let mut v = vec![None; report.plan.decisions.len()];
+    for r in &report.results {
+        v[r.decision] = Some(r);
+    }
+    v
+}
+
+fn age_secs(d: &Decision, now: DateTime<Utc>) -> u64 {
+    u64::try_from((now - d.created).num_seconds()).unwrap_or(0)
+}
+
+/// Short text for an outcome.
+#[must_use]
+pub fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Deleted => "deleted".to_owned(),
+        Outcome::DeletedInCascade { child } => format!("deleted in cascade of {child}"),
+        Outcome::AlreadyGone => "already gone".to_owned(),
+        Outcome::Skipped { reason } => format!("skipped: {reason}"),
+        Outcome::Failed { error } => format!("failed: {error}"),
+        Outcome::NotAttempted => "not attempted (stopping)".to_owned(),
+    }
+}
+
+/// The JSON document (`--output json`). Field names are stable; see the README.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    pub version: u32,
+    pub dry_run: bool,
+    pub summary: &'a Summary,
+    pub reclaimable_bytes: u64,
+    pub images: Vec<JsonImage<'a>>,
+}
+
+/// One image in the JSON document.
+#[derive(Debug, Serialize)]
+pub struct JsonImage<'a> {
+    pub id: &'a str,
+    pub references: &'a [String],
+    pub created: DateTime<Utc>,
+    pub age_secs: u64,
+    pub size: u64,
+    pub action: Action,
+    pub policy: Option<&'a str>,
+    pub reason: &'a Reason,
+    pub reason_text: String,
+    /// Present for planned deletions once executed.
+    pub outcome: Option<&'a Outcome>,
+    pub reclaimed_bytes: u64,
+}
+
+/// Build the JSON document of a report.
+#[must_use]
+pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
+    let outcomes = outcome_by_decision(report);
+    let images = report
+        .plan
+        .decisions
+        .iter()
+        .zip(outcomes)
+        .map(|(d, r)| JsonImage {
+            id: &d.image_id,
+            references: &d.references,
+            created: d.created,
+            age_secs: age_secs(d, now),
+            size: d.size,
+            action: d.action,
+            policy: d.policy.as_deref(),
+            reason: &d.reason,
+            reason_text: d.reason.to_string(),
+            outcome: r.map(|r| &r.outcome),
+            reclaimed_bytes: r.map_or(0, |r| r.bytes),
+        })
+        .collect();
+    JsonReport {
+        version: JSON_VERSION,
+        dry_run: report.summary.dry_run,
+        summary: &report.summary,
+        reclaimable_bytes: report.plan.reclaimable_bytes,
+        images,
+    }
+}

@@ -1,14 +1,18 @@
 //! The pure planner: `(inventory, config, now) -> Plan`.
 //!
 //! Every image gets an action and a reason. No I/O, no clock, no bollard types.
+//! `decide` holds the algorithm, `text` the human rendering of reasons.
 
-use std::time::Duration;
+mod decide;
+mod text;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::inventory::Inventory;
+pub use decide::plan;
+pub use text::{fmt_age, fmt_duration};
 
 /// What happens to an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -25,7 +29,7 @@ pub enum Action {
 pub enum Reason {
     // ---- delete ----
     /// Matched a policy with no retention rule and older than `min_age`.
-    Matched { policy: String, age_secs: u64 },
+    Matched { policy: String, age_secs: u64, min_age_secs: u64 },
     /// Older than the policy's `max_age`.
     OlderThanMaxAge {
         policy: String,
@@ -57,7 +61,7 @@ pub enum Reason {
     /// Protected by a label predicate.
     ProtectedLabel { predicate: String },
     /// Younger than the policy's `min_age`.
-    YoungerThanMinAge { policy: String, min_age_secs: u64 },
+    YoungerThanMinAge { policy: String, age_secs: u64, min_age_secs: u64 },
     /// Among the `keep_last` newest of its group.
     AmongNewest {
         policy: String,
@@ -106,9 +110,44 @@ pub struct Plan {
     pub reclaimable_bytes: u64,
 }
 
-/// Compute the plan.
-#[must_use]
-pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan {
-    let _ = (inventory, config, now, Duration::ZERO);
-    todo!("planner")
+impl Plan {
+    /// The decisions with a given action, in plan order.
+    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Decision> {
+        self.decisions.iter().filter(move |d| d.action == action)
+    }
+}
+
+impl Reason {
+    /// The action this reason leads to.
+    #[must_use]
+    pub fn action(&self) -> Action {
+        match self {
+            Reason::Matched { .. }
+            | Reason::OlderThanMaxAge { .. }
+            | Reason::BeyondKeepLast { .. }
+            | Reason::OverSizeBudget { .. } => Action::Delete,
+            Reason::NoPolicyMatches => Action::Untouched,
+            _ => Action::Keep,
+        }
+    }
+
+    /// The stable `snake_case` kind, as in JSON and metrics labels.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Matched { .. } => "matched",
+            Reason::OlderThanMaxAge { .. } => "older_than_max_age",
+            Reason::BeyondKeepLast { .. } => "beyond_keep_last",
+            Reason::OverSizeBudget { .. } => "over_size_budget",
+            Reason::InUse { .. } => "in_use",
+            Reason::ParentOfInUse { .. } => "parent_of_in_use",
+            Reason::ParentOfKept { .. } => "parent_of_kept",
+            Reason::ProtectedReference { .. } => "protected_reference",
+            Reason::ProtectedLabel { .. } => "protected_label",
+            Reason::YoungerThanMinAge { .. } => "younger_than_min_age",
+            Reason::AmongNewest { .. } => "among_newest",
+            Reason::WithinPolicy { .. } => "within_policy",
+            Reason::NoPolicyMatches => "no_policy_matches",
+        }
+    }
 }

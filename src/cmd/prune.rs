@@ -1,0 +1,107 @@
+//! `stagesweep prune` and `stagesweep plan`: one pass, printed.
+
+use std::io::IsTerminal;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{CmdError, apply_adhoc, load_config};
+use crate::cli::{Output, PlanArgs, PruneArgs};
+use crate::config::Config;
+use crate::engine::docker::DockerEngine;
+use crate::lock::{HostLock, LockError};
+use crate::pass::{PassOptions, PassReport, run_pass};
+use crate::report;
+
+/// Run `prune`; returns the exit code (0, or 1 when some deletions failed).
+pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
+    let mut config = load_config(&args.config)?;
+    apply_adhoc(&mut config, &args.adhoc)?;
+    let engine = DockerEngine::connect(&config.docker).await?;
+    let _lock = if args.dry_run {
+        None // a dry run changes nothing, so it cannot race with another pass
+    } else {
+        let path = args.lock_file.clone().unwrap_or_else(|| config.agent.lock_file.clone());
+        take_lock(path, !args.no_wait).await?
+    };
+    let opts = PassOptions {
+        dry_run: args.dry_run,
+        progress: args.output == Output::Text && std::io::stderr().is_terminal(),
+    };
+    let report = pass(&engine, &config, &opts).await?;
+    print(&report, args.output, false)?;
+    Ok(if report.summary.failed > 0 {
+        crate::exit::DELETIONS_FAILED
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// Run `plan`: a dry run that lists every decision.
+pub async fn plan(args: &PlanArgs) -> Result<i32, CmdError> {
+    let mut config = load_config(&args.config)?;
+    apply_adhoc(&mut config, &args.adhoc)?;
+    let engine = DockerEngine::connect(&config.docker).await?;
+    let opts = PassOptions {
+        dry_run: true,
+        progress: false,
+    };
+    let report = pass(&engine, &config, &opts).await?;
+    print(&report, args.output, true)?;
+    Ok(crate::exit::OK)
+}
+
+async fn pass(
+    engine: &DockerEngine,
+    config: &Config,
+    opts: &PassOptions,
+) -> Result<PassReport, CmdError> {
+    let stop = CancellationToken::new();
+    let ctrl_c = stop.clone();
+    // Ctrl-C: start no new deletions, let in-flight ones finish, report what happened.
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            warn!("interrupted: finishing in-flight deletions, starting no new ones");
+            ctrl_c.cancel();
+        }
+    });
+    let result = run_pass(engine, config, Utc::now(), opts, &stop).await;
+    watcher.abort();
+    let report = result?;
+    info!(summary = %report::report_summary_line(&report), "pass finished");
+    Ok(report)
+}
+
+/// Take the host lock. When its directory does not exist and cannot be created, no agent
+/// on this host uses that path, so there is nothing to race with: go on without it.
+async fn take_lock(path: std::path::PathBuf, wait: bool) -> Result<Option<HostLock>, CmdError> {
+    if wait {
+        if let Ok(lock) = HostLock::try_acquire(&path) {
+            return Ok(Some(lock));
+        }
+        info!(path = %path.display(), "another pass holds the host lock; waiting for it");
+    }
+    match HostLock::acquire(path, wait).await {
+        Ok(lock) => Ok(Some(lock)),
+        Err(LockError::CreateDir { dir, source }) => {
+            warn!(dir = %dir.display(), error = %source, "no lock directory and cannot create it; no agent uses it, going on without the host lock");
+            Ok(None)
+        }
+        Err(e @ LockError::Busy { .. }) => Err(CmdError::Locked(e.to_string())),
+        Err(e) => Err(CmdError::Other(e.into())),
+    }
+}
+
+fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
+    let now = Utc::now();
+    match output {
+        Output::Text => print!("{}", report::render_text(report, now, all)),
+        Output::Json => {
+            let doc = report::to_json(report, now);
+            let text = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
