@@ -16,4 +16,3 @@ pub mod lock;
 pub mod pass;
 pub mod plan;
 pub mod report;
-pub mod lock;

@@ -55,12 +55,16 @@ pub trait Backend: Send + Sync {
     fn probe(&self, config: &Config) -> impl Future<Output = Result<String, EngineError>> + Send;
 
     /// Run one pass under the host lock. `stop` asks it to start no new deletions.
+    ///
+    /// The future is not required to be `Send`: rustc cannot prove it for `run_pass`
+    /// (higher-ranked closure lifetimes in `execute`), and the agent runs on a
+    /// current-thread runtime anyway.
     fn pass(
         &self,
         config: &Config,
         clock: &dyn Clock,
         stop: &CancellationToken,
-    ) -> impl Future<Output = Result<Summary, PassError>> + Send;
+    ) -> impl Future<Output = Result<Summary, PassError>>;
 }
 
 /// Makes an engine from the `docker:` section (the real one is `DockerEngine::connect`).
