@@ -4,8 +4,13 @@
 //! embedded default. Durations, sizes, globs, label predicates and the schedule are
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
+mod policy;
+mod raw;
 pub mod schedule;
+mod summary;
 mod types;
+mod validate;
+mod values;
 
 pub use types::*;
 
@@ -57,23 +62,44 @@ fn render_problems(problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// The reference configuration, embedded in the binary (`config/default.yaml`).
+pub const DEFAULT_YAML: &str = include_str!("../../config/default.yaml");
+
 /// Read and validate a configuration file.
+///
+/// An empty file, or one without a `policies` key, is valid and has no policies:
+/// nothing is deleted (the summary says so).
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    let _ = path;
-    todo!("config loading")
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            location: origin.clone(),
+            path: String::new(),
+            message: format!("cannot read configuration file {origin}: {e}"),
+            hint: Some(
+                "pass --config PATH or set STAGESWEEP_CONFIG; without a file the embedded \
+                 default applies"
+                    .to_owned(),
+            ),
+        }],
+    })?;
+    parse_str(&text, &origin)
 }
 
 /// Validate configuration text; `origin` names it in messages (usually the file path).
+///
+/// Every problem is reported at once, each at `origin:line:column` of the offending value.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let _ = (text, origin);
-    todo!("config parsing")
+    let raw = raw::parse(text, origin).map_err(|p| ConfigError { problems: vec![p] })?;
+    validate::config(raw, origin)
 }
 
 /// The configuration used when no file exists: one policy `builder-stages` matching
 /// `stage=builder` with `min_age: 1h`, the classic recipe made safe.
 #[must_use]
 pub fn embedded_default() -> Config {
-    todo!("embedded default")
+    parse_str(DEFAULT_YAML, "config/default.yaml")
+        .expect("config/default.yaml is valid (tested in tests/config.rs)")
 }
 
 /// Ad-hoc policy flags of `stagesweep prune`; they replace the configured policies.
@@ -99,15 +125,41 @@ impl AdhocPolicy {
 }
 
 /// Build the policy named `cli` from ad-hoc flags (labels default to `stage=builder`),
-/// validated by the same rules as a file, with the flag name as the location.
+/// validated by the same rules as a file, with the flag name as the location
+/// (`--label`, `--min-age`, `--max-age`, `--keep-last`, `--group-by`).
 pub fn adhoc_policy(flags: &AdhocPolicy) -> Result<Policy, ConfigError> {
-    let _ = flags;
-    todo!("adhoc policy")
+    let labels = if flags.labels.is_empty() {
+        vec!["stage=builder".to_owned()]
+    } else {
+        flags.labels.clone()
+    };
+    let text = |v: &Option<String>| v.clone().map(raw::unplaced);
+    let raw_policy = raw::RawPolicy {
+        name: Some(raw::unplaced("cli".to_owned())),
+        matcher: Some(raw::unplaced(raw::RawMatch {
+            labels: Some(labels.into_iter().map(raw::unplaced).collect()),
+            ..raw::RawMatch::default()
+        })),
+        min_age: text(&flags.min_age),
+        max_age: text(&flags.max_age),
+        keep_last: flags
+            .keep_last
+            .map(|n| raw::unplaced(i64::try_from(n).unwrap_or(i64::MAX))),
+        group_by: text(&flags.group_by),
+        max_total_size: None,
+    };
+    let mut ctx = validate::Ctx::flags();
+    let policy = policy::policy(&mut ctx, &raw_policy, serde_saphyr::Location::UNKNOWN, "");
+    let policy = ctx.finish(policy)?;
+    Ok(policy.expect("a policy without problems is built"))
 }
 
-/// One line per policy, for `stagesweep check-config`.
+/// One line per policy, then the protection list and the agent schedule, for
+/// `stagesweep check-config`.
 #[must_use]
 pub fn summary_lines(config: &Config) -> Vec<String> {
-    let _ = config;
-    todo!("summary")
+    summary::lines(config)
 }
+
+#[cfg(test)]
+mod tests;

@@ -209,7 +209,8 @@ impl RefGlob {
     /// # Errors
     /// Returns the glob error, naming the pattern.
     pub fn new(pattern: &str) -> Result<Self, String> {
-        let glob = Glob::new(pattern).map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
+        let glob =
+            Glob::new(pattern).map_err(|e| format!("invalid glob {pattern:?}: {}", e.kind()))?;
         Ok(Self {
             pattern: pattern.to_owned(),
             matcher: glob.compile_matcher(),

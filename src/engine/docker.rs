@@ -1,1 +1,503 @@
 //! The bollard implementation of [`super::Engine`]: the only place bollard types appear.
+//!
+//! Owns connecting (host resolution, API version negotiation), mapping bollard's models to
+//! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
+//! nothing. TLS (`https://`, `DOCKER_TLS_VERIFY`) is not supported yet: bollard's `ssl` feature
+//! is off, and such hosts are refused with a clear message instead of talking plain HTTP.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerSummary, ImageDeleteResponseItem, ImageSummary};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use chrono::DateTime;
+
+use super::{Engine, EngineError, RemoveReport};
+use crate::config::DockerConfig;
+use crate::inventory::{Container, Image, is_placeholder_reference};
+
+/// Where the engine is when neither the config nor `DOCKER_HOST` says.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+const HINT_NOT_RUNNING: &str = "is the docker daemon running? start it or set DOCKER_HOST";
+const HINT_PERMISSION: &str = "is this user in the docker group?";
+const HINT_WRONG_HOST: &str = "wrong DOCKER_HOST?";
+const HINT_SCHEME: &str = "use unix:///path/to/docker.sock or tcp://host:port";
+
+/// A connected Docker engine (API version negotiated).
+#[derive(Debug, Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+    host: String,
+    timeout_secs: u64,
+}
+
+/// Connect to the engine named by `cfg.host`, else `$DOCKER_HOST`, else [`DEFAULT_HOST`], and
+/// negotiate the API version. Answers within `cfg.timeout` (whole seconds, at least 1).
+pub async fn connect(cfg: &DockerConfig) -> Result<DockerEngine, EngineError> {
+    let host = cfg
+        .host
+        .clone()
+        .or_else(|| std::env::var("DOCKER_HOST").ok())
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+    let timeout_secs = cfg.timeout.as_secs().max(1);
+    let tls_verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+    let docker = client_for(&host, timeout_secs, tls_verify)
+        .map_err(|e| classify(e, &host, timeout_secs, "connect"))?;
+    let docker = bounded(
+        &host,
+        timeout_secs,
+        "negotiate the api version",
+        async move { docker.negotiate_version().await },
+    )
+    .await?;
+    Ok(DockerEngine {
+        docker,
+        host,
+        timeout_secs,
+    })
+}
+
+/// Build (not yet use) a client for `host`.
+fn client_for(host: &str, timeout_secs: u64, tls_verify: bool) -> Result<Docker, BollardError> {
+    let unsupported = |why: &str| BollardError::UnsupportedURISchemeError {
+        uri: format!("{host} ({why})"),
+    };
+    if host.starts_with("unix://") {
+        Docker::connect_with_unix(host, timeout_secs, API_DEFAULT_VERSION)
+    } else if host.starts_with('/') {
+        Docker::connect_with_unix(&format!("unix://{host}"), timeout_secs, API_DEFAULT_VERSION)
+    } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        if tls_verify {
+            return Err(unsupported(
+                "DOCKER_TLS_VERIFY is set but tls is not supported yet",
+            ));
+        }
+        Docker::connect_with_http(host, timeout_secs, API_DEFAULT_VERSION)
+    } else if host.starts_with("https://") {
+        Err(unsupported("tls is not supported yet"))
+    } else {
+        Err(unsupported("unsupported scheme"))
+    }
+}
+
+/// Run one bollard call with an overall deadline (bollard's own timeout covers only the wait
+/// for response headers) and classify its error.
+async fn bounded<T>(
+    host: &str,
+    timeout_secs: u64,
+    what: &str,
+    call: impl Future<Output = Result<T, BollardError>>,
+) -> Result<T, EngineError> {
+    match tokio::time::timeout(Duration::from_secs(timeout_secs), call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(classify(e, host, timeout_secs, what)),
+        Err(_elapsed) => Err(EngineError::Timeout {
+            seconds: timeout_secs,
+            what: what.to_owned(),
+        }),
+    }
+}
+
+impl DockerEngine {
+    /// The engine address in use (`unix://…`, `tcp://…`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn call<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, BollardError>>,
+    ) -> Result<T, EngineError> {
+        bounded(&self.host, self.timeout_secs, what, call).await
+    }
+}
+
+impl Engine for DockerEngine {
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.call("ping", self.docker.ping()).await.map(drop)
+    }
+
+    async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
+        let opts = ListImagesOptionsBuilder::new().all(true).build();
+        let summaries = self
+            .call("list images", self.docker.list_images(Some(opts)))
+            .await?;
+        Ok(summaries.into_iter().map(to_image).collect())
+    }
+
+    async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
+        let opts = ListContainersOptionsBuilder::new().all(true).build();
+        let summaries = self
+            .call("list containers", self.docker.list_containers(Some(opts)))
+            .await?;
+        Ok(summaries.into_iter().map(to_container).collect())
+    }
+
+    async fn remove_image(
+        &self,
+        name: &str,
+        prune_parents: bool,
+    ) -> Result<RemoveReport, EngineError> {
+        // `platforms` stays unset: bollard 0.21 fails to serialize its Vec.
+        let opts = RemoveImageOptionsBuilder::new()
+            .force(false)
+            .noprune(!prune_parents)
+            .build();
+        let what = format!("remove image {name}");
+        let items = self
+            .call(&what, self.docker.remove_image(name, Some(opts), None))
+            .await?;
+        Ok(to_remove_report(items))
+    }
+
+    fn describe(&self) -> String {
+        let v = self.docker.client_version();
+        format!(
+            "docker at {} (api {}.{})",
+            self.host, v.major_version, v.minor_version
+        )
+    }
+}
+
+fn to_image(s: ImageSummary) -> Image {
+    Image {
+        id: s.id,
+        parent_id: Some(s.parent_id).filter(|p| !p.is_empty()),
+        references: s
+            .repo_tags
+            .into_iter()
+            .filter(|r| !is_placeholder_reference(r))
+            .collect(),
+        labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
+        created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
+        size: u64::try_from(s.size).unwrap_or(0),
+    }
+}
+
+fn to_container(s: ContainerSummary) -> Container {
+    Container {
+        id: s.id.unwrap_or_default(),
+        image_id: s.image_id.unwrap_or_default(),
+        state: s.state.map(|st| st.to_string()).unwrap_or_default(),
+    }
+}
+
+fn to_remove_report(items: Vec<ImageDeleteResponseItem>) -> RemoveReport {
+    let mut report = RemoveReport::default();
+    for item in items {
+        report.untagged.extend(item.untagged);
+        report.deleted.extend(item.deleted);
+    }
+    report
+}
+
+/// Classify a bollard error by what the caller should do about it.
+fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> EngineError {
+    let unreachable = |cause: String, hint: &str| EngineError::Unreachable {
+        host: host.to_owned(),
+        cause,
+        hint: hint.to_owned(),
+    };
+    match err {
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => EngineError::NotFound(message),
+        BollardError::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } => EngineError::Conflict(message),
+        BollardError::RequestTimeoutError => EngineError::Timeout {
+            seconds: timeout_secs,
+            what: what.to_owned(),
+        },
+        BollardError::SocketNotFoundError(_) => {
+            unreachable("no such file or directory".to_owned(), HINT_NOT_RUNNING)
+        }
+        BollardError::UnsupportedURISchemeError { uri } => {
+            unreachable(format!("cannot use {uri}"), HINT_SCHEME)
+        }
+        other => classify_transport(&other, host, timeout_secs, what)
+            .unwrap_or_else(|| EngineError::Other(format!("{what}: {other}"))),
+    }
+}
+
+/// Connection-level failures, found as an `io::Error` anywhere in the source chain.
+fn classify_transport(
+    err: &BollardError,
+    host: &str,
+    timeout_secs: u64,
+    what: &str,
+) -> Option<EngineError> {
+    use std::io::ErrorKind as K;
+    let io = io_error_in_chain(err)?;
+    let tcp = !(host.starts_with("unix://") || host.starts_with('/'));
+    let hint = match io.kind() {
+        K::TimedOut => {
+            return Some(EngineError::Timeout {
+                seconds: timeout_secs,
+                what: what.to_owned(),
+            });
+        }
+        K::PermissionDenied => HINT_PERMISSION,
+        K::ConnectionRefused if tcp => HINT_WRONG_HOST,
+        K::NotFound | K::ConnectionRefused => HINT_NOT_RUNNING,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::NotConnected => {
+            HINT_NOT_RUNNING
+        }
+        K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => HINT_WRONG_HOST,
+        _ => return None,
+    };
+    Some(EngineError::Unreachable {
+        host: host.to_owned(),
+        cause: os_error_text(io),
+        hint: hint.to_owned(),
+    })
+}
+
+fn io_error_in_chain(err: &BollardError) -> Option<&std::io::Error> {
+    // `IOError` is `#[error(transparent)]`: its `source()` skips the io::Error itself.
+    if let BollardError::IOError { err } = err {
+        return Some(err);
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// `Connection refused (os error 111)` → `connection refused`.
+fn os_error_text(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text.as_str(),
+    };
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io;
+
+    use bollard::models::ContainerSummaryStateEnum;
+
+    use super::*;
+
+    const UNIX: &str = "unix:///run/x/docker.sock";
+    const TCP: &str = "tcp://127.0.0.1:1";
+
+    fn server(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        }
+    }
+
+    fn io_err(kind: io::ErrorKind, text: &str) -> BollardError {
+        BollardError::IOError {
+            err: io::Error::new(kind, text),
+        }
+    }
+
+    fn hint_of(e: &EngineError) -> &str {
+        match e {
+            EngineError::Unreachable { hint, .. } => hint,
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn classify_maps_status_codes() {
+        let e = classify(
+            server(404, "No such image: x:1"),
+            UNIX,
+            5,
+            "remove image x:1",
+        );
+        assert_eq!(e, EngineError::NotFound("No such image: x:1".into()));
+        let msg = "conflict: unable to remove repository reference \"x:1\" (must force)";
+        let e = classify(server(409, msg), UNIX, 5, "remove image x:1");
+        assert_eq!(e, EngineError::Conflict(msg.into()));
+        let e = classify(server(500, "boom"), UNIX, 5, "list images");
+        assert!(
+            matches!(&e, EngineError::Other(m) if m.contains("boom") && m.contains("list images")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn classify_maps_timeouts() {
+        let e = classify(BollardError::RequestTimeoutError, UNIX, 7, "list images");
+        assert_eq!(
+            e,
+            EngineError::Timeout {
+                seconds: 7,
+                what: "list images".into()
+            }
+        );
+        let e = classify(io_err(io::ErrorKind::TimedOut, "timed out"), TCP, 3, "ping");
+        assert_eq!(
+            e,
+            EngineError::Timeout {
+                seconds: 3,
+                what: "ping".into()
+            }
+        );
+    }
+
+    #[test]
+    fn classify_gives_hints_for_connection_failures() {
+        let missing = classify(
+            BollardError::SocketNotFoundError("/run/x".into()),
+            UNIX,
+            5,
+            "connect",
+        );
+        assert_eq!(hint_of(&missing), HINT_NOT_RUNNING);
+        let denied = classify(
+            io_err(io::ErrorKind::PermissionDenied, "Permission denied"),
+            UNIX,
+            5,
+            "ping",
+        );
+        assert_eq!(hint_of(&denied), HINT_PERMISSION);
+        let refused_tcp = classify(
+            io_err(io::ErrorKind::ConnectionRefused, "refused"),
+            TCP,
+            5,
+            "ping",
+        );
+        assert_eq!(hint_of(&refused_tcp), HINT_WRONG_HOST);
+        let refused_unix = classify(
+            io_err(io::ErrorKind::ConnectionRefused, "refused"),
+            UNIX,
+            5,
+            "ping",
+        );
+        assert_eq!(hint_of(&refused_unix), HINT_NOT_RUNNING);
+        let scheme = classify(
+            client_for("ssh://h", 5, false).expect_err("ssh is unsupported"),
+            "ssh://h",
+            5,
+            "connect",
+        );
+        assert_eq!(hint_of(&scheme), HINT_SCHEME);
+    }
+
+    #[test]
+    fn classify_renders_os_error_text_lowercase() {
+        let err = BollardError::IOError {
+            err: io::Error::from_raw_os_error(111),
+        };
+        let e = classify(err, TCP, 5, "ping");
+        assert_eq!(
+            e.to_string(),
+            "cannot reach docker at tcp://127.0.0.1:1: connection refused (wrong DOCKER_HOST?)"
+        );
+    }
+
+    #[test]
+    fn other_io_errors_are_other() {
+        let e = classify(
+            io_err(io::ErrorKind::InvalidData, "bad"),
+            UNIX,
+            5,
+            "list images",
+        );
+        assert!(matches!(e, EngineError::Other(_)), "{e:?}");
+    }
+
+    #[test]
+    fn tls_hosts_are_refused() {
+        assert!(client_for("https://h:2376", 5, false).is_err());
+        assert!(client_for("tcp://h:2376", 5, true).is_err());
+        assert!(client_for("tcp://h:2375", 5, false).is_ok());
+    }
+
+    #[test]
+    fn image_summary_maps_fields() {
+        let s = ImageSummary {
+            id: "sha256:aa".into(),
+            parent_id: String::new(),
+            repo_tags: vec!["<none>:<none>".into(), "app:1".into()],
+            repo_digests: vec!["<none>@<none>".into()],
+            created: 1_700_000_000,
+            size: 4096,
+            labels: HashMap::from([("stage".to_owned(), "builder".to_owned())]),
+            ..ImageSummary::default()
+        };
+        let img = to_image(s);
+        assert_eq!(img.id, "sha256:aa");
+        assert_eq!(img.parent_id, None);
+        assert_eq!(img.references, vec!["app:1".to_owned()]);
+        assert_eq!(img.labels.get("stage").map(String::as_str), Some("builder"));
+        assert_eq!(img.created.timestamp(), 1_700_000_000);
+        assert_eq!(img.size, 4096);
+        let child = to_image(ImageSummary {
+            parent_id: "sha256:aa".into(),
+            repo_tags: vec!["<none>:<none>".into()],
+            ..ImageSummary::default()
+        });
+        assert_eq!(child.parent_id.as_deref(), Some("sha256:aa"));
+        assert!(child.is_dangling());
+    }
+
+    #[test]
+    fn container_summary_uses_image_id() {
+        let c = to_container(ContainerSummary {
+            id: Some("c1".into()),
+            image: Some("app:1".into()),
+            image_id: Some("sha256:aa".into()),
+            state: Some(ContainerSummaryStateEnum::CREATED),
+            ..ContainerSummary::default()
+        });
+        assert_eq!(
+            c,
+            Container {
+                id: "c1".into(),
+                image_id: "sha256:aa".into(),
+                state: "created".into()
+            }
+        );
+    }
+
+    #[test]
+    fn remove_response_maps_items() {
+        let report = to_remove_report(vec![
+            ImageDeleteResponseItem {
+                untagged: Some("app:1".into()),
+                deleted: None,
+            },
+            ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some("sha256:aa".into()),
+            },
+            ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some("sha256:bb".into()),
+            },
+        ]);
+        assert_eq!(report.untagged, vec!["app:1".to_owned()]);
+        assert_eq!(
+            report.deleted,
+            vec!["sha256:aa".to_owned(), "sha256:bb".to_owned()]
+        );
+    }
+}

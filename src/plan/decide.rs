@@ -301,7 +301,10 @@ fn apply_size_budget(
 /// An image planned for deletion whose child stays is kept, and so on up the chain.
 fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
     let deleted = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
-    for k in 0..graph.len() {
+    // By ID, so that which kept child a parent names does not depend on input order.
+    let mut by_id: Vec<usize> = (0..graph.len()).collect();
+    by_id.sort_by(|&a, &b| graph.images[a].id.cmp(&graph.images[b].id));
+    for k in by_id {
         if deleted(&reasons[k]) {
             continue;
         }

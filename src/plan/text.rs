@@ -17,21 +17,15 @@ pub fn fmt_age(secs: u64) -> String {
     }
 }
 
-/// A configured duration, exactly: `90s` → `1m30s`, `86400s` → `1d`, `0s` → `0s`.
+/// A configured duration as people write it: `90s`, `15m`, `24h`, `36h`, `7d`.
 #[must_use]
 pub fn fmt_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".to_owned();
+    match secs {
+        s if s > 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
-    let mut out = String::new();
-    let mut rest = secs;
-    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
 }
 
 fn bytes(n: u64) -> String {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The test command: start a PRIVATE throwaway dockerd, run the whole test suite against it,
+# and always stop the daemon again.
+#
+#   scripts/test.sh [cargo test args...]     e.g. scripts/test.sh --test engine_docker
+#
+# The daemon lives in a mktemp directory (own data-root, exec-root, pidfile, socket), has no
+# networking of its own and is stopped on any exit (trap), with its containerd and mounts.
+# Needs root to start dockerd.
+#
+# An inherited DOCKER_HOST is NOT used by default (the suite then cannot touch a daemon you
+# care about). Set STAGESWEEP_REUSE_DOCKER_HOST=1 to run against $DOCKER_HOST instead when it
+# answers /_ping; tests only touch images and containers carrying their own unique label.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# /_ping of a DOCKER_HOST value (unix:// or tcp://); true when it answers OK.
+ping_host() {
+    local host=$1 out
+    case "$host" in
+    unix://*) out=$(curl -fsS --max-time 3 --unix-socket "${host#unix://}" http://localhost/_ping 2>/dev/null) ;;
+    tcp://*) out=$(curl -fsS --max-time 3 "http://${host#tcp://}/_ping" 2>/dev/null) ;;
+    *) return 1 ;;
+    esac
+    [ "$out" = "OK" ]
+}
+
+daemon_dir=""
+stop_daemon() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$daemon_dir" ]; then
+        "$root/scripts/dockerd.sh" stop "$daemon_dir" || echo "test.sh: stopping the private dockerd failed" >&2
+    fi
+    exit "$rc"
+}
+
+if [ "${STAGESWEEP_REUSE_DOCKER_HOST:-0}" = 1 ] && [ -n "${DOCKER_HOST:-}" ] && ping_host "$DOCKER_HOST"; then
+    echo "test.sh: reusing DOCKER_HOST=$DOCKER_HOST (STAGESWEEP_REUSE_DOCKER_HOST=1)"
+else
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: must run as root to start a private dockerd (try: sudo scripts/test.sh)," >&2
+        echo "test.sh: or set STAGESWEEP_REUSE_DOCKER_HOST=1 and DOCKER_HOST to a daemon you may use" >&2
+        exit 1
+    fi
+    daemon_dir=$(mktemp -d "${TMPDIR:-/tmp}/stagesweep-dockerd.XXXXXX")
+    trap stop_daemon EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    started=$SECONDS
+    DOCKER_HOST=$("$root/scripts/dockerd.sh" start "$daemon_dir")
+    export DOCKER_HOST
+    echo "test.sh: private dockerd ready at $DOCKER_HOST in $((SECONDS - started))s"
+fi
+
+cargo test --locked --all-targets "$@"

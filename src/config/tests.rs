@@ -1,0 +1,261 @@
+//! Table-driven tests of the validation rules, defaults, ad-hoc policies and the summary.
+
+use std::time::Duration;
+
+use super::*;
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse_str(text, "c.yaml") {
+        Ok(_) => panic!("expected problems for:\n{text}"),
+        Err(e) => e.problems,
+    }
+}
+
+/// (YAML, location, field path, start of the message): each has exactly one problem.
+#[rustfmt::skip]
+const RULES: &[(&str, &str, &str, &str)] = &[
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: soon\n", "c.yaml:5:14", "policies[0].min_age", "min_age \"soon\" is not a duration"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_age: 24\n", "c.yaml:5:14", "policies[0].max_age", "max_age \"24\" is not a duration"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_total_size: lots\n", "c.yaml:5:21", "policies[0].max_total_size", "max_total_size \"lots\" is not a size"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: 2h\n    max_age: 1h\n", "c.yaml:6:14", "policies[0].max_age", "max_age 1h is shorter than min_age 2h"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_age: 30m\n", "c.yaml:5:14", "policies[0].max_age", "max_age 30m is shorter than min_age 1h (the default)"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    keep_last: 0\n", "c.yaml:5:16", "policies[0].keep_last", "keep_last 0 would keep nothing"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    keep_last: -3\n", "c.yaml:5:16", "policies[0].keep_last", "keep_last -3 would keep nothing"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    group_by: \"label:\"\n", "c.yaml:5:15", "policies[0].group_by", "group_by \"label:\" has an empty label key"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    group_by: repo\n", "c.yaml:5:15", "policies[0].group_by", "group_by \"repo\" is not a grouping"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"=builder\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"=builder\" has an empty key"),
+    ("policies:\n  - name: p\n    match:\n      references: [\"a[\"]\n", "c.yaml:4:20", "policies[0].match.references[0]", "invalid glob \"a[\""),
+    ("policies:\n  - name: p\n    match:\n      dangling: maybe\n", "c.yaml:4:17", "policies[0].match.dangling", "dangling \"maybe\" is not true, false or any"),
+    ("policies:\n  - name: p\n    match: {}\n", "c.yaml:3:12", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    min_age: 1h\n", "c.yaml:2:5", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    match:\n      dangling: any\n", "c.yaml:4:7", "policies[0].match", "policy \"p\" has an empty match"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n      all_images: true\n", "c.yaml:5:19", "policies[0].match.all_images", "policy \"p\" sets all_images: true but also has match criteria"),
+    ("policies:\n  - name: \"\"\n    match: {all_images: true}\n", "c.yaml:2:11", "policies[0].name", "policy name \"\" is empty"),
+    ("policies:\n  - match: {all_images: true}\n", "c.yaml:2:5", "policies[0].name", "policy has no name"),
+    ("docker:\n  concurrency: 0\n", "c.yaml:2:16", "docker.concurrency", "concurrency 0 is outside 1..=64"),
+    ("docker:\n  concurrency: 65\n", "c.yaml:2:16", "docker.concurrency", "concurrency 65 is outside 1..=64"),
+    ("docker:\n  timeout: 500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"500ms\" is shorter than 1s"),
+    ("docker:\n  timeout: 2500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"2500ms\" is not a whole number of seconds"),
+    ("docker:\n  host: /var/run/docker.sock\n", "c.yaml:2:9", "docker.host", "docker host \"/var/run/docker.sock\" is not an engine address"),
+    ("protect:\n  labels: [\"!=x\"]\n", "c.yaml:2:12", "protect.labels[0]", "label predicate \"!=x\" has an empty key"),
+    ("protect:\n  references: [\"[a\"]\n", "c.yaml:2:16", "protect.references[0]", "invalid glob \"[a\""),
+    ("schedule: \"0 */15 * * * *\"\n", "c.yaml:1:11", "schedule", "schedule \"0 */15 * * * *\" has 6 fields"),
+    ("timezone: Berlin\n", "c.yaml:1:11", "timezone", "timezone \"Berlin\" is not an IANA time zone"),
+    ("jitter: a bit\n", "c.yaml:1:9", "jitter", "jitter \"a bit\" is not a duration"),
+    ("shutdown_timeout: 30\n", "c.yaml:1:19", "shutdown_timeout", "shutdown_timeout \"30\" is not a duration"),
+    ("lock_file: stagesweep.lock\n", "c.yaml:1:12", "lock_file", "lock_file \"stagesweep.lock\" is not an absolute path"),
+    ("metrics:\n  listen: localhost:9477\n", "c.yaml:2:11", "metrics.listen", "listen address \"localhost:9477\" is not ip:port"),
+];
+
+#[test]
+fn each_rule_reports_location_path_and_value() {
+    for &(text, location, path, message) in RULES {
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{text}\n{found:#?}");
+        let p = &found[0];
+        assert_eq!(
+            (p.location.as_str(), p.path.as_str()),
+            (location, path),
+            "{text}"
+        );
+        assert!(p.message.starts_with(message), "{text}\n{}", p.message);
+        assert!(
+            p.hint.as_deref().is_some_and(|h| !h.is_empty()) || p.message.contains("use "),
+            "{text}: no way out"
+        );
+    }
+}
+
+#[test]
+fn duplicate_policy_names_point_at_the_second() {
+    let text = "policies:\n  - name: a\n    match: {all_images: true}\n  - name: a\n    match: {all_images: true}\n";
+    let found = problems(text);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].location, "c.yaml:4:11");
+    assert_eq!(
+        found[0].message,
+        "policy name \"a\" is already used at line 2"
+    );
+}
+
+#[test]
+fn problems_accumulate_in_document_order() {
+    let text = "\
+docker:
+  concurrency: 0
+policies:
+  - name: a
+    match: {labels: [stage=builder]}
+    min_age: 2h
+    max_age: 1h
+    keep_last: 0
+  - name: a
+timezone: Nowhere
+";
+    let found = problems(text);
+    let at: Vec<_> = found.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        at,
+        [
+            "c.yaml:2:16",
+            "c.yaml:7:14",
+            "c.yaml:8:16",
+            "c.yaml:9:5",
+            "c.yaml:9:11",
+            "c.yaml:10:11"
+        ]
+    );
+}
+
+#[test]
+fn jitter_longer_than_the_interval_is_fine() {
+    let config = parse_str("schedule: \"@every 1m\"\njitter: 1h\n", "c.yaml").expect("valid");
+    assert_eq!(config.agent.jitter, Duration::from_secs(3600));
+}
+
+#[test]
+fn empty_file_is_defaults_without_policies() {
+    for text in ["", "# nothing\n", "---\n", "policies: []\n", "policies:\n"] {
+        let config = parse_str(text, "c.yaml").expect(text);
+        assert!(config.policies.is_empty(), "{text}");
+        assert_eq!(config.docker, DockerConfig::default());
+        assert_eq!(config.agent.schedule.to_string(), "@hourly");
+        assert_eq!(config.agent.timezone, chrono_tz::UTC);
+        assert_eq!(config.agent.jitter, Duration::ZERO);
+        assert!(config.agent.run_on_start);
+        assert_eq!(
+            config.agent.lock_file,
+            std::path::Path::new("/run/stagesweep/stagesweep.lock")
+        );
+        assert_eq!(config.agent.shutdown_timeout, Duration::from_secs(30));
+        assert!(config.metrics.enabled);
+        assert_eq!(config.metrics.listen.to_string(), "127.0.0.1:9477");
+        assert_eq!(
+            summary_lines(&config)[0],
+            "no policies: nothing will be deleted"
+        );
+    }
+}
+
+#[test]
+fn a_full_policy_is_typed() {
+    let text = "\
+policies:
+  - name: builder-stages
+    match:
+      labels: [stage=builder, \"team!=infra\"]
+      references: [\"app/*\"]
+      dangling: false
+    min_age: 90m
+    max_age: 7d
+    keep_last: 2
+    group_by: label:com.example.project
+    max_total_size: 10GB
+";
+    let config = parse_str(text, "c.yaml").expect("valid");
+    let p = &config.policies[0];
+    assert_eq!(p.name, "builder-stages");
+    assert_eq!(p.matcher.labels.len(), 2);
+    assert_eq!(p.matcher.references[0].pattern(), "app/*");
+    assert_eq!(p.matcher.dangling, Dangling::Never);
+    assert_eq!(p.min_age, Duration::from_secs(5400));
+    assert_eq!(p.max_age, Some(Duration::from_secs(604_800)));
+    assert_eq!(p.keep_last, Some(2));
+    assert_eq!(p.group_by, GroupBy::Label("com.example.project".into()));
+    assert_eq!(p.max_total_size, Some(10_000_000_000));
+    assert_eq!(
+        summary_lines(&config)[0],
+        "builder-stages: labels stage=builder and team!=infra, references app/*, \
+         dangling false (tagged only), min_age 90m, max_age 7d, \
+         keep_last 2 per label:com.example.project, max_total_size 10.0 GB per label:com.example.project"
+    );
+}
+
+#[test]
+fn embedded_default_is_the_builder_stage_policy() {
+    let config = embedded_default();
+    assert_eq!(config.policies.len(), 1);
+    let p = &config.policies[0];
+    assert_eq!(p.name, "builder-stages");
+    assert_eq!(
+        p.matcher.labels,
+        [LabelPredicate::parse("stage=builder").expect("valid")]
+    );
+    assert_eq!(p.min_age, Duration::from_secs(3600));
+    assert!(p.is_plain_prune());
+    assert_eq!(p.group_by, GroupBy::None);
+    assert_eq!(
+        summary_lines(&config),
+        [
+            "builder-stages: labels stage=builder, dangling any, min_age 1h, \
+             deletes every match older than min_age",
+            "protect: no references or labels",
+            "docker: $DOCKER_HOST or the local socket, timeout 1m, concurrency 4",
+            "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
+             lock_file /run/stagesweep/stagesweep.lock",
+            "metrics: http://127.0.0.1:9477/metrics",
+        ]
+    );
+}
+
+#[test]
+fn adhoc_policy_defaults_to_builder_stages() {
+    let p = adhoc_policy(&AdhocPolicy::default()).expect("valid");
+    assert_eq!(p.name, "cli");
+    assert_eq!(
+        p.matcher.labels,
+        [LabelPredicate::Equals("stage".into(), "builder".into())]
+    );
+    assert_eq!(p.min_age, Duration::from_secs(3600));
+    let flags = AdhocPolicy {
+        labels: vec!["stage=build".into(), "ci".into()],
+        min_age: Some("10m".into()),
+        max_age: Some("2d".into()),
+        keep_last: Some(3),
+        group_by: Some("repository".into()),
+    };
+    let p = adhoc_policy(&flags).expect("valid");
+    assert_eq!(p.matcher.labels.len(), 2);
+    assert_eq!(p.max_age, Some(Duration::from_secs(172_800)));
+    assert_eq!((p.keep_last, &p.group_by), (Some(3), &GroupBy::Repository));
+}
+
+#[test]
+fn adhoc_problems_are_located_at_the_flag() {
+    let flags = AdhocPolicy {
+        labels: vec!["=x".into()],
+        min_age: Some("2h".into()),
+        max_age: Some("1h".into()),
+        keep_last: Some(0),
+        group_by: Some("label:".into()),
+    };
+    let err = adhoc_policy(&flags).expect_err("invalid");
+    let at: Vec<_> = err.problems.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(at, ["--label", "--max-age", "--keep-last", "--group-by"]);
+    assert!(err.problems.iter().all(|p| p.path.is_empty()));
+    assert!(
+        err.to_string()
+            .starts_with("--label: label predicate \"=x\" has an empty key")
+    );
+    let bad_age = AdhocPolicy {
+        min_age: Some("soon".into()),
+        ..AdhocPolicy::default()
+    };
+    let err = adhoc_policy(&bad_age).expect_err("invalid");
+    assert_eq!(err.problems[0].location, "--min-age");
+}
+
+#[test]
+fn load_file_reports_an_unreadable_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.yaml");
+    let err = load_file(&missing).expect_err("missing file");
+    assert!(
+        err.problems[0]
+            .message
+            .starts_with("cannot read configuration file")
+    );
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, DEFAULT_YAML).expect("write");
+    assert_eq!(load_file(&good).expect("valid").policies.len(), 1);
+}

@@ -1,0 +1,268 @@
+//! Validation: raw schema → typed [`Config`], accumulating every problem before failing
+//! (cargo-deny style). Each problem carries `file:line:column` of the offending value (or
+//! the flag name for ad-hoc policies), the field path, a message naming the value and a
+//! hint. Owns the top-level sections; policies are in `policy.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_saphyr::Location;
+
+use super::raw::{RawConfig, RawDocker, RawMetrics, RawProtect, S};
+use super::schedule::Schedule;
+use super::types::{
+    AgentConfig, Config, DockerConfig, LabelPredicate, MetricsConfig, Protect, RefGlob,
+};
+use super::values::{self, Bad};
+use super::{ConfigError, Problem};
+
+/// Default agent schedule.
+pub(super) const DEFAULT_SCHEDULE: &str = "@hourly";
+/// Default lock file shared by `prune` and the agent.
+pub(super) const DEFAULT_LOCK_FILE: &str = "/run/stagesweep/stagesweep.lock";
+/// Default metrics listen address.
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+
+/// Collects problems while a configuration is validated.
+pub(super) struct Ctx {
+    origin: String,
+    /// Ad-hoc flags: the location of a problem is the flag name, not a file position.
+    flags: bool,
+    problems: Vec<(u64, u64, Problem)>,
+}
+
+impl Ctx {
+    /// A context for a file (or text) named `origin`.
+    pub fn file(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            flags: false,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A context for `stagesweep prune` flags.
+    pub fn flags() -> Self {
+        Self {
+            origin: String::new(),
+            flags: true,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Record a problem with the value at `at`, found under field `path`.
+    pub fn push(&mut self, at: Location, path: &str, bad: Bad) {
+        let (line, column) = (at.line(), at.column());
+        let (location, path) = if self.flags {
+            (flag_for(path), String::new())
+        } else if at == Location::UNKNOWN {
+            (self.origin.clone(), path.to_owned())
+        } else {
+            (format!("{}:{line}:{column}", self.origin), path.to_owned())
+        };
+        let problem = Problem {
+            location,
+            path,
+            message: bad.message,
+            hint: bad.hint,
+        };
+        self.problems.push((line, column, problem));
+    }
+
+    /// Run a parser on a spanned string; record its problem at the value's position.
+    pub fn check<T>(
+        &mut self,
+        value: &S<String>,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, Bad>,
+    ) -> Option<T> {
+        match parse(&value.value) {
+            Ok(v) => Some(v),
+            Err(bad) => {
+                self.push(value.referenced, path, bad);
+                None
+            }
+        }
+    }
+
+    /// Succeed with `value` when no problem was recorded; otherwise fail with every
+    /// problem, in document order.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            return Ok(value);
+        }
+        let mut problems = self.problems;
+        problems.sort_by_key(|(line, column, _)| (*line, *column));
+        Err(ConfigError {
+            problems: problems.into_iter().map(|(_, _, p)| p).collect(),
+        })
+    }
+}
+
+/// `min_age` → `--min-age`; `match.labels[0]` → `--label`.
+fn flag_for(path: &str) -> String {
+    let field = path.rsplit('.').next().unwrap_or(path);
+    let field = field.split('[').next().unwrap_or(field);
+    match field {
+        "labels" => "--label".to_owned(),
+        "" => "flags".to_owned(),
+        f => format!("--{}", f.replace('_', "-")),
+    }
+}
+
+/// `base.field`, or `field` when `base` is empty.
+pub(super) fn join(base: &str, field: &str) -> String {
+    if base.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{base}.{field}")
+    }
+}
+
+/// Validate a whole raw configuration.
+pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
+    let mut ctx = Ctx::file(origin);
+    let agent = agent(&mut ctx, &raw);
+    let docker = docker(&mut ctx, &raw.docker.unwrap_or_default());
+    let protect = protect(&mut ctx, &raw.protect.unwrap_or_default());
+    let policies = super::policy::policies(&mut ctx, raw.policies.unwrap_or_default());
+    let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
+    ctx.finish(Config {
+        docker,
+        protect,
+        policies,
+        agent,
+        metrics,
+    })
+}
+
+fn docker(ctx: &mut Ctx, raw: &RawDocker) -> DockerConfig {
+    let mut out = DockerConfig::default();
+    if let Some(host) = &raw.host {
+        out.host = ctx.check(host, "docker.host", values::host);
+    }
+    if let Some(t) = &raw.timeout {
+        let parsed = ctx.check(t, "docker.timeout", |s| values::whole_seconds("timeout", s));
+        out.timeout = parsed.unwrap_or(out.timeout);
+    }
+    if let Some(c) = &raw.concurrency {
+        match usize::try_from(c.value) {
+            Ok(n @ 1..=64) => out.concurrency = n,
+            _ => ctx.push(
+                c.referenced,
+                "docker.concurrency",
+                Bad::new(
+                    format!("concurrency {} is outside 1..=64", c.value),
+                    "it is the number of deletions in flight at once; 4 suits most hosts",
+                ),
+            ),
+        }
+    }
+    out
+}
+
+pub(super) fn labels(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<LabelPredicate> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            ctx.check(s, &format!("{path}[{i}]"), |t| {
+                LabelPredicate::parse(t).map_err(Bad::bare)
+            })
+        })
+        .collect()
+}
+
+pub(super) fn globs(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<RefGlob> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            ctx.check(s, &format!("{path}[{i}]"), |t| {
+                RefGlob::new(t).map_err(|m| {
+                    Bad::new(
+                        m,
+                        "globs match repo:tag, e.g. *:latest or registry.example.com/base/*",
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
+fn protect(ctx: &mut Ctx, raw: &RawProtect) -> Protect {
+    Protect {
+        references: globs(
+            ctx,
+            raw.references.as_deref().unwrap_or_default(),
+            "protect.references",
+        ),
+        labels: labels(
+            ctx,
+            raw.labels.as_deref().unwrap_or_default(),
+            "protect.labels",
+        ),
+    }
+}
+
+fn agent(ctx: &mut Ctx, raw: &RawConfig) -> AgentConfig {
+    let default_schedule = Schedule::parse(DEFAULT_SCHEDULE).expect("@hourly is a valid schedule");
+    let mut duration = |v: &Option<S<String>>, field: &str, default: Duration| {
+        v.as_ref()
+            .and_then(|s| ctx.check(s, field, |t| values::duration(field, t)))
+            .unwrap_or(default)
+    };
+    let jitter = duration(&raw.jitter, "jitter", Duration::ZERO);
+    let shutdown_timeout = duration(
+        &raw.shutdown_timeout,
+        "shutdown_timeout",
+        Duration::from_secs(30),
+    );
+    let schedule = raw
+        .schedule
+        .as_ref()
+        .and_then(|s| ctx.check(s, "schedule", |t| Schedule::parse(t).map_err(Bad::bare)))
+        .unwrap_or(default_schedule);
+    let timezone = raw
+        .timezone
+        .as_ref()
+        .and_then(|s| ctx.check(s, "timezone", values::timezone))
+        .unwrap_or(chrono_tz::UTC);
+    let lock_file = raw
+        .lock_file
+        .as_ref()
+        .and_then(|s| ctx.check(s, "lock_file", lock_file))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK_FILE));
+    AgentConfig {
+        schedule,
+        timezone,
+        jitter,
+        run_on_start: raw.run_on_start.unwrap_or(true),
+        lock_file,
+        shutdown_timeout,
+    }
+}
+
+fn lock_file(text: &str) -> Result<PathBuf, Bad> {
+    let path = PathBuf::from(text.trim());
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(Bad::new(
+            format!("lock_file {text:?} is not an absolute path"),
+            "prune and the agent must agree on one file; use e.g. /run/stagesweep/stagesweep.lock",
+        ))
+    }
+}
+
+fn metrics(ctx: &mut Ctx, raw: &RawMetrics) -> MetricsConfig {
+    let default_listen = DEFAULT_LISTEN
+        .parse()
+        .expect("the default listen address is valid");
+    MetricsConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        listen: raw
+            .listen
+            .as_ref()
+            .and_then(|s| ctx.check(s, "metrics.listen", values::listen))
+            .unwrap_or(default_listen),
+    }
+}

@@ -1,0 +1,155 @@
+//! The daemon's `DELETE /images/{name}` rules (force=false) on plain values, as Docker 20.10
+//! applies them (each message checked against a real daemon).
+
+use crate::engine::{EngineError, RemoveReport};
+use crate::inventory::{Container, Image, short_id};
+
+pub(super) fn remove(
+    images: &mut Vec<Image>,
+    containers: &[Container],
+    name: &str,
+    prune_parents: bool,
+) -> Result<RemoveReport, EngineError> {
+    let mut report = RemoveReport::default();
+    if let Some((idx, reference)) = find_reference(images, name) {
+        let id = images[idx].id.clone();
+        let in_use = containers.iter().find(|c| c.image_id == id);
+        if let (1, Some(c)) = (images[idx].references.len(), in_use) {
+            return Err(EngineError::Conflict(format!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                short_id(&c.id),
+                short_id(&id)
+            )));
+        }
+        images[idx].references.retain(|r| *r != reference);
+        report.untagged.push(reference);
+        // Still referenced, or now an untagged parent: the untag was the whole job.
+        if images[idx].references.is_empty() && !has_children(images, &id) {
+            delete(images, containers, &id, prune_parents, &mut report)?;
+        }
+        return Ok(report);
+    }
+    let id = find_id(images, name)?;
+    let idx = position(images, &id);
+    if images[idx].references.len() > 1 {
+        return Err(EngineError::Conflict(format!(
+            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+            short_id(&id)
+        )));
+    }
+    check_conflict(images, containers, &id)?;
+    report.untagged.append(&mut images[idx].references);
+    delete(images, containers, &id, prune_parents, &mut report)?;
+    Ok(report)
+}
+
+/// `name` as a reference (`repo` means `repo:latest`): the image index and the reference.
+fn find_reference(images: &[Image], name: &str) -> Option<(usize, String)> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let full = if last.contains(':') || name.contains('@') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    };
+    images
+        .iter()
+        .position(|i| i.references.contains(&full))
+        .map(|idx| (idx, full))
+}
+
+/// `name` as a full ID, `sha256:`-prefixed or bare hex, or a unique hex prefix.
+fn find_id(images: &[Image], name: &str) -> Result<String, EngineError> {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    let not_found = || EngineError::NotFound(format!("No such image: {name}"));
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let mut hits = images.iter().filter(|i| {
+        i.id.strip_prefix("sha256:")
+            .unwrap_or(&i.id)
+            .starts_with(hex)
+    });
+    match (hits.next(), hits.next()) {
+        (Some(one), None) => Ok(one.id.clone()),
+        (Some(_), Some(_)) => Err(EngineError::Other(format!(
+            "multiple IDs found with provided prefix: {hex}"
+        ))),
+        (None, _) => Err(not_found()),
+    }
+}
+
+fn position(images: &[Image], id: &str) -> usize {
+    images
+        .iter()
+        .position(|i| i.id == id)
+        .expect("callers pass IDs of present images")
+}
+
+fn has_children(images: &[Image], id: &str) -> bool {
+    images.iter().any(|i| i.parent_id.as_deref() == Some(id))
+}
+
+fn check_conflict(images: &[Image], containers: &[Container], id: &str) -> Result<(), EngineError> {
+    let conflict = |how: &str, what: String| {
+        Err(EngineError::Conflict(format!(
+            "conflict: unable to delete {} ({how}) - {what}",
+            short_id(id)
+        )))
+    };
+    if has_children(images, id) {
+        return conflict(
+            "cannot be forced",
+            "image has dependent child images".into(),
+        );
+    }
+    if let Some(c) = containers.iter().find(|c| c.image_id == id) {
+        let (how, kind) = if c.state == "running" {
+            ("cannot be forced", "running")
+        } else {
+            ("must be forced", "stopped")
+        };
+        return conflict(
+            how,
+            format!(
+                "image is being used by {kind} container {}",
+                short_id(&c.id)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Delete an untagged, childless, unused image, then (with `prune`) its parents that are
+/// left untagged, childless and unused.
+fn delete(
+    images: &mut Vec<Image>,
+    containers: &[Container],
+    id: &str,
+    prune: bool,
+    report: &mut RemoveReport,
+) -> Result<(), EngineError> {
+    check_conflict(images, containers, id)?;
+    let mut next = Some(id.to_owned());
+    while let Some(id) = next.take() {
+        let removed = images.remove(position(images, &id));
+        report.deleted.push(removed.id.clone());
+        report.deleted.push(layer_id(&removed.id));
+        let Some(parent) = removed.parent_id.filter(|_| prune) else {
+            break;
+        };
+        let prunable = images
+            .iter()
+            .any(|i| i.id == parent && i.references.is_empty())
+            && check_conflict(images, containers, &parent).is_ok();
+        if prunable {
+            next = Some(parent);
+        }
+    }
+    Ok(())
+}
+
+/// The `Deleted:` record the daemon adds for an image's own layer (not an image ID).
+fn layer_id(image_id: &str) -> String {
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("sha256:{}", hex.chars().rev().collect::<String>())
+}

@@ -1,0 +1,112 @@
+//! The command line as a user meets it: help, exit codes and messages that need no engine.
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn stagesweep() -> Command {
+    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
+    cmd.env_remove("STAGESWEEP_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("COLUMNS", "100")
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn help(args: &[&str]) -> String {
+    let out = stagesweep().args(args).arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("utf-8 help")
+}
+
+#[test]
+fn help_texts() {
+    insta::assert_snapshot!("help", help(&[]));
+    insta::assert_snapshot!("help_prune", help(&["prune"]));
+    insta::assert_snapshot!("help_plan", help(&["plan"]));
+    insta::assert_snapshot!("help_agent", help(&["agent"]));
+    insta::assert_snapshot!("help_check_config", help(&["check-config"]));
+}
+
+#[test]
+fn version_is_printed() {
+    stagesweep()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("stagesweep "));
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    stagesweep().args(["prune", "--bogus"]).assert().code(2);
+}
+
+#[test]
+fn check_config_accepts_the_shipped_default() {
+    stagesweep()
+        .args(["check-config", "--config", "config/default.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("ok\n").and(predicate::str::contains("builder-stages")));
+}
+
+#[test]
+fn check_config_reports_problems_with_positions_and_exits_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "policies:\n  - name: x\n    match:\n      labels: [stage=builder]\n    max_agee: 24h\n",
+    )
+    .expect("write");
+    stagesweep()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml:5:").and(predicate::str::contains("max_agee")));
+}
+
+#[test]
+fn an_explicit_config_that_does_not_exist_is_an_error() {
+    stagesweep()
+        .args(["check-config", "--config", "/nonexistent/stagesweep.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/stagesweep.yaml"));
+}
+
+#[test]
+fn the_config_path_can_come_from_the_environment() {
+    stagesweep()
+        .arg("check-config")
+        .env("STAGESWEEP_CONFIG", "/nonexistent/from-env.yaml")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/from-env.yaml"));
+}
+
+#[test]
+fn a_bad_adhoc_flag_is_a_config_error_before_docker_is_asked() {
+    stagesweep()
+        .args(["prune", "--dry-run", "--config", "config/default.yaml", "--min-age", "soon"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--min-age").and(predicate::str::contains("soon")));
+}
+
+#[test]
+fn an_unreachable_engine_exits_3_and_says_why() {
+    for host in ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:1"] {
+        stagesweep()
+            .args(["prune", "--config", "config/default.yaml"])
+            .env("DOCKER_HOST", host)
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("cannot reach docker at"))
+            .stderr(predicate::str::contains(host.trim_start_matches("unix://").trim_start_matches("tcp://")));
+    }
+}

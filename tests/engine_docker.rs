@@ -1,0 +1,322 @@
+//! `DockerEngine` against a real daemon (`DOCKER_HOST`; `scripts/test.sh` starts a private one).
+//! Each test works only on images and containers carrying its own unique label.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use stagesweep::config::DockerConfig;
+use stagesweep::engine::docker::connect;
+use stagesweep::engine::{Engine, EngineError};
+use support::fixture::{self, FixtureImage};
+use support::{Scope, base_image, build_classic, chain, create_container, engine_or_fail};
+
+#[tokio::test]
+async fn ping_host_and_describe() {
+    let engine = engine_or_fail().await;
+    engine.ping().await.expect("ping");
+    assert_eq!(engine.host(), std::env::var("DOCKER_HOST").expect("set"));
+    assert!(
+        engine.describe().contains(engine.host()),
+        "{}",
+        engine.describe()
+    );
+}
+
+#[tokio::test]
+async fn list_images_maps_fixture_fields() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("list-images").await;
+    let created = Utc.with_ymd_and_hms(2020, 5, 6, 7, 8, 9).unwrap();
+    let (a, b) = (scope.tag("a"), scope.tag("b"));
+    let ids = fixture::load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&scope.label(), created)
+                .tag(&a)
+                .tag(&b)
+                .label("stage", "builder")
+                .layer_bytes(200_000),
+            FixtureImage::new(&scope.label(), created)
+                .parent(0)
+                .layer_bytes(10_000),
+        ],
+    )
+    .await;
+    let images = engine.list_images().await.expect("list");
+    let parent = images
+        .iter()
+        .find(|i| i.id == ids[0])
+        .expect("fixture 0 listed");
+    let child = images
+        .iter()
+        .find(|i| i.id == ids[1])
+        .expect("fixture 1 listed");
+
+    assert_eq!(parent.created, created);
+    assert_eq!(
+        parent.labels.get("stage").map(String::as_str),
+        Some("builder")
+    );
+    assert_eq!(parent.labels.get(support::TEST_LABEL), Some(&scope.id));
+    let refs: BTreeSet<_> = parent.references.iter().cloned().collect();
+    assert_eq!(refs, BTreeSet::from([a, b]));
+    assert!(
+        (200_000..260_000).contains(&parent.size),
+        "size {}",
+        parent.size
+    );
+    assert_eq!(parent.parent_id, None);
+
+    assert_eq!(child.parent_id.as_deref(), Some(ids[0].as_str()));
+    assert!(
+        child.references.is_empty(),
+        "placeholders filtered: {:?}",
+        child.references
+    );
+    assert!(child.is_dangling());
+    assert!(child.size > parent.size, "size includes parent layers");
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn list_containers_reports_the_image_id() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("list-containers").await;
+    let tag = scope.tag("used");
+    let ids = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now()).tag(&tag)],
+    )
+    .await;
+    let cid = create_container(&scope, &tag).await;
+    let containers = engine.list_containers().await.expect("list");
+    let c = containers
+        .iter()
+        .find(|c| c.id == cid)
+        .expect("container listed");
+    assert_eq!(c.image_id, ids[0], "ImageID, not the tag the user typed");
+    assert_eq!(c.state, "created");
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn remove_by_id_deletes() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("remove-id").await;
+    let ids = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now())],
+    )
+    .await;
+    let report = engine.remove_image(&ids[0], false).await.expect("remove");
+    assert!(report.untagged.is_empty());
+    assert!(report.deleted.contains(&ids[0]), "{report:?}");
+    assert!(
+        !support::all_image_ids(&scope.docker)
+            .await
+            .contains(&ids[0])
+    );
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn remove_by_reference_untags_then_deletes() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("remove-ref").await;
+    let (a, b) = (scope.tag("a"), scope.tag("b"));
+    let ids = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now())
+            .tag(&a)
+            .tag(&b)],
+    )
+    .await;
+    let first = engine.remove_image(&a, true).await.expect("untag");
+    assert_eq!(first.untagged, vec![a.clone()]);
+    assert!(first.deleted.is_empty(), "{first:?}");
+    assert!(
+        support::all_image_ids(&scope.docker)
+            .await
+            .contains(&ids[0])
+    );
+
+    let last = engine.remove_image(&b, true).await.expect("delete");
+    assert_eq!(last.untagged, vec![b.clone()]);
+    assert!(last.deleted.contains(&ids[0]), "{last:?}");
+    assert!(
+        !support::all_image_ids(&scope.docker)
+            .await
+            .contains(&ids[0])
+    );
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn unknown_image_is_not_found() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("not-found").await;
+    let name = scope.tag("never-created");
+    match engine.remove_image(&name, false).await {
+        Err(EngineError::NotFound(msg)) => assert!(msg.contains("No such image"), "{msg}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn image_used_by_created_container_is_a_conflict() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("conflict").await;
+    let tag = scope.tag("used");
+    let ids = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now()).tag(&tag)],
+    )
+    .await;
+    let cid = create_container(&scope, &ids[0]).await;
+    let short_c = &cid[..12];
+    match engine.remove_image(&tag, true).await {
+        Err(EngineError::Conflict(msg)) => {
+            assert!(
+                msg.contains("unable to remove repository reference"),
+                "{msg}"
+            );
+            assert!(msg.contains(short_c), "names the container: {msg}");
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    match engine.remove_image(&ids[0], true).await {
+        Err(EngineError::Conflict(msg)) => {
+            assert!(msg.contains("being used by stopped container"), "{msg}")
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let images = engine.list_images().await.expect("list");
+    let img = images.iter().find(|i| i.id == ids[0]).expect("still there");
+    assert_eq!(img.references, vec![tag]);
+    scope.cleanup().await;
+}
+
+/// A classic build `FROM base` with a LABEL and several RUN steps: a chain of untagged images.
+async fn build_chain(scope: &Scope, base: &str, variant: &str) -> String {
+    let dockerfile = format!(
+        "FROM {base}\nLABEL {}={}\nRUN echo {variant} > /a\nRUN head -c 20000 /dev/urandom > /b\nRUN echo done > /c\n",
+        support::TEST_LABEL,
+        scope.id
+    );
+    build_classic(
+        &scope.docker,
+        &[("Dockerfile", dockerfile.as_bytes(), 0o644)],
+        &scope.tag(variant),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn prune_parents_cascades_along_a_classic_chain() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("cascade").await;
+    let (base_id, base_tag) = base_image(&scope).await;
+
+    let leaf = build_chain(&scope, &base_tag, "pruned").await;
+    let links = chain(&scope.docker, &leaf).await;
+    let base_at = links
+        .iter()
+        .position(|id| *id == base_id)
+        .expect("base in chain");
+    let ours = &links[..base_at]; // leaf + intermediates above the base
+    assert!(ours.len() >= 4, "LABEL + 3 RUN steps: {ours:?}");
+    let report = engine
+        .remove_image(&scope.tag("pruned"), true)
+        .await
+        .expect("cascade");
+    for id in ours {
+        assert!(
+            report.deleted.contains(id),
+            "{id} deleted in cascade: {report:?}"
+        );
+    }
+    assert!(!report.deleted.contains(&base_id), "tagged base survives");
+    let now = support::all_image_ids(&scope.docker).await;
+    assert!(ours.iter().all(|id| !now.contains(id)));
+    assert!(now.contains(&base_id));
+
+    let leaf = build_chain(&scope, &base_tag, "kept").await;
+    let links = chain(&scope.docker, &leaf).await;
+    let report = engine.remove_image(&leaf, false).await.expect("no cascade");
+    assert!(report.deleted.contains(&leaf));
+    let now = support::all_image_ids(&scope.docker).await;
+    assert!(now.contains(&links[1]), "noprune keeps the parent");
+    scope.cleanup().await;
+}
+
+fn assert_unreachable_fast(
+    host: &str,
+    hint: &str,
+    started: Instant,
+    got: Result<impl std::fmt::Debug, EngineError>,
+) {
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    match got {
+        Err(EngineError::Unreachable {
+            host: h,
+            hint: got_hint,
+            cause,
+        }) => {
+            assert_eq!(h, host);
+            assert_eq!(got_hint, hint, "cause: {cause}");
+            assert!(!cause.is_empty());
+        }
+        other => panic!("expected Unreachable for {host}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unreachable_hosts_answer_fast_with_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = |host: &str| DockerConfig {
+        host: Some(host.to_owned()),
+        timeout: Duration::from_secs(5),
+        ..DockerConfig::default()
+    };
+
+    let missing = format!("unix://{}/nope.sock", dir.path().display());
+    let t = Instant::now();
+    let got = connect(&cfg(&missing)).await;
+    assert_unreachable_fast(
+        &missing,
+        "is the docker daemon running? start it or set DOCKER_HOST",
+        t,
+        got,
+    );
+
+    // A socket file nobody listens on any more: connection refused.
+    let stale_path = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale_path).expect("bind"));
+    let stale = format!("unix://{}", stale_path.display());
+    let t = Instant::now();
+    let got = connect(&cfg(&stale)).await;
+    assert_unreachable_fast(
+        &stale,
+        "is the docker daemon running? start it or set DOCKER_HOST",
+        t,
+        got,
+    );
+
+    let tcp = "tcp://127.0.0.1:1";
+    let t = Instant::now();
+    let got = connect(&cfg(tcp)).await;
+    assert_unreachable_fast(tcp, "wrong DOCKER_HOST?", t, got);
+    let msg = connect(&cfg(tcp)).await.expect_err("refused").to_string();
+    assert_eq!(
+        msg,
+        "cannot reach docker at tcp://127.0.0.1:1: connection refused (wrong DOCKER_HOST?)"
+    );
+}

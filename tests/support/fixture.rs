@@ -1,0 +1,159 @@
+//! Test images with chosen labels, tags, sizes and `Created` times, written as a
+//! docker-archive (`docker save` format) and loaded through `POST /images/load`.
+//!
+//! Each image gets its own layer of random bytes, so deleting it frees real space and no two
+//! fixtures share a layer. Several images go into one archive and one load call.
+
+use std::collections::BTreeMap;
+
+use bollard::Docker;
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::TryStreamExt;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// One image to build.
+#[derive(Debug, Clone)]
+pub struct FixtureImage {
+    pub tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created: DateTime<Utc>,
+    /// Bytes of random content in the image's own layer.
+    pub layer_bytes: usize,
+    /// Index of an earlier image in the same archive to use as parent (its layers come first).
+    pub parent: Option<usize>,
+}
+
+impl FixtureImage {
+    /// An untagged image with the test's label, created at `created`, with a 1 KiB layer.
+    pub fn new(label: &(String, String), created: DateTime<Utc>) -> Self {
+        Self {
+            tags: Vec::new(),
+            labels: BTreeMap::from([label.clone()]),
+            created,
+            layer_bytes: 1024,
+            parent: None,
+        }
+    }
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tags.push(tag.to_owned());
+        self
+    }
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.to_owned(), value.to_owned());
+        self
+    }
+    pub fn layer_bytes(mut self, bytes: usize) -> Self {
+        self.layer_bytes = bytes;
+        self
+    }
+    pub fn parent(mut self, index: usize) -> Self {
+        self.parent = Some(index);
+        self
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        write!(s, "{b:02x}").expect("writing to a String cannot fail");
+        s
+    })
+}
+
+/// A layer tarball holding one file of `bytes` random bytes (never empty, so always unique).
+fn layer_tar(bytes: usize) -> Vec<u8> {
+    let mut content = vec![0u8; bytes.max(16)];
+    rand::rng().fill_bytes(&mut content);
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "fixture.bin", content.as_slice())
+        .expect("appending to an in-memory tar cannot fail");
+    builder
+        .into_inner()
+        .expect("finishing an in-memory tar cannot fail")
+}
+
+fn append(archive: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, path, data)
+        .expect("appending to an in-memory tar cannot fail");
+}
+
+/// Write the docker-archive for `images`; returns it and the image IDs (`sha256:` + config digest).
+pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut manifest = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    // Per image: (diff_ids, layer paths), so children can reuse their parent's layers.
+    let mut chains: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        let (mut diff_ids, mut paths) = match img.parent {
+            Some(p) => {
+                assert!(p < i, "fixture parent {p} must come before image {i}");
+                chains[p].clone()
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let layer = layer_tar(img.layer_bytes);
+        let diff = sha256_hex(&layer);
+        append(&mut out, &format!("{diff}/layer.tar"), &layer);
+        diff_ids.push(format!("sha256:{diff}"));
+        paths.push(format!("{diff}/layer.tar"));
+        let created = img.created.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let config = json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "created": created,
+            "config": { "Labels": img.labels, "Cmd": ["/fixture"] },
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+            "history": diff_ids.iter().map(|_| json!({ "created": created })).collect::<Vec<_>>(),
+        });
+        let config = serde_json::to_vec(&config).expect("a json value always serializes");
+        let config_hex = sha256_hex(&config);
+        append(&mut out, &format!("{config_hex}.json"), &config);
+        let mut entry = json!({
+            "Config": format!("{config_hex}.json"),
+            "RepoTags": img.tags,
+            "Layers": paths,
+        });
+        if let Some(p) = img.parent {
+            entry["Parent"] = json!(ids[p]);
+        }
+        manifest.push(entry);
+        ids.push(format!("sha256:{config_hex}"));
+        chains.push((diff_ids, paths));
+    }
+    let manifest = serde_json::to_vec(&manifest).expect("a json value always serializes");
+    append(&mut out, "manifest.json", &manifest);
+    (
+        out.into_inner()
+            .expect("finishing an in-memory tar cannot fail"),
+        ids,
+    )
+}
+
+/// Build `images` into one archive and load it with one call; returns their IDs, in order.
+pub async fn load(docker: &Docker, images: &[FixtureImage]) -> Vec<String> {
+    let (tarball, ids) = archive(images);
+    let opts = ImportImageOptionsBuilder::new().quiet(true).build();
+    docker
+        .import_image(opts, bollard::body_full(tarball.into()), None)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("loading the fixture archive");
+    ids
+}

@@ -1,0 +1,288 @@
+//! Shared helpers for tests against a real engine: connect (or fail with the way out), a
+//! per-test label scope that cleans up after itself, containers, classic builds, fixtures.
+//!
+//! Tests may use bollard directly here; only `src/` keeps bollard inside `engine::docker`.
+//! Engine tests never use the system's default socket: `DOCKER_HOST` must name the daemon.
+#![allow(dead_code)] // each test crate uses a different subset
+
+pub mod fixture;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, ImageSummary};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+use rand::Rng;
+use stagesweep::config::DockerConfig;
+use stagesweep::engine::docker::{DockerEngine, connect};
+
+/// What to do when no daemon answers.
+pub const HOW_TO_START: &str =
+    "run scripts/test.sh, which starts a private dockerd, or set DOCKER_HOST";
+
+/// The label key every test image carries (value unique per test run).
+pub const TEST_LABEL: &str = "stagesweep.test";
+
+fn docker_host_or_fail() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.trim().is_empty() => h,
+        _ => panic!("engine tests need a docker daemon and DOCKER_HOST is not set: {HOW_TO_START}"),
+    }
+}
+
+/// The engine under test, at `$DOCKER_HOST`; panics with the way out when unreachable.
+pub async fn engine_or_fail() -> DockerEngine {
+    let host = docker_host_or_fail();
+    let cfg = DockerConfig {
+        host: Some(host),
+        timeout: Duration::from_secs(30),
+        ..DockerConfig::default()
+    };
+    match connect(&cfg).await {
+        Ok(engine) => engine,
+        Err(e) => panic!("engine tests need a docker daemon: {e}; {HOW_TO_START}"),
+    }
+}
+
+/// A raw bollard client at `$DOCKER_HOST`, for setting up and inspecting.
+pub async fn docker_or_fail() -> Docker {
+    let host = docker_host_or_fail();
+    let docker = Docker::connect_with_defaults()
+        .unwrap_or_else(|e| panic!("cannot use DOCKER_HOST={host}: {e}; {HOW_TO_START}"));
+    docker
+        .negotiate_version()
+        .await
+        .unwrap_or_else(|e| panic!("no docker daemon answers at {host}: {e}; {HOW_TO_START}"))
+}
+
+/// One test's world: a unique label that every image and container it makes carries, and
+/// a cleanup that removes exactly those (force allowed here only). Call [`Scope::cleanup`]
+/// at the end; `Drop` cleans up too when a test panics first.
+pub struct Scope {
+    pub docker: Docker,
+    /// Label value, `<test>-<random>`.
+    pub id: String,
+    cleaned: bool,
+}
+
+impl Scope {
+    pub async fn new(test: &str) -> Scope {
+        let docker = docker_or_fail().await;
+        let id = format!("{test}-{:08x}", rand::rng().random::<u32>());
+        Scope {
+            docker,
+            id,
+            cleaned: false,
+        }
+    }
+
+    /// `(key, value)` of the test label.
+    pub fn label(&self) -> (String, String) {
+        (TEST_LABEL.to_owned(), self.id.clone())
+    }
+
+    /// `stagesweep.test=<id>`, as a label predicate / filter.
+    pub fn selector(&self) -> String {
+        format!("{TEST_LABEL}={}", self.id)
+    }
+
+    /// A unique `repo:tag` for this test.
+    pub fn tag(&self, name: &str) -> String {
+        format!("stagesweep-test/{}-{name}:1", self.id)
+    }
+
+    /// All images (intermediate included) carrying this test's label.
+    pub async fn images(&self) -> Vec<ImageSummary> {
+        images_with_label(&self.docker, &self.selector()).await
+    }
+
+    pub async fn cleanup(mut self) {
+        purge(&self.docker, &self.selector()).await;
+        self.cleaned = true;
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let selector = self.selector();
+        // Drop cannot await: clean up on a thread with its own runtime and client.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            rt.block_on(async {
+                if let Ok(docker) = Docker::connect_with_defaults() {
+                    purge(&docker, &selector).await;
+                }
+            });
+        })
+        .join();
+        if done.is_err() {
+            eprintln!("cleanup of {TEST_LABEL}={} panicked", self.id);
+        }
+    }
+}
+
+/// Remove every container and image carrying `selector` (`key=value`), forcefully.
+async fn purge(docker: &Docker, selector: &str) {
+    let filters = HashMap::from([("label", vec![selector])]);
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    for c in docker.list_containers(Some(opts)).await.unwrap_or_default() {
+        let rm = RemoveContainerOptionsBuilder::new().force(true).build();
+        let _ = docker
+            .remove_container(&c.id.unwrap_or_default(), Some(rm))
+            .await;
+    }
+    // Children before parents: retry rounds until nothing with the label is left.
+    for _ in 0..20 {
+        let images = images_with_label(docker, selector).await;
+        if images.is_empty() {
+            return;
+        }
+        for img in images {
+            let rm = RemoveImageOptionsBuilder::new().force(true).build();
+            let _ = docker.remove_image(&img.id, Some(rm), None).await;
+        }
+    }
+    eprintln!("cleanup: images labelled {selector} are left behind");
+}
+
+/// Images (all=true) matching a `key=value` label filter.
+pub async fn images_with_label(docker: &Docker, selector: &str) -> Vec<ImageSummary> {
+    let filters = HashMap::from([("label", vec![selector])]);
+    let opts = ListImagesOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_images(Some(opts))
+        .await
+        .expect("listing images")
+}
+
+/// Every image ID now present (all=true).
+pub async fn all_image_ids(docker: &Docker) -> Vec<String> {
+    let opts = ListImagesOptionsBuilder::new().all(true).build();
+    let images = docker
+        .list_images(Some(opts))
+        .await
+        .expect("listing images");
+    images.into_iter().map(|i| i.id).collect()
+}
+
+/// `docker create` (not start) a container from `image`, labelled with the scope's label.
+pub async fn create_container(scope: &Scope, image: &str) -> String {
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(vec!["/bin/true".to_owned()]),
+        labels: Some(HashMap::from([scope.label()])),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".to_owned()),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    };
+    let name = format!("{}-{:04x}", scope.id, rand::rng().random::<u16>());
+    let opts = CreateContainerOptionsBuilder::new().name(&name).build();
+    let created = scope
+        .docker
+        .create_container(Some(opts), body)
+        .await
+        .expect("creating a container");
+    created.id
+}
+
+/// The parent chain of `id`, starting with `id` itself (from `list_images(all=true)`).
+pub async fn chain(docker: &Docker, id: &str) -> Vec<String> {
+    let opts = ListImagesOptionsBuilder::new().all(true).build();
+    let images = docker
+        .list_images(Some(opts))
+        .await
+        .expect("listing images");
+    let parents: HashMap<String, String> =
+        images.into_iter().map(|i| (i.id, i.parent_id)).collect();
+    let mut out = vec![id.to_owned()];
+    let mut cur = id.to_owned();
+    while let Some(p) = parents.get(&cur).filter(|p| !p.is_empty()) {
+        out.push(p.clone());
+        cur = p.clone();
+    }
+    out
+}
+
+/// A static busybox from `PATH` (Debian's `busybox-static`), to give `FROM scratch` images a shell.
+pub fn busybox() -> Vec<u8> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain([std::path::PathBuf::from("/bin")]) {
+        if let Ok(bytes) = std::fs::read(dir.join("busybox")) {
+            return bytes;
+        }
+    }
+    panic!("busybox not found in PATH: install busybox-static (.ci/run does)");
+}
+
+/// A classic-builder (`DOCKER_BUILDKIT=0` equivalent) build of `files` (path, bytes, mode)
+/// with `--network none`, tagged `tag`; returns the final image ID.
+pub async fn build_classic(docker: &Docker, files: &[(&str, &[u8], u32)], tag: &str) -> String {
+    let mut context = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_cksum();
+        context
+            .append_data(&mut header, path, *data)
+            .expect("in-memory tar");
+    }
+    let context = context.into_inner().expect("in-memory tar");
+    let opts = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .networkmode("none")
+        .version(BuilderVersion::BuilderV1)
+        .build();
+    let infos: Vec<_> = docker
+        .build_image(opts, None, Some(bollard::body_full(context.into())))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("classic build of {tag} failed: {e}"));
+    let log: String = infos.iter().filter_map(|i| i.stream.clone()).collect();
+    infos
+        .iter()
+        .find_map(|i| i.aux.as_ref().and_then(|a| a.id.clone()))
+        .unwrap_or_else(|| panic!("build of {tag} reported no image ID; log:\n{log}"))
+}
+
+/// Build the scope's busybox base image (`FROM scratch`, labelled, tagged uniquely).
+pub async fn base_image(scope: &Scope) -> (String, String) {
+    let tag = scope.tag("base");
+    let dockerfile = format!(
+        "FROM scratch\nLABEL {TEST_LABEL}={}\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        scope.id
+    );
+    let bb = busybox();
+    let id = build_classic(
+        &scope.docker,
+        &[
+            ("Dockerfile", dockerfile.as_bytes(), 0o644),
+            ("busybox", &bb, 0o755),
+        ],
+        &tag,
+    )
+    .await;
+    (id, tag)
+}
