@@ -122,9 +122,16 @@ impl Ticks {
         });
     }
 
-    /// The tick in `next` fired: plan the one after it (never earlier than `now`).
+    /// The tick in `next` fired: plan the one after it. Ticks follow the schedule's own
+    /// times (no drift for `@every`); when the loop is far behind (suspend, clock step),
+    /// they re-start from `now` instead of replaying every missed tick.
     pub fn advance(&mut self, now: DateTime<Utc>) {
-        let after = self.next.map_or(now, |t| t.at.max(now));
+        let after = match self.next {
+            Some(t) if now - t.at <= chrono::Duration::from_std(MAX_NAP).unwrap_or_default() => {
+                t.at
+            }
+            _ => now,
+        };
         self.plan_after(after);
     }
 

@@ -36,9 +36,14 @@ use crate::config::Config;
 /// `config_path` is re-read on SIGHUP.
 pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let load: LoadFn = Box::new(crate::config::load_file);
-    let _ = (config_path, config, load, DockerConnector, schedule_tickers);
-    std::future::ready(()).await;
-    todo!("wired once main has DockerEngine::connect and Schedule::next_after")
+    run_with(
+        config_path,
+        config,
+        DockerConnector,
+        schedule_tickers(),
+        load,
+    )
+    .await
 }
 
 /// [`main`] with its engine, schedule and config loader given by the caller.

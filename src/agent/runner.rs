@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::backend::Backend;
 use super::clock::{Backoff, Clock, TickerFactory, Ticks, sleep_until_wall};
-use super::telemetry::{Telemetry, summary_line};
+use super::telemetry::Telemetry;
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -277,14 +277,14 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             Ok(s) => {
                 tracing::info!(
                     deleted = s.deleted_total,
+                    reclaimed = %bytesize::ByteSize(s.reclaimed_bytes),
                     reclaimed_bytes = s.reclaimed_bytes,
                     kept = s.kept,
                     skipped = s.skipped,
                     failed = s.failed,
                     not_attempted = s.not_attempted,
                     duration_secs = s.duration_secs,
-                    "pass finished: {}",
-                    summary_line(&s)
+                    "pass finished"
                 );
                 self.telemetry.pass_finished(&s, self.clock.now());
                 Some(false)

@@ -28,7 +28,7 @@ fn config(run_on_start: bool) -> Config {
         protect: Protect::default(),
         policies: Vec::new(),
         agent: AgentConfig {
-            schedule: Schedule,
+            schedule: Schedule::parse("@hourly").expect("valid schedule"),
             timezone: chrono_tz::UTC,
             jitter: Duration::ZERO,
             run_on_start,
