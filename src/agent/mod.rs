@@ -36,13 +36,14 @@ use crate::config::Config;
 /// `config_path` is re-read on SIGHUP.
 pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let load: LoadFn = Box::new(crate::config::load_file);
-    run_with(
+    // Boxed: the loop's future holds a whole pass (~23 KB), too big for the caller's stack frame.
+    Box::pin(run_with(
         config_path,
         config,
         DockerConnector,
         schedule_tickers(),
         load,
-    )
+    ))
     .await
 }
 
