@@ -28,7 +28,10 @@ fn rewritten_units() -> tempfile::TempDir {
             !unit.ends_with(".service") || text.contains("/usr/local/bin/stagesweep "),
             "{unit} must run /usr/local/bin/stagesweep"
         );
-        let text = text.replace("/usr/local/bin/stagesweep", env!("CARGO_BIN_EXE_stagesweep"));
+        let text = text.replace(
+            "/usr/local/bin/stagesweep",
+            env!("CARGO_BIN_EXE_stagesweep"),
+        );
         std::fs::write(dir.path().join(unit), text).expect("write unit");
     }
     dir
@@ -61,7 +64,10 @@ fn units_verify_without_errors() {
         .lines()
         .filter(|l| UNITS.iter().any(|u| l.contains(u)))
         .collect();
-    assert!(ours.is_empty(), "systemd-analyze verify complained:\n{text}");
+    assert!(
+        ours.is_empty(),
+        "systemd-analyze verify complained:\n{text}"
+    );
     assert!(ok, "systemd-analyze verify failed:\n{text}");
 }
 
@@ -69,15 +75,24 @@ fn units_verify_without_errors() {
 fn services_score_at_most_two_in_systemd_analyze_security() {
     let dir = rewritten_units();
     for unit in UNITS.iter().filter(|u| u.ends_with(".service")) {
-        let (_, text) = analyze(&["security", "--offline=true", &format!("./{unit}")], dir.path());
-        let score = exposure(&text).unwrap_or_else(|| panic!("no exposure score for {unit}:\n{text}"));
-        assert!(score <= MAX_EXPOSURE, "{unit} scores {score} > {MAX_EXPOSURE}:\n{text}");
+        let (_, text) = analyze(
+            &["security", "--offline=true", &format!("./{unit}")],
+            dir.path(),
+        );
+        let score =
+            exposure(&text).unwrap_or_else(|| panic!("no exposure score for {unit}:\n{text}"));
+        assert!(
+            score <= MAX_EXPOSURE,
+            "{unit} scores {score} > {MAX_EXPOSURE}:\n{text}"
+        );
     }
 }
 
 /// `→ Overall exposure level for x.service: 1.3 OK 🙂` → 1.3
 fn exposure(text: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.contains("Overall exposure level"))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))?;
     let after = line.rsplit_once(": ")?.1;
     after.split_whitespace().next()?.parse().ok()
 }
@@ -96,7 +111,10 @@ fn agent_unit_has_the_notify_reload_and_lock_settings() {
         "RuntimeDirectory=stagesweep",
         "SupplementaryGroups=docker",
     ] {
-        assert!(text.lines().any(|l| l.starts_with(needle)), "missing {needle}");
+        assert!(
+            text.lines().any(|l| l.starts_with(needle)),
+            "missing {needle}"
+        );
     }
     let timer = std::fs::read_to_string(units_dir().join("stagesweep-prune.timer")).expect("timer");
     assert!(timer.contains("OnCalendar="));
@@ -115,7 +133,11 @@ fn collect(sock: &UnixDatagram, limit: Duration, done: impl Fn(&[String]) -> boo
     let mut buf = [0u8; 4096];
     while !done(&got) && Instant::now() < deadline {
         if let Ok(n) = sock.recv(&mut buf) {
-            got.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned));
+            got.extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .map(str::to_owned),
+            );
         }
     }
     got
@@ -127,7 +149,8 @@ fn agent_speaks_the_notify_protocol() {
     let dir = tempfile::tempdir().expect("temp dir");
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -146,7 +169,7 @@ fn agent_speaks_the_notify_protocol() {
         .env("NOTIFY_SOCKET", &sock_path)
         .env("DOCKER_HOST", &host)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.path().join("agent.log")).expect("log file"))
         .spawn()
         .expect("start the agent");
     let got = collect(&sock, Duration::from_secs(30), |m| {
@@ -158,12 +181,18 @@ fn agent_speaks_the_notify_protocol() {
         .expect("kill");
     assert!(term.success());
     let status = child.wait().expect("wait for the agent");
-    let tail = collect(&sock, Duration::from_secs(2), |m| m.iter().any(|l| l == "STOPPING=1"));
+    let tail = collect(&sock, Duration::from_secs(2), |m| {
+        m.iter().any(|l| l == "STOPPING=1")
+    });
     assert!(got.iter().any(|l| l == "READY=1"), "no READY=1 in {got:?}");
     assert!(
-        got.iter().any(|l| l.starts_with("STATUS=last pass") && l.contains("deleted 0")),
+        got.iter()
+            .any(|l| l.starts_with("STATUS=last pass") && l.contains("deleted 0")),
         "no STATUS= with the pass summary in {got:?}"
     );
-    assert!(tail.iter().any(|l| l == "STOPPING=1"), "no STOPPING=1 in {tail:?}");
+    assert!(
+        tail.iter().any(|l| l == "STOPPING=1"),
+        "no STOPPING=1 in {tail:?}"
+    );
     assert!(status.success(), "agent exited with {status}");
 }
