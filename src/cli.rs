@@ -10,11 +10,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// and deletes them according to a YAML retention policy — never an image in use,
 /// protected, younger than its grace period, or the parent of a kept image.
 #[derive(Debug, Parser)]
-#[command(name = "stagesweep", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stagesweep",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=stagesweep=debug)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     #[command(subcommand)]
     pub command: Command,
@@ -27,9 +35,9 @@ pub enum Command {
     /// Show every decision (delete, keep, untouched) and why, without changing anything
     Plan(PlanArgs),
     /// Validate the configuration and summarise its policies
-    CheckConfig(ConfigArg),
+    CheckConfig,
     /// Run passes on the configured schedule until stopped (systemd service, sidecar)
-    Agent(ConfigArg),
+    Agent,
 }
 
 /// Where the configuration comes from.
@@ -37,7 +45,13 @@ pub enum Command {
 pub struct ConfigArg {
     /// Configuration file [default: /etc/stagesweep/config.yaml; when it does not
     /// exist, a built-in policy deleting `stage=builder` images older than 1h]
-    #[arg(long, short = 'c', env = "STAGESWEEP_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "STAGESWEEP_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
 }
 
@@ -65,8 +79,6 @@ pub struct AdhocArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PruneArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
     /// Plan and print, but delete nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
@@ -86,8 +98,6 @@ pub struct PruneArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
-    #[command(flatten)]
-    pub config: ConfigArg,
     /// Output format on stdout
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -109,4 +119,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per event
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,7 +1,7 @@
 //! Carry out a plan's deletions against an [`Engine`]: bounded concurrency, children
 //! before parents, per-image outcomes. Decides nothing the plan did not decide.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
@@ -68,6 +68,11 @@ pub async fn execute<E: Engine>(
     progress: &ProgressBar,
 ) -> Vec<DeletionResult> {
     let cascaded: Mutex<HashMap<String, String>> = Mutex::new(HashMap::new());
+    let planned: HashSet<&str> = plan
+        .deletions
+        .iter()
+        .map(|d| plan.decisions[d.decision].image_id.as_str())
+        .collect();
     let now_in_use = recheck_in_use(engine, plan).await;
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
     let mut start = 0;
@@ -82,6 +87,7 @@ pub async fn execute<E: Engine>(
             plan,
             stop,
             cascaded: &cascaded,
+            planned: &planned,
             now_in_use: &now_in_use,
         };
         let wave_results: Vec<DeletionResult> = stream::iter(&plan.deletions[start..end])
@@ -122,7 +128,12 @@ async fn recheck_in_use<E: Engine>(engine: &E, plan: &Plan) -> HashMap<String, S
             warn!(error = %e, "could not re-check containers; images with several references are skipped");
             plan.deletions
                 .iter()
-                .map(|d| (plan.decisions[d.decision].image_id.clone(), "unknown".to_owned()))
+                .map(|d| {
+                    (
+                        plan.decisions[d.decision].image_id.clone(),
+                        "unknown".to_owned(),
+                    )
+                })
                 .collect()
         }
     }
@@ -133,6 +144,7 @@ struct Ctx<'a, E> {
     plan: &'a Plan,
     stop: &'a CancellationToken,
     cascaded: &'a Mutex<HashMap<String, String>>,
+    planned: &'a HashSet<&'a str>,
     now_in_use: &'a HashMap<String, String>,
 }
 
@@ -218,7 +230,11 @@ impl<E: Engine> Ctx<'_, E> {
             .cascaded
             .lock()
             .expect("the lock is never held across a panic");
-        for id in deleted.iter().filter(|id| **id != decision.image_id) {
+        // The daemon also lists deleted layers; only planned images matter here.
+        let others = deleted
+            .iter()
+            .filter(|id| **id != decision.image_id && self.planned.contains(id.as_str()));
+        for id in others {
             debug!(image = %short_id(id), child = %short_id(&decision.image_id), "deleted in cascade");
             map.insert(id.clone(), short_id(&decision.image_id).to_owned());
         }
@@ -232,11 +248,21 @@ fn log_outcome(decision: &Decision, outcome: &Outcome, bytes: u64) {
     let reason = decision.reason.to_string();
     match outcome {
         Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
-            info!(image, references, bytes, policy, reason, outcome = outcome.kind(), "deleted image");
+            info!(
+                image,
+                references,
+                bytes,
+                policy,
+                reason,
+                outcome = outcome.kind(),
+                "deleted image"
+            );
         }
         Outcome::AlreadyGone => debug!(image, "already gone"),
         Outcome::Skipped { reason: why } => info!(image, references, policy, why, "skipped image"),
-        Outcome::Failed { error } => warn!(image, references, policy, error, "could not delete image"),
+        Outcome::Failed { error } => {
+            warn!(image, references, policy, error, "could not delete image")
+        }
         Outcome::NotAttempted => debug!(image, "not attempted: stopping"),
     }
 }

@@ -1,13 +1,13 @@
 //! The `stagesweep` binary: parse the command line, start tracing, dispatch, exit.
 
 use clap::Parser;
-use stagesweep::cli::{Cli, Command, LogFormat};
+use stagesweep::cli::{Cli, Command, ConfigArg, LogFormat};
 use stagesweep::cmd;
 
 fn main() {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let code = match run(cli.command) {
+    let code = match run(cli.command, &cli.config) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("stagesweep: {e}");
@@ -17,9 +17,9 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run(command: Command) -> Result<i32, cmd::CmdError> {
-    if let Command::CheckConfig(args) = &command {
-        return cmd::check_config::run(args).map(|()| stagesweep::exit::OK);
+fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
+    if let Command::CheckConfig = command {
+        return cmd::check_config::run(config).map(|()| stagesweep::exit::OK);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -27,10 +27,10 @@ fn run(command: Command) -> Result<i32, cmd::CmdError> {
         .map_err(anyhow::Error::from)?;
     runtime.block_on(async move {
         match command {
-            Command::Prune(args) => cmd::prune::prune(&args).await,
-            Command::Plan(args) => cmd::prune::plan(&args).await,
-            Command::Agent(args) => cmd::agent::run(&args).await,
-            Command::CheckConfig(_) => unreachable!("handled above"),
+            Command::Prune(args) => cmd::prune::prune(config, &args).await,
+            Command::Plan(args) => cmd::prune::plan(config, &args).await,
+            Command::Agent => cmd::agent::run(config).await,
+            Command::CheckConfig => unreachable!("handled above"),
         }
     })
 }

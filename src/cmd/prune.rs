@@ -4,25 +4,28 @@ use std::io::IsTerminal;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{CmdError, apply_adhoc, load_config};
-use crate::cli::{Output, PlanArgs, PruneArgs};
+use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
-use crate::engine::docker::DockerEngine;
+use crate::engine::docker::{self, DockerEngine};
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
 use crate::report;
 
 /// Run `prune`; returns the exit code (0, or 1 when some deletions failed).
-pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
-    let mut config = load_config(&args.config)?;
+pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdError> {
+    let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = DockerEngine::connect(&config.docker).await?;
+    let engine = docker::connect(&config.docker).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
     } else {
-        let path = args.lock_file.clone().unwrap_or_else(|| config.agent.lock_file.clone());
+        let path = args
+            .lock_file
+            .clone()
+            .unwrap_or_else(|| config.agent.lock_file.clone());
         take_lock(path, !args.no_wait).await?
     };
     let opts = PassOptions {
@@ -39,10 +42,10 @@ pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
 }
 
 /// Run `plan`: a dry run that lists every decision.
-pub async fn plan(args: &PlanArgs) -> Result<i32, CmdError> {
-    let mut config = load_config(&args.config)?;
+pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdError> {
+    let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = DockerEngine::connect(&config.docker).await?;
+    let engine = docker::connect(&config.docker).await?;
     let opts = PassOptions {
         dry_run: true,
         progress: false,
@@ -69,7 +72,7 @@ async fn pass(
     let result = run_pass(engine, config, Utc::now(), opts, &stop).await;
     watcher.abort();
     let report = result?;
-    info!(summary = %report::report_summary_line(&report), "pass finished");
+    debug!(summary = %report::report_summary_line(&report), "pass finished");
     Ok(report)
 }
 

@@ -51,7 +51,7 @@ impl fmt::Display for Reason {
                 min_age_secs,
             } => write!(
                 f,
-                "matched {policy}, {} old > min_age {}",
+                "matched {policy}, {} old, past min_age {}",
                 fmt_age(*age_secs),
                 fmt_duration(*min_age_secs)
             ),

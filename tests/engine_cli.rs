@@ -1,0 +1,170 @@
+//! The binary against a real engine (the private dockerd of scripts/test.sh): JSON output,
+//! dry run, plan listing and the host lock. Each test touches only images it created.
+
+mod support;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use chrono::Utc;
+use serde_json::Value;
+use stagesweep::lock::HostLock;
+use support::Scope;
+use support::fixture::{FixtureImage, load};
+
+fn stagesweep(config: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
+    cmd.env_remove("STAGESWEEP_CONFIG")
+        .env("RUST_LOG", "warn")
+        .arg("--config")
+        .arg(config)
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// Two old images and one young one, all with the scope's label; a config selecting them.
+async fn world(
+    scope: &Scope,
+    dir: &tempfile::TempDir,
+) -> (Vec<String>, std::path::PathBuf, std::path::PathBuf) {
+    let label = scope.label();
+    let now = Utc::now();
+    let ids = load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&label, now - chrono::Duration::hours(5)),
+            FixtureImage::new(&label, now - chrono::Duration::hours(3)).tag(&scope.tag("old")),
+            FixtureImage::new(&label, now - chrono::Duration::minutes(10)),
+        ],
+    )
+    .await;
+    let lock = dir.path().join("run/stagesweep.lock");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
+            lock.display(),
+            scope.selector()
+        ),
+    )
+    .expect("write config");
+    (ids, config, lock)
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).expect("stdout is one JSON document")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
+    let scope = Scope::new("cli-json").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ids, config, lock) = world(&scope, &dir).await;
+
+    let dry = stagesweep(&config)
+        .args(["prune", "--dry-run", "--output", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let doc = json(&dry.stdout);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["summary"]["deleted_total"], 0);
+    assert_eq!(scope.images().await.len(), 3, "a dry run changes nothing");
+
+    let out = stagesweep(&config)
+        .args(["prune", "--output", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(doc["summary"]["deleted_total"], 2);
+    assert_eq!(doc["summary"]["failed"], 0);
+    let mine: Vec<&Value> = doc["images"]
+        .as_array()
+        .expect("images array")
+        .iter()
+        .filter(|i| ids.iter().any(|id| i["id"] == id.as_str()))
+        .collect();
+    assert_eq!(mine.len(), 3);
+    for image in mine {
+        let young = image["id"] == ids[2].as_str();
+        let want = if young { "keep" } else { "delete" };
+        assert_eq!(image["action"], want, "{image}");
+        assert_eq!(image["policy"], "test");
+        if young {
+            assert_eq!(image["reason"]["kind"], "younger_than_min_age");
+            assert!(image["outcome"].is_null());
+        } else {
+            assert_eq!(image["outcome"]["kind"], "deleted");
+            assert!(
+                image["reason_text"]
+                    .as_str()
+                    .expect("text")
+                    .contains("past min_age 1h")
+            );
+        }
+    }
+    let left: Vec<String> = scope.images().await.into_iter().map(|i| i.id).collect();
+    assert_eq!(left, vec![ids[2].clone()]);
+    scope.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_lists_keep_decisions_and_changes_nothing() {
+    let scope = Scope::new("cli-plan").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ids, config, lock) = world(&scope, &dir).await;
+    let out = stagesweep(&config).arg("plan").output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let young = &ids[2]["sha256:".len().."sha256:".len() + 12];
+    let line = text
+        .lines()
+        .find(|l| l.contains(young))
+        .expect("young image listed");
+    assert!(line.contains("younger than min_age 1h"), "{line}");
+    assert!(text.contains("dry run: would delete"), "{text}");
+    assert_eq!(scope.images().await.len(), 3);
+    scope.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_wait_exits_4_while_another_pass_holds_the_lock() {
+    let scope = Scope::new("cli-lock").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_ids, config, lock) = world(&scope, &dir).await;
+    let held = HostLock::acquire(lock.clone(), false)
+        .await
+        .expect("take the lock");
+    stagesweep(&config)
+        .args(["prune", "--no-wait"])
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("holds the lock"));
+    assert_eq!(
+        scope.images().await.len(),
+        3,
+        "nothing deleted while locked"
+    );
+    drop(held);
+    stagesweep(&config)
+        .args(["prune", "--no-wait"])
+        .assert()
+        .success();
+    assert_eq!(scope.images().await.len(), 1);
+    scope.cleanup().await;
+}

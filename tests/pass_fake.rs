@@ -1,0 +1,290 @@
+//! Whole passes against the in-memory engine: execution follows the plan exactly.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use stagesweep::config::{self, Config};
+use stagesweep::engine::EngineError;
+use stagesweep::engine::fake::{FakeEngine, container, fake_id, image};
+use stagesweep::execute::Outcome;
+use stagesweep::pass::{PassOptions, PassReport, run_pass};
+use stagesweep::plan::Action;
+use tokio_util::sync::CancellationToken;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+fn config(yaml: &str) -> Config {
+    config::parse_str(yaml, "test.yaml").expect("test config is valid")
+}
+
+fn builder_policy() -> Config {
+    config(
+        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n",
+    )
+}
+
+async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
+    let opts = PassOptions {
+        dry_run,
+        progress: false,
+    };
+    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
+        .await
+        .expect("inventory readable")
+}
+
+fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
+    let id = fake_id(seed);
+    let i = r
+        .plan
+        .decisions
+        .iter()
+        .position(|d| d.image_id == id)
+        .expect("in plan");
+    &r.results
+        .iter()
+        .find(|x| x.decision == i)
+        .expect("planned")
+        .outcome
+}
+
+fn ids(engine: &FakeEngine) -> HashSet<String> {
+    engine.images().into_iter().map(|i| i.id).collect()
+}
+
+fn old_builder(seed: &str) -> stagesweep::engine::fake::ImageBuilder {
+    image(seed).label("stage", "builder").age(now(), hours(5))
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("a"))
+        .image(old_builder("b"))
+        .build();
+    let before = ids(&engine);
+    let r = pass(&engine, &builder_policy(), true).await;
+    assert_eq!(r.plan.deletions.len(), 2);
+    assert!(r.results.is_empty());
+    assert!(engine.calls().is_empty());
+    assert_eq!(ids(&engine), before);
+    assert!(r.summary.dry_run);
+}
+
+#[tokio::test]
+async fn a_classic_chain_is_deleted_from_the_leaf_with_its_parents_in_cascade() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("l1"))
+        .image(old_builder("l2").parent("l1"))
+        .image(old_builder("l3").parent("l2"))
+        .image(image("final").tag("app:1").age(now(), hours(5)))
+        .build();
+    let r = pass(&engine, &builder_policy(), false).await;
+    assert_eq!(outcome_of(&r, "l3"), &Outcome::Deleted);
+    assert!(matches!(
+        outcome_of(&r, "l2"),
+        Outcome::DeletedInCascade { .. }
+    ));
+    assert!(matches!(
+        outcome_of(&r, "l1"),
+        Outcome::DeletedInCascade { .. }
+    ));
+    assert_eq!(
+        engine.removed_names(),
+        vec![fake_id("l3")],
+        "parents are not attempted again"
+    );
+    assert_eq!(ids(&engine), HashSet::from([fake_id("final")]));
+    assert_eq!(
+        (
+            r.summary.deleted,
+            r.summary.cascaded,
+            r.summary.deleted_total
+        ),
+        (1, 2, 3)
+    );
+}
+
+#[tokio::test]
+async fn a_kept_untagged_parent_is_not_deleted_in_cascade() {
+    // The parent is not a builder image: deleting the child must not take it along.
+    let engine = FakeEngine::builder()
+        .image(image("base").age(now(), hours(9)))
+        .image(old_builder("child").parent("base"))
+        .build();
+    let r = pass(&engine, &builder_policy(), false).await;
+    assert_eq!(outcome_of(&r, "child"), &Outcome::Deleted);
+    assert_eq!(ids(&engine), HashSet::from([fake_id("base")]));
+}
+
+#[tokio::test]
+async fn failures_and_conflicts_do_not_stop_the_rest_of_the_plan() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("busy"))
+        .image(old_builder("broken"))
+        .image(old_builder("gone"))
+        .image(old_builder("fine"))
+        .build();
+    engine.fail_removal(
+        &fake_id("busy"),
+        EngineError::Conflict("image is being used by running container 1234".into()),
+    );
+    engine.fail_removal(
+        &fake_id("broken"),
+        EngineError::Other("500 driver failed".into()),
+    );
+    engine.fail_removal(
+        &fake_id("gone"),
+        EngineError::NotFound("No such image".into()),
+    );
+    let r = pass(&engine, &builder_policy(), false).await;
+    assert!(
+        matches!(outcome_of(&r, "busy"), Outcome::Skipped { reason } if reason.contains("running container"))
+    );
+    assert!(
+        matches!(outcome_of(&r, "broken"), Outcome::Failed { error } if error.contains("driver failed"))
+    );
+    assert_eq!(outcome_of(&r, "gone"), &Outcome::AlreadyGone);
+    assert_eq!(outcome_of(&r, "fine"), &Outcome::Deleted);
+    assert_eq!(
+        (
+            r.summary.skipped,
+            r.summary.failed,
+            r.summary.already_gone,
+            r.summary.deleted
+        ),
+        (1, 1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_tagged_image_is_removed_reference_by_reference() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("t").tag("app:1").tag("app:2"))
+        .build();
+    let r = pass(&engine, &builder_policy(), false).await;
+    assert_eq!(outcome_of(&r, "t"), &Outcome::Deleted);
+    assert_eq!(
+        engine.removed_names(),
+        vec!["app:1".to_owned(), "app:2".to_owned()]
+    );
+    assert!(engine.images().is_empty());
+}
+
+#[tokio::test]
+async fn in_use_images_survive_and_are_explained() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("p"))
+        .image(old_builder("c").parent("p"))
+        .container(container("ctr", "c", "created"))
+        .build();
+    let r = pass(&engine, &builder_policy(), false).await;
+    assert!(r.plan.deletions.is_empty());
+    assert!(engine.calls().is_empty());
+    let texts: Vec<String> = r
+        .plan
+        .decisions
+        .iter()
+        .map(|d| d.reason.to_string())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("used by container")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("parent of")),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletions_run_concurrently_but_bounded() {
+    let mut b = FakeEngine::builder().delay(Duration::from_millis(50));
+    for i in 0..20 {
+        b = b.image(old_builder(&format!("img{i}")));
+    }
+    let engine = b.build();
+    let mut cfg = builder_policy();
+    cfg.docker.concurrency = 4;
+    let r = pass(&engine, &cfg, false).await;
+    assert_eq!(r.summary.deleted, 20);
+    assert_eq!(engine.max_concurrent_removals(), 4);
+}
+
+#[tokio::test]
+async fn a_stopped_pass_starts_no_deletion() {
+    let engine = FakeEngine::builder().image(old_builder("a")).build();
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let r = run_pass(
+        &engine,
+        &builder_policy(),
+        now(),
+        &PassOptions::default(),
+        &stop,
+    )
+    .await
+    .expect("inventory readable");
+    assert_eq!(outcome_of(&r, "a"), &Outcome::NotAttempted);
+    assert!(engine.calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_fails_the_pass_as_a_whole() {
+    let engine = FakeEngine::builder().image(old_builder("a")).build();
+    engine.set_unreachable(true);
+    let err = run_pass(
+        &engine,
+        &builder_policy(),
+        now(),
+        &PassOptions::default(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect_err("unreachable");
+    assert!(matches!(err, EngineError::Unreachable { .. }));
+}
+
+// Executed passes delete exactly what the plan says, cascades included, whatever the shape.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(120))]
+
+    #[test]
+    fn execution_deletes_nothing_the_plan_keeps(
+        specs in prop::collection::vec((prop::option::of(0usize..12), any::<bool>(), any::<bool>(), 0u64..10, any::<bool>()), 1..12),
+        in_use in prop::option::of(0usize..12),
+    ) {
+        let mut b = FakeEngine::builder();
+        for (i, (parent, builder, tagged, age_h, project)) in specs.iter().enumerate() {
+            let mut im = image(&format!("i{i}")).age(now(), hours(*age_h));
+            if let Some(p) = parent.filter(|p| *p < i) {
+                im = im.parent(&format!("i{p}"));
+            }
+            if *builder { im = im.label("stage", "builder"); }
+            if *project { im = im.label("project", "a"); }
+            if *tagged { im = im.tag(&format!("app:{i}")); }
+            b = b.image(im);
+        }
+        if let Some(u) = in_use.filter(|u| *u < specs.len()) {
+            b = b.container(container("c", &format!("i{u}"), "exited"));
+        }
+        let engine = b.build();
+        let cfg = config("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: 2h\n    keep_last: 1\n    group_by: label:project\n");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let before = ids(&engine);
+        let r = rt.block_on(pass(&engine, &cfg, false));
+        let after = ids(&engine);
+        let planned: HashSet<String> = r.plan.with_action(Action::Delete).map(|d| d.image_id.clone()).collect();
+        let gone: HashSet<String> = before.difference(&after).cloned().collect();
+        prop_assert_eq!(&gone, &planned, "deleted set differs from the plan");
+        prop_assert_eq!(r.summary.failed + r.summary.skipped, 0);
+    }
+}
