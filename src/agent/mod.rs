@@ -13,6 +13,7 @@ pub mod notify;
 pub mod reload;
 pub mod runner;
 pub mod telemetry;
+pub mod ticks;
 mod wiring;
 
 use std::path::PathBuf;
@@ -24,10 +25,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 pub use backend::{Backend, Connector, EngineBackend, PassError};
-pub use clock::{Clock, SystemClock, Ticker, TickerFactory, TokioClock};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use reload::{LoadFn, Reloader};
 pub use runner::{Agent, Stopped};
 pub use telemetry::Telemetry;
+pub use ticks::{Ticker, TickerFactory};
 pub use wiring::{DockerConnector, schedule_tickers};
 
 use crate::config::Config;

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::backend::Backend;
-use super::clock::{Backoff, Clock, TickerFactory, Ticks, sleep_until_wall};
+use super::clock::{Backoff, Clock, sleep_until_wall};
 use super::telemetry::Telemetry;
+use super::ticks::{TickerFactory, Ticks, busy};
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -310,38 +311,6 @@ impl<B: Backend, K: Clock> Agent<B, K> {
 
     fn publish_next(&self) {
         self.telemetry.next_pass(self.ticks.next.map(|t| t.fire));
-    }
-}
-
-/// Drive `work` to completion while counting (and skipping) every tick that fires meanwhile.
-async fn busy<F: Future>(
-    work: F,
-    ticks: &mut Ticks,
-    clock: &dyn Clock,
-    telemetry: &Telemetry,
-    why: &'static str,
-) -> F::Output {
-    tokio::pin!(work);
-    loop {
-        let fire = ticks.next.map(|t| t.fire);
-        let tick = async move {
-            match fire {
-                Some(at) => sleep_until_wall(clock, at).await,
-                None => pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            out = &mut work => return out,
-            () = tick => {
-                let missed = ticks.next.map(|t| t.at);
-                ticks.advance(clock.now());
-                ticks.skipped += 1;
-                telemetry.metrics.tick_skipped();
-                telemetry.next_pass(ticks.next.map(|t| t.fire));
-                tracing::warn!(tick = ?missed, reason = why, "schedule tick skipped");
-            }
-        }
     }
 }
 

@@ -8,8 +8,9 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::agent::backend::PassError;
-use crate::agent::clock::{Ticker, TokioClock};
+use crate::agent::clock::TokioClock;
 use crate::agent::reload::Reloader;
+use crate::agent::ticks::Ticker;
 use crate::config::{
     AgentConfig, ConfigError, DockerConfig, MetricsConfig, Problem, Protect, schedule::Schedule,
 };

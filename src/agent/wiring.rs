@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::backend::Connector;
-use super::clock::{Ticker, TickerFactory};
+use super::ticks::{Ticker, TickerFactory};
 use crate::config::schedule::Schedule;
 use crate::config::{Config, DockerConfig};
 use crate::engine::EngineError;
