@@ -2,7 +2,8 @@
 # The test command: start a PRIVATE throwaway dockerd, run the whole test suite against it,
 # and always stop the daemon again.
 #
-#   scripts/test.sh [cargo test args...]     e.g. scripts/test.sh --test engine_docker
+#   scripts/test.sh                    cargo test --locked --all-targets
+#   scripts/test.sh ARGS...            cargo test --locked ARGS (e.g. --test engine_docker)
 #
 # The daemon lives in a mktemp directory (own data-root, exec-root, pidfile, socket), has no
 # networking of its own and is stopped on any exit (trap), with its containerd and mounts.
@@ -55,4 +56,6 @@ else
     echo "test.sh: private dockerd ready at $DOCKER_HOST in $((SECONDS - started))s"
 fi
 
-cargo test --locked --all-targets "$@"
+# Arguments replace the default --all-targets (e.g. --test engine_docker, or --lib -- fake).
+[ "$#" -gt 0 ] || set -- --all-targets
+cargo test --locked "$@"

@@ -1,5 +1,8 @@
 //! The command-line interface (clap derive). Doc comments are the help text.
 
+// The doc comments here are read by people in a terminal, not by rustdoc.
+#![allow(clippy::doc_markdown)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

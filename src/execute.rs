@@ -171,12 +171,12 @@ impl<E: Engine> Ctx<'_, E> {
         if self.stop.is_cancelled() {
             return Outcome::NotAttempted;
         }
-        if decision.references.len() > 1 {
-            if let Some(c) = self.now_in_use.get(&decision.image_id) {
-                return Outcome::Skipped {
-                    reason: format!("used by container {c}, created after the inventory"),
-                };
-            }
+        if let Some(c) = self.now_in_use.get(&decision.image_id)
+            && decision.references.len() > 1
+        {
+            return Outcome::Skipped {
+                reason: format!("used by container {c}, created after the inventory"),
+            };
         }
         let names: Vec<&str> = if decision.references.is_empty() {
             vec![decision.image_id.as_str()]
@@ -191,7 +191,7 @@ impl<E: Engine> Ctx<'_, E> {
                     self.note_cascade(decision, &report.deleted);
                 }
                 Err(EngineError::NotFound(_)) => {}
-                Err(e) => return self.refused(e, removed_any),
+                Err(e) => return Self::refused(e, removed_any),
             }
         }
         if removed_any {
@@ -201,7 +201,7 @@ impl<E: Engine> Ctx<'_, E> {
         }
     }
 
-    fn refused(&self, e: EngineError, partly: bool) -> Outcome {
+    fn refused(e: EngineError, partly: bool) -> Outcome {
         let partly = if partly {
             " (after some of its references were removed)"
         } else {
@@ -261,7 +261,7 @@ fn log_outcome(decision: &Decision, outcome: &Outcome, bytes: u64) {
         Outcome::AlreadyGone => debug!(image, "already gone"),
         Outcome::Skipped { reason: why } => info!(image, references, policy, why, "skipped image"),
         Outcome::Failed { error } => {
-            warn!(image, references, policy, error, "could not delete image")
+            warn!(image, references, policy, error, "could not delete image");
         }
         Outcome::NotAttempted => debug!(image, "not attempted: stopping"),
     }

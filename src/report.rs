@@ -2,6 +2,8 @@
 //!
 //! Pure formatting of a [`PassReport`]; nothing here talks to Docker or decides.
 
+use std::fmt::Write as _;
+
 use bytesize::ByteSize;
 use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
@@ -29,22 +31,23 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     }
     let mut line = format!("deleted {} images", s.deleted_total);
     if s.cascaded > 0 {
-        line.push_str(&format!(" ({} in cascade)", s.cascaded));
+        let _ = write!(line, " ({} in cascade)", s.cascaded);
     }
-    line.push_str(&format!(
+    let _ = write!(
+        line,
         ", reclaimed {}, kept {}, skipped {}, failed {}",
         bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
         s.failed
-    ));
+    );
     if s.already_gone > 0 {
-        line.push_str(&format!(", already gone {}", s.already_gone));
+        let _ = write!(line, ", already gone {}", s.already_gone);
     }
     if s.not_attempted > 0 {
-        line.push_str(&format!(", not attempted {} (stopping)", s.not_attempted));
+        let _ = write!(line, ", not attempted {} (stopping)", s.not_attempted);
     }
-    line.push_str(&format!(" in {:.1}s", s.duration_secs));
+    let _ = write!(line, " in {:.1}s", s.duration_secs);
     line
 }
 

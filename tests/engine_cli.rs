@@ -60,7 +60,7 @@ fn json(out: &[u8]) -> Value {
 async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
     let scope = Scope::new("cli-json").await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let (ids, config, lock) = world(&scope, &dir).await;
+    let (ids, config, _lock) = world(&scope, &dir).await;
 
     let dry = stagesweep(&config)
         .args(["prune", "--dry-run", "--output", "json"])
@@ -123,7 +123,7 @@ async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
 async fn plan_lists_keep_decisions_and_changes_nothing() {
     let scope = Scope::new("cli-plan").await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let (ids, config, lock) = world(&scope, &dir).await;
+    let (ids, config, _lock) = world(&scope, &dir).await;
     let out = stagesweep(&config).arg("plan").output().expect("runs");
     assert!(
         out.status.success(),

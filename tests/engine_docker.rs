@@ -190,7 +190,7 @@ async fn image_used_by_created_container_is_a_conflict() {
     }
     match engine.remove_image(&ids[0], true).await {
         Err(EngineError::Conflict(msg)) => {
-            assert!(msg.contains("being used by stopped container"), "{msg}")
+            assert!(msg.contains("being used by stopped container"), "{msg}");
         }
         other => panic!("expected Conflict, got {other:?}"),
     }

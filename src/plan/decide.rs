@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Action, Decision, Deletion, Plan, Reason};
+use super::graph::Graph;
+use super::order::assemble;
+use super::{Action, Plan, Reason};
 use crate::config::{Config, GroupBy, Policy};
 use crate::inventory::{Image, Inventory, short_id};
 
@@ -45,65 +47,6 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
         .map(|r| r.unwrap_or(Reason::NoPolicyMatches))
         .collect();
     assemble(&graph, &policy_of, config, reasons)
-}
-
-/// Images with parent/child links resolved to indexes.
-struct Graph<'a> {
-    images: &'a [Image],
-    index: HashMap<&'a str, usize>,
-    parent: Vec<Option<usize>>,
-    children: Vec<Vec<usize>>,
-    /// Bytes the image adds on top of its parent (its own layers).
-    own_bytes: Vec<u64>,
-}
-
-impl<'a> Graph<'a> {
-    fn new(images: &'a [Image]) -> Self {
-        let index: HashMap<&str, usize> = images
-            .iter()
-            .enumerate()
-            .map(|(i, im)| (im.id.as_str(), i))
-            .collect();
-        let parent: Vec<Option<usize>> = images
-            .iter()
-            .map(|im| im.parent_id.as_deref().and_then(|p| index.get(p).copied()))
-            .collect();
-        let mut children = vec![Vec::new(); images.len()];
-        for (i, p) in parent.iter().enumerate() {
-            if let Some(p) = p {
-                children[*p].push(i);
-            }
-        }
-        let own_bytes = images
-            .iter()
-            .zip(&parent)
-            .map(|(im, p)| im.size.saturating_sub(p.map_or(0, |p| images[p].size)))
-            .collect();
-        Self {
-            images,
-            index,
-            parent,
-            children,
-            own_bytes,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.images.len()
-    }
-
-    fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
-    }
-
-    /// How an image is named in reasons: its first reference, else its short ID.
-    fn display(&self, i: usize) -> String {
-        let im = &self.images[i];
-        im.references
-            .first()
-            .cloned()
-            .unwrap_or_else(|| im.short_id().to_owned())
-    }
 }
 
 fn age(image: &Image, now: DateTime<Utc>) -> Duration {
@@ -331,96 +274,3 @@ fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
     }
 }
 
-/// Order decisions (deletions first, in execution order) and compute waves and cascades.
-fn assemble(
-    graph: &Graph<'_>,
-    policy_of: &[Option<usize>],
-    config: &Config,
-    reasons: Vec<Reason>,
-) -> Plan {
-    let n = graph.len();
-    let in_delete: Vec<bool> = reasons
-        .iter()
-        .map(|r| r.action() == Action::Delete)
-        .collect();
-    let wave = waves(graph, &in_delete);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        let (ia, ib) = (&graph.images[a], &graph.images[b]);
-        reasons[a]
-            .action()
-            .cmp(&reasons[b].action())
-            .then(wave[a].cmp(&wave[b]))
-            .then(ia.created.cmp(&ib.created))
-            .then_with(|| ia.id.cmp(&ib.id))
-    });
-    let mut reasons: Vec<Option<Reason>> = reasons.into_iter().map(Some).collect();
-    let mut decisions = Vec::with_capacity(n);
-    let mut deletions = Vec::new();
-    let mut reclaimable_bytes = 0;
-    for (pos, &i) in order.iter().enumerate() {
-        let im = &graph.images[i];
-        let reason = reasons[i]
-            .take()
-            .expect("each image is placed exactly once");
-        if in_delete[i] {
-            reclaimable_bytes += graph.own_bytes[i];
-            deletions.push(Deletion {
-                decision: pos,
-                prune_parents: cascade_is_safe(graph, &in_delete, i),
-                wave: wave[i],
-                reclaim_bytes: graph.own_bytes[i],
-            });
-        }
-        decisions.push(Decision {
-            image_id: im.id.clone(),
-            references: im.references.clone(),
-            created: im.created,
-            size: im.size,
-            action: reason.action(),
-            policy: policy_of[i].map(|p| config.policies[p].name.clone()),
-            reason,
-        });
-    }
-    Plan {
-        decisions,
-        deletions,
-        reclaimable_bytes,
-    }
-}
-
-/// Wave 0: no child planned for deletion; otherwise one more than the highest child.
-fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
-    let mut wave = vec![0usize; graph.len()];
-    for leaf in 0..graph.len() {
-        if !in_delete[leaf] || graph.children[leaf].iter().any(|&c| in_delete[c]) {
-            continue;
-        }
-        let (mut child, mut w) = (leaf, 0);
-        while let Some(p) = graph.parent[child] {
-            if !in_delete[p] || wave[p] > w {
-                break;
-            }
-            w += 1;
-            wave[p] = w;
-            child = p;
-        }
-    }
-    wave
-}
-
-/// The daemon may delete untagged parents in cascade only when each of them, up to
-/// the first tagged ancestor, is planned for deletion anyway.
-fn cascade_is_safe(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
-    let mut next = graph.parent[i];
-    while let Some(p) = next {
-        if !graph.images[p].references.is_empty() {
-            return true;
-        }
-        if !in_delete[p] {
-            return false;
-        }
-        next = graph.parent[p];
-    }
-    true
-}

@@ -4,6 +4,8 @@
 //! `decide` holds the algorithm, `text` the human rendering of reasons.
 
 mod decide;
+mod graph;
+mod order;
 #[cfg(test)]
 mod tests;
 mod text;

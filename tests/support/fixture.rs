@@ -98,15 +98,16 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
     let mut out = tar::Builder::new(Vec::new());
     let mut manifest = Vec::new();
     let mut ids: Vec<String> = Vec::new();
-    // Per image: (diff_ids, layer paths), so children can reuse their parent's layers.
-    let mut chains: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    // Per image: (diff_ids, layer paths, history), so children extend their parent's; the
+    // daemon accepts a `Parent` only when the child's history is the parent's plus one entry.
+    let mut chains: Vec<(Vec<String>, Vec<String>, Vec<serde_json::Value>)> = Vec::new();
     for (i, img) in images.iter().enumerate() {
-        let (mut diff_ids, mut paths) = match img.parent {
+        let (mut diff_ids, mut paths, mut history) = match img.parent {
             Some(p) => {
                 assert!(p < i, "fixture parent {p} must come before image {i}");
                 chains[p].clone()
             }
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         let layer = layer_tar(img.layer_bytes);
         let diff = sha256_hex(&layer);
@@ -114,13 +115,14 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
         diff_ids.push(format!("sha256:{diff}"));
         paths.push(format!("{diff}/layer.tar"));
         let created = img.created.to_rfc3339_opts(SecondsFormat::Secs, true);
+        history.push(json!({ "created": created }));
         let config = json!({
             "architecture": "amd64",
             "os": "linux",
             "created": created,
             "config": { "Labels": img.labels, "Cmd": ["/fixture"] },
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
-            "history": diff_ids.iter().map(|_| json!({ "created": created })).collect::<Vec<_>>(),
+            "history": history,
         });
         let config = serde_json::to_vec(&config).expect("a json value always serializes");
         let config_hex = sha256_hex(&config);
@@ -135,7 +137,7 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
         }
         manifest.push(entry);
         ids.push(format!("sha256:{config_hex}"));
-        chains.push((diff_ids, paths));
+        chains.push((diff_ids, paths, history));
     }
     let manifest = serde_json::to_vec(&manifest).expect("a json value always serializes");
     append(&mut out, "manifest.json", &manifest);

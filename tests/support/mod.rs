@@ -261,8 +261,10 @@ pub async fn build_classic(docker: &Docker, files: &[(&str, &[u8], u32)], tag: &
         .await
         .unwrap_or_else(|e| panic!("classic build of {tag} failed: {e}"));
     let log: String = infos.iter().filter_map(|i| i.stream.clone()).collect();
+    // The classic builder reports an ID per stage; the last one is the image it tagged.
     infos
         .iter()
+        .rev()
         .find_map(|i| i.aux.as_ref().and_then(|a| a.id.clone()))
         .unwrap_or_else(|| panic!("build of {tag} reported no image ID; log:\n{log}"))
 }

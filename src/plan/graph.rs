@@ -1,0 +1,65 @@
+//! The image graph: parent/child links resolved to indexes, and each image's own bytes.
+
+use std::collections::HashMap;
+
+use crate::inventory::Image;
+
+/// Images with parent/child links resolved to indexes.
+pub(super) struct Graph<'a> {
+    pub images: &'a [Image],
+    index: HashMap<&'a str, usize>,
+    pub parent: Vec<Option<usize>>,
+    pub children: Vec<Vec<usize>>,
+    /// Bytes the image adds on top of its parent (its own layers).
+    pub own_bytes: Vec<u64>,
+}
+
+impl<'a> Graph<'a> {
+    pub fn new(images: &'a [Image]) -> Self {
+        let index: HashMap<&str, usize> = images
+            .iter()
+            .enumerate()
+            .map(|(i, im)| (im.id.as_str(), i))
+            .collect();
+        let parent: Vec<Option<usize>> = images
+            .iter()
+            .map(|im| im.parent_id.as_deref().and_then(|p| index.get(p).copied()))
+            .collect();
+        let mut children = vec![Vec::new(); images.len()];
+        for (i, p) in parent.iter().enumerate() {
+            if let Some(p) = p {
+                children[*p].push(i);
+            }
+        }
+        let own_bytes = images
+            .iter()
+            .zip(&parent)
+            .map(|(im, p)| im.size.saturating_sub(p.map_or(0, |p| images[p].size)))
+            .collect();
+        Self {
+            images,
+            index,
+            parent,
+            children,
+            own_bytes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// How an image is named in reasons: its first reference, else its short ID.
+    pub fn display(&self, i: usize) -> String {
+        let im = &self.images[i];
+        im.references
+            .first()
+            .cloned()
+            .unwrap_or_else(|| im.short_id().to_owned())
+    }
+}
+

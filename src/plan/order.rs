@@ -1,0 +1,100 @@
+//! Turning per-image reasons into a plan: decision order, deletion waves (children before
+//! parents), safe cascades and the reclaim estimate.
+
+use super::graph::Graph;
+use super::{Action, Decision, Deletion, Plan, Reason};
+use crate::config::Config;
+
+/// Order decisions (deletions first, in execution order) and compute waves and cascades.
+pub(super) fn assemble(
+    graph: &Graph<'_>,
+    policy_of: &[Option<usize>],
+    config: &Config,
+    reasons: Vec<Reason>,
+) -> Plan {
+    let n = graph.len();
+    let in_delete: Vec<bool> = reasons
+        .iter()
+        .map(|r| r.action() == Action::Delete)
+        .collect();
+    let wave = waves(graph, &in_delete);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        let (ia, ib) = (&graph.images[a], &graph.images[b]);
+        reasons[a]
+            .action()
+            .cmp(&reasons[b].action())
+            .then(wave[a].cmp(&wave[b]))
+            .then(ia.created.cmp(&ib.created))
+            .then_with(|| ia.id.cmp(&ib.id))
+    });
+    let mut reasons: Vec<Option<Reason>> = reasons.into_iter().map(Some).collect();
+    let mut decisions = Vec::with_capacity(n);
+    let mut deletions = Vec::new();
+    let mut reclaimable_bytes = 0;
+    for (pos, &i) in order.iter().enumerate() {
+        let im = &graph.images[i];
+        let reason = reasons[i]
+            .take()
+            .expect("each image is placed exactly once");
+        if in_delete[i] {
+            reclaimable_bytes += graph.own_bytes[i];
+            deletions.push(Deletion {
+                decision: pos,
+                prune_parents: cascade_is_safe(graph, &in_delete, i),
+                wave: wave[i],
+                reclaim_bytes: graph.own_bytes[i],
+            });
+        }
+        decisions.push(Decision {
+            image_id: im.id.clone(),
+            references: im.references.clone(),
+            created: im.created,
+            size: im.size,
+            action: reason.action(),
+            policy: policy_of[i].map(|p| config.policies[p].name.clone()),
+            reason,
+        });
+    }
+    Plan {
+        decisions,
+        deletions,
+        reclaimable_bytes,
+    }
+}
+
+/// Wave 0: no child planned for deletion; otherwise one more than the highest child.
+fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
+    let mut wave = vec![0usize; graph.len()];
+    for leaf in 0..graph.len() {
+        if !in_delete[leaf] || graph.children[leaf].iter().any(|&c| in_delete[c]) {
+            continue;
+        }
+        let (mut child, mut w) = (leaf, 0);
+        while let Some(p) = graph.parent[child] {
+            if !in_delete[p] || wave[p] > w {
+                break;
+            }
+            w += 1;
+            wave[p] = w;
+            child = p;
+        }
+    }
+    wave
+}
+
+/// The daemon may delete untagged parents in cascade only when each of them, up to
+/// the first tagged ancestor, is planned for deletion anyway.
+fn cascade_is_safe(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
+    let mut next = graph.parent[i];
+    while let Some(p) = next {
+        if !graph.images[p].references.is_empty() {
+            return true;
+        }
+        if !in_delete[p] {
+            return false;
+        }
+        next = graph.parent[p];
+    }
+    true
+}

@@ -1,0 +1,365 @@
+//! Whole passes (`run_pass`) against a real daemon: ages and retention, a real classic
+//! multi-stage build, images in use, protected references, dry run.
+//!
+//! Each test's policy matches only its own unique label, so tests running side by side on
+//! one daemon never decide about each other's images; assertions on the summary stick to
+//! the counts that this policy alone drives.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use stagesweep::config::{Config, parse_str};
+use stagesweep::engine::Engine;
+use stagesweep::engine::docker::DockerEngine;
+use stagesweep::pass::{PassOptions, PassReport, run_pass};
+use stagesweep::plan::{Action, Decision, Reason};
+use support::fixture::{self, FixtureImage};
+use support::{Scope, base_image, build_classic, chain, create_container, engine_or_fail};
+use tokio_util::sync::CancellationToken;
+
+const POLICY: &str = "test";
+
+/// A config with one policy `test` matching `labels` plus `extra` policy keys
+/// (indented for the policy mapping), and an optional top-level `protect:` block.
+fn config(labels: &[String], extra: &str, protect: &str) -> Config {
+    let labels = labels
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let yaml = format!(
+        "{protect}policies:\n  - name: {POLICY}\n    match:\n      labels: [{labels}]\n{extra}"
+    );
+    parse_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("test config:\n{yaml}\n{e}"))
+}
+
+async fn pass(engine: &DockerEngine, config: &Config, dry_run: bool) -> PassReport {
+    let opts = PassOptions {
+        dry_run,
+        ..PassOptions::default()
+    };
+    run_pass(engine, config, Utc::now(), &opts, &CancellationToken::new())
+        .await
+        .expect("the pass reads the inventory")
+}
+
+fn decision<'a>(report: &'a PassReport, id: &str) -> &'a Decision {
+    report
+        .plan
+        .decisions
+        .iter()
+        .find(|d| d.image_id == id)
+        .unwrap_or_else(|| panic!("no decision for {id}"))
+}
+
+async fn present(engine: &DockerEngine) -> Vec<stagesweep::inventory::Image> {
+    engine.list_images().await.expect("list images")
+}
+
+async fn ids_present(engine: &DockerEngine) -> Vec<String> {
+    present(engine).await.into_iter().map(|i| i.id).collect()
+}
+
+fn ago(hours: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::minutes(hours * 60)
+}
+
+/// Four independent images: 10 days, 5 days, 2 hours and 10 minutes old.
+async fn aged_fixtures(scope: &Scope) -> Vec<String> {
+    let created = [
+        ago(240),
+        ago(120),
+        ago(2),
+        Utc::now() - chrono::Duration::minutes(10),
+    ];
+    let images: Vec<_> = created
+        .iter()
+        .map(|c| FixtureImage::new(&scope.label(), *c).layer_bytes(4096))
+        .collect();
+    fixture::load(&scope.docker, &images).await
+}
+
+#[tokio::test]
+async fn min_age_deletes_only_the_old_ones() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-min-age").await;
+    let ids = aged_fixtures(&scope).await;
+    let report = pass(
+        &engine,
+        &config(&[scope.selector()], "    min_age: 1h\n", ""),
+        false,
+    )
+    .await;
+
+    for id in &ids[..3] {
+        let d = decision(&report, id);
+        assert_eq!(d.action, Action::Delete, "{d:?}");
+        assert!(
+            matches!(&d.reason, Reason::Matched { policy, .. } if policy == POLICY),
+            "{d:?}"
+        );
+    }
+    let young = decision(&report, &ids[3]);
+    assert_eq!(young.action, Action::Keep);
+    assert!(
+        matches!(young.reason, Reason::YoungerThanMinAge { .. }),
+        "{young:?}"
+    );
+    assert_eq!(report.summary.deleted, 3);
+    assert_eq!(report.summary.failed, 0);
+    assert_eq!(report.summary.deleted_by_policy.get(POLICY), Some(&3));
+
+    let now = ids_present(&engine).await;
+    assert!(ids[..3].iter().all(|id| !now.contains(id)), "old ones gone");
+    assert!(now.contains(&ids[3]), "young one stays");
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn keep_last_keeps_the_two_newest() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-keep-last").await;
+    let ids = aged_fixtures(&scope).await;
+    let cfg = config(
+        &[scope.selector()],
+        "    min_age: 0s\n    keep_last: 2\n",
+        "",
+    );
+    let report = pass(&engine, &cfg, false).await;
+
+    for id in &ids[..2] {
+        let d = decision(&report, id);
+        assert_eq!(d.action, Action::Delete, "{d:?}");
+        assert!(
+            matches!(d.reason, Reason::BeyondKeepLast { keep_last: 2, .. }),
+            "{d:?}"
+        );
+    }
+    for id in &ids[2..] {
+        let d = decision(&report, id);
+        assert_eq!(d.action, Action::Keep, "{d:?}");
+        assert!(
+            matches!(d.reason, Reason::AmongNewest { keep_last: 2, .. }),
+            "{d:?}"
+        );
+    }
+    assert_eq!(report.summary.deleted_by_policy.get(POLICY), Some(&2));
+    let now = ids_present(&engine).await;
+    assert!(ids[..2].iter().all(|id| !now.contains(id)));
+    assert!(ids[2..].iter().all(|id| now.contains(id)));
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn classic_multi_stage_build_loses_its_builder_stage_only() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-multistage").await;
+    let (_, base) = base_image(&scope).await;
+    let dockerfile = format!(
+        "FROM {base} AS builder\n\
+         LABEL stage=builder {}={}\n\
+         RUN echo one > /one\n\
+         RUN head -c 50000 /dev/urandom > /blob\n\
+         COPY src.txt /src.txt\n\
+         RUN cat /one /src.txt > /out\n\
+         \n\
+         FROM {base}\n\
+         COPY --from=builder /out /out\n\
+         RUN echo final > /final\n",
+        support::TEST_LABEL,
+        scope.id
+    );
+    let app = scope.tag("app");
+    let final_id = build_classic(
+        &scope.docker,
+        &[
+            ("Dockerfile", dockerfile.as_bytes(), 0o644),
+            ("src.txt", b"source\n", 0o644),
+        ],
+        &app,
+    )
+    .await;
+    let builder: Vec<String> = scope
+        .images()
+        .await
+        .into_iter()
+        .filter(|i| i.labels.get("stage").map(String::as_str) == Some("builder"))
+        .map(|i| i.id)
+        .collect();
+    assert!(
+        builder.len() >= 5,
+        "LABEL, RUN, RUN, COPY, RUN: {builder:?}"
+    );
+    let final_chain = chain(&scope.docker, &final_id).await;
+    assert!(final_chain.iter().all(|id| !builder.contains(id)));
+
+    let cfg = config(
+        &["stage=builder".to_owned(), scope.selector()],
+        "    min_age: 0s\n",
+        "",
+    );
+    let report = pass(&engine, &cfg, false).await;
+
+    for id in &builder {
+        let d = decision(&report, id);
+        assert_eq!(d.action, Action::Delete, "{d:?}");
+    }
+    for id in &final_chain {
+        assert_ne!(
+            decision(&report, id).action,
+            Action::Delete,
+            "{id} is in the final image's history"
+        );
+    }
+    assert_eq!(report.summary.deleted_total, builder.len());
+    assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
+
+    let now = present(&engine).await;
+    assert!(
+        builder.iter().all(|id| now.iter().all(|i| &i.id != id)),
+        "every builder-stage image is gone"
+    );
+    assert!(
+        final_chain.iter().all(|id| now.iter().any(|i| &i.id == id)),
+        "the final image's history is intact"
+    );
+    let app_image = now.iter().find(|i| i.id == final_id).expect("final image");
+    assert_eq!(app_image.references, vec![app]);
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn image_used_by_a_created_container_survives_with_its_parents() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-in-use").await;
+    let label = scope.label();
+    let ids = fixture::load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&label, ago(48)),
+            FixtureImage::new(&label, ago(47)).parent(0),
+            FixtureImage::new(&label, ago(46)),
+        ],
+    )
+    .await;
+    let (parent, used, free) = (&ids[0], &ids[1], &ids[2]);
+    let cid = create_container(&scope, used).await;
+    let report = pass(
+        &engine,
+        &config(&[scope.selector()], "    min_age: 1h\n", ""),
+        false,
+    )
+    .await;
+
+    let d = decision(&report, used);
+    assert_eq!(d.action, Action::Keep);
+    match &d.reason {
+        Reason::InUse { container, state } => {
+            assert!(
+                !container.is_empty() && cid.starts_with(container.as_str()),
+                "{container} names {cid}"
+            );
+            assert_eq!(state, "created");
+        }
+        other => panic!("expected in use, got {other:?}"),
+    }
+    let p = decision(&report, parent);
+    assert_eq!(p.action, Action::Keep);
+    assert!(matches!(p.reason, Reason::ParentOfInUse { .. }), "{p:?}");
+    assert!(
+        report
+            .summary
+            .kept_by_reason
+            .get("in_use")
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+    assert_eq!(decision(&report, free).action, Action::Delete);
+
+    let now = ids_present(&engine).await;
+    assert!(now.contains(used) && now.contains(parent));
+    assert!(!now.contains(free));
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn protected_reference_keeps_both_references() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-protect").await;
+    let (keep, other) = (scope.tag("keep"), scope.tag("other"));
+    let ids = fixture::load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&scope.label(), ago(48))
+                .tag(&keep)
+                .tag(&other),
+            FixtureImage::new(&scope.label(), ago(48)).tag(&scope.tag("loose")),
+        ],
+    )
+    .await;
+    let pattern = format!("stagesweep-test/{}-keep:*", scope.id);
+    let protect = format!("protect:\n  references: [\"{pattern}\"]\n");
+    let report = pass(
+        &engine,
+        &config(&[scope.selector()], "    min_age: 0s\n", &protect),
+        false,
+    )
+    .await;
+
+    let d = decision(&report, &ids[0]);
+    assert_eq!(d.action, Action::Keep);
+    assert_eq!(d.reason, Reason::ProtectedReference { pattern });
+    assert_eq!(decision(&report, &ids[1]).action, Action::Delete);
+
+    let now = present(&engine).await;
+    let kept = now
+        .iter()
+        .find(|i| i.id == ids[0])
+        .expect("protected image stays");
+    let mut refs = kept.references.clone();
+    refs.sort();
+    let mut want = vec![keep, other];
+    want.sort();
+    assert_eq!(refs, want, "both references kept");
+    assert!(now.iter().all(|i| i.id != ids[1]));
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-dry-run").await;
+    let ids = aged_fixtures(&scope).await;
+    let tagged = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), ago(48)).tag(&scope.tag("t"))],
+    )
+    .await;
+    let before = present(&engine).await;
+    let report = pass(
+        &engine,
+        &config(&[scope.selector()], "    min_age: 1h\n", ""),
+        true,
+    )
+    .await;
+
+    let planned = ids
+        .iter()
+        .chain(&tagged)
+        .filter(|id| decision(&report, id).action == Action::Delete)
+        .count();
+    assert_eq!(planned, 4, "the plan still says what would go");
+    assert!(report.summary.dry_run);
+    assert_eq!(report.summary.deleted_total, 0);
+    let after = present(&engine).await;
+    for id in ids.iter().chain(&tagged) {
+        let b = before.iter().find(|i| &i.id == id).expect("present before");
+        let a = after
+            .iter()
+            .find(|i| &i.id == id)
+            .expect("present after a dry run");
+        assert_eq!(a, b);
+    }
+    scope.cleanup().await;
+}
