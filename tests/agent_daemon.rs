@@ -1,4 +1,4 @@
-//! `stagesweep agent` as a process against a real private dockerd (DOCKER_HOST, started by
+//! `stagesweep agent` as a process against a real private dockerd (`DOCKER_HOST`, started by
 //! scripts/test.sh): it prunes old fixtures on `@every 2s`, reports them in /metrics and
 //! /healthz, keeps its configuration when a reload is broken, exits 0 on SIGTERM within
 //! the shutdown timeout, shares the host lock with `prune`, and recovers on its own when

@@ -184,7 +184,7 @@ async fn sidecar_image_prunes_and_answers_healthz() {
         let left = images_with_label(&scope.docker, &scope.selector()).await;
         let fixtures = left
             .iter()
-            .filter(|i| i.labels.get("stagesweep.role").is_some())
+            .filter(|i| i.labels.contains_key("stagesweep.role"))
             .count();
         let ok =
             healthz(port).is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("ok\n"));
