@@ -1,0 +1,149 @@
+//! What one scheduled pass does against the world: (re)connect to the engine, take the
+//! host lock, run [`crate::pass::run_pass`]. The loop only sees the [`Backend`] trait, so
+//! its tests can fake passes of any length and any failure.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::clock::Clock;
+use crate::config::{Config, DockerConfig};
+use crate::engine::{Engine, EngineError};
+use crate::lock::{HostLock, LockError};
+use crate::pass::{PassOptions, Summary, run_pass};
+
+/// How often a pass waiting for the host lock (held by a manual `prune`) retries.
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// Why a pass failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+impl PassError {
+    /// True when the engine could not be reached: the agent backs off and retries.
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, PassError::Engine(e) if is_unreachable(e))
+    }
+
+    /// True when the pass gave up because the agent is stopping.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, PassError::Lock(LockError::Cancelled { .. }))
+    }
+}
+
+/// Errors that mean "the engine is not there" rather than "the engine said no".
+#[must_use]
+pub fn is_unreachable(e: &EngineError) -> bool {
+    matches!(
+        e,
+        EngineError::Unreachable { .. } | EngineError::Timeout { .. }
+    )
+}
+
+/// The agent's view of the engine.
+pub trait Backend: Send + Sync {
+    /// Connect if needed and check the engine answers. Returns where the engine is.
+    fn probe(&self, config: &Config) -> impl Future<Output = Result<String, EngineError>> + Send;
+
+    /// Run one pass under the host lock. `stop` asks it to start no new deletions.
+    ///
+    /// The future is not required to be `Send`: rustc cannot prove it for `run_pass`
+    /// (higher-ranked closure lifetimes in `execute`), and the agent runs on a
+    /// current-thread runtime anyway.
+    fn pass(
+        &self,
+        config: &Config,
+        clock: &dyn Clock,
+        stop: &CancellationToken,
+    ) -> impl Future<Output = Result<Summary, PassError>>;
+}
+
+/// Makes an engine from the `docker:` section (the real one is `DockerEngine::connect`).
+pub trait Connector: Send + Sync {
+    type Engine: Engine + 'static;
+    fn connect(
+        &self,
+        docker: &DockerConfig,
+    ) -> impl Future<Output = Result<Self::Engine, EngineError>> + Send;
+}
+
+/// The real backend: an engine made by a [`Connector`], re-made when it could not be built,
+/// when a probe finds it gone, or when a reload changed the `docker:` section.
+pub struct EngineBackend<C: Connector> {
+    connector: C,
+    engine: tokio::sync::Mutex<Option<(DockerConfig, Arc<C::Engine>)>>,
+}
+
+impl<C: Connector> EngineBackend<C> {
+    pub fn new(connector: C) -> Self {
+        Self {
+            connector,
+            engine: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn engine(&self, docker: &DockerConfig) -> Result<Arc<C::Engine>, EngineError> {
+        let mut slot = self.engine.lock().await;
+        if let Some((made_for, engine)) = slot.as_ref()
+            && made_for == docker
+        {
+            return Ok(Arc::clone(engine));
+        }
+        let engine = Arc::new(self.connector.connect(docker).await?);
+        *slot = Some((docker.clone(), Arc::clone(&engine)));
+        Ok(engine)
+    }
+
+    async fn forget(&self) {
+        *self.engine.lock().await = None;
+    }
+}
+
+impl<C: Connector> Backend for EngineBackend<C> {
+    async fn probe(&self, config: &Config) -> Result<String, EngineError> {
+        let engine = self.engine(&config.docker).await?;
+        match engine.ping().await {
+            Ok(()) => Ok(engine.describe()),
+            Err(e) => {
+                if is_unreachable(&e) {
+                    self.forget().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn pass(
+        &self,
+        config: &Config,
+        clock: &dyn Clock,
+        stop: &CancellationToken,
+    ) -> Result<Summary, PassError> {
+        let engine = self.engine(&config.docker).await?;
+        let lock_file = &config.agent.lock_file;
+        let _lock = HostLock::acquire_polling(lock_file, LOCK_POLL, stop, |busy| {
+            tracing::info!(%busy, "waiting for the host lock");
+        })
+        .await?;
+        let opts = PassOptions::default();
+        let report = run_pass(engine.as_ref(), config, clock.now(), &opts, stop).await;
+        match report {
+            Ok(report) => Ok(report.summary),
+            Err(e) => {
+                if is_unreachable(&e) {
+                    self.forget().await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+}

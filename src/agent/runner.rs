@@ -1,0 +1,319 @@
+//! The agent's loop: wait for a tick, make sure the engine answers, run one pass, repeat.
+//!
+//! Passes never overlap: ticks that fire while a pass runs (or while docker is unreachable)
+//! are skipped and counted. Modelled on mini-redis: [`Agent::run`] takes the shutdown
+//! future from its caller and `select!`s on work and shutdown. Uses `tokio::time` and an
+//! injected [`Clock`] only, so tests drive it with paused time.
+
+use std::future::{Future, pending};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::backend::Backend;
+use super::clock::{Backoff, Clock, sleep_until_wall};
+use super::telemetry::Telemetry;
+use super::ticks::{TickerFactory, Ticks, busy};
+use crate::config::Config;
+
+/// How often the engine is pinged between passes, so health follows it.
+const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// Why a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Start,
+    Schedule,
+    Recovered,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::Schedule => "schedule",
+            Trigger::Recovered => "recovered",
+        }
+    }
+}
+
+/// How [`Agent::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// In-flight work finished within `shutdown_timeout`.
+    Clean,
+    /// `shutdown_timeout` ran out; in-flight work was abandoned.
+    TimedOut,
+}
+
+/// The scheduling loop.
+pub struct Agent<B: Backend, K: Clock> {
+    backend: B,
+    clock: K,
+    config: watch::Receiver<Arc<Config>>,
+    reload_open: bool,
+    tickers: TickerFactory,
+    telemetry: Arc<Telemetry>,
+    ticks: Ticks,
+    backoff: Backoff,
+    probe_every: Duration,
+    passes: u64,
+}
+
+impl<B: Backend, K: Clock> Agent<B, K> {
+    /// A loop over `backend`, reading the configuration from `config` at every pass.
+    pub fn new(
+        backend: B,
+        clock: K,
+        config: watch::Receiver<Arc<Config>>,
+        tickers: TickerFactory,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        let current = Arc::clone(&config.borrow());
+        let ticks = Ticks::new(
+            tickers(&current),
+            current.agent.jitter,
+            StdRng::from_os_rng(),
+        );
+        Self {
+            backend,
+            clock,
+            config,
+            reload_open: true,
+            tickers,
+            telemetry,
+            ticks,
+            backoff: Backoff::default(),
+            probe_every: PROBE_EVERY,
+            passes: 0,
+        }
+    }
+
+    /// Draw jitter from a seeded generator (reproducible tests).
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        let current = Arc::clone(&self.config.borrow());
+        self.ticks = Ticks::new(
+            (self.tickers)(&current),
+            current.agent.jitter,
+            StdRng::seed_from_u64(seed),
+        );
+        self
+    }
+
+    /// Run until `shutdown` completes; then start no new deletions and give in-flight ones
+    /// `agent.shutdown_timeout` (read at that moment) to finish.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Stopped {
+        let config = self.config.clone();
+        let stop = CancellationToken::new();
+        let work = self.work(&stop);
+        tokio::pin!(work, shutdown);
+        tokio::select! {
+            () = &mut work => return Stopped::Clean,
+            () = &mut shutdown => {}
+        }
+        let limit = config.borrow().agent.shutdown_timeout;
+        tracing::info!(timeout = ?limit, "stop requested: no new deletions will start");
+        stop.cancel();
+        if tokio::time::timeout(limit, work).await.is_ok() {
+            Stopped::Clean
+        } else {
+            tracing::warn!(timeout = ?limit, "in-flight work did not finish within the shutdown timeout; abandoning it");
+            Stopped::TimedOut
+        }
+    }
+
+    async fn work(&mut self, stop: &CancellationToken) {
+        let mut due = self
+            .current_config()
+            .agent
+            .run_on_start
+            .then_some(Trigger::Start);
+        self.ticks.plan_after(self.clock.now());
+        self.publish_next();
+        if due.is_none() {
+            // Check the engine at start-up so health and logs are right before the first tick.
+            match self.ensure_reachable(stop).await {
+                None => return,
+                Some(recovered) => due = recovered.then_some(Trigger::Recovered),
+            }
+        }
+        loop {
+            let trigger = match due.take() {
+                Some(t) => t,
+                None => match self.idle(stop).await {
+                    Some(t) => t,
+                    None if stop.is_cancelled() => return,
+                    None => continue,
+                },
+            };
+            if self.ensure_reachable(stop).await.is_none() {
+                return;
+            }
+            let Some(unreachable) = self.one_pass(trigger, stop).await else {
+                return;
+            };
+            if unreachable {
+                due = Some(Trigger::Recovered);
+            } else {
+                self.backoff.reset();
+            }
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// Wait for the next tick. `None` means "nothing to run": stop requested, config
+    /// reloaded (ticks re-planned) or a between-passes probe done.
+    async fn idle(&mut self, stop: &CancellationToken) -> Option<Trigger> {
+        let fire = self.ticks.next.map(|t| t.fire);
+        let clock = &self.clock;
+        let tick = async move {
+            match fire {
+                Some(at) => sleep_until_wall(clock, at).await,
+                None => pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => None,
+            () = tick => {
+                self.ticks.advance(self.clock.now());
+                self.publish_next();
+                Some(Trigger::Schedule)
+            }
+            changed = self.config.changed(), if self.reload_open => {
+                if changed.is_err() {
+                    self.reload_open = false;
+                    return None;
+                }
+                let config = self.current_config();
+                self.ticks.reset((self.tickers)(&config), config.agent.jitter, self.clock.now());
+                self.publish_next();
+                tracing::debug!(next = ?self.ticks.next, "schedule re-planned after reload");
+                None
+            }
+            () = tokio::time::sleep(self.probe_every) => {
+                match self.ensure_reachable(stop).await {
+                    Some(true) => Some(Trigger::Recovered),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Probe the engine; when it does not answer, back off until it does.
+    /// `None`: stop requested. `Some(true)`: recovered after ticks were skipped.
+    async fn ensure_reachable(&mut self, stop: &CancellationToken) -> Option<bool> {
+        let skipped_before = self.ticks.skipped;
+        loop {
+            let config = self.current_config();
+            let probe = self.backend.probe(&config);
+            let probed = busy(
+                probe,
+                &mut self.ticks,
+                &self.clock,
+                &self.telemetry,
+                "docker is unreachable",
+            );
+            let result = tokio::select! {
+                () = stop.cancelled() => return None,
+                r = probed => r,
+            };
+            match result {
+                Ok(engine) => {
+                    self.telemetry.engine_reachable(&engine);
+                    return Some(self.ticks.skipped > skipped_before);
+                }
+                Err(e) => self.telemetry.engine_unreachable(&e.to_string()),
+            }
+            let delay = self.backoff.next_delay();
+            tracing::debug!(retry_in = ?delay, "waiting before the next attempt to reach docker");
+            let nap = async {
+                tokio::select! {
+                    () = stop.cancelled() => false,
+                    () = tokio::time::sleep(delay) => true,
+                }
+            };
+            if !busy(
+                nap,
+                &mut self.ticks,
+                &self.clock,
+                &self.telemetry,
+                "docker is unreachable",
+            )
+            .await
+            {
+                return None;
+            }
+        }
+    }
+
+    /// Run one pass. `None`: stopping. `Some(true)`: the engine went away during the pass.
+    async fn one_pass(&mut self, trigger: Trigger, stop: &CancellationToken) -> Option<bool> {
+        self.passes += 1;
+        let config = self.current_config();
+        let span = tracing::info_span!("pass", n = self.passes, trigger = trigger.as_str());
+        let started = tokio::time::Instant::now();
+        let pass = self
+            .backend
+            .pass(&config, &self.clock, stop)
+            .instrument(span.clone());
+        let result = busy(
+            pass,
+            &mut self.ticks,
+            &self.clock,
+            &self.telemetry,
+            "a pass is still running",
+        )
+        .await;
+        let secs = started.elapsed().as_secs_f64();
+        let _in_span = span.enter();
+        match result {
+            Ok(s) => {
+                tracing::info!(
+                    deleted = s.deleted_total,
+                    reclaimed = %bytesize::ByteSize(s.reclaimed_bytes),
+                    reclaimed_bytes = s.reclaimed_bytes,
+                    kept = s.kept,
+                    skipped = s.skipped,
+                    failed = s.failed,
+                    not_attempted = s.not_attempted,
+                    duration_secs = s.duration_secs,
+                    "pass finished"
+                );
+                self.telemetry.pass_finished(&s, self.clock.now());
+                Some(false)
+            }
+            Err(e) if e.is_cancelled() => None,
+            Err(e) if e.is_unreachable() => {
+                self.telemetry.metrics.record_failure(secs);
+                self.telemetry.engine_unreachable(&e.to_string());
+                Some(true)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, duration_secs = secs, "pass failed");
+                self.telemetry
+                    .pass_failed(&e.to_string(), secs, self.clock.now());
+                Some(false)
+            }
+        }
+    }
+
+    fn current_config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.borrow())
+    }
+
+    fn publish_next(&self) {
+        self.telemetry.next_pass(self.ticks.next.map(|t| t.fire));
+    }
+}
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

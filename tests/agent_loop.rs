@@ -1,0 +1,252 @@
+//! The agent loop over the real pass (`run_pass`) and [`EngineBackend`], with a tiny
+//! in-test engine and paused tokio time: start-up before docker exists, reconnecting after
+//! the engine goes away, and re-connecting when a reload changes `docker:`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stagesweep::agent::{
+    Agent, Connector, EngineBackend, Reloader, Telemetry, TokioClock, schedule_tickers,
+};
+use stagesweep::config::{self, Config, DockerConfig};
+use stagesweep::engine::{Engine, EngineError, RemoveReport};
+use stagesweep::inventory::{Container, Image};
+use tokio::sync::oneshot;
+
+const T0: &str = "2026-03-01T00:00:30Z";
+
+/// What the tiny daemon holds, shared by every engine made for it.
+#[derive(Default)]
+struct Daemon {
+    up: bool,
+    images: Vec<Image>,
+    removed: Vec<String>,
+    /// `docker.host` of every successful connect.
+    connects: Vec<Option<String>>,
+}
+
+type Shared = Arc<Mutex<Daemon>>;
+
+struct TinyEngine(Shared);
+
+fn gone() -> EngineError {
+    EngineError::Unreachable {
+        host: "tiny".into(),
+        cause: "connection refused".into(),
+        hint: "start it".into(),
+    }
+}
+
+impl TinyEngine {
+    fn up(&self) -> Result<(), EngineError> {
+        if self.0.lock().expect("daemon").up {
+            Ok(())
+        } else {
+            Err(gone())
+        }
+    }
+}
+
+impl Engine for TinyEngine {
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.up()
+    }
+    async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
+        self.up()?;
+        Ok(self.0.lock().expect("daemon").images.clone())
+    }
+    async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
+        self.up()?;
+        Ok(Vec::new())
+    }
+    async fn remove_image(
+        &self,
+        name: &str,
+        _prune_parents: bool,
+    ) -> Result<RemoveReport, EngineError> {
+        self.up()?;
+        let mut d = self.0.lock().expect("daemon");
+        let before = d.images.len();
+        d.images.retain(|i| i.id != name);
+        if d.images.len() == before {
+            return Err(EngineError::NotFound(name.to_owned()));
+        }
+        d.removed.push(name.to_owned());
+        Ok(RemoveReport {
+            untagged: Vec::new(),
+            deleted: vec![name.to_owned()],
+        })
+    }
+    fn describe(&self) -> String {
+        "tiny engine".into()
+    }
+}
+
+/// Connecting fails while the daemon is down, like `docker::connect` (version negotiation).
+struct TinyConnector(Shared);
+
+impl Connector for TinyConnector {
+    type Engine = TinyEngine;
+    async fn connect(&self, docker: &DockerConfig) -> Result<TinyEngine, EngineError> {
+        let mut d = self.0.lock().expect("daemon");
+        if !d.up {
+            return Err(gone());
+        }
+        d.connects.push(docker.host.clone());
+        Ok(TinyEngine(Arc::clone(&self.0)))
+    }
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("timestamp")
+}
+
+fn old_image(n: u8) -> Image {
+    Image {
+        id: format!("sha256:{n:064x}"),
+        parent_id: None,
+        references: Vec::new(),
+        labels: BTreeMap::from([("stage".to_owned(), "builder".to_owned())]),
+        created: t(T0) - chrono::Duration::days(2),
+        size: 1000,
+    }
+}
+
+fn config_text(lock: &std::path::Path, host: &str) -> String {
+    format!(
+        "docker:\n  host: {host}\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n\
+         schedule: \"@every 10s\"\nrun_on_start: true\nlock_file: {}\nmetrics:\n  enabled: false\n",
+        lock.display()
+    )
+}
+
+fn parse(text: &str) -> Config {
+    config::parse_str(text, "test.yaml").unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+struct Run {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    telemetry: Arc<Telemetry>,
+}
+
+fn start(
+    daemon: &Shared,
+    rx: tokio::sync::watch::Receiver<Arc<Config>>,
+    telemetry: Arc<Telemetry>,
+) -> Run {
+    let backend = EngineBackend::new(TinyConnector(Arc::clone(daemon)));
+    let agent = Agent::new(
+        backend,
+        TokioClock::starting_at(t(T0)),
+        rx,
+        schedule_tickers(),
+        Arc::clone(&telemetry),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let local = tokio::task::spawn_local(async move {
+        agent
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Run {
+        stop,
+        task: local,
+        telemetry,
+    }
+}
+
+async fn finish(run: Run) {
+    let _ = run.stop.send(());
+    run.task.await.expect("agent task");
+}
+
+fn shared(up: bool, images: Vec<Image>) -> Shared {
+    Arc::new(Mutex::new(Daemon {
+        up,
+        images,
+        ..Daemon::default()
+    }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn starts_before_docker_exists_and_prunes_once_it_answers() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let daemon = shared(false, vec![old_image(1), old_image(2)]);
+            let cfg = parse(&config_text(&dir.path().join("l"), "unix:///tiny.sock"));
+            let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
+            let run = start(&daemon, rx, Arc::new(Telemetry::new()));
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            assert!(run.telemetry.health().is_err());
+            assert!(daemon.lock().expect("d").removed.is_empty());
+            daemon.lock().expect("d").up = true;
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            assert_eq!(run.telemetry.health(), Ok(()));
+            finish(run).await;
+            let d = daemon.lock().expect("d");
+            assert_eq!(
+                d.removed.len(),
+                2,
+                "both old images pruned by the real pass"
+            );
+            assert_eq!(d.connects.len(), 1, "one engine built once docker answered");
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnects_after_the_engine_went_away_and_after_a_reload_changes_docker() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let lock = dir.path().join("l");
+            let daemon = shared(true, vec![old_image(1)]);
+            let path = dir.path().join("agent.yaml");
+            std::fs::write(&path, config_text(&lock, "unix:///a.sock")).expect("write");
+            let telemetry = Arc::new(Telemetry::new());
+            let (reloader, rx) = Reloader::new(
+                path.clone(),
+                config::load_file(&path).expect("config"),
+                Box::new(config::load_file),
+                Arc::clone(&telemetry),
+            );
+            let run = start(&daemon, rx, telemetry);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            daemon.lock().expect("d").up = false;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            {
+                let mut d = daemon.lock().expect("d");
+                d.up = true;
+                d.images.push(old_image(2));
+            }
+            tokio::time::sleep(Duration::from_secs(70)).await;
+            assert_eq!(run.telemetry.health(), Ok(()));
+            std::fs::write(&path, config_text(&lock, "unix:///b.sock")).expect("write");
+            reloader.reload().expect("valid reload");
+            daemon.lock().expect("d").images.push(old_image(3));
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            finish(run).await;
+            let d = daemon.lock().expect("d");
+            assert_eq!(
+                d.removed,
+                [old_image(1).id, old_image(2).id, old_image(3).id]
+            );
+            let hosts: Vec<&str> = d
+                .connects
+                .iter()
+                .map(|h| h.as_deref().unwrap_or("-"))
+                .collect();
+            assert_eq!(
+                hosts,
+                ["unix:///a.sock", "unix:///a.sock", "unix:///b.sock"],
+                "re-made after the outage and after the reload"
+            );
+        })
+        .await;
+}
