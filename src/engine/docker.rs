@@ -2,8 +2,9 @@
 //!
 //! Owns connecting (host resolution, API version negotiation), mapping bollard's models to
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
-//! nothing. TLS (`https://`, `DOCKER_TLS_VERIFY`) is not supported yet: bollard's `ssl` feature
-//! is off, and such hosts are refused with a clear message instead of talking plain HTTP.
+//! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
+
+mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,13 +22,17 @@ use super::{Engine, EngineError, RemoveReport};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, is_placeholder_reference};
 
+pub use tls::TlsSettings;
+
 /// Where the engine is when neither the config nor `DOCKER_HOST` says.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// Where it is in that case when `DOCKER_TLS_VERIFY` is set (as with the docker CLI).
+pub const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
 
 const HINT_NOT_RUNNING: &str = "is the docker daemon running? start it or set DOCKER_HOST";
 const HINT_PERMISSION: &str = "is this user in the docker group?";
 const HINT_WRONG_HOST: &str = "wrong DOCKER_HOST?";
-const HINT_SCHEME: &str = "use unix:///path/to/docker.sock or tcp://host:port";
+const HINT_SCHEME: &str = "use unix:///path/to/docker.sock, tcp://host:port or https://host:port";
 
 /// A connected Docker engine (API version negotiated).
 #[derive(Debug, Clone)]
@@ -38,18 +43,31 @@ pub struct DockerEngine {
 }
 
 /// Connect to the engine named by `cfg.host`, else `$DOCKER_HOST`, else [`DEFAULT_HOST`], and
-/// negotiate the API version. Answers within `cfg.timeout` (whole seconds, at least 1).
+/// negotiate the API version. Answers within `cfg.timeout` (whole seconds, at least 1). TLS
+/// settings come from the environment ([`TlsSettings::from_env`]).
 pub async fn connect(cfg: &DockerConfig) -> Result<DockerEngine, EngineError> {
+    connect_with(cfg, &TlsSettings::from_env()).await
+}
+
+/// [`connect`] with explicit TLS settings (the host still falls back to `$DOCKER_HOST`; with
+/// `tls.verify` and no host at all it is [`DEFAULT_TLS_HOST`]).
+pub async fn connect_with(
+    cfg: &DockerConfig,
+    tls: &TlsSettings,
+) -> Result<DockerEngine, EngineError> {
+    let default_host = if tls.verify {
+        DEFAULT_TLS_HOST
+    } else {
+        DEFAULT_HOST
+    };
     let host = cfg
         .host
         .clone()
         .or_else(|| std::env::var("DOCKER_HOST").ok())
         .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+        .unwrap_or_else(|| default_host.to_owned());
     let timeout_secs = cfg.timeout.as_secs().max(1);
-    let tls_verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-    let docker = client_for(&host, timeout_secs, tls_verify)
-        .map_err(|e| classify(e, &host, timeout_secs, "connect"))?;
+    let docker = client_for(&host, timeout_secs, tls)?;
     let docker = bounded(
         &host,
         timeout_secs,
@@ -64,27 +82,27 @@ pub async fn connect(cfg: &DockerConfig) -> Result<DockerEngine, EngineError> {
     })
 }
 
-/// Build (not yet use) a client for `host`.
-fn client_for(host: &str, timeout_secs: u64, tls_verify: bool) -> Result<Docker, BollardError> {
-    let unsupported = |why: &str| BollardError::UnsupportedURISchemeError {
-        uri: format!("{host} ({why})"),
-    };
-    if host.starts_with("unix://") {
+/// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS.
+fn client_for(host: &str, timeout_secs: u64, tls: &TlsSettings) -> Result<Docker, EngineError> {
+    if host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify) {
+        return tls::client(host, timeout_secs, tls);
+    }
+    let plain = if host.starts_with("unix://") {
         Docker::connect_with_unix(host, timeout_secs, API_DEFAULT_VERSION)
     } else if host.starts_with('/') {
         Docker::connect_with_unix(&format!("unix://{host}"), timeout_secs, API_DEFAULT_VERSION)
+    } else if host.starts_with("http://") && tls.verify {
+        Err(BollardError::UnsupportedURISchemeError {
+            uri: format!("{host} (DOCKER_TLS_VERIFY is set but the host says plain http)"),
+        })
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        if tls_verify {
-            return Err(unsupported(
-                "DOCKER_TLS_VERIFY is set but tls is not supported yet",
-            ));
-        }
         Docker::connect_with_http(host, timeout_secs, API_DEFAULT_VERSION)
-    } else if host.starts_with("https://") {
-        Err(unsupported("tls is not supported yet"))
     } else {
-        Err(unsupported("unsupported scheme"))
-    }
+        Err(BollardError::UnsupportedURISchemeError {
+            uri: format!("{host} (unsupported scheme)"),
+        })
+    };
+    plain.map_err(|e| classify(e, host, timeout_secs, "connect"))
 }
 
 /// Run one bollard call with an overall deadline (bollard's own timeout covers only the wait
@@ -215,6 +233,12 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
             status_code: 409,
             message,
         } => EngineError::Conflict(message),
+        BollardError::DockerResponseServerError {
+            status_code: 400,
+            message,
+        } if message.contains("HTTPS server") => {
+            unreachable(tls::CAUSE_WANTS_TLS.to_owned(), tls::HINT_WANTS_TLS)
+        }
         BollardError::RequestTimeoutError => EngineError::Timeout {
             seconds: timeout_secs,
             what: what.to_owned(),
@@ -225,7 +249,8 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
         BollardError::UnsupportedURISchemeError { uri } => {
             unreachable(format!("cannot use {uri}"), HINT_SCHEME)
         }
-        other => classify_transport(&other, host, timeout_secs, what)
+        other => tls::classify_handshake(&other, host)
+            .or_else(|| classify_transport(&other, host, timeout_secs, what))
             .unwrap_or_else(|| EngineError::Other(format!("{what}: {other}"))),
     }
 }
@@ -392,12 +417,7 @@ mod tests {
             "ping",
         );
         assert_eq!(hint_of(&refused_unix), HINT_NOT_RUNNING);
-        let scheme = classify(
-            client_for("ssh://h", 5, false).expect_err("ssh is unsupported"),
-            "ssh://h",
-            5,
-            "connect",
-        );
+        let scheme = client_for("ssh://h", 5, &TlsSettings::default()).expect_err("unsupported");
         assert_eq!(hint_of(&scheme), HINT_SCHEME);
     }
 
@@ -425,10 +445,31 @@ mod tests {
     }
 
     #[test]
-    fn tls_hosts_are_refused() {
-        assert!(client_for("https://h:2376", 5, false).is_err());
-        assert!(client_for("tcp://h:2376", 5, true).is_err());
-        assert!(client_for("tcp://h:2375", 5, false).is_ok());
+    fn tls_is_chosen_by_scheme_and_verify() {
+        let no_certs = TlsSettings::verify_with(std::env::temp_dir().join("stagesweep-no-certs"));
+        let plain = TlsSettings {
+            verify: false,
+            ..no_certs.clone()
+        };
+        // TLS clients check the certificate files first: a missing one proves TLS was chosen.
+        let wants_certs = |e: EngineError| hint_of(&e) == tls::HINT_CERT_PATH;
+        assert!(wants_certs(
+            client_for("https://h:2376", 5, &plain).expect_err("tls")
+        ));
+        assert!(wants_certs(
+            client_for("tcp://h:2376", 5, &no_certs).expect_err("tls")
+        ));
+        assert!(client_for("tcp://h:2375", 5, &plain).is_ok());
+        let http = client_for("http://h:2375", 5, &no_certs).expect_err("contradiction");
+        assert_eq!(hint_of(&http), HINT_SCHEME);
+        assert!(client_for("http://h:2375", 5, &plain).is_ok());
+    }
+
+    #[test]
+    fn plain_http_to_a_tls_daemon_says_so() {
+        let msg = "Client sent an HTTP request to an HTTPS server.";
+        let e = classify(server(400, msg), TCP, 5, "ping");
+        assert_eq!(hint_of(&e), tls::HINT_WANTS_TLS);
     }
 
     #[test]
