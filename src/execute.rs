@@ -90,15 +90,8 @@ pub async fn execute<E: Engine>(
             planned: &planned,
             now_in_use: &now_in_use,
         };
-        let wave_results: Vec<DeletionResult> = stream::iter(&plan.deletions[start..end])
-            .map(|d| {
-                let ctx = &ctx;
-                async move {
-                    let r = ctx.run(d).await;
-                    progress.inc(1);
-                    r
-                }
-            })
+        let runs = runs(&ctx, &plan.deletions[start..end], progress);
+        let wave_results: Vec<DeletionResult> = stream::iter(runs)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
@@ -107,6 +100,16 @@ pub async fn execute<E: Engine>(
     }
     results.sort_by_key(|r| r.decision);
     results
+}
+
+/// The deletions of one wave as futures. Spelled out with one named lifetime: a closure
+/// inferred at the call site would be higher-ranked and make the pass future not `Send`.
+fn runs<'a, E: Engine>(
+    ctx: &'a Ctx<'a, E>,
+    deletions: &'a [Deletion],
+    progress: &'a ProgressBar,
+) -> impl Iterator<Item = impl Future<Output = DeletionResult> + 'a> + 'a {
+    deletions.iter().map(move |d| ctx.run(d, progress))
 }
 
 /// Containers created since the inventory may now use an image with several references;
@@ -149,7 +152,7 @@ struct Ctx<'a, E> {
 }
 
 impl<E: Engine> Ctx<'_, E> {
-    async fn run(&self, d: &Deletion) -> DeletionResult {
+    async fn run(&self, d: &Deletion, progress: &ProgressBar) -> DeletionResult {
         let decision = &self.plan.decisions[d.decision];
         let outcome = self.outcome(d, decision).await;
         let bytes = match outcome {
@@ -157,6 +160,7 @@ impl<E: Engine> Ctx<'_, E> {
             _ => 0,
         };
         log_outcome(decision, &outcome, bytes);
+        progress.inc(1);
         DeletionResult {
             decision: d.decision,
             outcome,

@@ -288,3 +288,13 @@ proptest! {
         prop_assert_eq!(r.summary.failed + r.summary.skipped, 0);
     }
 }
+
+#[test]
+fn a_pass_can_run_on_a_multi_threaded_runtime() {
+    fn assert_send<T: Send>(_: &T) {}
+    let engine = FakeEngine::builder().build();
+    let cfg = builder_policy();
+    let (opts, stop) = (PassOptions::default(), CancellationToken::new());
+    let fut = run_pass(&engine, &cfg, now(), &opts, &stop);
+    assert_send(&fut);
+}
