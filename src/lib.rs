@@ -16,3 +16,4 @@ pub mod lock;
 pub mod pass;
 pub mod plan;
 pub mod report;
+pub mod units;

@@ -129,7 +129,7 @@ pub(super) fn timezone(text: &str) -> Result<chrono_tz::Tz, Bad> {
 
 /// An engine address with a scheme bollard understands.
 pub(super) fn host(text: &str) -> Result<String, Bad> {
-    const SCHEMES: [&str; 5] = ["unix://", "tcp://", "http://", "https://", "npipe://"];
+    const SCHEMES: [&str; 4] = ["unix://", "tcp://", "http://", "https://"];
     let text = text.trim();
     let rest = SCHEMES.iter().find_map(|s| text.strip_prefix(s));
     match rest {
@@ -141,19 +141,12 @@ pub(super) fn host(text: &str) -> Result<String, Bad> {
     }
 }
 
-/// A compact duration in the largest unit that divides it (`36h`, `7d`, `90s`), so that
-/// the text parses back to the same value.
+/// A duration as people write it (`36h`, `7d`, `90s`); the text parses back to the same value.
 pub(crate) fn format_duration(d: Duration) -> String {
     if d.subsec_nanos() != 0 {
         return format!("{}ms", d.as_millis());
     }
-    let secs = d.as_secs();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs != 0 && secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
+    crate::units::fmt_duration(d.as_secs())
 }
 
 #[cfg(test)]
