@@ -7,7 +7,7 @@
 #     -p 127.0.0.1:9477:9477 stagesweep
 #
 # The user (uid 65532) is in no group that can open the socket: grant the socket's group
-# with --group-add (docker) or supplementalGroups (Kubernetes). See docs/agent.md.
+# with --group-add (docker) or supplementalGroups (Kubernetes). See "Running continuously" in the README.
 
 FROM rust:1-bookworm AS builder
 # This stage is itself what stagesweep prunes: the classic recipe labels builder stages.
