@@ -17,7 +17,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "stagesweep",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Exit codes: 0 nothing failed, 1 some deletions failed, 2 configuration or usage \
+                  error, 3 docker unreachable, 4 host lock busy (prune --no-wait).\n\
+                  Configuration reference: config/default.yaml and the README."
 )]
 pub struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=stagesweep=debug)
