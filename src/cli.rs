@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// and deletes them according to a YAML retention policy — never an image in use,
 /// protected, younger than its grace period, or the parent of a kept image.
 #[derive(Debug, Parser)]
-#[command(name = "stagesweep", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stagesweep",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=stagesweep=debug)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

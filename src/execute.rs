@@ -128,7 +128,12 @@ async fn recheck_in_use<E: Engine>(engine: &E, plan: &Plan) -> HashMap<String, S
             warn!(error = %e, "could not re-check containers; images with several references are skipped");
             plan.deletions
                 .iter()
-                .map(|d| (plan.decisions[d.decision].image_id.clone(), "unknown".to_owned()))
+                .map(|d| {
+                    (
+                        plan.decisions[d.decision].image_id.clone(),
+                        "unknown".to_owned(),
+                    )
+                })
                 .collect()
         }
     }
@@ -243,11 +248,21 @@ fn log_outcome(decision: &Decision, outcome: &Outcome, bytes: u64) {
     let reason = decision.reason.to_string();
     match outcome {
         Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
-            info!(image, references, bytes, policy, reason, outcome = outcome.kind(), "deleted image");
+            info!(
+                image,
+                references,
+                bytes,
+                policy,
+                reason,
+                outcome = outcome.kind(),
+                "deleted image"
+            );
         }
         Outcome::AlreadyGone => debug!(image, "already gone"),
         Outcome::Skipped { reason: why } => info!(image, references, policy, why, "skipped image"),
-        Outcome::Failed { error } => warn!(image, references, policy, error, "could not delete image"),
+        Outcome::Failed { error } => {
+            warn!(image, references, policy, error, "could not delete image")
+        }
         Outcome::NotAttempted => debug!(image, "not attempted: stopping"),
     }
 }

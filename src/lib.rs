@@ -12,7 +12,7 @@ pub mod engine;
 pub mod execute;
 pub mod exit;
 pub mod inventory;
+pub mod lock;
 pub mod pass;
 pub mod plan;
 pub mod report;
-pub mod lock;

@@ -157,12 +157,11 @@ fn open(path: &Path) -> Result<File, LockError> {
         Ok(file) => Ok(file),
         // A lock file made by another user (e.g. root's manual prune): a read-only
         // descriptor can hold a flock too; only the pid note is lost.
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && path.is_file() => {
-            File::open(path).map_err(|_| LockError::Open {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && path.is_file() => File::open(path)
+            .map_err(|_| LockError::Open {
                 path: path.to_owned(),
                 source: e,
-            })
-        }
+            }),
         Err(source) => Err(LockError::Open {
             path: path.to_owned(),
             source,

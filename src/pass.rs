@@ -117,7 +117,12 @@ fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
 
 /// Count a plan and its outcomes.
 #[must_use]
-pub fn summarize(plan: &Plan, results: &[DeletionResult], dry_run: bool, took: Duration) -> Summary {
+pub fn summarize(
+    plan: &Plan,
+    results: &[DeletionResult],
+    dry_run: bool,
+    took: Duration,
+) -> Summary {
     let mut s = Summary {
         images: plan.decisions.len(),
         dry_run,
@@ -131,14 +136,19 @@ pub fn summarize(plan: &Plan, results: &[DeletionResult], dry_run: bool, took: D
         match d.action {
             Action::Keep => {
                 s.kept += 1;
-                *s.kept_by_reason.entry(d.reason.kind().to_owned()).or_default() += 1;
+                *s.kept_by_reason
+                    .entry(d.reason.kind().to_owned())
+                    .or_default() += 1;
             }
             Action::Untouched => s.untouched += 1,
             Action::Delete => {}
         }
     }
     for r in results {
-        let policy = plan.decisions[r.decision].policy.clone().unwrap_or_default();
+        let policy = plan.decisions[r.decision]
+            .policy
+            .clone()
+            .unwrap_or_default();
         match &r.outcome {
             Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
                 if matches!(r.outcome, Outcome::Deleted) {

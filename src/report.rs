@@ -67,7 +67,15 @@ pub fn report_summary_line(report: &PassReport) -> String {
 pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
-    let mut header = vec!["IMAGE", "REFERENCES", "AGE", "SIZE", "ACTION", "POLICY", "REASON"];
+    let mut header = vec![
+        "IMAGE",
+        "REFERENCES",
+        "AGE",
+        "SIZE",
+        "ACTION",
+        "POLICY",
+        "REASON",
+    ];
     let executed = !report.summary.dry_run;
     if executed {
         header.push("OUTCOME");

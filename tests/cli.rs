@@ -15,7 +15,11 @@ fn stagesweep() -> Command {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = stagesweep().args(args).arg("--help").output().expect("runs");
+    let out = stagesweep()
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("utf-8 help")
 }
@@ -49,7 +53,9 @@ fn check_config_accepts_the_shipped_default() {
         .args(["check-config", "--config", "config/default.yaml"])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("ok\n").and(predicate::str::contains("builder-stages")));
+        .stdout(
+            predicate::str::starts_with("ok\n").and(predicate::str::contains("builder-stages")),
+        );
 }
 
 #[test]
@@ -91,7 +97,14 @@ fn the_config_path_can_come_from_the_environment() {
 #[test]
 fn a_bad_adhoc_flag_is_a_config_error_before_docker_is_asked() {
     stagesweep()
-        .args(["prune", "--dry-run", "--config", "config/default.yaml", "--min-age", "soon"])
+        .args([
+            "prune",
+            "--dry-run",
+            "--config",
+            "config/default.yaml",
+            "--min-age",
+            "soon",
+        ])
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .assert()
         .code(2)
@@ -107,6 +120,9 @@ fn an_unreachable_engine_exits_3_and_says_why() {
             .assert()
             .code(3)
             .stderr(predicate::str::contains("cannot reach docker at"))
-            .stderr(predicate::str::contains(host.trim_start_matches("unix://").trim_start_matches("tcp://")));
+            .stderr(predicate::str::contains(
+                host.trim_start_matches("unix://")
+                    .trim_start_matches("tcp://"),
+            ));
     }
 }

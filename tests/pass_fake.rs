@@ -26,7 +26,9 @@ fn config(yaml: &str) -> Config {
 }
 
 fn builder_policy() -> Config {
-    config("policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n")
+    config(
+        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n",
+    )
 }
 
 async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
@@ -41,8 +43,17 @@ async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
 
 fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
     let id = fake_id(seed);
-    let i = r.plan.decisions.iter().position(|d| d.image_id == id).expect("in plan");
-    &r.results.iter().find(|x| x.decision == i).expect("planned").outcome
+    let i = r
+        .plan
+        .decisions
+        .iter()
+        .position(|d| d.image_id == id)
+        .expect("in plan");
+    &r.results
+        .iter()
+        .find(|x| x.decision == i)
+        .expect("planned")
+        .outcome
 }
 
 fn ids(engine: &FakeEngine) -> HashSet<String> {
@@ -55,7 +66,10 @@ fn old_builder(seed: &str) -> stagesweep::engine::fake::ImageBuilder {
 
 #[tokio::test]
 async fn dry_run_changes_nothing() {
-    let engine = FakeEngine::builder().image(old_builder("a")).image(old_builder("b")).build();
+    let engine = FakeEngine::builder()
+        .image(old_builder("a"))
+        .image(old_builder("b"))
+        .build();
     let before = ids(&engine);
     let r = pass(&engine, &builder_policy(), true).await;
     assert_eq!(r.plan.deletions.len(), 2);
@@ -75,11 +89,28 @@ async fn a_classic_chain_is_deleted_from_the_leaf_with_its_parents_in_cascade() 
         .build();
     let r = pass(&engine, &builder_policy(), false).await;
     assert_eq!(outcome_of(&r, "l3"), &Outcome::Deleted);
-    assert!(matches!(outcome_of(&r, "l2"), Outcome::DeletedInCascade { .. }));
-    assert!(matches!(outcome_of(&r, "l1"), Outcome::DeletedInCascade { .. }));
-    assert_eq!(engine.removed_names(), vec![fake_id("l3")], "parents are not attempted again");
+    assert!(matches!(
+        outcome_of(&r, "l2"),
+        Outcome::DeletedInCascade { .. }
+    ));
+    assert!(matches!(
+        outcome_of(&r, "l1"),
+        Outcome::DeletedInCascade { .. }
+    ));
+    assert_eq!(
+        engine.removed_names(),
+        vec![fake_id("l3")],
+        "parents are not attempted again"
+    );
     assert_eq!(ids(&engine), HashSet::from([fake_id("final")]));
-    assert_eq!((r.summary.deleted, r.summary.cascaded, r.summary.deleted_total), (1, 2, 3));
+    assert_eq!(
+        (
+            r.summary.deleted,
+            r.summary.cascaded,
+            r.summary.deleted_total
+        ),
+        (1, 2, 3)
+    );
 }
 
 #[tokio::test]
@@ -102,15 +133,36 @@ async fn failures_and_conflicts_do_not_stop_the_rest_of_the_plan() {
         .image(old_builder("gone"))
         .image(old_builder("fine"))
         .build();
-    engine.fail_removal(&fake_id("busy"), EngineError::Conflict("image is being used by running container 1234".into()));
-    engine.fail_removal(&fake_id("broken"), EngineError::Other("500 driver failed".into()));
-    engine.fail_removal(&fake_id("gone"), EngineError::NotFound("No such image".into()));
+    engine.fail_removal(
+        &fake_id("busy"),
+        EngineError::Conflict("image is being used by running container 1234".into()),
+    );
+    engine.fail_removal(
+        &fake_id("broken"),
+        EngineError::Other("500 driver failed".into()),
+    );
+    engine.fail_removal(
+        &fake_id("gone"),
+        EngineError::NotFound("No such image".into()),
+    );
     let r = pass(&engine, &builder_policy(), false).await;
-    assert!(matches!(outcome_of(&r, "busy"), Outcome::Skipped { reason } if reason.contains("running container")));
-    assert!(matches!(outcome_of(&r, "broken"), Outcome::Failed { error } if error.contains("driver failed")));
+    assert!(
+        matches!(outcome_of(&r, "busy"), Outcome::Skipped { reason } if reason.contains("running container"))
+    );
+    assert!(
+        matches!(outcome_of(&r, "broken"), Outcome::Failed { error } if error.contains("driver failed"))
+    );
     assert_eq!(outcome_of(&r, "gone"), &Outcome::AlreadyGone);
     assert_eq!(outcome_of(&r, "fine"), &Outcome::Deleted);
-    assert_eq!((r.summary.skipped, r.summary.failed, r.summary.already_gone, r.summary.deleted), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            r.summary.skipped,
+            r.summary.failed,
+            r.summary.already_gone,
+            r.summary.deleted
+        ),
+        (1, 1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -120,7 +172,10 @@ async fn a_tagged_image_is_removed_reference_by_reference() {
         .build();
     let r = pass(&engine, &builder_policy(), false).await;
     assert_eq!(outcome_of(&r, "t"), &Outcome::Deleted);
-    assert_eq!(engine.removed_names(), vec!["app:1".to_owned(), "app:2".to_owned()]);
+    assert_eq!(
+        engine.removed_names(),
+        vec!["app:1".to_owned(), "app:2".to_owned()]
+    );
     assert!(engine.images().is_empty());
 }
 
@@ -134,9 +189,20 @@ async fn in_use_images_survive_and_are_explained() {
     let r = pass(&engine, &builder_policy(), false).await;
     assert!(r.plan.deletions.is_empty());
     assert!(engine.calls().is_empty());
-    let texts: Vec<String> = r.plan.decisions.iter().map(|d| d.reason.to_string()).collect();
-    assert!(texts.iter().any(|t| t.starts_with("used by container")), "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with("parent of")), "{texts:?}");
+    let texts: Vec<String> = r
+        .plan
+        .decisions
+        .iter()
+        .map(|d| d.reason.to_string())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("used by container")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("parent of")),
+        "{texts:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -158,9 +224,15 @@ async fn a_stopped_pass_starts_no_deletion() {
     let engine = FakeEngine::builder().image(old_builder("a")).build();
     let stop = CancellationToken::new();
     stop.cancel();
-    let r = run_pass(&engine, &builder_policy(), now(), &PassOptions::default(), &stop)
-        .await
-        .expect("inventory readable");
+    let r = run_pass(
+        &engine,
+        &builder_policy(),
+        now(),
+        &PassOptions::default(),
+        &stop,
+    )
+    .await
+    .expect("inventory readable");
     assert_eq!(outcome_of(&r, "a"), &Outcome::NotAttempted);
     assert!(engine.calls().is_empty());
 }
@@ -169,9 +241,15 @@ async fn a_stopped_pass_starts_no_deletion() {
 async fn an_unreachable_engine_fails_the_pass_as_a_whole() {
     let engine = FakeEngine::builder().image(old_builder("a")).build();
     engine.set_unreachable(true);
-    let err = run_pass(&engine, &builder_policy(), now(), &PassOptions::default(), &CancellationToken::new())
-        .await
-        .expect_err("unreachable");
+    let err = run_pass(
+        &engine,
+        &builder_policy(),
+        now(),
+        &PassOptions::default(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect_err("unreachable");
     assert!(matches!(err, EngineError::Unreachable { .. }));
 }
 

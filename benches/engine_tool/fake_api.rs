@@ -80,7 +80,11 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
         let msg = format!("{{\"message\":\"fake engine: {path} is not served\"}}");
         (StatusCode::NOT_FOUND, Bytes::from(msg), true)
     };
-    let kind = if json { "application/json" } else { "text/plain" };
+    let kind = if json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
     Response::builder()
         .status(status)
         .header("Content-Type", kind)
@@ -93,8 +97,8 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
 pub async fn serve(socket: &Path, inventory: &Inventory, max: Duration) -> Result<()> {
     let answers = Arc::new(answers(inventory)?);
     let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket)
-        .with_context(|| format!("binding {}", socket.display()))?;
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
     eprintln!(
         "engine_tool: fake engine with {} images on {}",
         inventory.images.len(),

@@ -9,10 +9,10 @@
 //!
 //! Without a subcommand (as under `cargo test --all-targets`) it prints its usage and exits 0.
 
+mod fake_api;
 #[allow(dead_code)] // the loader uses a subset of the test fixture builder
 #[path = "../../tests/support/fixture.rs"]
 mod fixture;
-mod fake_api;
 #[allow(dead_code)] // the planner bench uses the policies; this tool only the inventory
 #[path = "../support/synth.rs"]
 mod synth;
@@ -29,7 +29,10 @@ use clap::{Parser, Subcommand};
 use futures_util::{StreamExt, stream};
 
 #[derive(Debug, Parser)]
-#[command(name = "engine_tool", about = "helper for bench/*.sh (see BENCHMARKS.md)")]
+#[command(
+    name = "engine_tool",
+    about = "helper for bench/*.sh (see BENCHMARKS.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -86,7 +89,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let known = ["load", "count", "delete", "serve", "help", "--help", "-h"];
     if args.get(1).is_none_or(|a| !known.contains(&a.as_str())) {
-        println!("engine_tool: no subcommand; nothing to do (used by bench/*.sh, see BENCHMARKS.md)");
+        println!(
+            "engine_tool: no subcommand; nothing to do (used by bench/*.sh, see BENCHMARKS.md)"
+        );
         return Ok(());
     }
     let cli = Cli::parse_from(args);
@@ -149,7 +154,10 @@ async fn load(
     layer_bytes: usize,
     age_hours: i64,
 ) -> Result<()> {
-    let labels: Vec<(String, String)> = labels.iter().map(|l| split_label(l)).collect::<Result<_>>()?;
+    let labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|l| split_label(l))
+        .collect::<Result<_>>()?;
     let created = Utc::now() - chrono::Duration::hours(age_hours);
     let image = || {
         let mut im = fixture::FixtureImage::new(&labels[0], created).layer_bytes(layer_bytes);
@@ -184,7 +192,10 @@ async fn list_ids(docker: &Docker, label: &str) -> Result<Vec<String>> {
         .all(true)
         .filters(&filters)
         .build();
-    let images = docker.list_images(Some(opts)).await.context("listing images")?;
+    let images = docker
+        .list_images(Some(opts))
+        .await
+        .context("listing images")?;
     Ok(images.into_iter().map(|i| i.id).collect())
 }
 
@@ -193,8 +204,14 @@ async fn delete(docker: &Docker, label: &str, concurrency: usize) -> Result<()> 
     let started = Instant::now();
     let errors: Vec<String> = stream::iter(&ids)
         .map(|id| async move {
-            let opts = RemoveImageOptionsBuilder::new().force(false).noprune(false).build();
-            docker.remove_image(id, Some(opts), None).await.map_err(|e| format!("{id}: {e}"))
+            let opts = RemoveImageOptionsBuilder::new()
+                .force(false)
+                .noprune(false)
+                .build();
+            docker
+                .remove_image(id, Some(opts), None)
+                .await
+                .map_err(|e| format!("{id}: {e}"))
         })
         .buffer_unordered(concurrency.max(1))
         .filter_map(|r| async move { r.err() })
@@ -202,7 +219,11 @@ async fn delete(docker: &Docker, label: &str, concurrency: usize) -> Result<()> 
         .await;
     let secs = started.elapsed().as_secs_f64();
     if let Some(first) = errors.first() {
-        bail!("{} of {} deletions failed, first: {first}", errors.len(), ids.len());
+        bail!(
+            "{} of {} deletions failed, first: {first}",
+            errors.len(),
+            ids.len()
+        );
     }
     println!(
         "{}",

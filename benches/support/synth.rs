@@ -91,7 +91,10 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
         let tier = if build % 3 == 0 { "dev" } else { "prod" };
         let created = oldest + Duration::seconds(step * build as i64) - Duration::hours(1);
         let base = Some(build % BASES);
-        let stage = [("stage", "builder"), ("com.example.project", project.as_str())];
+        let stage = [
+            ("stage", "builder"),
+            ("com.example.project", project.as_str()),
+        ];
         let mut parent = base;
         for s in 0..3 + build % 3 {
             let at = created + Duration::seconds(s as i64);

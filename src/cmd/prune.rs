@@ -22,7 +22,10 @@ pub async fn prune(args: &PruneArgs) -> Result<i32, CmdError> {
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
     } else {
-        let path = args.lock_file.clone().unwrap_or_else(|| config.agent.lock_file.clone());
+        let path = args
+            .lock_file
+            .clone()
+            .unwrap_or_else(|| config.agent.lock_file.clone());
         take_lock(path, !args.no_wait).await?
     };
     let opts = PassOptions {

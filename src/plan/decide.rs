@@ -30,7 +30,12 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
         .collect();
     for (i, image) in inventory.images.iter().enumerate() {
         if reasons[i].is_none() {
-            reasons[i] = first_keep_reason(image, policy_of[i].map(|p| &config.policies[p]), config, now);
+            reasons[i] = first_keep_reason(
+                image,
+                policy_of[i].map(|p| &config.policies[p]),
+                config,
+                now,
+            );
         }
     }
     apply_retention(&graph, config, &policy_of, now, &mut reasons);
@@ -155,7 +160,12 @@ fn first_keep_reason(
             pattern: g.pattern().to_owned(),
         });
     }
-    if let Some(p) = config.protect.labels.iter().find(|p| p.matches(&image.labels)) {
+    if let Some(p) = config
+        .protect
+        .labels
+        .iter()
+        .find(|p| p.matches(&image.labels))
+    {
         return Some(Reason::ProtectedLabel {
             predicate: p.to_string(),
         });
@@ -329,7 +339,10 @@ fn assemble(
     reasons: Vec<Reason>,
 ) -> Plan {
     let n = graph.len();
-    let in_delete: Vec<bool> = reasons.iter().map(|r| r.action() == Action::Delete).collect();
+    let in_delete: Vec<bool> = reasons
+        .iter()
+        .map(|r| r.action() == Action::Delete)
+        .collect();
     let wave = waves(graph, &in_delete);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| {
@@ -347,7 +360,9 @@ fn assemble(
     let mut reclaimable_bytes = 0;
     for (pos, &i) in order.iter().enumerate() {
         let im = &graph.images[i];
-        let reason = reasons[i].take().expect("each image is placed exactly once");
+        let reason = reasons[i]
+            .take()
+            .expect("each image is placed exactly once");
         if in_delete[i] {
             reclaimable_bytes += graph.own_bytes[i];
             deletions.push(Deletion {

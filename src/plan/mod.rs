@@ -4,9 +4,9 @@
 //! `decide` holds the algorithm, `text` the human rendering of reasons.
 
 mod decide;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -29,7 +29,11 @@ pub enum Action {
 pub enum Reason {
     // ---- delete ----
     /// Matched a policy with no retention rule and older than `min_age`.
-    Matched { policy: String, age_secs: u64, min_age_secs: u64 },
+    Matched {
+        policy: String,
+        age_secs: u64,
+        min_age_secs: u64,
+    },
     /// Older than the policy's `max_age`.
     OlderThanMaxAge {
         policy: String,
@@ -61,7 +65,11 @@ pub enum Reason {
     /// Protected by a label predicate.
     ProtectedLabel { predicate: String },
     /// Younger than the policy's `min_age`.
-    YoungerThanMinAge { policy: String, age_secs: u64, min_age_secs: u64 },
+    YoungerThanMinAge {
+        policy: String,
+        age_secs: u64,
+        min_age_secs: u64,
+    },
     /// Among the `keep_last` newest of its group.
     AmongNewest {
         policy: String,

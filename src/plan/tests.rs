@@ -65,7 +65,10 @@ fn policy(name: &str, labels: &[&str]) -> Policy {
     Policy {
         name: name.into(),
         matcher: Matcher {
-            labels: labels.iter().map(|l| LabelPredicate::parse(l).unwrap()).collect(),
+            labels: labels
+                .iter()
+                .map(|l| LabelPredicate::parse(l).unwrap())
+                .collect(),
             references: vec![],
             dangling: Dangling::Any,
             all_images: labels.is_empty(),
@@ -90,7 +93,10 @@ fn run(images: Vec<Image>, containers: Vec<Container>, config: &Config) -> Plan 
 
 fn decision<'a>(p: &'a Plan, short: &str) -> &'a Decision {
     let full = id(short);
-    p.decisions.iter().find(|d| d.image_id == full).expect("image in plan")
+    p.decisions
+        .iter()
+        .find(|d| d.image_id == full)
+        .expect("image in plan")
 }
 
 fn line(p: &Plan, short: &str) -> String {
@@ -109,11 +115,18 @@ fn container(cid: &str, image: &str, state: &str) -> Container {
 #[test]
 fn plain_policy_deletes_old_matches_only() {
     let p = run(
-        vec![builder("a", 3 * H), builder("b", 10 * 60), image("c", 100 * H)],
+        vec![
+            builder("a", 3 * H),
+            builder("b", 10 * 60),
+            image("c", 100 * H),
+        ],
         vec![],
         &cfg(vec![policy("builder-stages", &["stage=builder"])]),
     );
-    assert_eq!(line(&p, "a"), "delete: matched builder-stages, 3h old, past min_age 1h");
+    assert_eq!(
+        line(&p, "a"),
+        "delete: matched builder-stages, 3h old, past min_age 1h"
+    );
     assert_eq!(
         line(&p, "b"),
         "keep: matched builder-stages, 10m old: younger than min_age 1h"
@@ -137,11 +150,26 @@ fn max_age_and_keep_last_per_group() {
     ];
     let p = run(images, vec![], &cfg(vec![pol]));
     let cases = [
-        ("a1", "keep: matched builder-stages, among the 2 newest in group label:project=a"),
-        ("a2", "keep: matched builder-stages, among the 2 newest in group label:project=a"),
-        ("a3", "delete: matched builder-stages, not among the 2 newest in group label:project=a"),
-        ("a4", "delete: matched builder-stages, 49h old > max_age 24h"),
-        ("b1", "keep: matched builder-stages, among the 2 newest in group label:project=b"),
+        (
+            "a1",
+            "keep: matched builder-stages, among the 2 newest in group label:project=a",
+        ),
+        (
+            "a2",
+            "keep: matched builder-stages, among the 2 newest in group label:project=a",
+        ),
+        (
+            "a3",
+            "delete: matched builder-stages, not among the 2 newest in group label:project=a",
+        ),
+        (
+            "a4",
+            "delete: matched builder-stages, 49h old > max_age 24h",
+        ),
+        (
+            "b1",
+            "keep: matched builder-stages, among the 2 newest in group label:project=b",
+        ),
     ];
     for (img, want) in cases {
         assert_eq!(line(&p, img), want, "image {img}");
@@ -160,8 +188,15 @@ fn in_use_images_and_their_parents_are_kept() {
         vec![container("3f2a1c", "c", "exited")],
         &cfg(vec![policy("builder-stages", &["stage=builder"])]),
     );
-    assert_eq!(line(&p, "c"), "keep: used by container 3f2a1c000000 (exited)");
-    assert!(line(&p, "p").starts_with("keep: parent of "), "{}", line(&p, "p"));
+    assert_eq!(
+        line(&p, "c"),
+        "keep: used by container 3f2a1c000000 (exited)"
+    );
+    assert!(
+        line(&p, "p").starts_with("keep: parent of "),
+        "{}",
+        line(&p, "p")
+    );
     assert_eq!(decision(&p, "other").action, Action::Delete);
 }
 
@@ -187,7 +222,10 @@ fn protection_by_reference_and_label() {
     ];
     let p = run(images, vec![], &c);
     assert_eq!(line(&p, "a"), "keep: protected by reference *:latest");
-    assert_eq!(line(&p, "b"), "keep: protected by label stagesweep.keep=true");
+    assert_eq!(
+        line(&p, "b"),
+        "keep: protected by label stagesweep.keep=true"
+    );
     assert_eq!(decision(&p, "c").action, Action::Delete);
 }
 
@@ -197,7 +235,10 @@ fn first_matching_policy_wins() {
     lenient.min_age = Duration::from_secs(100 * H);
     let strict = policy("strict", &["stage=builder"]);
     let p = run(
-        vec![builder("a", 5 * H).label("project", "a"), builder("b", 5 * H)],
+        vec![
+            builder("a", 5 * H).label("project", "a"),
+            builder("b", 5 * H),
+        ],
         vec![],
         &cfg(vec![lenient, strict]),
     );
@@ -239,8 +280,16 @@ fn chains_delete_children_first_with_safe_cascade_and_no_double_count() {
     ];
     let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
     let by_id = |s: &str| {
-        let i = p.decisions.iter().position(|d| d.image_id == id(s)).unwrap();
-        p.deletions.iter().find(|d| d.decision == i).unwrap().clone()
+        let i = p
+            .decisions
+            .iter()
+            .position(|d| d.image_id == id(s))
+            .unwrap();
+        p.deletions
+            .iter()
+            .find(|d| d.decision == i)
+            .unwrap()
+            .clone()
     };
     assert_eq!(by_id("l3").wave, 0);
     assert_eq!(by_id("l2").wave, 1);
@@ -256,7 +305,14 @@ fn chains_delete_children_first_with_safe_cascade_and_no_double_count() {
 
 #[test]
 fn durations_render_as_written() {
-    let cases = [(90, "90s"), (900, "15m"), (3600, "1h"), (86_400, "24h"), (129_600, "36h"), (604_800, "7d")];
+    let cases = [
+        (90, "90s"),
+        (900, "15m"),
+        (3600, "1h"),
+        (86_400, "24h"),
+        (129_600, "36h"),
+        (604_800, "7d"),
+    ];
     for (secs, want) in cases {
         assert_eq!(fmt_duration(secs), want);
     }
@@ -265,9 +321,21 @@ fn durations_render_as_written() {
 
 // ---------------------------------------------------------------- properties
 
-const LABELS: [(&str, &str); 4] = [("stage", "builder"), ("stage", "final"), ("project", "a"), ("project", "b")];
+const LABELS: [(&str, &str); 4] = [
+    ("stage", "builder"),
+    ("stage", "final"),
+    ("project", "a"),
+    ("project", "b"),
+];
 const TAGS: [&str; 4] = ["app:1", "app:latest", "tool:2", "base/img:3"];
-const PREDICATES: [&str; 6] = ["stage=builder", "stage", "project=a", "project!=b", "stage!=final", "project"];
+const PREDICATES: [&str; 6] = [
+    "stage=builder",
+    "stage",
+    "project=a",
+    "project!=b",
+    "stage!=final",
+    "project",
+];
 
 fn arb_inventory() -> impl Strategy<Value = Inventory> {
     let img = (
@@ -277,8 +345,11 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
         0u64..(200 * H),
         1u64..1000,
     );
-    (prop::collection::vec(img, 0..40), prop::collection::vec((0usize..40, 0usize..3), 0..4)).prop_map(
-        |(specs, cs)| {
+    (
+        prop::collection::vec(img, 0..40),
+        prop::collection::vec((0usize..40, 0usize..3), 0..4),
+    )
+        .prop_map(|(specs, cs)| {
             let n = specs.len();
             let mut used_tags = HashSet::new();
             let images: Vec<Image> = specs
@@ -303,11 +374,16 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                 .into_iter()
                 .filter(|(i, _)| *i < n)
                 .enumerate()
-                .map(|(k, (i, s))| container(&format!("c{k}"), &format!("{i:x}"), ["running", "exited", "created"][s]))
+                .map(|(k, (i, s))| {
+                    container(
+                        &format!("c{k}"),
+                        &format!("{i:x}"),
+                        ["running", "exited", "created"][s],
+                    )
+                })
                 .collect();
             Inventory { images, containers }
-        },
-    )
+        })
 }
 
 fn arb_policy(k: usize) -> impl Strategy<Value = Policy> {
@@ -325,7 +401,12 @@ fn arb_policy(k: usize) -> impl Strategy<Value = Policy> {
             p.min_age = Duration::from_secs(min_age);
             p.max_age = max_age.map(|m| Duration::from_secs(m.max(min_age)));
             p.keep_last = keep_last;
-            p.group_by = [GroupBy::None, GroupBy::Repository, GroupBy::Label("project".into())][group].clone();
+            p.group_by = [
+                GroupBy::None,
+                GroupBy::Repository,
+                GroupBy::Label("project".into()),
+            ][group]
+                .clone();
             p.max_total_size = size;
             p
         })
@@ -356,7 +437,9 @@ fn ancestors(inv: &Inventory, i: usize) -> Vec<usize> {
     let mut out = vec![];
     let mut cur = inv.images[i].parent_id.clone();
     while let Some(p) = cur {
-        let Some(j) = inv.images.iter().position(|im| im.id == p) else { break };
+        let Some(j) = inv.images.iter().position(|im| im.id == p) else {
+            break;
+        };
         out.push(j);
         cur = inv.images[j].parent_id.clone();
     }
