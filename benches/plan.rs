@@ -1,5 +1,5 @@
 //! Criterion benchmark of the pure planner at 1k, 10k and 100k synthetic images with ten
-//! policies (keep_last with every group_by, max_age, max_total_size, protection).
+//! policies (`keep_last` with every `group_by`, `max_age`, `max_total_size`, protection).
 //!
 //! `cargo bench --bench plan`. Under `cargo test --all-targets` criterion runs each case once.
 

@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
-    /// Serve a fake Engine API with IMAGES synthetic images on SOCKET for at most MAX_SECS
+    /// Serve a fake Engine API with `IMAGES` synthetic images on `SOCKET` for at most `MAX_SECS`
     Serve {
         #[arg(long)]
         socket: PathBuf,

@@ -23,6 +23,11 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A small count as seconds (bench sizes never come near `i64::MAX`).
+fn secs(n: usize) -> i64 {
+    i64::try_from(n).expect("bench sizes fit in i64")
+}
+
 fn image_id(i: usize) -> String {
     let i = i as u64;
     format!(
@@ -80,7 +85,7 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
     }
     // A build adds six images on average; the last few may be younger than min_age.
     let builds = (n / 6).max(1);
-    let step = Duration::days(30).num_seconds() / builds as i64;
+    let step = Duration::days(30).num_seconds() / secs(builds);
     let mut finals = Vec::new();
     let mut builder_leaves = Vec::new();
     for build in 0.. {
@@ -89,7 +94,7 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
         }
         let project = format!("proj{}", build % PROJECTS);
         let tier = if build % 3 == 0 { "dev" } else { "prod" };
-        let created = oldest + Duration::seconds(step * build as i64) - Duration::hours(1);
+        let created = oldest + Duration::seconds(step * secs(build)) - Duration::hours(1);
         let base = Some(build % BASES);
         let stage = [
             ("stage", "builder"),
@@ -97,7 +102,7 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
         ];
         let mut parent = base;
         for s in 0..3 + build % 3 {
-            let at = created + Duration::seconds(s as i64);
+            let at = created + Duration::seconds(secs(s));
             parent = Some(b.push(parent, Vec::new(), &stage, at));
         }
         builder_leaves.extend(parent);
