@@ -1,0 +1,41 @@
+# Shared by bench/*.sh: tools, release build, timing helpers. Source it; needs bash.
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+# Install what the scripts use (as root, with Debian's apt) when missing.
+need_tools() {
+    local need=()
+    [ -x /usr/bin/time ] || need+=(time)
+    command -v jq >/dev/null 2>&1 || need+=(jq)
+    command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+    if [ "${#need[@]}" -gt 0 ]; then
+        echo "bench: installing ${need[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 </dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 </dev/null
+    fi
+}
+
+# Build stagesweep and the engine_tool bench helper in release; sets STAGESWEEP and TOOL.
+build_release() {
+    echo "bench: cargo build --release (stagesweep, engine_tool)" >&2
+    cargo build --release --locked --bin stagesweep >&2
+    TOOL=$(cargo build --release --locked --bench engine_tool --message-format=json 2>/dev/null |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "engine_tool") | .executable' |
+        tail -n 1)
+    [ -x "$TOOL" ] || die "could not find the engine_tool executable"
+    STAGESWEEP=$PWD/target/release/stagesweep
+    [ -x "$STAGESWEEP" ] || die "no $STAGESWEEP after the build"
+}
+
+# Median of the numbers on stdin.
+median() {
+    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan" } else if (NR % 2) { print a[(NR + 1) / 2] } else { print (a[NR / 2] + a[NR / 2 + 1]) / 2 } }'
+}
+
+# Seconds since the epoch, with nanoseconds.
+now_s() {
+    date +%s.%N
+}

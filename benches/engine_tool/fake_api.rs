@@ -1,0 +1,129 @@
+//! A fake Engine API on a unix socket: `/_ping`, `/version`, `/images/json`,
+//! `/containers/json`, answering with a synthetic inventory in Docker 20.10's JSON shapes.
+//! Read-only; stops by itself after `max` (and when the socket cannot be served).
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use stagesweep::inventory::{Image, Inventory};
+use tokio::net::UnixListener;
+
+struct Answers {
+    images: Bytes,
+    containers: Bytes,
+    version: Bytes,
+}
+
+fn image_json(im: &Image) -> Value {
+    let untagged = im.references.is_empty();
+    json!({
+        "Id": im.id,
+        "ParentId": im.parent_id.clone().unwrap_or_default(),
+        "RepoTags": if untagged { vec!["<none>:<none>".to_owned()] } else { im.references.clone() },
+        "RepoDigests": if untagged { vec!["<none>@<none>".to_owned()] } else { Vec::new() },
+        "Created": im.created.timestamp(),
+        "Size": im.size,
+        "SharedSize": -1,
+        "VirtualSize": im.size,
+        "Labels": im.labels,
+        "Containers": -1,
+    })
+}
+
+fn answers(inventory: &Inventory) -> Result<Answers> {
+    let images: Vec<Value> = inventory.images.iter().map(image_json).collect();
+    let containers: Vec<Value> = inventory
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "Id": c.id, "Names": [format!("/bench-{}", &c.id[..8])], "Image": c.image_id,
+                "ImageID": c.image_id, "Command": "/app", "Created": 1_700_000_000,
+                "State": c.state, "Status": c.state, "Ports": [], "Labels": {},
+                "HostConfig": { "NetworkMode": "none" }, "Mounts": [],
+            })
+        })
+        .collect();
+    let version = json!({
+        "Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12",
+        "Os": "linux", "Arch": "amd64", "GoVersion": "go1.19",
+    });
+    Ok(Answers {
+        images: serde_json::to_vec(&images)?.into(),
+        containers: serde_json::to_vec(&containers)?.into(),
+        version: serde_json::to_vec(&version)?.into(),
+    })
+}
+
+fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    // Accept both `/images/json` and a versioned `/v1.41/images/json`.
+    let (status, body, json) = if path.ends_with("/_ping") {
+        (StatusCode::OK, Bytes::from_static(b"OK"), false)
+    } else if path.ends_with("/version") {
+        (StatusCode::OK, a.version.clone(), true)
+    } else if path.ends_with("/images/json") {
+        (StatusCode::OK, a.images.clone(), true)
+    } else if path.ends_with("/containers/json") {
+        (StatusCode::OK, a.containers.clone(), true)
+    } else {
+        let msg = format!("{{\"message\":\"fake engine: {path} is not served\"}}");
+        (StatusCode::NOT_FOUND, Bytes::from(msg), true)
+    };
+    let kind = if json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    Response::builder()
+        .status(status)
+        .header("Content-Type", kind)
+        .header("Api-Version", "1.41")
+        .body(Full::new(body))
+        .expect("a response from constant parts always builds")
+}
+
+/// Serve `inventory` on `socket` until `max` has passed.
+pub async fn serve(socket: &Path, inventory: &Inventory, max: Duration) -> Result<()> {
+    let answers = Arc::new(answers(inventory)?);
+    let _ = std::fs::remove_file(socket);
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    eprintln!(
+        "engine_tool: fake engine with {} images on {}",
+        inventory.images.len(),
+        socket.display()
+    );
+    let accept = async {
+        loop {
+            let (stream, _) = listener.accept().await.context("accepting a connection")?;
+            let answers = Arc::clone(&answers);
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let answers = Arc::clone(&answers);
+                    async move { Ok::<_, Infallible>(route(&req, &answers)) }
+                });
+                // A client hanging up mid-answer is not the server's problem.
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    };
+    let result: Result<()> = match tokio::time::timeout(max, accept).await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    };
+    let _ = std::fs::remove_file(socket);
+    result
+}
