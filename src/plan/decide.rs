@@ -3,10 +3,10 @@
 //! Steps: in-use chains → policy match → protection → grace period → retention per
 //! group → parents of kept images → deletion waves (children before parents).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 
 use super::graph::Graph;
 use super::order::assemble;
@@ -124,18 +124,24 @@ fn first_keep_reason(
     None
 }
 
-/// The group an image falls in under a policy's `group_by`.
-fn group_key(image: &Image, group_by: &GroupBy) -> String {
+/// The group an image falls in: the repository or the label value (borrowed, no allocation).
+type GroupKey<'a> = Option<&'a str>;
+
+fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
     match group_by {
-        GroupBy::None => "all".to_owned(),
-        GroupBy::Repository => image
-            .references
-            .first()
-            .map_or_else(|| "<none>".to_owned(), |r| repository(r).to_owned()),
-        GroupBy::Label(key) => match image.labels.get(key) {
-            Some(v) => format!("label:{key}={v}"),
-            None => format!("label:{key} (unset)"),
-        },
+        GroupBy::None => None,
+        GroupBy::Repository => image.references.first().map(|r| repository(r)),
+        GroupBy::Label(key) => image.labels.get(key).map(String::as_str),
+    }
+}
+
+/// How a group is named in reasons: `all`, `app`, `<none>`, `label:project=a`.
+fn group_name(key: GroupKey<'_>, group_by: &GroupBy) -> String {
+    match (group_by, key) {
+        (GroupBy::None, _) => "all".to_owned(),
+        (GroupBy::Repository, k) => k.unwrap_or("<none>").to_owned(),
+        (GroupBy::Label(l), Some(v)) => format!("label:{l}={v}"),
+        (GroupBy::Label(l), None) => format!("label:{l} (unset)"),
     }
 }
 
@@ -155,16 +161,18 @@ fn apply_retention(
     now: DateTime<Utc>,
     reasons: &mut [Option<Reason>],
 ) {
-    let mut groups: HashMap<(usize, String), Vec<usize>> = HashMap::new();
+    let mut groups: FxHashMap<(usize, GroupKey<'_>), Vec<usize>> = FxHashMap::default();
     for (i, p) in policy_of.iter().enumerate() {
         if let Some(p) = *p {
             let key = group_key(&graph.images[i], &config.policies[p].group_by);
             groups.entry((p, key)).or_default().push(i);
         }
     }
-    for ((p, group), mut members) in groups {
+    for ((p, key), mut members) in groups {
+        let group_by = &config.policies[p].group_by;
+        let group = group_name(key, group_by);
         // Newest first; ties broken by ID so the order is total.
-        members.sort_by(|&a, &b| {
+        members.sort_unstable_by(|&a, &b| {
             let (a, b) = (&graph.images[a], &graph.images[b]);
             b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id))
         });
@@ -252,24 +260,36 @@ fn apply_size_budget(
 }
 
 /// An image planned for deletion whose child stays is kept, and so on up the chain.
+/// The kept child a parent names is its smallest by ID, whatever the input order.
 fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
-    let deleted = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
-    // By ID, so that which kept child a parent names does not depend on input order.
-    let mut by_id: Vec<usize> = (0..graph.len()).collect();
-    by_id.sort_by(|&a, &b| graph.images[a].id.cmp(&graph.images[b].id));
-    for k in by_id {
-        if deleted(&reasons[k]) {
+    let candidate: Vec<bool> = reasons
+        .iter()
+        .map(|r| r.as_ref().is_some_and(|r| r.action() == Action::Delete))
+        .collect();
+    let mut forced = vec![false; graph.len()];
+    for k in 0..graph.len() {
+        if candidate[k] {
             continue;
         }
-        let mut child = k;
-        while let Some(j) = graph.parent[child] {
-            if !deleted(&reasons[j]) {
-                break;
+        let mut next = graph.parent[k];
+        while let Some(j) = next {
+            if !candidate[j] || forced[j] {
+                break; // stays anyway, or its chain is already marked
             }
-            reasons[j] = Some(Reason::ParentOfKept {
-                child: graph.display(child),
-            });
-            child = j;
+            forced[j] = true;
+            next = graph.parent[j];
         }
+    }
+    let stays = |c: usize| !candidate[c] || forced[c];
+    for j in (0..graph.len()).filter(|&j| forced[j]) {
+        let child = graph.children[j]
+            .iter()
+            .copied()
+            .filter(|&c| stays(c))
+            .min_by(|&a, &b| graph.images[a].id.cmp(&graph.images[b].id))
+            .expect("a forced image has a child that stays");
+        reasons[j] = Some(Reason::ParentOfKept {
+            child: graph.display(child),
+        });
     }
 }

@@ -1,13 +1,13 @@
 //! The image graph: parent/child links resolved to indexes, and each image's own bytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::inventory::Image;
 
 /// Images with parent/child links resolved to indexes.
 pub(super) struct Graph<'a> {
     pub images: &'a [Image],
-    index: HashMap<&'a str, usize>,
+    index: FxHashMap<&'a str, usize>,
     pub parent: Vec<Option<usize>>,
     pub children: Vec<Vec<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
@@ -16,7 +16,7 @@ pub(super) struct Graph<'a> {
 
 impl<'a> Graph<'a> {
     pub fn new(images: &'a [Image]) -> Self {
-        let index: HashMap<&str, usize> = images
+        let index: FxHashMap<&str, usize> = images
             .iter()
             .enumerate()
             .map(|(i, im)| (im.id.as_str(), i))
