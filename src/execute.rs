@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::{Engine, EngineError};
-use crate::inventory::short_id;
+use crate::inventory::{Image, short_id};
 use crate::plan::{Decision, Deletion, Plan};
 
 /// What happened to one planned deletion.
@@ -63,6 +63,7 @@ impl Outcome {
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &Plan,
+    images: &[Image],
     concurrency: usize,
     stop: &CancellationToken,
     progress: &ProgressBar,
@@ -71,9 +72,9 @@ pub async fn execute<E: Engine>(
     let planned: HashSet<&str> = plan
         .deletions
         .iter()
-        .map(|d| plan.decisions[d.decision].image_id.as_str())
+        .map(|d| images[plan.decisions[d.decision].image].id.as_str())
         .collect();
-    let now_in_use = recheck_in_use(engine, plan).await;
+    let now_in_use = recheck_in_use(engine, plan, images).await;
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
     let mut start = 0;
     while start < plan.deletions.len() {
@@ -86,6 +87,7 @@ pub async fn execute<E: Engine>(
             engine,
             plan,
             stop,
+            images,
             cascaded: &cascaded,
             planned: &planned,
             now_in_use: &now_in_use,
@@ -114,11 +116,13 @@ fn runs<'a, E: Engine>(
 
 /// Containers created since the inventory may now use an image with several references;
 /// untagging one of those references would leave it half-untagged, so look again.
-async fn recheck_in_use<E: Engine>(engine: &E, plan: &Plan) -> HashMap<String, String> {
-    let multi = plan
-        .deletions
-        .iter()
-        .any(|d| plan.decisions[d.decision].references.len() > 1);
+async fn recheck_in_use<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    images: &[Image],
+) -> HashMap<String, String> {
+    let image = |d: &Deletion| &images[plan.decisions[d.decision].image];
+    let multi = plan.deletions.iter().any(|d| image(d).references.len() > 1);
     if !multi {
         return HashMap::new();
     }
@@ -131,12 +135,7 @@ async fn recheck_in_use<E: Engine>(engine: &E, plan: &Plan) -> HashMap<String, S
             warn!(error = %e, "could not re-check containers; images with several references are skipped");
             plan.deletions
                 .iter()
-                .map(|d| {
-                    (
-                        plan.decisions[d.decision].image_id.clone(),
-                        "unknown".to_owned(),
-                    )
-                })
+                .map(|d| (image(d).id.clone(), "unknown".to_owned()))
                 .collect()
         }
     }
@@ -145,6 +144,7 @@ async fn recheck_in_use<E: Engine>(engine: &E, plan: &Plan) -> HashMap<String, S
 struct Ctx<'a, E> {
     engine: &'a E,
     plan: &'a Plan,
+    images: &'a [Image],
     stop: &'a CancellationToken,
     cascaded: &'a Mutex<HashMap<String, String>>,
     planned: &'a HashSet<&'a str>,
@@ -154,12 +154,13 @@ struct Ctx<'a, E> {
 impl<E: Engine> Ctx<'_, E> {
     async fn run(&self, d: &Deletion, progress: &ProgressBar) -> DeletionResult {
         let decision = &self.plan.decisions[d.decision];
-        let outcome = self.outcome(d, decision).await;
+        let image = &self.images[decision.image];
+        let outcome = self.outcome(d, image).await;
         let bytes = match outcome {
             Outcome::Deleted | Outcome::DeletedInCascade { .. } => d.reclaim_bytes,
             _ => 0,
         };
-        log_outcome(decision, &outcome, bytes);
+        log_outcome(decision, image, &outcome, bytes);
         progress.inc(1);
         DeletionResult {
             decision: d.decision,
@@ -168,31 +169,31 @@ impl<E: Engine> Ctx<'_, E> {
         }
     }
 
-    async fn outcome(&self, d: &Deletion, decision: &Decision) -> Outcome {
-        if let Some(child) = self.cascade_of(&decision.image_id) {
+    async fn outcome(&self, d: &Deletion, image: &Image) -> Outcome {
+        if let Some(child) = self.cascade_of(&image.id) {
             return Outcome::DeletedInCascade { child };
         }
         if self.stop.is_cancelled() {
             return Outcome::NotAttempted;
         }
-        if let Some(c) = self.now_in_use.get(&decision.image_id)
-            && decision.references.len() > 1
+        if let Some(c) = self.now_in_use.get(&image.id)
+            && image.references.len() > 1
         {
             return Outcome::Skipped {
                 reason: format!("used by container {c}, created after the inventory"),
             };
         }
-        let names: Vec<&str> = if decision.references.is_empty() {
-            vec![decision.image_id.as_str()]
+        let names: Vec<&str> = if image.references.is_empty() {
+            vec![image.id.as_str()]
         } else {
-            decision.references.iter().map(String::as_str).collect()
+            image.references.iter().map(String::as_str).collect()
         };
         let mut removed_any = false;
         for name in names {
             match self.engine.remove_image(name, d.prune_parents).await {
                 Ok(report) => {
                     removed_any = true;
-                    self.note_cascade(decision, &report.deleted);
+                    self.note_cascade(image, &report.deleted);
                 }
                 Err(EngineError::NotFound(_)) => {}
                 Err(e) => return Self::refused(e, removed_any),
@@ -229,7 +230,7 @@ impl<E: Engine> Ctx<'_, E> {
             .cloned()
     }
 
-    fn note_cascade(&self, decision: &Decision, deleted: &[String]) {
+    fn note_cascade(&self, image: &Image, deleted: &[String]) {
         let mut map = self
             .cascaded
             .lock()
@@ -237,17 +238,17 @@ impl<E: Engine> Ctx<'_, E> {
         // The daemon also lists deleted layers; only planned images matter here.
         let others = deleted
             .iter()
-            .filter(|id| **id != decision.image_id && self.planned.contains(id.as_str()));
+            .filter(|id| **id != image.id && self.planned.contains(id.as_str()));
         for id in others {
-            debug!(image = %short_id(id), child = %short_id(&decision.image_id), "deleted in cascade");
-            map.insert(id.clone(), short_id(&decision.image_id).to_owned());
+            debug!(image = %short_id(id), child = %short_id(&image.id), "deleted in cascade");
+            map.insert(id.clone(), short_id(&image.id).to_owned());
         }
     }
 }
 
-fn log_outcome(decision: &Decision, outcome: &Outcome, bytes: u64) {
-    let image = short_id(&decision.image_id);
-    let references = decision.references.join(",");
+fn log_outcome(decision: &Decision, image: &Image, outcome: &Outcome, bytes: u64) {
+    let references = image.references.join(",");
+    let image = short_id(&image.id);
     let policy = decision.policy.as_deref().unwrap_or("");
     let reason = decision.reason.to_string();
     match outcome {

@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::debug;
 
 use crate::execute::{DeletionResult, Outcome, execute};
-use crate::inventory::{Inventory, short_id};
-use crate::plan::{self, Action, Plan};
+use crate::inventory::{Image, Inventory, short_id};
+use crate::plan::{self, Action, Decision, Plan};
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -60,9 +60,28 @@ pub struct Summary {
 /// Everything one pass produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct PassReport {
+    /// What the engine held; the plan's decisions index its images.
+    pub inventory: Inventory,
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
     pub summary: Summary,
+}
+
+impl PassReport {
+    /// The image a decision is about.
+    #[must_use]
+    pub fn image(&self, decision: &Decision) -> &Image {
+        &self.inventory.images[decision.image]
+    }
+
+    /// The decision for an image, by full ID.
+    #[must_use]
+    pub fn decision_for(&self, image_id: &str) -> Option<&Decision> {
+        self.plan
+            .decisions
+            .iter()
+            .find(|d| self.image(d).id == image_id)
+    }
 }
 
 /// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
@@ -84,18 +103,28 @@ pub async fn run_pass<E: Engine>(
         "planned"
     );
     for d in &plan.decisions {
-        debug!(image = %short_id(&d.image_id), action = %d.action, reason = %d.reason, "decision");
+        let image = short_id(&inventory.images[d.image].id);
+        debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
     let results = if opts.dry_run || plan.deletions.is_empty() {
         Vec::new()
     } else {
         let bar = progress_bar(opts.progress, plan.deletions.len());
-        let r = execute(engine, &plan, config.docker.concurrency, stop, &bar).await;
+        let r = execute(
+            engine,
+            &plan,
+            &inventory.images,
+            config.docker.concurrency,
+            stop,
+            &bar,
+        )
+        .await;
         bar.finish_and_clear();
         r
     };
     let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
     Ok(PassReport {
+        inventory,
         plan,
         results,
         summary,
@@ -131,24 +160,19 @@ pub fn summarize(
     };
     for d in &plan.decisions {
         if let Some(p) = &d.policy {
-            *s.matched_by_policy.entry(p.clone()).or_default() += 1;
+            bump(&mut s.matched_by_policy, p, 1);
         }
         match d.action {
             Action::Keep => {
                 s.kept += 1;
-                *s.kept_by_reason
-                    .entry(d.reason.kind().to_owned())
-                    .or_default() += 1;
+                bump(&mut s.kept_by_reason, d.reason.kind(), 1);
             }
             Action::Untouched => s.untouched += 1,
             Action::Delete => {}
         }
     }
     for r in results {
-        let policy = plan.decisions[r.decision]
-            .policy
-            .clone()
-            .unwrap_or_default();
+        let policy = plan.decisions[r.decision].policy.as_deref().unwrap_or("");
         match &r.outcome {
             Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
                 if matches!(r.outcome, Outcome::Deleted) {
@@ -157,13 +181,13 @@ pub fn summarize(
                     s.cascaded += 1;
                 }
                 s.reclaimed_bytes += r.bytes;
-                *s.deleted_by_policy.entry(policy.clone()).or_default() += 1;
-                *s.bytes_by_policy.entry(policy).or_default() += r.bytes;
+                bump(&mut s.deleted_by_policy, policy, 1);
+                bump(&mut s.bytes_by_policy, policy, r.bytes);
             }
             Outcome::AlreadyGone => s.already_gone += 1,
             Outcome::Skipped { .. } => {
                 s.skipped += 1;
-                *s.kept_by_reason.entry("skipped".to_owned()).or_default() += 1;
+                bump(&mut s.kept_by_reason, "skipped", 1);
             }
             Outcome::Failed { .. } => s.failed += 1,
             Outcome::NotAttempted => s.not_attempted += 1,
@@ -171,4 +195,15 @@ pub fn summarize(
     }
     s.deleted_total = s.deleted + s.cascaded;
     s
+}
+
+/// Add to a count keyed by name, allocating the key only the first time.
+fn bump<V: std::ops::AddAssign + Default>(map: &mut BTreeMap<String, V>, key: &str, by: V) {
+    if let Some(v) = map.get_mut(key) {
+        *v += by;
+    } else {
+        let mut v = V::default();
+        v += by;
+        map.insert(key.to_owned(), v);
+    }
 }

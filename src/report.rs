@@ -10,9 +10,9 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::execute::{DeletionResult, Outcome};
-use crate::inventory::short_id;
+use crate::inventory::{Image, short_id};
 use crate::pass::{PassReport, Summary};
-use crate::plan::{Action, Decision, Reason, fmt_age};
+use crate::plan::{Action, Reason, fmt_age};
 
 /// Version of the JSON document's layout; bumped on incompatible changes.
 pub const JSON_VERSION: u32 = 1;
@@ -90,17 +90,18 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
         if !all && d.action != Action::Delete {
             continue;
         }
+        let image = &report.inventory.images[d.image];
         let mut row = vec![
-            short_id(&d.image_id).to_owned(),
-            if d.references.is_empty() {
+            short_id(&image.id).to_owned(),
+            if image.references.is_empty() {
                 "<none>".to_owned()
             } else {
-                d.references.join(", ")
+                image.references.join(", ")
             },
-            fmt_age(age_secs(d, now)),
-            bytes(d.size),
+            fmt_age(age_secs(image, now)),
+            bytes(image.size),
             d.action.to_string(),
-            d.policy.clone().unwrap_or_else(|| "-".to_owned()),
+            d.policy.as_deref().unwrap_or("-").to_owned(),
             d.reason.to_string(),
         ];
         if executed {
@@ -127,8 +128,8 @@ fn outcome_by_decision(report: &PassReport) -> Vec<Option<&DeletionResult>> {
     v
 }
 
-fn age_secs(d: &Decision, now: DateTime<Utc>) -> u64 {
-    u64::try_from((now - d.created).num_seconds()).unwrap_or(0)
+fn age_secs(image: &Image, now: DateTime<Utc>) -> u64 {
+    u64::try_from((now - image.created).num_seconds()).unwrap_or(0)
 }
 
 /// Short text for an outcome.
@@ -180,12 +181,13 @@ pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
         .decisions
         .iter()
         .zip(outcomes)
-        .map(|(d, r)| JsonImage {
-            id: &d.image_id,
-            references: &d.references,
-            created: d.created,
-            age_secs: age_secs(d, now),
-            size: d.size,
+        .map(|(d, r)| (d, &report.inventory.images[d.image], r))
+        .map(|(d, image, r)| JsonImage {
+            id: &image.id,
+            references: &image.references,
+            created: image.created,
+            age_secs: age_secs(image, now),
+            size: image.size,
             action: d.action,
             policy: d.policy.as_deref(),
             reason: &d.reason,

@@ -45,10 +45,7 @@ async fn pass(engine: &DockerEngine, config: &Config, dry_run: bool) -> PassRepo
 
 fn decision<'a>(report: &'a PassReport, id: &str) -> &'a Decision {
     report
-        .plan
-        .decisions
-        .iter()
-        .find(|d| d.image_id == id)
+        .decision_for(id)
         .unwrap_or_else(|| panic!("no decision for {id}"))
 }
 
@@ -95,7 +92,7 @@ async fn min_age_deletes_only_the_old_ones() {
         let d = decision(&report, id);
         assert_eq!(d.action, Action::Delete, "{d:?}");
         assert!(
-            matches!(&d.reason, Reason::Matched { policy, .. } if policy == POLICY),
+            matches!(&d.reason, Reason::Matched { policy, .. } if &**policy == POLICY),
             "{d:?}"
         );
     }

@@ -47,7 +47,7 @@ fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
         .plan
         .decisions
         .iter()
-        .position(|d| d.image_id == id)
+        .position(|d| r.image(d).id == id)
         .expect("in plan");
     &r.results
         .iter()
@@ -282,7 +282,7 @@ proptest! {
         let before = ids(&engine);
         let r = rt.block_on(pass(&engine, &cfg, false));
         let after = ids(&engine);
-        let planned: HashSet<String> = r.plan.with_action(Action::Delete).map(|d| d.image_id.clone()).collect();
+        let planned: HashSet<String> = r.plan.with_action(Action::Delete).map(|d| r.image(d).id.clone()).collect();
         let gone: HashSet<String> = before.difference(&after).cloned().collect();
         prop_assert_eq!(&gone, &planned, "deleted set differs from the plan");
         prop_assert_eq!(r.summary.failed + r.summary.skipped, 0);

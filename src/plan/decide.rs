@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 use super::graph::Graph;
 use super::order::assemble;
@@ -18,6 +19,12 @@ use crate::inventory::{Image, Inventory, short_id};
 #[must_use]
 pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan {
     let graph = Graph::new(&inventory.images);
+    // Shared names: reasons and decisions point at them instead of copying them per image.
+    let names: Vec<Arc<str>> = config
+        .policies
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect();
     let mut reasons: Vec<Option<Reason>> = vec![None; graph.len()];
     mark_in_use(inventory, &graph, &mut reasons);
     let policy_of: Vec<Option<usize>> = inventory
@@ -34,19 +41,19 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
         if reasons[i].is_none() {
             reasons[i] = first_keep_reason(
                 image,
-                policy_of[i].map(|p| &config.policies[p]),
+                policy_of[i].map(|p| (&config.policies[p], &names[p])),
                 config,
                 now,
             );
         }
     }
-    apply_retention(&graph, config, &policy_of, now, &mut reasons);
+    apply_retention(&graph, config, &names, &policy_of, now, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
     let reasons: Vec<Reason> = reasons
         .into_iter()
         .map(|r| r.unwrap_or(Reason::NoPolicyMatches))
         .collect();
-    assemble(&graph, &policy_of, config, reasons)
+    assemble(&graph, &policy_of, &names, reasons)
 }
 
 fn age(image: &Image, now: DateTime<Utc>) -> Duration {
@@ -86,11 +93,11 @@ fn mark_in_use(inventory: &Inventory, graph: &Graph<'_>, reasons: &mut [Option<R
 /// Reasons that keep (or leave untouched) an image before retention is considered.
 fn first_keep_reason(
     image: &Image,
-    policy: Option<&Policy>,
+    policy: Option<(&Policy, &Arc<str>)>,
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
-    let Some(policy) = policy else {
+    let Some((policy, name)) = policy else {
         return Some(Reason::NoPolicyMatches);
     };
     if let Some(g) = config
@@ -116,7 +123,7 @@ fn first_keep_reason(
     let age = age(image, now);
     if age < policy.min_age {
         return Some(Reason::YoungerThanMinAge {
-            policy: policy.name.clone(),
+            policy: Arc::clone(name),
             age_secs: age.as_secs(),
             min_age_secs: policy.min_age.as_secs(),
         });
@@ -157,6 +164,7 @@ fn repository(reference: &str) -> &str {
 fn apply_retention(
     graph: &Graph<'_>,
     config: &Config,
+    names: &[Arc<str>],
     policy_of: &[Option<usize>],
     now: DateTime<Utc>,
     reasons: &mut [Option<Reason>],
@@ -170,25 +178,26 @@ fn apply_retention(
     }
     for ((p, key), mut members) in groups {
         let group_by = &config.policies[p].group_by;
-        let group = group_name(key, group_by);
+        let group: Arc<str> = Arc::from(group_name(key, group_by));
         // Newest first; ties broken by ID so the order is total.
         members.sort_unstable_by(|&a, &b| {
             let (a, b) = (&graph.images[a], &graph.images[b]);
             b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id))
         });
-        decide_group(graph, &config.policies[p], &group, &members, now, reasons);
+        let policy = (&config.policies[p], &names[p]);
+        decide_group(graph, policy, &group, &members, now, reasons);
     }
 }
 
 fn decide_group(
     graph: &Graph<'_>,
-    policy: &Policy,
-    group: &str,
+    (policy, policy_name): (&Policy, &Arc<str>),
+    group: &Arc<str>,
     members: &[usize],
     now: DateTime<Utc>,
     reasons: &mut [Option<Reason>],
 ) {
-    let name = || policy.name.clone();
+    let name = || Arc::clone(policy_name);
     for (rank, &i) in members.iter().enumerate() {
         if reasons[i].is_some() {
             continue;
@@ -203,12 +212,12 @@ fn decide_group(
             (_, Some(k)) if rank >= k => Reason::BeyondKeepLast {
                 policy: name(),
                 keep_last: k,
-                group: group.to_owned(),
+                group: Arc::clone(group),
             },
             (_, Some(k)) => Reason::AmongNewest {
                 policy: name(),
                 keep_last: k,
-                group: group.to_owned(),
+                group: Arc::clone(group),
             },
             _ if policy.is_plain_prune() => Reason::Matched {
                 policy: name(),
@@ -220,15 +229,15 @@ fn decide_group(
         reasons[i] = Some(reason);
     }
     if let Some(limit) = policy.max_total_size {
-        apply_size_budget(graph, policy, group, members, limit, reasons);
+        apply_size_budget(graph, policy_name, group, members, limit, reasons);
     }
 }
 
 /// Delete the oldest deletable images until the group's remaining bytes fit the budget.
 fn apply_size_budget(
     graph: &Graph<'_>,
-    policy: &Policy,
-    group: &str,
+    policy: &Arc<str>,
+    group: &Arc<str>,
     members: &[usize],
     limit: u64,
     reasons: &mut [Option<Reason>],
@@ -249,8 +258,8 @@ fn apply_size_budget(
         );
         if eligible {
             reasons[i] = Some(Reason::OverSizeBudget {
-                policy: policy.name.clone(),
-                group: group.to_owned(),
+                policy: Arc::clone(policy),
+                group: Arc::clone(group),
                 group_bytes: total,
                 max_total_size: limit,
             });

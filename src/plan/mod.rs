@@ -10,7 +10,8 @@ mod order;
 mod tests;
 mod text;
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub use decide::plan;
@@ -32,26 +33,26 @@ pub enum Reason {
     // ---- delete ----
     /// Matched a policy with no retention rule and older than `min_age`.
     Matched {
-        policy: String,
+        policy: Arc<str>,
         age_secs: u64,
         min_age_secs: u64,
     },
     /// Older than the policy's `max_age`.
     OlderThanMaxAge {
-        policy: String,
+        policy: Arc<str>,
         age_secs: u64,
         max_age_secs: u64,
     },
     /// Beyond the `keep_last` newest in its group.
     BeyondKeepLast {
-        policy: String,
+        policy: Arc<str>,
         keep_last: usize,
-        group: String,
+        group: Arc<str>,
     },
     /// Deleted (oldest first) to bring the group under `max_total_size`.
     OverSizeBudget {
-        policy: String,
-        group: String,
+        policy: Arc<str>,
+        group: Arc<str>,
         group_bytes: u64,
         max_total_size: u64,
     },
@@ -68,18 +69,18 @@ pub enum Reason {
     ProtectedLabel { predicate: String },
     /// Younger than the policy's `min_age`.
     YoungerThanMinAge {
-        policy: String,
+        policy: Arc<str>,
         age_secs: u64,
         min_age_secs: u64,
     },
     /// Among the `keep_last` newest of its group.
     AmongNewest {
-        policy: String,
+        policy: Arc<str>,
         keep_last: usize,
-        group: String,
+        group: Arc<str>,
     },
     /// Matched, old enough, but no retention rule asks for its deletion.
-    WithinPolicy { policy: String },
+    WithinPolicy { policy: Arc<str> },
     // ---- untouched ----
     /// No policy selects the image.
     NoPolicyMatches,
@@ -88,13 +89,11 @@ pub enum Reason {
 /// The decision for one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
-    pub image_id: String,
-    pub references: Vec<String>,
-    pub created: DateTime<Utc>,
-    pub size: u64,
+    /// Index of the image in the inventory the plan was made from.
+    pub image: usize,
     pub action: Action,
     /// The policy that selected the image, if any.
-    pub policy: Option<String>,
+    pub policy: Option<Arc<str>>,
     pub reason: Reason,
 }
 

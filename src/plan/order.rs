@@ -3,13 +3,13 @@
 
 use super::graph::Graph;
 use super::{Action, Decision, Deletion, Plan, Reason};
-use crate::config::Config;
+use std::sync::Arc;
 
 /// Order decisions (deletions first, in execution order) and compute waves and cascades.
 pub(super) fn assemble(
     graph: &Graph<'_>,
     policy_of: &[Option<usize>],
-    config: &Config,
+    names: &[Arc<str>],
     reasons: Vec<Reason>,
 ) -> Plan {
     let n = graph.len();
@@ -18,22 +18,29 @@ pub(super) fn assemble(
         .map(|r| r.action() == Action::Delete)
         .collect();
     let wave = waves(graph, &in_delete);
+    // Sort keys gathered once, so that the sort touches neither reasons nor images.
+    let keys: Vec<(Action, usize, i64, u32)> = (0..n)
+        .map(|i| {
+            let created = graph.images[i].created;
+            (
+                reasons[i].action(),
+                wave[i],
+                created.timestamp(),
+                created.timestamp_subsec_nanos(),
+            )
+        })
+        .collect();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        let (ia, ib) = (&graph.images[a], &graph.images[b]);
-        reasons[a]
-            .action()
-            .cmp(&reasons[b].action())
-            .then(wave[a].cmp(&wave[b]))
-            .then(ia.created.cmp(&ib.created))
-            .then_with(|| ia.id.cmp(&ib.id))
+    order.sort_unstable_by(|&a, &b| {
+        keys[a]
+            .cmp(&keys[b])
+            .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
     });
     let mut reasons: Vec<Option<Reason>> = reasons.into_iter().map(Some).collect();
     let mut decisions = Vec::with_capacity(n);
     let mut deletions = Vec::new();
     let mut reclaimable_bytes = 0;
     for (pos, &i) in order.iter().enumerate() {
-        let im = &graph.images[i];
         let reason = reasons[i]
             .take()
             .expect("each image is placed exactly once");
@@ -47,12 +54,9 @@ pub(super) fn assemble(
             });
         }
         decisions.push(Decision {
-            image_id: im.id.clone(),
-            references: im.references.clone(),
-            created: im.created,
-            size: im.size,
+            image: i,
             action: reason.action(),
-            policy: policy_of[i].map(|p| config.policies[p].name.clone()),
+            policy: policy_of[i].map(|p| Arc::clone(&names[p])),
             reason,
         });
     }

@@ -87,19 +87,40 @@ fn cfg(policies: Vec<Policy>) -> Config {
     c
 }
 
-fn run(images: Vec<Image>, containers: Vec<Container>, config: &Config) -> Plan {
-    plan(&Inventory { images, containers }, config, now())
+/// A plan with the inventory its decisions index.
+struct Planned {
+    plan: Plan,
+    inv: Inventory,
 }
 
-fn decision<'a>(p: &'a Plan, short: &str) -> &'a Decision {
+impl std::ops::Deref for Planned {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+fn run(images: Vec<Image>, containers: Vec<Container>, config: &Config) -> Planned {
+    let inv = Inventory { images, containers };
+    Planned {
+        plan: plan(&inv, config, now()),
+        inv,
+    }
+}
+
+fn position(p: &Planned, short: &str) -> usize {
     let full = id(short);
     p.decisions
         .iter()
-        .find(|d| d.image_id == full)
+        .position(|d| p.inv.images[d.image].id == full)
         .expect("image in plan")
 }
 
-fn line(p: &Plan, short: &str) -> String {
+fn decision<'a>(p: &'a Planned, short: &str) -> &'a Decision {
+    &p.decisions[position(p, short)]
+}
+
+fn line(p: &Planned, short: &str) -> String {
     let d = decision(p, short);
     format!("{}: {}", d.action, d.reason)
 }
@@ -280,11 +301,7 @@ fn chains_delete_children_first_with_safe_cascade_and_no_double_count() {
     ];
     let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
     let by_id = |s: &str| {
-        let i = p
-            .decisions
-            .iter()
-            .position(|d| d.image_id == id(s))
-            .unwrap();
+        let i = position(&p, s);
         p.deletions
             .iter()
             .find(|d| d.decision == i)
@@ -452,7 +469,7 @@ proptest! {
     #[test]
     fn deletions_respect_every_safety_invariant(inv in arb_inventory(), config in arb_config()) {
         let p = plan(&inv, &config, now());
-        let deleted: HashSet<&str> = p.with_action(Action::Delete).map(|d| d.image_id.as_str()).collect();
+        let deleted: HashSet<&str> = p.with_action(Action::Delete).map(|d| inv.images[d.image].id.as_str()).collect();
         let mut protected_chain: HashSet<usize> = HashSet::new();
         for c in &inv.containers {
             let i = inv.images.iter().position(|im| im.id == c.image_id).unwrap();
@@ -469,7 +486,7 @@ proptest! {
             }
             let first = config.policies.iter().find(|pol| pol.matcher.matches(&im.references, &im.labels));
             let Some(pol) = first else { return Err(TestCaseError::fail("deleted outside every match")) };
-            let d = p.decisions.iter().find(|d| d.image_id == im.id).unwrap();
+            let d = p.decisions.iter().find(|d| d.image == i).unwrap();
             prop_assert_eq!(d.policy.as_deref(), Some(pol.name.as_str()), "first match wins");
             prop_assert!(!protected_chain.contains(&i), "in-use image or parent deleted");
             prop_assert!(!im.references.iter().any(|r| config.protect.references.iter().any(|g| g.matches(r))));
@@ -480,10 +497,10 @@ proptest! {
         // Waves put children before parents; cascades only reach planned images.
         for del in &p.deletions {
             let d = &p.decisions[del.decision];
-            let i = inv.images.iter().position(|im| im.id == d.image_id).unwrap();
+            let i = d.image;
             for a in ancestors(&inv, i) {
                 let parent = &inv.images[a];
-                if let Some(pd) = p.deletions.iter().find(|x| p.decisions[x.decision].image_id == parent.id) {
+                if let Some(pd) = p.deletions.iter().find(|x| p.decisions[x.decision].image == a) {
                     prop_assert!(pd.wave > del.wave);
                 }
                 if del.prune_parents && parent.references.is_empty() {
@@ -508,7 +525,7 @@ proptest! {
         for members in groups.values_mut() {
             members.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
             for (rank, im) in members.iter().enumerate() {
-                let d = p.decisions.iter().find(|d| d.image_id == im.id).unwrap();
+                let d = p.decisions.iter().find(|d| inv.images[d.image].id == im.id).unwrap();
                 if rank < keep {
                     prop_assert_ne!(d.action, Action::Delete);
                 } else if matches!(d.reason, Reason::BeyondKeepLast { .. }) {
@@ -531,6 +548,12 @@ proptest! {
             shuffled.containers.reverse();
         }
         let b = plan(&shuffled, &config, now());
-        prop_assert_eq!(a, b);
+        // Decisions index their own inventory: compare them by image ID.
+        let by_id = |p: &Plan, inv: &Inventory| {
+            let ds: Vec<_> = p.decisions.iter().map(|d| (inv.images[d.image].id.clone(), d.action, d.policy.clone(), d.reason.clone())).collect();
+            let dels: Vec<_> = p.deletions.iter().map(|d| (d.decision, d.prune_parents, d.wave, d.reclaim_bytes)).collect();
+            (ds, dels, p.reclaimable_bytes)
+        };
+        prop_assert_eq!(by_id(&a, &inv), by_id(&b, &shuffled));
     }
 }
