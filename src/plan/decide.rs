@@ -27,27 +27,26 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
         .collect();
     let mut reasons: Vec<Option<Reason>> = vec![None; graph.len()];
     mark_in_use(inventory, &graph, &mut reasons);
-    let policy_of: Vec<Option<usize>> = inventory
-        .images
-        .iter()
-        .map(|im| {
-            config
-                .policies
-                .iter()
-                .position(|p| p.matcher.matches(&im.references, &im.labels))
-        })
-        .collect();
+    // One walk over the images, so that each one's labels and references are read while hot:
+    // the first matching policy, its group, and the reasons that keep it regardless.
+    let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
+    let mut groups: Groups<'_> = FxHashMap::default();
     for (i, image) in inventory.images.iter().enumerate() {
-        if reasons[i].is_none() {
-            reasons[i] = first_keep_reason(
-                image,
-                policy_of[i].map(|p| (&config.policies[p], &names[p])),
-                config,
-                now,
-            );
+        let p = config
+            .policies
+            .iter()
+            .position(|p| p.matcher.matches(&image.references, &image.labels));
+        if let Some(p) = p {
+            let key = group_key(image, &config.policies[p].group_by);
+            groups.entry((p, key)).or_default().push(i);
         }
+        if reasons[i].is_none() {
+            let policy = p.map(|p| (&config.policies[p], &names[p]));
+            reasons[i] = first_keep_reason(image, policy, config, now);
+        }
+        policy_of.push(p);
     }
-    apply_retention(&graph, config, &names, &policy_of, now, &mut reasons);
+    apply_retention(&graph, config, &names, groups, now, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
     let reasons: Vec<Reason> = reasons
         .into_iter()
@@ -134,6 +133,9 @@ fn first_keep_reason(
 /// The group an image falls in: the repository or the label value (borrowed, no allocation).
 type GroupKey<'a> = Option<&'a str>;
 
+/// The images of each (policy, group), in inventory order.
+type Groups<'a> = FxHashMap<(usize, GroupKey<'a>), Vec<usize>>;
+
 fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
     match group_by {
         GroupBy::None => None,
@@ -165,17 +167,10 @@ fn apply_retention(
     graph: &Graph<'_>,
     config: &Config,
     names: &[Arc<str>],
-    policy_of: &[Option<usize>],
+    groups: Groups<'_>,
     now: DateTime<Utc>,
     reasons: &mut [Option<Reason>],
 ) {
-    let mut groups: FxHashMap<(usize, GroupKey<'_>), Vec<usize>> = FxHashMap::default();
-    for (i, p) in policy_of.iter().enumerate() {
-        if let Some(p) = *p {
-            let key = group_key(&graph.images[i], &config.policies[p].group_by);
-            groups.entry((p, key)).or_default().push(i);
-        }
-    }
     for ((p, key), mut members) in groups {
         let group_by = &config.policies[p].group_by;
         let group: Arc<str> = Arc::from(group_name(key, group_by));

@@ -12,6 +12,8 @@ pub(super) struct Graph<'a> {
     pub children: Vec<Vec<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
     pub own_bytes: Vec<u64>,
+    /// Whether the image has a `repo:tag` (compact, for walks up the chains).
+    pub tagged: Vec<bool>,
 }
 
 impl<'a> Graph<'a> {
@@ -36,8 +38,10 @@ impl<'a> Graph<'a> {
             .zip(&parent)
             .map(|(im, p)| im.size.saturating_sub(p.map_or(0, |p| images[p].size)))
             .collect();
+        let tagged = images.iter().map(|im| !im.references.is_empty()).collect();
         Self {
             images,
+            tagged,
             index,
             parent,
             children,

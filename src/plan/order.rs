@@ -92,7 +92,7 @@ fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
 fn cascade_is_safe(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
     let mut next = graph.parent[i];
     while let Some(p) = next {
-        if !graph.images[p].references.is_empty() {
+        if graph.tagged[p] {
             return true;
         }
         if !in_delete[p] {
