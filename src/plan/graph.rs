@@ -41,11 +41,11 @@ impl<'a> Graph<'a> {
         let tagged = images.iter().map(|im| !im.references.is_empty()).collect();
         Self {
             images,
-            tagged,
             index,
             parent,
             children,
             own_bytes,
+            tagged,
         }
     }
 
