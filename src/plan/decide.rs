@@ -284,16 +284,23 @@ fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
             next = graph.parent[j];
         }
     }
-    let stays = |c: usize| !candidate[c] || forced[c];
-    for j in (0..graph.len()).filter(|&j| forced[j]) {
-        let child = graph.children[j]
-            .iter()
-            .copied()
-            .filter(|&c| stays(c))
-            .min_by(|&a, &b| graph.images[a].id.cmp(&graph.images[b].id))
-            .expect("a forced image has a child that stays");
-        reasons[j] = Some(Reason::ParentOfKept {
-            child: graph.display(child),
-        });
+    // For each forced parent, its staying child with the smallest ID.
+    let mut named: Vec<Option<usize>> = vec![None; graph.len()];
+    for (c, p) in graph.parent.iter().enumerate() {
+        let Some(p) = *p else { continue };
+        if !forced[p] || (candidate[c] && !forced[c]) {
+            continue;
+        }
+        let smaller = named[p].is_none_or(|b| graph.images[c].id < graph.images[b].id);
+        if smaller {
+            named[p] = Some(c);
+        }
+    }
+    for (j, child) in named.into_iter().enumerate() {
+        if let Some(child) = child {
+            reasons[j] = Some(Reason::ParentOfKept {
+                child: graph.display(child),
+            });
+        }
     }
 }

@@ -1,15 +1,14 @@
-//! The image graph: parent/child links resolved to indexes, and each image's own bytes.
+//! The image graph: parent links resolved to indexes, and each image's own bytes.
 
 use rustc_hash::FxHashMap;
 
 use crate::inventory::Image;
 
-/// Images with parent/child links resolved to indexes.
+/// Images with parent links resolved to indexes (children are found by scanning `parent`).
 pub(super) struct Graph<'a> {
     pub images: &'a [Image],
     index: FxHashMap<&'a str, usize>,
     pub parent: Vec<Option<usize>>,
-    pub children: Vec<Vec<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
     pub own_bytes: Vec<u64>,
     /// Whether the image has a `repo:tag` (compact, for walks up the chains).
@@ -18,21 +17,13 @@ pub(super) struct Graph<'a> {
 
 impl<'a> Graph<'a> {
     pub fn new(images: &'a [Image]) -> Self {
-        let index: FxHashMap<&str, usize> = images
-            .iter()
-            .enumerate()
-            .map(|(i, im)| (im.id.as_str(), i))
-            .collect();
+        let mut index: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(images.len(), Default::default());
+        index.extend(images.iter().enumerate().map(|(i, im)| (im.id.as_str(), i)));
         let parent: Vec<Option<usize>> = images
             .iter()
             .map(|im| im.parent_id.as_deref().and_then(|p| index.get(p).copied()))
             .collect();
-        let mut children = vec![Vec::new(); images.len()];
-        for (i, p) in parent.iter().enumerate() {
-            if let Some(p) = p {
-                children[*p].push(i);
-            }
-        }
         let own_bytes = images
             .iter()
             .zip(&parent)
@@ -43,7 +34,6 @@ impl<'a> Graph<'a> {
             images,
             index,
             parent,
-            children,
             own_bytes,
             tagged,
         }

@@ -70,8 +70,16 @@ pub(super) fn assemble(
 /// Wave 0: no child planned for deletion; otherwise one more than the highest child.
 fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
     let mut wave = vec![0usize; graph.len()];
+    let mut has_deleted_child = vec![false; graph.len()];
+    for (i, p) in graph.parent.iter().enumerate() {
+        if let Some(p) = *p
+            && in_delete[i]
+        {
+            has_deleted_child[p] = true;
+        }
+    }
     for leaf in 0..graph.len() {
-        if !in_delete[leaf] || graph.children[leaf].iter().any(|&c| in_delete[c]) {
+        if !in_delete[leaf] || has_deleted_child[leaf] {
             continue;
         }
         let (mut child, mut w) = (leaf, 0);
