@@ -1,6 +1,6 @@
 //! The image graph: parent links resolved to indexes, and each image's own bytes.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::inventory::Image;
 
@@ -18,7 +18,7 @@ pub(super) struct Graph<'a> {
 impl<'a> Graph<'a> {
     pub fn new(images: &'a [Image]) -> Self {
         let mut index: FxHashMap<&str, usize> =
-            FxHashMap::with_capacity_and_hasher(images.len(), Default::default());
+            FxHashMap::with_capacity_and_hasher(images.len(), FxBuildHasher);
         index.extend(images.iter().enumerate().map(|(i, im)| (im.id.as_str(), i)));
         let parent: Vec<Option<usize>> = images
             .iter()
