@@ -58,4 +58,13 @@ fi
 
 # Arguments replace the default --all-targets (e.g. --test engine_docker, or --lib -- fake).
 [ "$#" -gt 0 ] || set -- --all-targets
-cargo test --locked "$@"
+log=$(mktemp "${TMPDIR:-/tmp}/stagesweep-test.XXXXXX")
+set +e
+cargo test --locked "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one "test result" per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$rc"
