@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::graph::Graph;
+use super::matching::Compiled;
 use super::order::assemble;
 use super::{Action, Plan, Reason};
 use crate::config::{Config, GroupBy, Policy};
@@ -31,18 +32,19 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
     // the first matching policy, its group, and the reasons that keep it regardless.
     let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
     let mut groups: Groups<'_> = FxHashMap::default();
+    let compiled = Compiled::new(config);
+    let mut values = Vec::new();
     for (i, image) in inventory.images.iter().enumerate() {
-        let p = config
-            .policies
-            .iter()
-            .position(|p| p.matcher.matches(&image.references, &image.labels));
+        compiled.values(&image.labels, &mut values);
+        let p = compiled.first_match(image, &values);
         if let Some(p) = p {
             let key = group_key(image, &config.policies[p].group_by);
             groups.entry((p, key)).or_default().push(i);
         }
         if reasons[i].is_none() {
             let policy = p.map(|p| (&config.policies[p], &names[p]));
-            reasons[i] = first_keep_reason(image, policy, config, now);
+            let label = compiled.protected_by_label(&values);
+            reasons[i] = first_keep_reason(image, policy, label, config, now);
         }
         policy_of.push(p);
     }
@@ -93,6 +95,7 @@ fn mark_in_use(inventory: &Inventory, graph: &Graph<'_>, reasons: &mut [Option<R
 fn first_keep_reason(
     image: &Image,
     policy: Option<(&Policy, &Arc<str>)>,
+    protect_label: Option<usize>,
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
@@ -109,14 +112,9 @@ fn first_keep_reason(
             pattern: g.pattern().to_owned(),
         });
     }
-    if let Some(p) = config
-        .protect
-        .labels
-        .iter()
-        .find(|p| p.matches(&image.labels))
-    {
+    if let Some(k) = protect_label {
         return Some(Reason::ProtectedLabel {
-            predicate: p.to_string(),
+            predicate: config.protect.labels[k].to_string(),
         });
     }
     let age = age(image, now);

@@ -5,6 +5,7 @@
 
 mod decide;
 mod graph;
+mod matching;
 mod order;
 #[cfg(test)]
 mod tests;
