@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use bytesize::ByteSize;
 use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
@@ -13,6 +12,7 @@ use crate::execute::{DeletionResult, Outcome};
 use crate::inventory::{Image, short_id};
 use crate::pass::{PassReport, Summary};
 use crate::plan::{Action, Reason, fmt_age};
+use crate::units::fmt_bytes;
 
 /// Version of the JSON document's layout; bumped on incompatible changes.
 pub const JSON_VERSION: u32 = 1;
@@ -23,7 +23,7 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     if s.dry_run {
         return format!(
             "dry run: would delete {planned} images, reclaim ~{}, keep {}, leave {} untouched; nothing changed in {:.1}s",
-            bytes(planned_bytes),
+            fmt_bytes(planned_bytes),
             s.kept,
             s.untouched,
             s.duration_secs
@@ -36,7 +36,7 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     let _ = write!(
         line,
         ", reclaimed {}, kept {}, skipped {}, failed {}",
-        bytes(s.reclaimed_bytes),
+        fmt_bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
         s.failed
@@ -49,10 +49,6 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     }
     let _ = write!(line, " in {:.1}s", s.duration_secs);
     line
-}
-
-fn bytes(n: u64) -> String {
-    ByteSize(n).display().si().to_string()
 }
 
 /// The summary line of a report.
@@ -99,7 +95,7 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
                 image.references.join(", ")
             },
             fmt_age(age_secs(image, now)),
-            bytes(image.size),
+            fmt_bytes(image.size),
             d.action.to_string(),
             d.policy.as_deref().unwrap_or("-").to_owned(),
             d.reason.to_string(),

@@ -1,4 +1,7 @@
-//! How durations and ages are written for people, shared by config summaries and reasons.
+//! How durations, ages and byte counts are written for people, shared by config summaries,
+//! reasons and reports.
+
+use bytesize::ByteSize;
 
 /// An age, rounded to one unit: `45s`, `12m`, `49h`, `9d`.
 #[must_use]
@@ -20,4 +23,10 @@ pub fn fmt_duration(secs: u64) -> String {
         s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
+}
+
+/// A byte count in SI units, as `docker images` shows sizes: `1.4 GB`, `300 B`.
+#[must_use]
+pub fn fmt_bytes(n: u64) -> String {
+    ByteSize(n).display().si().to_string()
 }

@@ -5,7 +5,7 @@ pub mod agent;
 pub mod check_config;
 pub mod prune;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tracing::info;
 
@@ -57,12 +57,7 @@ pub fn load_config(arg: &ConfigArg) -> Result<Config, ConfigError> {
         info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h)");
         return Ok(config::embedded_default());
     }
-    load_path(&path)
-}
-
-/// Load a configuration file that must exist.
-pub fn load_path(path: &Path) -> Result<Config, ConfigError> {
-    config::load_file(path)
+    config::load_file(&path)
 }
 
 /// Apply ad-hoc policy flags, when any is given: they replace the configured policies.

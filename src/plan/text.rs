@@ -2,14 +2,9 @@
 
 use std::fmt;
 
-use bytesize::ByteSize;
-
 use super::{Action, Reason};
+use crate::units::fmt_bytes;
 pub use crate::units::{fmt_age, fmt_duration};
-
-fn bytes(n: u64) -> String {
-    ByteSize(n).display().si().to_string()
-}
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,8 +55,8 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "matched {policy}, group {group} totals {} > max_total_size {}",
-                bytes(*group_bytes),
-                bytes(*max_total_size)
+                fmt_bytes(*group_bytes),
+                fmt_bytes(*max_total_size)
             ),
             Reason::InUse { container, state } => {
                 write!(f, "used by container {container} ({state})")
