@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::{Engine, EngineError};
-use crate::inventory::{Image, short_id};
+use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan};
 
 /// What happened to one planned deletion.
@@ -68,11 +68,11 @@ pub async fn execute<E: Engine>(
     stop: &CancellationToken,
     progress: &ProgressBar,
 ) -> Vec<DeletionResult> {
-    let cascaded: Mutex<HashMap<String, String>> = Mutex::new(HashMap::new());
-    let planned: HashSet<&str> = plan
+    let cascaded: Mutex<HashMap<ImageId, String>> = Mutex::new(HashMap::new());
+    let planned: HashSet<ImageId> = plan
         .deletions
         .iter()
-        .map(|d| images[plan.decisions[d.decision].image].id.as_str())
+        .map(|d| images[plan.decisions[d.decision].image].id)
         .collect();
     let now_in_use = recheck_in_use(engine, plan, images).await;
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
@@ -100,7 +100,11 @@ pub async fn execute<E: Engine>(
         results.extend(wave_results);
         start = end;
     }
-    results.sort_by_key(|r| r.decision);
+    let mut position = vec![0; plan.decisions.len()];
+    for (k, d) in plan.deletions.iter().enumerate() {
+        position[d.decision] = k;
+    }
+    results.sort_by_key(|r| position[r.decision]);
     results
 }
 
@@ -120,7 +124,7 @@ async fn recheck_in_use<E: Engine>(
     engine: &E,
     plan: &Plan,
     images: &[Image],
-) -> HashMap<String, String> {
+) -> HashMap<ImageId, String> {
     let image = |d: &Deletion| &images[plan.decisions[d.decision].image];
     let multi = plan.deletions.iter().any(|d| image(d).references.len() > 1);
     if !multi {
@@ -135,7 +139,7 @@ async fn recheck_in_use<E: Engine>(
             warn!(error = %e, "could not re-check containers; images with several references are skipped");
             plan.deletions
                 .iter()
-                .map(|d| (image(d).id.clone(), "unknown".to_owned()))
+                .map(|d| (image(d).id, "unknown".to_owned()))
                 .collect()
         }
     }
@@ -146,9 +150,9 @@ struct Ctx<'a, E> {
     plan: &'a Plan,
     images: &'a [Image],
     stop: &'a CancellationToken,
-    cascaded: &'a Mutex<HashMap<String, String>>,
-    planned: &'a HashSet<&'a str>,
-    now_in_use: &'a HashMap<String, String>,
+    cascaded: &'a Mutex<HashMap<ImageId, String>>,
+    planned: &'a HashSet<ImageId>,
+    now_in_use: &'a HashMap<ImageId, String>,
 }
 
 impl<E: Engine> Ctx<'_, E> {
@@ -170,7 +174,7 @@ impl<E: Engine> Ctx<'_, E> {
     }
 
     async fn outcome(&self, d: &Deletion, image: &Image) -> Outcome {
-        if let Some(child) = self.cascade_of(&image.id) {
+        if let Some(child) = self.cascade_of(image.id) {
             return Outcome::DeletedInCascade { child };
         }
         if self.stop.is_cancelled() {
@@ -183,14 +187,14 @@ impl<E: Engine> Ctx<'_, E> {
                 reason: format!("used by container {c}, created after the inventory"),
             };
         }
-        let names: Vec<&str> = if image.references.is_empty() {
-            vec![image.id.as_str()]
+        let names: Vec<String> = if image.references.is_empty() {
+            vec![image.id.to_string()]
         } else {
-            image.references.iter().map(String::as_str).collect()
+            image.references.clone()
         };
         let mut removed_any = false;
         for name in names {
-            match self.engine.remove_image(name, d.prune_parents).await {
+            match self.engine.remove_image(&name, d.prune_parents).await {
                 Ok(report) => {
                     removed_any = true;
                     self.note_cascade(image, &report.deleted);
@@ -222,11 +226,11 @@ impl<E: Engine> Ctx<'_, E> {
         }
     }
 
-    fn cascade_of(&self, id: &str) -> Option<String> {
+    fn cascade_of(&self, id: ImageId) -> Option<String> {
         self.cascaded
             .lock()
             .expect("the lock is never held across a panic")
-            .get(id)
+            .get(&id)
             .cloned()
     }
 
@@ -238,17 +242,18 @@ impl<E: Engine> Ctx<'_, E> {
         // The daemon also lists deleted layers; only planned images matter here.
         let others = deleted
             .iter()
-            .filter(|id| **id != image.id && self.planned.contains(id.as_str()));
+            .filter_map(|id| id.parse::<ImageId>().ok())
+            .filter(|id| *id != image.id && self.planned.contains(id));
         for id in others {
-            debug!(image = %short_id(id), child = %short_id(&image.id), "deleted in cascade");
-            map.insert(id.clone(), short_id(&image.id).to_owned());
+            debug!(image = %id.short(), child = %image.id.short(), "deleted in cascade");
+            map.insert(id, image.id.short());
         }
     }
 }
 
 fn log_outcome(decision: &Decision, image: &Image, outcome: &Outcome, bytes: u64) {
     let references = image.references.join(",");
-    let image = short_id(&image.id);
+    let image = image.id.short();
     let policy = decision.policy.as_deref().unwrap_or("");
     let reason = decision.reason.to_string();
     match outcome {

@@ -3,17 +3,108 @@
 //! Owns the domain types that the planner reads. Knows nothing about bollard or I/O.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+/// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
+///
+/// Compact and `Copy`, so that the planner hashes and compares IDs without touching the heap.
+/// Parsed from `sha256:<64 hex digits>` (or the 64 digits alone); displayed and serialized in
+/// the `sha256:` form the engine uses. Orders like the lowercase hex string.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImageId([u8; 32]);
+
+/// A string the engine gave as an image ID that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an image ID (expected sha256:<64 hex digits>): {0:?}")]
+pub struct InvalidImageId(pub String);
+
+impl ImageId {
+    /// The ID from its 32 digest bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 digest bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 12 hex digits, as `docker images` shows them.
+    #[must_use]
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..6])
+    }
+}
+
+impl FromStr for ImageId {
+    type Err = InvalidImageId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix("sha256:").unwrap_or(s);
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(digits, &mut bytes).map_err(|_| InvalidImageId(s.to_owned()))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl Hash for ImageId {
+    /// The digest is already uniformly distributed: its first 8 bytes are hash enough
+    /// (equality still compares all 32).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+impl fmt::Display for ImageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
+        f.write_str("sha256:")?;
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for ImageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for ImageId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl PartialEq<str> for ImageId {
+    /// True when `other` parses to this ID (`sha256:` prefix optional).
+    fn eq(&self, other: &str) -> bool {
+        other.parse::<ImageId>().is_ok_and(|id| id == *self)
+    }
+}
+
+impl PartialEq<String> for ImageId {
+    fn eq(&self, other: &String) -> bool {
+        *self == *other.as_str()
+    }
+}
 
 /// One image as listed by the engine (intermediate images included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Image {
-    /// Full image ID, `sha256:<hex>`.
-    pub id: String,
+    /// Image ID.
+    pub id: ImageId,
     /// ID of the parent image (classic builder chains), when the engine knows one.
-    pub parent_id: Option<String>,
+    pub parent_id: Option<ImageId>,
     /// `repo:tag` references; empty for untagged images (`<none>:<none>` is filtered out).
     pub references: Vec<String>,
     /// Image labels (`config.Labels`).
@@ -33,8 +124,8 @@ impl Image {
 
     /// The first 12 hex digits of the ID, as `docker images` shows it.
     #[must_use]
-    pub fn short_id(&self) -> &str {
-        short_id(&self.id)
+    pub fn short_id(&self) -> String {
+        self.id.short()
     }
 }
 
@@ -43,8 +134,8 @@ impl Image {
 pub struct Container {
     /// Full container ID.
     pub id: String,
-    /// Full ID of the image the container uses (`ImageID`, not what the user typed).
-    pub image_id: String,
+    /// ID of the image the container uses (`ImageID`, not what the user typed).
+    pub image_id: ImageId,
     /// Engine state: `running`, `exited`, `created`, …
     pub state: String,
 }
@@ -68,4 +159,53 @@ pub fn short_id(id: &str) -> &str {
 #[must_use]
 pub fn is_placeholder_reference(reference: &str) -> bool {
     reference.starts_with("<none>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn image_id_round_trips_through_its_sha256_form() {
+        let id: ImageId = format!("sha256:{HEX}").parse().unwrap();
+        assert_eq!(id.to_string(), format!("sha256:{HEX}"));
+        assert_eq!(format!("{id:?}"), format!("sha256:{HEX}"));
+        assert_eq!(id.short(), "0123456789ab");
+        assert_eq!(HEX.parse::<ImageId>().unwrap(), id, "bare digits parse too");
+        assert_eq!(HEX.to_uppercase().parse::<ImageId>().unwrap(), id);
+        assert!(id == *format!("sha256:{HEX}").as_str());
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"sha256:{HEX}\"")
+        );
+    }
+
+    #[test]
+    fn image_id_rejects_what_is_not_a_sha256_digest() {
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:abc",
+            &format!("sha256:{HEX}0"),
+            &format!("sha512:{HEX}"),
+            &HEX.replace('a', "g"),
+        ] {
+            let err = bad.parse::<ImageId>().unwrap_err();
+            assert_eq!(err, InvalidImageId(bad.to_owned()));
+            assert!(
+                err.to_string().contains("expected sha256:<64 hex digits>"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn image_ids_order_like_their_hex() {
+        let a: ImageId = format!("{:0>64}", "9").parse().unwrap();
+        let b: ImageId = format!("{:0>64}", "a0").parse().unwrap();
+        assert!(a < b);
+        assert!(a.to_string().as_str() < b.to_string().as_str());
+    }
 }

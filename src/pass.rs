@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::debug;
 
 use crate::execute::{DeletionResult, Outcome, execute};
-use crate::inventory::{Image, Inventory, short_id};
+use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{self, Action, Decision, Plan};
 
 /// How a pass runs.
@@ -76,7 +76,7 @@ impl PassReport {
 
     /// The decision for an image, by full ID.
     #[must_use]
-    pub fn decision_for(&self, image_id: &str) -> Option<&Decision> {
+    pub fn decision_for(&self, image_id: ImageId) -> Option<&Decision> {
         self.plan
             .decisions
             .iter()
@@ -102,8 +102,8 @@ pub async fn run_pass<E: Engine>(
         reclaimable_bytes = plan.reclaimable_bytes,
         "planned"
     );
-    for d in &plan.decisions {
-        let image = short_id(&inventory.images[d.image].id);
+    for d in plan.in_order() {
+        let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
     let results = if opts.dry_run || plan.deletions.is_empty() {

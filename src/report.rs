@@ -9,7 +9,7 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::execute::{DeletionResult, Outcome};
-use crate::inventory::{Image, short_id};
+use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
 use crate::plan::{Action, Reason, fmt_age};
 use crate::units::fmt_bytes;
@@ -82,13 +82,18 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
     table.set_header(header);
     let outcomes = outcome_by_decision(report);
     let mut rows = 0;
-    for (i, d) in report.plan.decisions.iter().enumerate() {
+    for (i, d) in report
+        .plan
+        .order
+        .iter()
+        .map(|&i| (i, &report.plan.decisions[i]))
+    {
         if !all && d.action != Action::Delete {
             continue;
         }
         let image = &report.inventory.images[d.image];
         let mut row = vec![
-            short_id(&image.id).to_owned(),
+            image.id.short(),
             if image.references.is_empty() {
                 "<none>".to_owned()
             } else {
@@ -154,7 +159,7 @@ pub struct JsonReport<'a> {
 /// One image in the JSON document.
 #[derive(Debug, Serialize)]
 pub struct JsonImage<'a> {
-    pub id: &'a str,
+    pub id: ImageId,
     pub references: &'a [String],
     pub created: DateTime<Utc>,
     pub age_secs: u64,
@@ -174,12 +179,12 @@ pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
     let outcomes = outcome_by_decision(report);
     let images = report
         .plan
-        .decisions
+        .order
         .iter()
-        .zip(outcomes)
+        .map(|&i| (&report.plan.decisions[i], outcomes[i]))
         .map(|(d, r)| (d, &report.inventory.images[d.image], r))
         .map(|(d, image, r)| JsonImage {
-            id: &image.id,
+            id: image.id,
             references: &image.references,
             created: image.created,
             age_secs: age_secs(image, now),

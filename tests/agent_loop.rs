@@ -69,7 +69,7 @@ impl Engine for TinyEngine {
         self.up()?;
         let mut d = self.0.lock().expect("daemon");
         let before = d.images.len();
-        d.images.retain(|i| i.id != name);
+        d.images.retain(|i| i.id != *name);
         if d.images.len() == before {
             return Err(EngineError::NotFound(name.to_owned()));
         }
@@ -105,7 +105,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn old_image(n: u8) -> Image {
     Image {
-        id: format!("sha256:{n:064x}"),
+        id: format!("sha256:{n:064x}").parse().expect("a valid ID"),
         parent_id: None,
         references: Vec::new(),
         labels: BTreeMap::from([("stage".to_owned(), "builder".to_owned())]),
@@ -233,10 +233,7 @@ async fn reconnects_after_the_engine_went_away_and_after_a_reload_changes_docker
             tokio::time::sleep(Duration::from_secs(15)).await;
             finish(run).await;
             let d = daemon.lock().expect("d");
-            assert_eq!(
-                d.removed,
-                [old_image(1).id, old_image(2).id, old_image(3).id]
-            );
+            assert_eq!(d.removed, [1, 2, 3].map(|n| old_image(n).id.to_string()));
             let hosts: Vec<&str> = d
                 .connects
                 .iter()

@@ -70,7 +70,7 @@ async fn list_images_maps_fixture_fields() {
     );
     assert_eq!(parent.parent_id, None);
 
-    assert_eq!(child.parent_id.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(child.parent_id.map(|p| p.to_string()), Some(ids[0].clone()));
     assert!(
         child.references.is_empty(),
         "placeholders filtered: {:?}",

@@ -45,7 +45,7 @@ async fn pass(engine: &DockerEngine, config: &Config, dry_run: bool) -> PassRepo
 
 fn decision<'a>(report: &'a PassReport, id: &str) -> &'a Decision {
     report
-        .decision_for(id)
+        .decision_for(id.parse().expect("the engine gave a valid ID"))
         .unwrap_or_else(|| panic!("no decision for {id}"))
 }
 
@@ -54,7 +54,11 @@ async fn present(engine: &DockerEngine) -> Vec<stagesweep::inventory::Image> {
 }
 
 async fn ids_present(engine: &DockerEngine) -> Vec<String> {
-    present(engine).await.into_iter().map(|i| i.id).collect()
+    present(engine)
+        .await
+        .into_iter()
+        .map(|i| i.id.to_string())
+        .collect()
 }
 
 fn ago(hours: i64) -> DateTime<Utc> {

@@ -9,6 +9,7 @@ use stagesweep::config::{self, Config};
 use stagesweep::engine::EngineError;
 use stagesweep::engine::fake::{FakeEngine, container, fake_id, image};
 use stagesweep::execute::Outcome;
+use stagesweep::inventory::ImageId;
 use stagesweep::pass::{PassOptions, PassReport, run_pass};
 use stagesweep::plan::Action;
 use tokio_util::sync::CancellationToken;
@@ -56,7 +57,7 @@ fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
         .outcome
 }
 
-fn ids(engine: &FakeEngine) -> HashSet<String> {
+fn ids(engine: &FakeEngine) -> HashSet<ImageId> {
     engine.images().into_iter().map(|i| i.id).collect()
 }
 
@@ -99,7 +100,7 @@ async fn a_classic_chain_is_deleted_from_the_leaf_with_its_parents_in_cascade() 
     ));
     assert_eq!(
         engine.removed_names(),
-        vec![fake_id("l3")],
+        vec![fake_id("l3").to_string()],
         "parents are not attempted again"
     );
     assert_eq!(ids(&engine), HashSet::from([fake_id("final")]));
@@ -134,15 +135,15 @@ async fn failures_and_conflicts_do_not_stop_the_rest_of_the_plan() {
         .image(old_builder("fine"))
         .build();
     engine.fail_removal(
-        &fake_id("busy"),
+        &fake_id("busy").to_string(),
         EngineError::Conflict("image is being used by running container 1234".into()),
     );
     engine.fail_removal(
-        &fake_id("broken"),
+        &fake_id("broken").to_string(),
         EngineError::Other("500 driver failed".into()),
     );
     engine.fail_removal(
-        &fake_id("gone"),
+        &fake_id("gone").to_string(),
         EngineError::NotFound("No such image".into()),
     );
     let r = pass(&engine, &builder_policy(), false).await;
@@ -282,8 +283,8 @@ proptest! {
         let before = ids(&engine);
         let r = rt.block_on(pass(&engine, &cfg, false));
         let after = ids(&engine);
-        let planned: HashSet<String> = r.plan.with_action(Action::Delete).map(|d| r.image(d).id.clone()).collect();
-        let gone: HashSet<String> = before.difference(&after).cloned().collect();
+        let planned: HashSet<ImageId> = r.plan.with_action(Action::Delete).map(|d| r.image(d).id).collect();
+        let gone: HashSet<ImageId> = before.difference(&after).copied().collect();
         prop_assert_eq!(&gone, &planned, "deleted set differs from the plan");
         prop_assert_eq!(r.summary.failed + r.summary.skipped, 0);
     }

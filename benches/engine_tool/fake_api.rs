@@ -28,7 +28,7 @@ fn image_json(im: &Image) -> Value {
     let untagged = im.references.is_empty();
     json!({
         "Id": im.id,
-        "ParentId": im.parent_id.clone().unwrap_or_default(),
+        "ParentId": im.parent_id.map(|p| p.to_string()).unwrap_or_default(),
         "RepoTags": if untagged { vec!["<none>:<none>".to_owned()] } else { im.references.clone() },
         "RepoDigests": if untagged { vec!["<none>@<none>".to_owned()] } else { Vec::new() },
         "Created": im.created.timestamp(),

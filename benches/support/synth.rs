@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use stagesweep::inventory::{Container, Image, Inventory};
+use stagesweep::inventory::{Container, Image, ImageId, Inventory};
 
 /// The ten policies the benchmarks plan with.
 pub const POLICIES_YAML: &str = include_str!("policies.yaml");
@@ -28,15 +28,13 @@ fn secs(n: usize) -> i64 {
     i64::try_from(n).expect("bench sizes fit in i64")
 }
 
-fn image_id(i: usize) -> String {
+fn image_id(i: usize) -> ImageId {
     let i = i as u64;
-    format!(
-        "sha256:{:016x}{:016x}{:016x}{:016x}",
-        mix(i),
-        mix(i ^ 0xa5a5),
-        mix(i ^ 0x5a5a),
-        mix(i ^ 0xffff)
-    )
+    let mut bytes = [0u8; 32];
+    for (chunk, salt) in bytes.chunks_exact_mut(8).zip([0, 0xa5a5, 0x5a5a, 0xffff]) {
+        chunk.copy_from_slice(&mix(i ^ salt).to_be_bytes());
+    }
+    ImageId::from_bytes(bytes)
 }
 
 struct Builder {
@@ -56,7 +54,7 @@ impl Builder {
         let size = parent.map_or(80 * MB, |p| self.images[p].size) + own;
         self.images.push(Image {
             id: image_id(i),
-            parent_id: parent.map(|p| self.images[p].id.clone()),
+            parent_id: parent.map(|p| self.images[p].id),
             references,
             labels: labels
                 .iter()
@@ -134,7 +132,7 @@ fn containers(images: &[Image], finals: &[usize], builder_leaves: &[usize]) -> V
         .enumerate()
         .map(|(k, &i)| Container {
             id: format!("{:016x}{:016x}", mix(k as u64 ^ 0xc0), mix(k as u64 ^ 0xc1)),
-            image_id: images[i].id.clone(),
+            image_id: images[i].id,
             state: if k % 4 == 0 { "exited" } else { "running" }.to_owned(),
         })
         .collect()

@@ -20,7 +20,7 @@ use chrono::DateTime;
 
 use super::{Engine, EngineError, RemoveReport};
 use crate::config::DockerConfig;
-use crate::inventory::{Container, Image, is_placeholder_reference};
+use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
 pub use tls::TlsSettings;
 
@@ -148,7 +148,7 @@ impl Engine for DockerEngine {
         let summaries = self
             .call("list images", self.docker.list_images(Some(opts)))
             .await?;
-        Ok(summaries.into_iter().map(to_image).collect())
+        summaries.into_iter().map(to_image).collect()
     }
 
     async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
@@ -156,7 +156,7 @@ impl Engine for DockerEngine {
         let summaries = self
             .call("list containers", self.docker.list_containers(Some(opts)))
             .await?;
-        Ok(summaries.into_iter().map(to_container).collect())
+        summaries.into_iter().map(to_container).collect()
     }
 
     async fn remove_image(
@@ -185,10 +185,27 @@ impl Engine for DockerEngine {
     }
 }
 
-fn to_image(s: ImageSummary) -> Image {
-    Image {
-        id: s.id,
-        parent_id: Some(s.parent_id).filter(|p| !p.is_empty()),
+/// An ID the engine gave that does not parse: the listing is not trusted, the pass stops.
+fn malformed(what: &str, id: &str) -> EngineError {
+    EngineError::Other(format!(
+        "docker listed {what} with a malformed image ID {id:?} (expected sha256:<64 hex digits>); \
+         nothing was deleted — is this a Docker-compatible engine?"
+    ))
+}
+
+fn image_id(what: &str, id: &str) -> Result<ImageId, EngineError> {
+    id.parse().map_err(|_| malformed(what, id))
+}
+
+fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
+    let id = image_id("an image", &s.id)?;
+    let parent_id = match s.parent_id.as_str() {
+        "" => None,
+        p => Some(image_id(&format!("image {id} with a parent"), p)?),
+    };
+    Ok(Image {
+        id,
+        parent_id,
         references: s
             .repo_tags
             .into_iter()
@@ -197,15 +214,18 @@ fn to_image(s: ImageSummary) -> Image {
         labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
         created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
         size: u64::try_from(s.size).unwrap_or(0),
-    }
+    })
 }
 
-fn to_container(s: ContainerSummary) -> Container {
-    Container {
-        id: s.id.unwrap_or_default(),
-        image_id: s.image_id.unwrap_or_default(),
+fn to_container(s: ContainerSummary) -> Result<Container, EngineError> {
+    let id = s.id.unwrap_or_default();
+    let what = format!("container {}", crate::inventory::short_id(&id));
+    let image_id = image_id(&what, s.image_id.as_deref().unwrap_or_default())?;
+    Ok(Container {
+        id,
+        image_id,
         state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-    }
+    })
 }
 
 fn to_remove_report(items: Vec<ImageDeleteResponseItem>) -> RemoveReport {
@@ -327,6 +347,8 @@ mod tests {
 
     const UNIX: &str = "unix:///run/x/docker.sock";
     const TCP: &str = "tcp://127.0.0.1:1";
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn server(status_code: u16, message: &str) -> BollardError {
         BollardError::DockerResponseServerError {
@@ -475,7 +497,7 @@ mod tests {
     #[test]
     fn image_summary_maps_fields() {
         let s = ImageSummary {
-            id: "sha256:aa".into(),
+            id: A.into(),
             parent_id: String::new(),
             repo_tags: vec!["<none>:<none>".into(), "app:1".into()],
             repo_digests: vec!["<none>@<none>".into()],
@@ -484,19 +506,21 @@ mod tests {
             labels: HashMap::from([("stage".to_owned(), "builder".to_owned())]),
             ..ImageSummary::default()
         };
-        let img = to_image(s);
-        assert_eq!(img.id, "sha256:aa");
+        let img = to_image(s).unwrap();
+        assert_eq!(img.id.to_string(), A);
         assert_eq!(img.parent_id, None);
         assert_eq!(img.references, vec!["app:1".to_owned()]);
         assert_eq!(img.labels.get("stage").map(String::as_str), Some("builder"));
         assert_eq!(img.created.timestamp(), 1_700_000_000);
         assert_eq!(img.size, 4096);
         let child = to_image(ImageSummary {
-            parent_id: "sha256:aa".into(),
+            id: B.into(),
+            parent_id: A.into(),
             repo_tags: vec!["<none>:<none>".into()],
             ..ImageSummary::default()
-        });
-        assert_eq!(child.parent_id.as_deref(), Some("sha256:aa"));
+        })
+        .unwrap();
+        assert_eq!(child.parent_id, Some(img.id));
         assert!(child.is_dangling());
     }
 
@@ -505,18 +529,42 @@ mod tests {
         let c = to_container(ContainerSummary {
             id: Some("c1".into()),
             image: Some("app:1".into()),
-            image_id: Some("sha256:aa".into()),
+            image_id: Some(A.into()),
             state: Some(ContainerSummaryStateEnum::CREATED),
             ..ContainerSummary::default()
         });
         assert_eq!(
-            c,
+            c.unwrap(),
             Container {
                 id: "c1".into(),
-                image_id: "sha256:aa".into(),
+                image_id: A.parse().unwrap(),
                 state: "created".into()
             }
         );
+    }
+
+    #[test]
+    fn malformed_ids_fail_the_listing_with_the_value() {
+        let e = to_image(ImageSummary {
+            id: "sha256:aa".into(),
+            ..ImageSummary::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains(r#""sha256:aa""#), "{e}");
+        assert!(e.to_string().contains("nothing was deleted"), "{e}");
+        let e = to_image(ImageSummary {
+            id: A.into(),
+            parent_id: "bogus".into(),
+            ..ImageSummary::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains(r#""bogus""#), "{e}");
+        let e = to_container(ContainerSummary {
+            id: Some("c1".into()),
+            ..ContainerSummary::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("container c1"), "{e}");
     }
 
     #[test]

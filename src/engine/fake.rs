@@ -8,33 +8,33 @@
 //! Adds failure injection, an unreachable switch, a call log and a concurrency gauge.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError, RemoveReport};
-use crate::inventory::{Container, Image};
+use crate::inventory::{Container, Image, ImageId};
 
 /// A full, deterministic `sha256:` ID made from a short seed (`fake_id("a")`).
 #[must_use]
-pub fn fake_id(seed: &str) -> String {
-    if seed.starts_with("sha256:") {
-        return seed.to_owned();
+pub fn fake_id(seed: &str) -> ImageId {
+    if seed.starts_with("sha256:")
+        && let Ok(id) = seed.parse()
+    {
+        return id;
     }
-    let mut hex = String::with_capacity(71);
-    hex.push_str("sha256:");
-    for salt in 0..4u64 {
-        // FNV-1a, salted: 4 × 16 hex digits.
+    let mut bytes = [0u8; 32];
+    for (salt, chunk) in (0u64..).zip(bytes.chunks_exact_mut(8)) {
+        // FNV-1a, salted: 4 × 8 bytes.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt;
         for b in seed.bytes() {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        write!(hex, "{h:016x}").expect("writing to a String cannot fail");
+        chunk.copy_from_slice(&h.to_be_bytes());
     }
-    hex
+    ImageId::from_bytes(bytes)
 }
 
 /// Terse construction of an [`Image`]: `image("a").tag("app:1").label("stage", "builder")`.
@@ -104,7 +104,7 @@ impl From<ImageBuilder> for Image {
 #[must_use]
 pub fn container(id: &str, image: &str, state: &str) -> Container {
     Container {
-        id: fake_id(id).trim_start_matches("sha256:").to_owned(),
+        id: hex::encode(fake_id(id).as_bytes()),
         image_id: fake_id(image),
         state: state.to_owned(),
     }
@@ -224,7 +224,7 @@ impl FakeEngine {
     }
 
     /// Make an image vanish without any check (someone else deleted it).
-    pub fn drop_image(&self, id: &str) {
+    pub fn drop_image(&self, id: ImageId) {
         self.lock().images.retain(|i| i.id != id);
     }
 
@@ -234,7 +234,7 @@ impl FakeEngine {
     }
 
     /// The image with this ID, if still present.
-    pub fn image(&self, id: &str) -> Option<Image> {
+    pub fn image(&self, id: ImageId) -> Option<Image> {
         self.lock().images.iter().find(|i| i.id == id).cloned()
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::graph::Graph;
 use super::matching::Compiled;
 use super::order::assemble;
+use super::par;
 use super::{Action, Plan, Reason};
 use crate::config::{Config, GroupBy, Policy};
 use crate::inventory::{Image, Inventory, short_id};
@@ -19,7 +20,18 @@ use crate::inventory::{Image, Inventory, short_id};
 /// Compute the plan for one pass. Deterministic: the same inputs give the same plan.
 #[must_use]
 pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan {
-    let graph = Graph::new(&inventory.images);
+    let threads = par::threads_for(inventory.images.len());
+    plan_on_threads(inventory, config, now, threads)
+}
+
+/// [`plan`] on up to `threads` threads; the plan is the same for any number of threads.
+pub(super) fn plan_on_threads(
+    inventory: &Inventory,
+    config: &Config,
+    now: DateTime<Utc>,
+    threads: usize,
+) -> Plan {
+    let graph = Graph::new(&inventory.images, threads);
     // Shared names: reasons and decisions point at them instead of copying them per image.
     let names: Vec<Arc<str>> = config
         .policies
@@ -30,25 +42,40 @@ pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan 
     mark_in_use(inventory, &graph, &mut reasons);
     // One walk over the images, so that each one's labels and references are read while hot:
     // the first matching policy, its group, and the reasons that keep it regardless.
-    let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
-    let mut groups: Groups<'_> = FxHashMap::default();
-    let compiled = Compiled::new(config);
-    let mut values = Vec::new();
-    for (i, image) in inventory.images.iter().enumerate() {
-        compiled.values(&image.labels, &mut values);
-        let p = compiled.first_match(image, &values);
-        if let Some(p) = p {
-            let key = group_key(image, &config.policies[p].group_by);
-            groups.entry((p, key)).or_default().push(i);
-        }
-        if reasons[i].is_none() {
-            let policy = p.map(|p| (&config.policies[p], &names[p]));
-            let label = compiled.protected_by_label(&values);
-            reasons[i] = first_keep_reason(image, policy, label, config, now);
-        }
-        policy_of.push(p);
+    let walk = Walk {
+        images: &inventory.images,
+        config,
+        names: &names,
+        compiled: Compiled::new(config),
+        now,
+    };
+    // (policy, group) per image; groups are numbered per part, then merged in part order.
+    let mut matched: Vec<(Option<usize>, usize)> = vec![(None, usize::MAX); graph.len()];
+    let parts = par::chunks2(&mut reasons, &mut matched, threads, |base, r, m| {
+        walk.part(base, r, m)
+    });
+    let mut groups = Groups::default();
+    let mut renumber: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
+    for part in parts {
+        renumber.push(part.list.into_iter().map(|g| groups.merge(g)).collect());
     }
-    apply_retention(&graph, config, &names, groups, now, &mut reasons);
+    let chunk = matched.len().div_ceil(renumber.len().max(1)).max(1);
+    let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
+    let mut group_of: Vec<usize> = Vec::with_capacity(graph.len());
+    for (part, new) in matched.chunks(chunk).zip(&renumber) {
+        for &(p, g) in part {
+            policy_of.push(p);
+            group_of.push(if p.is_some() { new[g] } else { usize::MAX });
+        }
+    }
+    drop(matched);
+    let retention = Retention {
+        graph: &graph,
+        config,
+        names: &names,
+        now,
+    };
+    retention.apply(groups, &policy_of, &group_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
     let reasons: Vec<Reason> = reasons
         .into_iter()
@@ -66,7 +93,7 @@ fn mark_in_use(inventory: &Inventory, graph: &Graph<'_>, reasons: &mut [Option<R
     let mut containers: Vec<_> = inventory.containers.iter().collect();
     containers.sort_by(|a, b| a.id.cmp(&b.id));
     for c in containers {
-        let Some(i) = graph.index_of(&c.image_id) else {
+        let Some(i) = graph.index_of(c.image_id) else {
             continue;
         };
         let container = short_id(&c.id).to_owned();
@@ -128,11 +155,95 @@ fn first_keep_reason(
     None
 }
 
+/// The walk over the images: for each, the first matching policy, its group, and the reason
+/// that keeps it regardless of retention. Read-only; runs on several threads.
+struct Walk<'a> {
+    images: &'a [Image],
+    config: &'a Config,
+    names: &'a [Arc<str>],
+    compiled: Compiled<'a>,
+    now: DateTime<Utc>,
+}
+
+impl<'a> Walk<'a> {
+    /// Walk the images from `base` on: fill `reasons` (where nothing set one) and `matched`
+    /// (policy, group number within this part); return this part's groups.
+    fn part(
+        &self,
+        base: usize,
+        reasons: &mut [Option<Reason>],
+        matched: &mut [(Option<usize>, usize)],
+    ) -> Groups<'a> {
+        let mut groups = Groups::default();
+        let mut values = Vec::new();
+        let images = &self.images[base..base + reasons.len()];
+        for (j, ((image, reason), m)) in images.iter().zip(reasons).zip(matched).enumerate() {
+            self.compiled.values(&image.labels, &mut values);
+            let policy = self.compiled.first_match(image, &values);
+            if let Some(p) = policy {
+                let key = group_key(image, &self.config.policies[p].group_by);
+                *m = (policy, groups.add(p, key, base + j));
+            }
+            if reason.is_none() {
+                let p = policy.map(|p| (&self.config.policies[p], &self.names[p]));
+                let label = self.compiled.protected_by_label(&values);
+                *reason = first_keep_reason(image, p, label, self.config, self.now);
+            }
+        }
+        groups
+    }
+}
+
 /// The group an image falls in: the repository or the label value (borrowed, no allocation).
 type GroupKey<'a> = Option<&'a str>;
 
 /// The images of each (policy, group), in inventory order.
-type Groups<'a> = FxHashMap<(usize, GroupKey<'a>), Vec<usize>>;
+#[derive(Default)]
+struct Groups<'a> {
+    index: FxHashMap<(usize, GroupKey<'a>), usize>,
+    list: Vec<Group<'a>>,
+}
+
+struct Group<'a> {
+    policy: usize,
+    key: GroupKey<'a>,
+    members: Vec<usize>,
+}
+
+impl<'a> Groups<'a> {
+    /// Put image `i` in the group of policy `p` and `key`; returns the group's index.
+    fn add(&mut self, p: usize, key: GroupKey<'a>, i: usize) -> usize {
+        let list = &mut self.list;
+        let g = *self.index.entry((p, key)).or_insert_with(|| {
+            list.push(Group {
+                policy: p,
+                key,
+                members: Vec::new(),
+            });
+            list.len() - 1
+        });
+        self.list[g].members.push(i);
+        g
+    }
+
+    /// Append another part's group (members after this one's); returns its index here.
+    fn merge(&mut self, group: Group<'a>) -> usize {
+        let list = &mut self.list;
+        let g = *self
+            .index
+            .entry((group.policy, group.key))
+            .or_insert_with(|| {
+                list.push(Group {
+                    policy: group.policy,
+                    key: group.key,
+                    members: Vec::new(),
+                });
+                list.len() - 1
+            });
+        self.list[g].members.extend(group.members);
+        g
+    }
+}
 
 fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
     match group_by {
@@ -160,43 +271,64 @@ fn repository(reference: &str) -> &str {
     }
 }
 
-/// Decide every matched image not yet kept, group by group.
-fn apply_retention(
-    graph: &Graph<'_>,
-    config: &Config,
-    names: &[Arc<str>],
-    groups: Groups<'_>,
+/// What retention needs besides the per-image tables.
+struct Retention<'g, 'a> {
+    graph: &'g Graph<'a>,
+    config: &'g Config,
+    names: &'g [Arc<str>],
     now: DateTime<Utc>,
-    reasons: &mut [Option<Reason>],
-) {
-    for ((p, key), mut members) in groups {
-        let group_by = &config.policies[p].group_by;
-        let group: Arc<str> = Arc::from(group_name(key, group_by));
-        // Newest first; ties broken by ID so the order is total.
-        members.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&graph.images[a], &graph.images[b]);
-            b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id))
-        });
-        let policy = (&config.policies[p], &names[p]);
-        decide_group(graph, policy, &group, &members, now, reasons);
-    }
 }
 
-fn decide_group(
-    graph: &Graph<'_>,
-    (policy, policy_name): (&Policy, &Arc<str>),
-    group: &Arc<str>,
-    members: &[usize],
-    now: DateTime<Utc>,
-    reasons: &mut [Option<Reason>],
-) {
-    let name = || Arc::clone(policy_name);
-    for (rank, &i) in members.iter().enumerate() {
-        if reasons[i].is_some() {
-            continue;
+impl Retention<'_, '_> {
+    /// Decide every matched image not yet kept: rank each group newest first, then one
+    /// walk in inventory order (so that images and reasons are read sequentially), then the
+    /// size budgets group by group.
+    fn apply(
+        &self,
+        mut groups: Groups<'_>,
+        policy_of: &[Option<usize>],
+        group_of: &[usize],
+        reasons: &mut [Option<Reason>],
+    ) {
+        let graph = self.graph;
+        let mut rank = vec![0usize; graph.len()];
+        for group in &mut groups.list {
+            // Newest first; ties broken by ID so the order is total.
+            group.members.sort_unstable_by(|&a, &b| {
+                (graph.created[b].cmp(&graph.created[a]))
+                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
+            });
+            for (r, &i) in group.members.iter().enumerate() {
+                rank[i] = r;
+            }
         }
-        let age = age(&graph.images[i], now);
-        let reason = match (policy.max_age, policy.keep_last) {
+        let group_names: Vec<Arc<str>> = groups
+            .list
+            .iter()
+            .map(|g| Arc::from(group_name(g.key, &self.config.policies[g.policy].group_by)))
+            .collect();
+        for (i, reason) in reasons.iter_mut().enumerate() {
+            if reason.is_some() {
+                continue;
+            }
+            let Some(p) = policy_of[i] else { continue };
+            let group = &group_names[group_of[i]];
+            *reason = Some(self.decide(p, group, rank[i], &graph.images[i]));
+        }
+        for (group, name) in groups.list.iter().zip(&group_names) {
+            let p = group.policy;
+            if let Some(limit) = self.config.policies[p].max_total_size {
+                apply_size_budget(graph, &self.names[p], name, &group.members, limit, reasons);
+            }
+        }
+    }
+
+    /// The retention decision for a matched image that nothing keeps, `rank` newest first.
+    fn decide(&self, p: usize, group: &Arc<str>, rank: usize, image: &Image) -> Reason {
+        let policy = &self.config.policies[p];
+        let name = || Arc::clone(&self.names[p]);
+        let age = age(image, self.now);
+        match (policy.max_age, policy.keep_last) {
             (Some(max), _) if age > max => Reason::OlderThanMaxAge {
                 policy: name(),
                 age_secs: age.as_secs(),
@@ -218,11 +350,7 @@ fn decide_group(
                 min_age_secs: policy.min_age.as_secs(),
             },
             _ => Reason::WithinPolicy { policy: name() },
-        };
-        reasons[i] = Some(reason);
-    }
-    if let Some(limit) = policy.max_total_size {
-        apply_size_budget(graph, policy_name, group, members, limit, reasons);
+        }
     }
 }
 

@@ -1,41 +1,66 @@
 //! The image graph: parent links resolved to indexes, and each image's own bytes.
 
+use chrono::{DateTime, Utc};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use crate::inventory::Image;
+use super::par;
+use crate::inventory::{Image, ImageId};
 
 /// Images with parent links resolved to indexes (children are found by scanning `parent`).
 pub(super) struct Graph<'a> {
     pub images: &'a [Image],
-    index: FxHashMap<&'a str, usize>,
+    index: FxHashMap<ImageId, usize>,
     pub parent: Vec<Option<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
     pub own_bytes: Vec<u64>,
     /// Whether the image has a `repo:tag` (compact, for walks up the chains).
     pub tagged: Vec<bool>,
+    /// Creation times as [`time_key`]s (compact, for sorting without touching the images).
+    pub created: Vec<u128>,
+}
+
+/// Bits a [`time_key`] takes: 64 for the seconds, 31 for the nanoseconds (leap seconds
+/// included).
+pub const TIME_KEY_BITS: u32 = 95;
+
+/// A time as an unsigned integer that orders like the time.
+pub fn time_key(t: DateTime<Utc>) -> u128 {
+    let secs = u128::from(t.timestamp().cast_unsigned() ^ (1 << 63));
+    (secs << 31) | u128::from(t.timestamp_subsec_nanos())
 }
 
 impl<'a> Graph<'a> {
-    pub fn new(images: &'a [Image]) -> Self {
-        let mut index: FxHashMap<&str, usize> =
-            FxHashMap::with_capacity_and_hasher(images.len(), FxBuildHasher);
-        index.extend(images.iter().enumerate().map(|(i, im)| (im.id.as_str(), i)));
-        let parent: Vec<Option<usize>> = images
-            .iter()
-            .map(|im| im.parent_id.as_deref().and_then(|p| index.get(p).copied()))
-            .collect();
-        let own_bytes = images
+    pub fn new(images: &'a [Image], threads: usize) -> Self {
+        let n = images.len();
+        // One pass over the images for everything read in order (they are large and spread
+        // out in memory; the compact copies are what later steps read at random).
+        let mut index: FxHashMap<ImageId, usize> =
+            FxHashMap::with_capacity_and_hasher(n, FxBuildHasher);
+        let mut tagged = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        let mut size = Vec::with_capacity(n);
+        for (i, im) in images.iter().enumerate() {
+            index.insert(im.id, i);
+            tagged.push(!im.references.is_empty());
+            created.push(time_key(im.created));
+            size.push(im.size);
+        }
+        let mut parent: Vec<Option<usize>> = vec![None; n];
+        par::fill(&mut parent, threads, |i| {
+            images[i].parent_id.and_then(|p| index.get(&p).copied())
+        });
+        let own_bytes = size
             .iter()
             .zip(&parent)
-            .map(|(im, p)| im.size.saturating_sub(p.map_or(0, |p| images[p].size)))
+            .map(|(s, p)| s.saturating_sub(p.map_or(0, |p| size[p])))
             .collect();
-        let tagged = images.iter().map(|im| !im.references.is_empty()).collect();
         Self {
             images,
             index,
             parent,
             own_bytes,
             tagged,
+            created,
         }
     }
 
@@ -43,8 +68,8 @@ impl<'a> Graph<'a> {
         self.images.len()
     }
 
-    pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+    pub fn index_of(&self, id: ImageId) -> Option<usize> {
+        self.index.get(&id).copied()
     }
 
     /// How an image is named in reasons: its first reference, else its short ID.
@@ -53,6 +78,6 @@ impl<'a> Graph<'a> {
         im.references
             .first()
             .cloned()
-            .unwrap_or_else(|| im.short_id().to_owned())
+            .unwrap_or_else(|| im.short_id())
     }
 }

@@ -70,10 +70,17 @@ impl<'c> Compiled<'c> {
         }
     }
 
-    /// The image's value for every compiled key, into `out` (cleared first).
+    /// The image's value for every compiled key, into `out` (cleared first). One pass over
+    /// the image's labels: each key string is read once, and string equality compares
+    /// lengths before bytes, so most pairs never touch the heap.
     pub fn values<'i>(&self, labels: &'i BTreeMap<String, String>, out: &mut Vec<Option<&'i str>>) {
         out.clear();
-        out.extend(self.keys.iter().map(|k| labels.get(*k).map(String::as_str)));
+        out.resize(self.keys.len(), None);
+        for (key, value) in labels {
+            if let Some(k) = self.keys.iter().position(|c| *c == key.as_str()) {
+                out[k] = Some(value.as_str());
+            }
+        }
     }
 
     /// The first policy whose matcher selects the image.

@@ -7,6 +7,7 @@ mod decide;
 mod graph;
 mod matching;
 mod order;
+mod par;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -90,7 +91,8 @@ pub enum Reason {
 /// The decision for one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
-    /// Index of the image in the inventory the plan was made from.
+    /// Index of the image in the inventory the plan was made from (and of this decision in
+    /// [`Plan::decisions`]).
     pub image: usize,
     pub action: Action,
     /// The policy that selected the image, if any.
@@ -101,7 +103,7 @@ pub struct Decision {
 /// One deletion, in execution order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
-    /// Index into [`Plan::decisions`].
+    /// Index into [`Plan::decisions`] (which is also the image's index in the inventory).
     pub decision: usize,
     /// Ask the daemon to delete untagged parents left without children. Only set when
     /// every parent the daemon could delete in cascade is itself planned for deletion.
@@ -112,18 +114,28 @@ pub struct Deletion {
     pub reclaim_bytes: u64,
 }
 
-/// A complete plan: one decision per image, and the deletions in order.
+/// A complete plan: one decision per image, the order to show them in, and the deletions in
+/// execution order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// One decision per image, in inventory order: `decisions[i]` is about image `i`.
     pub decisions: Vec<Decision>,
+    /// Plan order, as indexes into `decisions`: deletions first (children before parents,
+    /// oldest first), then kept images, then untouched ones; ties by creation time and ID.
+    pub order: Vec<usize>,
     pub deletions: Vec<Deletion>,
     pub reclaimable_bytes: u64,
 }
 
 impl Plan {
+    /// The decisions in plan order.
+    pub fn in_order(&self) -> impl Iterator<Item = &Decision> {
+        self.order.iter().map(|&i| &self.decisions[i])
+    }
+
     /// The decisions with a given action, in plan order.
     pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Decision> {
-        self.decisions.iter().filter(move |d| d.action == action)
+        self.in_order().filter(move |d| d.action == action)
     }
 }
 

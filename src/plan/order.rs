@@ -1,7 +1,7 @@
 //! Turning per-image reasons into a plan: decision order, deletion waves (children before
 //! parents), safe cascades and the reclaim estimate.
 
-use super::graph::Graph;
+use super::graph::{Graph, TIME_KEY_BITS};
 use super::{Action, Decision, Deletion, Plan, Reason};
 use std::sync::Arc;
 
@@ -18,57 +18,114 @@ pub(super) fn assemble(
         .map(|r| r.action() == Action::Delete)
         .collect();
     let wave = waves(graph, &in_delete);
-    // Sort keys gathered once, so that the sort touches neither reasons nor images.
-    let keys: Vec<(Action, usize, i64, u32)> = (0..n)
-        .map(|i| {
-            let created = graph.images[i].created;
-            (
-                reasons[i].action(),
-                wave[i],
-                created.timestamp(),
-                created.timestamp_subsec_nanos(),
-            )
+    let order = decision_order(graph, &reasons, &wave);
+    // Deletions come first in plan order.
+    let deletions: Vec<Deletion> = order
+        .iter()
+        .take_while(|&&i| in_delete[i])
+        .map(|&i| Deletion {
+            decision: i,
+            prune_parents: cascade_is_safe(graph, &in_delete, i),
+            wave: wave[i],
+            reclaim_bytes: graph.own_bytes[i],
         })
         .collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| {
-        keys[a]
-            .cmp(&keys[b])
-            .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
-    });
-    let mut reasons: Vec<Option<Reason>> = reasons.into_iter().map(Some).collect();
-    let mut decisions = Vec::with_capacity(n);
-    let mut deletions = Vec::new();
-    let mut reclaimable_bytes = 0;
-    for (pos, &i) in order.iter().enumerate() {
-        let reason = reasons[i]
-            .take()
-            .expect("each image is placed exactly once");
-        if in_delete[i] {
-            reclaimable_bytes += graph.own_bytes[i];
-            deletions.push(Deletion {
-                decision: pos,
-                prune_parents: cascade_is_safe(graph, &in_delete, i),
-                wave: wave[i],
-                reclaim_bytes: graph.own_bytes[i],
-            });
-        }
-        decisions.push(Decision {
+    let reclaimable_bytes = deletions.iter().map(|d| d.reclaim_bytes).sum();
+    // Moved in inventory order: a sequential pass, where plan order would be a random gather.
+    let decisions: Vec<Decision> = reasons
+        .into_iter()
+        .zip(policy_of.iter().copied())
+        .enumerate()
+        .map(|(i, (reason, p))| Decision {
             image: i,
             action: reason.action(),
-            policy: policy_of[i].map(|p| Arc::clone(&names[p])),
+            policy: p.map(|p| Arc::clone(&names[p])),
             reason,
-        });
-    }
+        })
+        .collect();
+    debug_assert_eq!(decisions.len(), n);
     Plan {
         decisions,
+        order,
         deletions,
         reclaimable_bytes,
     }
 }
 
+/// Images in decision order: by action (deletions first), wave, creation time, then ID.
+///
+/// Action, wave and creation second are packed in one `u64` when the inventory allows it
+/// (waves below 2^22, creation times within 2^40 s of each other: always, in practice), so
+/// the sort moves 16-byte pairs and never reads the images; otherwise a `u128` packs the
+/// full time. Runs of equal keys (images of the same second) are then ordered by full time
+/// and ID.
+pub(super) fn decision_order(graph: &Graph<'_>, reasons: &[Reason], wave: &[usize]) -> Vec<usize> {
+    decision_order_with(graph, reasons, wave, true)
+}
+
+/// [`decision_order`], with the `u64` keys allowed or not (tests compare both).
+pub(super) fn decision_order_with(
+    graph: &Graph<'_>,
+    reasons: &[Reason],
+    wave: &[usize],
+    allow_narrow: bool,
+) -> Vec<usize> {
+    let secs = |i: usize| graph.created[i] >> (TIME_KEY_BITS - 64);
+    let (lo, hi) = (0..graph.len())
+        .map(secs)
+        .fold((u128::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let max_wave = wave.iter().copied().max().unwrap_or(0);
+    let narrow = allow_narrow
+        && hi.saturating_sub(lo) < 1 << 40
+        && max_wave < 1 << 22
+        && u32::try_from(graph.len()).is_ok();
+    let action = |i: usize| reasons[i].action() as u64;
+    if narrow {
+        let keyed: Vec<(u64, u32)> = (0..graph.len())
+            .zip(0u32..)
+            .map(|(i, i32)| {
+                let since = u64::try_from(secs(i) - lo).unwrap_or(u64::MAX);
+                let wave = wave[i] as u64;
+                ((action(i) << 62) | (wave << 40) | since, i32)
+            })
+            .collect();
+        sort_keyed(graph, keyed, |i: u32| i as usize)
+    } else {
+        // More waves than 2^31 would need more images than memory holds.
+        let max = (1u128 << (128 - 2 - TIME_KEY_BITS)) - 1;
+        let keyed: Vec<(u128, usize)> = (0..graph.len())
+            .map(|i| {
+                let wave = (wave[i] as u128).min(max);
+                let key =
+                    (u128::from(action(i)) << 126) | (wave << TIME_KEY_BITS) | graph.created[i];
+                (key, i)
+            })
+            .collect();
+        sort_keyed(graph, keyed, |i: usize| i)
+    }
+}
+
+/// Sort `(key, image)` pairs by key, then runs of equal keys by full creation time and ID.
+fn sort_keyed<K: Ord + Copy, I: Copy + Ord>(
+    graph: &Graph<'_>,
+    mut keyed: Vec<(K, I)>,
+    index: impl Fn(I) -> usize,
+) -> Vec<usize> {
+    keyed.sort_unstable();
+    for run in keyed.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|a, b| {
+                let (a, b) = (index(a.1), index(b.1));
+                (graph.created[a].cmp(&graph.created[b]))
+                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
+            });
+        }
+    }
+    keyed.into_iter().map(|(_, i)| index(i)).collect()
+}
+
 /// Wave 0: no child planned for deletion; otherwise one more than the highest child.
-fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
+pub(super) fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
     let mut wave = vec![0usize; graph.len()];
     let mut has_deleted_child = vec![false; graph.len()];
     for (i, p) in graph.parent.iter().enumerate() {

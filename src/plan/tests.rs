@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::{self, Config, Dangling, GroupBy, LabelPredicate, Matcher, Policy, RefGlob};
-use crate::inventory::{Container, Image, Inventory};
+use crate::inventory::{Container, Image, ImageId, Inventory};
 
 const H: u64 = 3600;
 
@@ -16,9 +16,9 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
 }
 
-fn image(id: &str, age_secs: u64) -> Image {
+fn image(short: &str, age_secs: u64) -> Image {
     Image {
-        id: format!("sha256:{id:0>64}"),
+        id: id(short),
         parent_id: None,
         references: vec![],
         labels: BTreeMap::new(),
@@ -27,8 +27,12 @@ fn image(id: &str, age_secs: u64) -> Image {
     }
 }
 
-fn id(short: &str) -> String {
-    format!("sha256:{short:0>64}")
+/// A full ID from a short name: the name's bytes in hex, left-padded with zeros, so that IDs
+/// order like the names of equal length.
+fn id(short: &str) -> ImageId {
+    format!("{:0>64}", hex::encode(short))
+        .parse()
+        .expect("short test names fit in 32 bytes")
 }
 
 trait ImageExt {
@@ -452,13 +456,13 @@ fn arb_config() -> impl Strategy<Value = Config> {
 
 fn ancestors(inv: &Inventory, i: usize) -> Vec<usize> {
     let mut out = vec![];
-    let mut cur = inv.images[i].parent_id.clone();
+    let mut cur = inv.images[i].parent_id;
     while let Some(p) = cur {
         let Some(j) = inv.images.iter().position(|im| im.id == p) else {
             break;
         };
         out.push(j);
-        cur = inv.images[j].parent_id.clone();
+        cur = inv.images[j].parent_id;
     }
     out
 }
@@ -469,7 +473,7 @@ proptest! {
     #[test]
     fn deletions_respect_every_safety_invariant(inv in arb_inventory(), config in arb_config()) {
         let p = plan(&inv, &config, now());
-        let deleted: HashSet<&str> = p.with_action(Action::Delete).map(|d| inv.images[d.image].id.as_str()).collect();
+        let deleted: HashSet<ImageId> = p.with_action(Action::Delete).map(|d| inv.images[d.image].id).collect();
         let mut protected_chain: HashSet<usize> = HashSet::new();
         for c in &inv.containers {
             let i = inv.images.iter().position(|im| im.id == c.image_id).unwrap();
@@ -477,10 +481,10 @@ proptest! {
             protected_chain.extend(ancestors(&inv, i));
         }
         for (i, im) in inv.images.iter().enumerate() {
-            if !deleted.contains(im.id.as_str()) {
+            if !deleted.contains(&im.id) {
                 // A kept image keeps its whole parent chain.
                 for a in ancestors(&inv, i) {
-                    prop_assert!(!deleted.contains(inv.images[a].id.as_str()), "parent of kept image deleted");
+                    prop_assert!(!deleted.contains(&inv.images[a].id), "parent of kept image deleted");
                 }
                 continue;
             }
@@ -504,7 +508,7 @@ proptest! {
                     prop_assert!(pd.wave > del.wave);
                 }
                 if del.prune_parents && parent.references.is_empty() {
-                    prop_assert!(deleted.contains(parent.id.as_str()), "cascade would reach a kept image");
+                    prop_assert!(deleted.contains(&parent.id), "cascade would reach a kept image");
                 }
                 if !parent.references.is_empty() { break; }
             }
@@ -550,10 +554,40 @@ proptest! {
         let b = plan(&shuffled, &config, now());
         // Decisions index their own inventory: compare them by image ID.
         let by_id = |p: &Plan, inv: &Inventory| {
-            let ds: Vec<_> = p.decisions.iter().map(|d| (inv.images[d.image].id.clone(), d.action, d.policy.clone(), d.reason.clone())).collect();
-            let dels: Vec<_> = p.deletions.iter().map(|d| (d.decision, d.prune_parents, d.wave, d.reclaim_bytes)).collect();
+            let ds: Vec<_> = p.in_order().map(|d| (inv.images[d.image].id, d.action, d.policy.clone(), d.reason.clone())).collect();
+            let dels: Vec<_> = p.deletions.iter().map(|d| (inv.images[d.decision].id, d.prune_parents, d.wave, d.reclaim_bytes)).collect();
             (ds, dels, p.reclaimable_bytes)
         };
         prop_assert_eq!(by_id(&a, &inv), by_id(&b, &shuffled));
+    }
+
+    #[test]
+    fn plan_order_lists_each_image_once_deletions_first(inv in arb_inventory(), config in arb_config()) {
+        let p = plan(&inv, &config, now());
+        let mut seen = p.order.clone();
+        seen.sort_unstable();
+        prop_assert_eq!(seen, (0..inv.images.len()).collect::<Vec<_>>());
+        prop_assert!(p.decisions.iter().enumerate().all(|(i, d)| d.image == i), "decisions in inventory order");
+        let actions: Vec<Action> = p.in_order().map(|d| d.action).collect();
+        prop_assert!(actions.windows(2).all(|w| w[0] <= w[1]), "deletions, then keeps, then untouched");
+        let deletions: Vec<usize> = p.deletions.iter().map(|d| d.decision).collect();
+        prop_assert_eq!(&deletions[..], &p.order[..deletions.len()]);
+    }
+
+    #[test]
+    fn narrow_and_wide_sort_keys_give_the_same_order(inv in arb_inventory(), config in arb_config()) {
+        let p = plan(&inv, &config, now());
+        let graph = graph::Graph::new(&inv.images, 1);
+        let reasons: Vec<Reason> = p.decisions.iter().map(|d| d.reason.clone()).collect();
+        let in_delete: Vec<bool> = reasons.iter().map(|r| r.action() == Action::Delete).collect();
+        let wave = order::waves(&graph, &in_delete);
+        let narrow = order::decision_order_with(&graph, &reasons, &wave, true);
+        prop_assert_eq!(&narrow, &order::decision_order_with(&graph, &reasons, &wave, false));
+        prop_assert_eq!(&narrow, &p.order);
+    }
+
+    #[test]
+    fn the_plan_does_not_depend_on_the_number_of_threads(inv in arb_inventory(), config in arb_config(), threads in 2usize..5) {
+        prop_assert_eq!(decide::plan_on_threads(&inv, &config, now(), threads), plan(&inv, &config, now()));
     }
 }

@@ -2,7 +2,7 @@
 //! applies them (each message checked against a real daemon).
 
 use crate::engine::{EngineError, RemoveReport};
-use crate::inventory::{Container, Image, short_id};
+use crate::inventory::{Container, Image, ImageId, short_id};
 
 pub(super) fn remove(
     images: &mut Vec<Image>,
@@ -12,34 +12,34 @@ pub(super) fn remove(
 ) -> Result<RemoveReport, EngineError> {
     let mut report = RemoveReport::default();
     if let Some((idx, reference)) = find_reference(images, name) {
-        let id = images[idx].id.clone();
+        let id = images[idx].id;
         let in_use = containers.iter().find(|c| c.image_id == id);
         if let (1, Some(c)) = (images[idx].references.len(), in_use) {
             return Err(EngineError::Conflict(format!(
                 "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                 short_id(&c.id),
-                short_id(&id)
+                id.short()
             )));
         }
         images[idx].references.retain(|r| *r != reference);
         report.untagged.push(reference);
         // Still referenced, or now an untagged parent: the untag was the whole job.
-        if images[idx].references.is_empty() && !has_children(images, &id) {
-            delete(images, containers, &id, prune_parents, &mut report)?;
+        if images[idx].references.is_empty() && !has_children(images, id) {
+            delete(images, containers, id, prune_parents, &mut report)?;
         }
         return Ok(report);
     }
     let id = find_id(images, name)?;
-    let idx = position(images, &id);
+    let idx = position(images, id);
     if images[idx].references.len() > 1 {
         return Err(EngineError::Conflict(format!(
             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-            short_id(&id)
+            id.short()
         )));
     }
-    check_conflict(images, containers, &id)?;
+    check_conflict(images, containers, id)?;
     report.untagged.append(&mut images[idx].references);
-    delete(images, containers, &id, prune_parents, &mut report)?;
+    delete(images, containers, id, prune_parents, &mut report)?;
     Ok(report)
 }
 
@@ -58,19 +58,18 @@ fn find_reference(images: &[Image], name: &str) -> Option<(usize, String)> {
 }
 
 /// `name` as a full ID, `sha256:`-prefixed or bare hex, or a unique hex prefix.
-fn find_id(images: &[Image], name: &str) -> Result<String, EngineError> {
+fn find_id(images: &[Image], name: &str) -> Result<ImageId, EngineError> {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     let not_found = || EngineError::NotFound(format!("No such image: {name}"));
     if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found());
     }
-    let mut hits = images.iter().filter(|i| {
-        i.id.strip_prefix("sha256:")
-            .unwrap_or(&i.id)
-            .starts_with(hex)
-    });
+    let hex = hex.to_ascii_lowercase();
+    let mut hits = images
+        .iter()
+        .filter(|i| hex::encode(i.id.as_bytes()).starts_with(&hex));
     match (hits.next(), hits.next()) {
-        (Some(one), None) => Ok(one.id.clone()),
+        (Some(one), None) => Ok(one.id),
         (Some(_), Some(_)) => Err(EngineError::Other(format!(
             "multiple IDs found with provided prefix: {hex}"
         ))),
@@ -78,22 +77,26 @@ fn find_id(images: &[Image], name: &str) -> Result<String, EngineError> {
     }
 }
 
-fn position(images: &[Image], id: &str) -> usize {
+fn position(images: &[Image], id: ImageId) -> usize {
     images
         .iter()
         .position(|i| i.id == id)
         .expect("callers pass IDs of present images")
 }
 
-fn has_children(images: &[Image], id: &str) -> bool {
-    images.iter().any(|i| i.parent_id.as_deref() == Some(id))
+fn has_children(images: &[Image], id: ImageId) -> bool {
+    images.iter().any(|i| i.parent_id == Some(id))
 }
 
-fn check_conflict(images: &[Image], containers: &[Container], id: &str) -> Result<(), EngineError> {
+fn check_conflict(
+    images: &[Image],
+    containers: &[Container],
+    id: ImageId,
+) -> Result<(), EngineError> {
     let conflict = |how: &str, what: String| {
         Err(EngineError::Conflict(format!(
             "conflict: unable to delete {} ({how}) - {what}",
-            short_id(id)
+            id.short()
         )))
     };
     if has_children(images, id) {
@@ -124,23 +127,23 @@ fn check_conflict(images: &[Image], containers: &[Container], id: &str) -> Resul
 fn delete(
     images: &mut Vec<Image>,
     containers: &[Container],
-    id: &str,
+    id: ImageId,
     prune: bool,
     report: &mut RemoveReport,
 ) -> Result<(), EngineError> {
     check_conflict(images, containers, id)?;
-    let mut next = Some(id.to_owned());
+    let mut next = Some(id);
     while let Some(id) = next.take() {
-        let removed = images.remove(position(images, &id));
-        report.deleted.push(removed.id.clone());
-        report.deleted.push(layer_id(&removed.id));
+        let removed = images.remove(position(images, id));
+        report.deleted.push(removed.id.to_string());
+        report.deleted.push(layer_id(removed.id));
         let Some(parent) = removed.parent_id.filter(|_| prune) else {
             break;
         };
         let prunable = images
             .iter()
             .any(|i| i.id == parent && i.references.is_empty())
-            && check_conflict(images, containers, &parent).is_ok();
+            && check_conflict(images, containers, parent).is_ok();
         if prunable {
             next = Some(parent);
         }
@@ -149,7 +152,8 @@ fn delete(
 }
 
 /// The `Deleted:` record the daemon adds for an image's own layer (not an image ID).
-fn layer_id(image_id: &str) -> String {
-    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
-    format!("sha256:{}", hex.chars().rev().collect::<String>())
+fn layer_id(image_id: ImageId) -> String {
+    let mut bytes = *image_id.as_bytes();
+    bytes.reverse();
+    ImageId::from_bytes(bytes).to_string()
 }

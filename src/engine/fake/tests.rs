@@ -7,6 +7,11 @@ use futures_util::future::join_all;
 use super::*;
 use crate::inventory::short_id;
 
+/// The full ID of a seed, as the daemon spells it in names and `Deleted` records.
+fn sid(seed: &str) -> String {
+    fake_id(seed).to_string()
+}
+
 fn engine() -> FakeEngine {
     // base <- mid <- leaf (untagged chain), app:1 + app:2 on "app", "solo:1" alone.
     FakeEngine::builder()
@@ -25,7 +30,7 @@ async fn untag_keeps_image_with_other_reference() {
     assert_eq!(r.untagged, vec!["app:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert_eq!(
-        fake.image(&fake_id("app")).expect("still there").references,
+        fake.image(fake_id("app")).expect("still there").references,
         vec!["app:2".to_owned()]
     );
 }
@@ -36,9 +41,9 @@ async fn last_reference_untags_and_deletes_with_a_layer_record() {
     let r = fake.remove_image("solo:1", false).await.expect("delete");
     assert_eq!(r.untagged, vec!["solo:1".to_owned()]);
     assert_eq!(r.deleted.len(), 2, "image + layer record: {r:?}");
-    assert_eq!(r.deleted[0], fake_id("solo"));
-    assert_ne!(r.deleted[1], fake_id("solo"));
-    assert!(fake.image(&fake_id("solo")).is_none());
+    assert_eq!(r.deleted[0], sid("solo"));
+    assert_ne!(r.deleted[1], sid("solo"));
+    assert!(fake.image(fake_id("solo")).is_none());
 }
 
 #[tokio::test]
@@ -52,7 +57,7 @@ async fn repo_without_tag_means_latest() {
 
 #[tokio::test]
 async fn remove_by_id_in_all_spellings() {
-    let id = fake_id("solo");
+    let id = sid("solo");
     let hex = id.trim_start_matches("sha256:").to_owned();
     for name in [id.clone(), hex.clone(), hex[..12].to_owned()] {
         let fake = engine();
@@ -75,10 +80,10 @@ async fn unknown_names_are_not_found() {
 async fn by_id_with_two_references_is_a_conflict() {
     let fake = engine();
     let err = fake
-        .remove_image(&fake_id("app"), false)
+        .remove_image(&sid("app"), false)
         .await
         .expect_err("409");
-    let short = short_id(&fake_id("app")).to_owned();
+    let short = fake_id("app").short();
     assert_eq!(
         err,
         EngineError::Conflict(format!(
@@ -86,7 +91,7 @@ async fn by_id_with_two_references_is_a_conflict() {
         ))
     );
     assert_eq!(
-        fake.image(&fake_id("app")).expect("kept").references.len(),
+        fake.image(fake_id("app")).expect("kept").references.len(),
         2
     );
 }
@@ -96,7 +101,7 @@ async fn images_used_by_containers_conflict() {
     let fake = engine();
     fake.add_container(container("c1", "solo", "created"));
     let c1 = short_id(&container("c1", "solo", "created").id).to_owned();
-    let img = short_id(&fake_id("solo")).to_owned();
+    let img = fake_id("solo").short();
     let err = fake
         .remove_image("solo:1", false)
         .await
@@ -108,7 +113,7 @@ async fn images_used_by_containers_conflict() {
         ))
     );
     let err = fake
-        .remove_image(&fake_id("solo"), false)
+        .remove_image(&sid("solo"), false)
         .await
         .expect_err("id in use");
     assert_eq!(
@@ -118,13 +123,13 @@ async fn images_used_by_containers_conflict() {
         ))
     );
     assert_eq!(
-        fake.image(&fake_id("solo")).expect("kept").references,
+        fake.image(fake_id("solo")).expect("kept").references,
         vec!["solo:1".to_owned()]
     );
 
     fake.add_container(container("c2", "leaf", "running"));
     let err = fake
-        .remove_image(&fake_id("leaf"), false)
+        .remove_image(&sid("leaf"), false)
         .await
         .expect_err("running");
     assert!(
@@ -146,7 +151,7 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
         .image(image("c").parent("p"))
         .build();
     let err = fake
-        .remove_image(&fake_id("p"), false)
+        .remove_image(&sid("p"), false)
         .await
         .expect_err("has child");
     assert!(
@@ -157,7 +162,7 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
     assert_eq!(r.untagged, vec!["base:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert!(
-        fake.image(&fake_id("p"))
+        fake.image(fake_id("p"))
             .expect("kept")
             .references
             .is_empty()
@@ -168,28 +173,25 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
 async fn prune_parents_cascades_through_untagged_parents() {
     let fake = engine();
     let r = fake
-        .remove_image(&fake_id("leaf"), true)
+        .remove_image(&sid("leaf"), true)
         .await
         .expect("cascade");
     let images: Vec<_> = r
         .deleted
         .iter()
-        .filter(|d| [fake_id("leaf"), fake_id("mid"), fake_id("base")].contains(d))
+        .filter(|d| [sid("leaf"), sid("mid"), sid("base")].contains(d))
         .cloned()
         .collect();
-    assert_eq!(
-        images,
-        vec![fake_id("leaf"), fake_id("mid"), fake_id("base")]
-    );
+    assert_eq!(images, vec![sid("leaf"), sid("mid"), sid("base")]);
     assert_eq!(fake.images().len(), 2);
 
     let fake = engine();
     let r = fake
-        .remove_image(&fake_id("leaf"), false)
+        .remove_image(&sid("leaf"), false)
         .await
         .expect("no cascade");
-    assert_eq!(r.deleted[0], fake_id("leaf"));
-    assert!(fake.image(&fake_id("mid")).is_some());
+    assert_eq!(r.deleted[0], sid("leaf"));
+    assert!(fake.image(fake_id("mid")).is_some());
 }
 
 #[tokio::test]
@@ -209,12 +211,9 @@ async fn cascade_stops_at_tagged_shared_or_used_parents() {
         .container(container("k", "p", "exited"))
         .build();
     for fake in [tagged, shared, used] {
-        let r = fake
-            .remove_image(&fake_id("c"), true)
-            .await
-            .expect("leaf goes");
-        assert!(!r.deleted.contains(&fake_id("p")), "{r:?}");
-        assert!(fake.image(&fake_id("p")).is_some());
+        let r = fake.remove_image(&sid("c"), true).await.expect("leaf goes");
+        assert!(!r.deleted.contains(&sid("p")), "{r:?}");
+        assert!(fake.image(fake_id("p")).is_some());
     }
 }
 
@@ -270,7 +269,7 @@ async fn concurrency_gauge_sees_parallel_removals() {
         b = b.image(image(&n.to_string()));
     }
     let fake = b.build();
-    let ids: Vec<String> = (0..6).map(|n| fake_id(&n.to_string())).collect();
+    let ids: Vec<String> = (0..6).map(|n| sid(&n.to_string())).collect();
     join_all(ids[..4].iter().map(|id| fake.remove_image(id, false))).await;
     assert_eq!(fake.max_concurrent_removals(), 4);
     for id in &ids[4..] {
@@ -283,7 +282,10 @@ async fn concurrency_gauge_sees_parallel_removals() {
 #[test]
 fn fake_ids_are_full_deterministic_and_distinct() {
     assert_eq!(fake_id("a"), fake_id("a"));
-    assert_ne!(short_id(&fake_id("a")), short_id(&fake_id("b")));
-    assert_eq!(fake_id("a").len(), 71);
-    assert_eq!(fake_id(&fake_id("a")), fake_id("a"));
+    assert_ne!(fake_id("a").short(), fake_id("b").short());
+    assert_eq!(
+        fake_id(&sid("a")),
+        fake_id("a"),
+        "a full ID is taken as it is"
+    );
 }
