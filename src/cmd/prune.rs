@@ -1,6 +1,6 @@
 //! `stagesweep prune` and `stagesweep plan`: one pass, printed.
 
-use std::io::IsTerminal;
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -98,13 +98,17 @@ async fn take_lock(path: std::path::PathBuf, wait: bool) -> Result<Option<HostLo
 
 fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
     let now = Utc::now();
-    match output {
-        Output::Text => print!("{}", report::render_text(report, now, all)),
-        Output::Json => {
-            let doc = report::to_json(report, now);
-            let text = serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?;
-            println!("{text}");
-        }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let written = match output {
+        Output::Text => out.write_all(report::render_text(report, now, all).as_bytes()),
+        // Streamed: at 100k images the document is tens of MB, never held as one string.
+        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, now))
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
+    };
+    match written.and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not a failure of the pass.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| CmdError::Other(e.into())),
     }
-    Ok(())
 }
