@@ -52,20 +52,19 @@ pub(super) fn plan_on_threads(
     // (policy, group) per image; groups are numbered per part, then merged in part order.
     let mut matched: Vec<(Option<usize>, usize)> = vec![(None, usize::MAX); graph.len()];
     let parts = par::chunks2(&mut reasons, &mut matched, threads, |base, r, m| {
-        walk.part(base, r, m)
+        (base, walk.part(base, r, m))
     });
     let mut groups = Groups::default();
-    let mut renumber: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
-    for part in parts {
-        renumber.push(part.list.into_iter().map(|g| groups.merge(g)).collect());
-    }
-    let chunk = matched.len().div_ceil(renumber.len().max(1)).max(1);
     let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
     let mut group_of: Vec<usize> = Vec::with_capacity(graph.len());
-    for (part, new) in matched.chunks(chunk).zip(&renumber) {
-        for &(p, g) in part {
+    let ends: Vec<usize> = (parts.iter().skip(1).map(|(base, _)| *base))
+        .chain([matched.len()])
+        .collect();
+    for ((base, part), end) in parts.into_iter().zip(ends) {
+        let renumber: Vec<usize> = part.list.into_iter().map(|g| groups.merge(g)).collect();
+        for &(p, g) in &matched[base..end] {
             policy_of.push(p);
-            group_of.push(if p.is_some() { new[g] } else { usize::MAX });
+            group_of.push(if p.is_some() { renumber[g] } else { usize::MAX });
         }
     }
     drop(matched);
