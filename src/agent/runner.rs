@@ -278,7 +278,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             Ok(s) => {
                 tracing::info!(
                     deleted = s.deleted_total,
-                    reclaimed = %bytesize::ByteSize(s.reclaimed_bytes),
+                    reclaimed = %crate::units::fmt_bytes(s.reclaimed_bytes),
                     reclaimed_bytes = s.reclaimed_bytes,
                     kept = s.kept,
                     skipped = s.skipped,

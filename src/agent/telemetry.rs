@@ -5,12 +5,12 @@
 
 use std::sync::Mutex;
 
-use bytesize::ByteSize;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sd_notify::NotifyState;
 
 use super::metrics::Metrics;
 use crate::pass::Summary;
+use crate::units::fmt_bytes;
 
 /// What the agent last knew about the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,13 +152,14 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// `deleted 5 (1.2 GB), kept 3, skipped 0, failed 0 in 0.4s`
+/// `deleted 5 (1.2 GB), kept 3, skipped 0, failed 0 in 0.4s` — bytes in the same units as the
+/// report's summary line.
 #[must_use]
 pub fn summary_line(s: &Summary) -> String {
     format!(
         "deleted {} ({}), kept {}, skipped {}, failed {} in {:.1}s",
         s.deleted_total,
-        ByteSize(s.reclaimed_bytes),
+        fmt_bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
         s.failed,
@@ -208,7 +209,7 @@ mod tests {
         t.next_pass(Some(at + chrono::Duration::hours(1)));
         assert_eq!(
             t.status_line(),
-            "last pass 2026-01-01T00:00:00Z: deleted 5 (1.4 MiB), kept 3, skipped 0, failed 0 in 0.2s; next 2026-01-01T01:00:00Z"
+            "last pass 2026-01-01T00:00:00Z: deleted 5 (1.5 MB), kept 3, skipped 0, failed 0 in 0.2s; next 2026-01-01T01:00:00Z"
         );
     }
 }
