@@ -3,18 +3,17 @@
 //! Steps: in-use chains → policy match → protection → grace period → retention per
 //! group → parents of kept images → deletion waves (children before parents).
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
-use std::sync::Arc;
 
 use super::graph::Graph;
 use super::matching::Compiled;
 use super::order::assemble;
 use super::par;
+use super::retention::{Groups, Retention, age, group_key};
 use super::{Action, Plan, Reason};
-use crate::config::{Config, GroupBy, Policy};
+use crate::config::{Config, Policy};
 use crate::inventory::{Image, Inventory, short_id};
 
 /// Compute the plan for one pass. Deterministic: the same inputs give the same plan.
@@ -54,19 +53,7 @@ pub(super) fn plan_on_threads(
     let parts = par::chunks2(&mut reasons, &mut matched, threads, |base, r, m| {
         (base, walk.part(base, r, m))
     });
-    let mut groups = Groups::default();
-    let mut policy_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
-    let mut group_of: Vec<usize> = Vec::with_capacity(graph.len());
-    let ends: Vec<usize> = (parts.iter().skip(1).map(|(base, _)| *base))
-        .chain([matched.len()])
-        .collect();
-    for ((base, part), end) in parts.into_iter().zip(ends) {
-        let renumber: Vec<usize> = part.list.into_iter().map(|g| groups.merge(g)).collect();
-        for &(p, g) in &matched[base..end] {
-            policy_of.push(p);
-            group_of.push(if p.is_some() { renumber[g] } else { usize::MAX });
-        }
-    }
+    let (groups, policy_of, group_of) = Groups::merge_parts(parts, &matched);
     drop(matched);
     let retention = Retention {
         graph: &graph,
@@ -81,10 +68,6 @@ pub(super) fn plan_on_threads(
         .map(|r| r.unwrap_or(Reason::NoPolicyMatches))
         .collect();
     assemble(&graph, &policy_of, &names, reasons)
-}
-
-fn age(image: &Image, now: DateTime<Utc>) -> Duration {
-    (now - image.created).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// Images used by containers, and their whole parent chains.
@@ -190,201 +173,6 @@ impl<'a> Walk<'a> {
             }
         }
         groups
-    }
-}
-
-/// The group an image falls in: the repository or the label value (borrowed, no allocation).
-type GroupKey<'a> = Option<&'a str>;
-
-/// The images of each (policy, group), in inventory order.
-#[derive(Default)]
-struct Groups<'a> {
-    index: FxHashMap<(usize, GroupKey<'a>), usize>,
-    list: Vec<Group<'a>>,
-}
-
-struct Group<'a> {
-    policy: usize,
-    key: GroupKey<'a>,
-    members: Vec<usize>,
-}
-
-impl<'a> Groups<'a> {
-    /// Put image `i` in the group of policy `p` and `key`; returns the group's index.
-    fn add(&mut self, p: usize, key: GroupKey<'a>, i: usize) -> usize {
-        let list = &mut self.list;
-        let g = *self.index.entry((p, key)).or_insert_with(|| {
-            list.push(Group {
-                policy: p,
-                key,
-                members: Vec::new(),
-            });
-            list.len() - 1
-        });
-        self.list[g].members.push(i);
-        g
-    }
-
-    /// Append another part's group (members after this one's); returns its index here.
-    fn merge(&mut self, group: Group<'a>) -> usize {
-        let list = &mut self.list;
-        let g = *self
-            .index
-            .entry((group.policy, group.key))
-            .or_insert_with(|| {
-                list.push(Group {
-                    policy: group.policy,
-                    key: group.key,
-                    members: Vec::new(),
-                });
-                list.len() - 1
-            });
-        self.list[g].members.extend(group.members);
-        g
-    }
-}
-
-fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
-    match group_by {
-        GroupBy::None => None,
-        GroupBy::Repository => image.references.first().map(|r| repository(r)),
-        GroupBy::Label(key) => image.labels.get(key).map(String::as_str),
-    }
-}
-
-/// How a group is named in reasons: `all`, `app`, `<none>`, `label:project=a`.
-fn group_name(key: GroupKey<'_>, group_by: &GroupBy) -> String {
-    match (group_by, key) {
-        (GroupBy::None, _) => "all".to_owned(),
-        (GroupBy::Repository, k) => k.unwrap_or("<none>").to_owned(),
-        (GroupBy::Label(l), Some(v)) => format!("label:{l}={v}"),
-        (GroupBy::Label(l), None) => format!("label:{l} (unset)"),
-    }
-}
-
-/// `registry:5000/app:1` → `registry:5000/app`.
-fn repository(reference: &str) -> &str {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => reference,
-    }
-}
-
-/// What retention needs besides the per-image tables.
-struct Retention<'g, 'a> {
-    graph: &'g Graph<'a>,
-    config: &'g Config,
-    names: &'g [Arc<str>],
-    now: DateTime<Utc>,
-}
-
-impl Retention<'_, '_> {
-    /// Decide every matched image not yet kept: rank each group newest first, then one
-    /// walk in inventory order (so that images and reasons are read sequentially), then the
-    /// size budgets group by group.
-    fn apply(
-        &self,
-        mut groups: Groups<'_>,
-        policy_of: &[Option<usize>],
-        group_of: &[usize],
-        reasons: &mut [Option<Reason>],
-    ) {
-        let graph = self.graph;
-        let mut rank = vec![0usize; graph.len()];
-        for group in &mut groups.list {
-            // Newest first; ties broken by ID so the order is total.
-            group.members.sort_unstable_by(|&a, &b| {
-                (graph.created[b].cmp(&graph.created[a]))
-                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
-            });
-            for (r, &i) in group.members.iter().enumerate() {
-                rank[i] = r;
-            }
-        }
-        let group_names: Vec<Arc<str>> = groups
-            .list
-            .iter()
-            .map(|g| Arc::from(group_name(g.key, &self.config.policies[g.policy].group_by)))
-            .collect();
-        for (i, reason) in reasons.iter_mut().enumerate() {
-            if reason.is_some() {
-                continue;
-            }
-            let Some(p) = policy_of[i] else { continue };
-            let group = &group_names[group_of[i]];
-            *reason = Some(self.decide(p, group, rank[i], &graph.images[i]));
-        }
-        for (group, name) in groups.list.iter().zip(&group_names) {
-            let p = group.policy;
-            if let Some(limit) = self.config.policies[p].max_total_size {
-                apply_size_budget(graph, &self.names[p], name, &group.members, limit, reasons);
-            }
-        }
-    }
-
-    /// The retention decision for a matched image that nothing keeps, `rank` newest first.
-    fn decide(&self, p: usize, group: &Arc<str>, rank: usize, image: &Image) -> Reason {
-        let policy = &self.config.policies[p];
-        let name = || Arc::clone(&self.names[p]);
-        let age = age(image, self.now);
-        match (policy.max_age, policy.keep_last) {
-            (Some(max), _) if age > max => Reason::OlderThanMaxAge {
-                policy: name(),
-                age_secs: age.as_secs(),
-                max_age_secs: max.as_secs(),
-            },
-            (_, Some(k)) if rank >= k => Reason::BeyondKeepLast {
-                policy: name(),
-                keep_last: k,
-                group: Arc::clone(group),
-            },
-            (_, Some(k)) => Reason::AmongNewest {
-                policy: name(),
-                keep_last: k,
-                group: Arc::clone(group),
-            },
-            _ if policy.is_plain_prune() => Reason::Matched {
-                policy: name(),
-                age_secs: age.as_secs(),
-                min_age_secs: policy.min_age.as_secs(),
-            },
-            _ => Reason::WithinPolicy { policy: name() },
-        }
-    }
-}
-
-/// Delete the oldest deletable images until the group's remaining bytes fit the budget.
-fn apply_size_budget(
-    graph: &Graph<'_>,
-    policy: &Arc<str>,
-    group: &Arc<str>,
-    members: &[usize],
-    limit: u64,
-    reasons: &mut [Option<Reason>],
-) {
-    let is_delete = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
-    let mut total: u64 = members
-        .iter()
-        .filter(|&&i| !is_delete(&reasons[i]))
-        .map(|&i| graph.own_bytes[i])
-        .sum();
-    for &i in members.iter().rev() {
-        if total <= limit {
-            break;
-        }
-        let eligible = matches!(
-            reasons[i],
-            Some(Reason::AmongNewest { .. } | Reason::WithinPolicy { .. })
-        );
-        if eligible {
-            reasons[i] = Some(Reason::OverSizeBudget {
-                policy: Arc::clone(policy),
-                group: Arc::clone(group),
-                group_bytes: total,
-                max_total_size: limit,
-            });
-            total -= graph.own_bytes[i];
-        }
     }
 }
 

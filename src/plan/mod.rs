@@ -1,13 +1,15 @@
 //! The pure planner: `(inventory, config, now) -> Plan`.
 //!
 //! Every image gets an action and a reason. No I/O, no clock, no bollard types.
-//! `decide` holds the algorithm, `text` the human rendering of reasons.
+//! `decide` holds the algorithm, `retention` the grouping and ranking, `order` the plan order
+//! and deletion waves, `par` the threads, `text` the human rendering of reasons.
 
 mod decide;
 mod graph;
 mod matching;
 mod order;
 mod par;
+mod retention;
 #[cfg(test)]
 mod tests;
 mod text;

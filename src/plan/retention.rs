@@ -1,0 +1,230 @@
+//! Retention: images grouped per (policy, group), ranked newest first, then decided by
+//! `max_age`, `keep_last` and `max_total_size`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+
+use super::graph::Graph;
+use super::{Action, Reason};
+use crate::config::{Config, GroupBy};
+use crate::inventory::Image;
+
+/// How old an image is at `now` (zero when created in the future).
+pub(super) fn age(image: &Image, now: DateTime<Utc>) -> Duration {
+    (now - image.created).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// The group an image falls in: the repository or the label value (borrowed, no allocation).
+pub(super) type GroupKey<'a> = Option<&'a str>;
+
+/// The images of each (policy, group), in inventory order.
+#[derive(Default)]
+pub(super) struct Groups<'a> {
+    index: FxHashMap<(usize, GroupKey<'a>), usize>,
+    list: Vec<Group<'a>>,
+}
+
+struct Group<'a> {
+    policy: usize,
+    key: GroupKey<'a>,
+    members: Vec<usize>,
+}
+
+impl<'a> Groups<'a> {
+    /// The index of the group of policy `p` and `key`, created empty when new.
+    fn slot(&mut self, p: usize, key: GroupKey<'a>) -> usize {
+        let list = &mut self.list;
+        *self.index.entry((p, key)).or_insert_with(|| {
+            list.push(Group {
+                policy: p,
+                key,
+                members: Vec::new(),
+            });
+            list.len() - 1
+        })
+    }
+
+    /// Put image `i` in the group of policy `p` and `key`; returns the group's index.
+    pub fn add(&mut self, p: usize, key: GroupKey<'a>, i: usize) -> usize {
+        let g = self.slot(p, key);
+        self.list[g].members.push(i);
+        g
+    }
+
+    /// Merge the groups the walk's parts found (in part order, so members stay in inventory
+    /// order) and renumber each image's group. `parts` holds each part's first image and its
+    /// groups; `matched` is (policy, group number within its part) per image. Returns the
+    /// groups with each image's policy and group index (`usize::MAX` when no policy matched).
+    pub fn merge_parts(
+        parts: Vec<(usize, Groups<'a>)>,
+        matched: &[(Option<usize>, usize)],
+    ) -> (Self, Vec<Option<usize>>, Vec<usize>) {
+        let mut groups = Groups::default();
+        let mut policy_of = Vec::with_capacity(matched.len());
+        let mut group_of = Vec::with_capacity(matched.len());
+        let ends: Vec<usize> = (parts.iter().skip(1).map(|(base, _)| *base))
+            .chain([matched.len()])
+            .collect();
+        for ((base, part), end) in parts.into_iter().zip(ends) {
+            let renumber: Vec<usize> = (part.list.into_iter())
+                .map(|g| {
+                    let here = groups.slot(g.policy, g.key);
+                    groups.list[here].members.extend(g.members);
+                    here
+                })
+                .collect();
+            for &(p, g) in &matched[base..end] {
+                policy_of.push(p);
+                group_of.push(if p.is_some() { renumber[g] } else { usize::MAX });
+            }
+        }
+        (groups, policy_of, group_of)
+    }
+}
+
+pub(super) fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
+    match group_by {
+        GroupBy::None => None,
+        GroupBy::Repository => image.references.first().map(|r| repository(r)),
+        GroupBy::Label(key) => image.labels.get(key).map(String::as_str),
+    }
+}
+
+/// How a group is named in reasons: `all`, `app`, `<none>`, `label:project=a`.
+fn group_name(key: GroupKey<'_>, group_by: &GroupBy) -> String {
+    match (group_by, key) {
+        (GroupBy::None, _) => "all".to_owned(),
+        (GroupBy::Repository, k) => k.unwrap_or("<none>").to_owned(),
+        (GroupBy::Label(l), Some(v)) => format!("label:{l}={v}"),
+        (GroupBy::Label(l), None) => format!("label:{l} (unset)"),
+    }
+}
+
+/// `registry:5000/app:1` → `registry:5000/app`.
+fn repository(reference: &str) -> &str {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => reference,
+    }
+}
+
+/// What retention needs besides the per-image tables.
+pub(super) struct Retention<'g, 'a> {
+    pub graph: &'g Graph<'a>,
+    pub config: &'g Config,
+    pub names: &'g [Arc<str>],
+    pub now: DateTime<Utc>,
+}
+
+impl Retention<'_, '_> {
+    /// Decide every matched image not yet kept: rank each group newest first, then one
+    /// walk in inventory order (so that images and reasons are read sequentially), then the
+    /// size budgets group by group.
+    pub fn apply(
+        &self,
+        mut groups: Groups<'_>,
+        policy_of: &[Option<usize>],
+        group_of: &[usize],
+        reasons: &mut [Option<Reason>],
+    ) {
+        let graph = self.graph;
+        let mut rank = vec![0usize; graph.len()];
+        for group in &mut groups.list {
+            // Newest first; ties broken by ID so the order is total.
+            group.members.sort_unstable_by(|&a, &b| {
+                (graph.created[b].cmp(&graph.created[a]))
+                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
+            });
+            for (r, &i) in group.members.iter().enumerate() {
+                rank[i] = r;
+            }
+        }
+        let group_names: Vec<Arc<str>> = groups
+            .list
+            .iter()
+            .map(|g| Arc::from(group_name(g.key, &self.config.policies[g.policy].group_by)))
+            .collect();
+        for (i, reason) in reasons.iter_mut().enumerate() {
+            if reason.is_some() {
+                continue;
+            }
+            let Some(p) = policy_of[i] else { continue };
+            let group = &group_names[group_of[i]];
+            *reason = Some(self.decide(p, group, rank[i], &graph.images[i]));
+        }
+        for (group, name) in groups.list.iter().zip(&group_names) {
+            let p = group.policy;
+            if let Some(limit) = self.config.policies[p].max_total_size {
+                apply_size_budget(graph, &self.names[p], name, &group.members, limit, reasons);
+            }
+        }
+    }
+
+    /// The retention decision for a matched image that nothing keeps, `rank` newest first.
+    fn decide(&self, p: usize, group: &Arc<str>, rank: usize, image: &Image) -> Reason {
+        let policy = &self.config.policies[p];
+        let name = || Arc::clone(&self.names[p]);
+        let age = age(image, self.now);
+        match (policy.max_age, policy.keep_last) {
+            (Some(max), _) if age > max => Reason::OlderThanMaxAge {
+                policy: name(),
+                age_secs: age.as_secs(),
+                max_age_secs: max.as_secs(),
+            },
+            (_, Some(k)) if rank >= k => Reason::BeyondKeepLast {
+                policy: name(),
+                keep_last: k,
+                group: Arc::clone(group),
+            },
+            (_, Some(k)) => Reason::AmongNewest {
+                policy: name(),
+                keep_last: k,
+                group: Arc::clone(group),
+            },
+            _ if policy.is_plain_prune() => Reason::Matched {
+                policy: name(),
+                age_secs: age.as_secs(),
+                min_age_secs: policy.min_age.as_secs(),
+            },
+            _ => Reason::WithinPolicy { policy: name() },
+        }
+    }
+}
+
+/// Delete the oldest deletable images until the group's remaining bytes fit the budget.
+fn apply_size_budget(
+    graph: &Graph<'_>,
+    policy: &Arc<str>,
+    group: &Arc<str>,
+    members: &[usize],
+    limit: u64,
+    reasons: &mut [Option<Reason>],
+) {
+    let is_delete = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
+    let mut total: u64 = members
+        .iter()
+        .filter(|&&i| !is_delete(&reasons[i]))
+        .map(|&i| graph.own_bytes[i])
+        .sum();
+    for &i in members.iter().rev() {
+        if total <= limit {
+            break;
+        }
+        let eligible = matches!(
+            reasons[i],
+            Some(Reason::AmongNewest { .. } | Reason::WithinPolicy { .. })
+        );
+        if eligible {
+            reasons[i] = Some(Reason::OverSizeBudget {
+                policy: Arc::clone(policy),
+                group: Arc::clone(group),
+                group_bytes: total,
+                max_total_size: limit,
+            });
+            total -= graph.own_bytes[i];
+        }
+    }
+}
