@@ -187,14 +187,15 @@ impl<E: Engine> Ctx<'_, E> {
                 reason: format!("used by container {c}, created after the inventory"),
             };
         }
-        let names: Vec<String> = if image.references.is_empty() {
-            vec![image.id.to_string()]
+        let id = image.id.to_string();
+        let names: Vec<&str> = if image.references.is_empty() {
+            vec![id.as_str()]
         } else {
-            image.references.clone()
+            image.references.iter().map(String::as_str).collect()
         };
         let mut removed_any = false;
         for name in names {
-            match self.engine.remove_image(&name, d.prune_parents).await {
+            match self.engine.remove_image(name, d.prune_parents).await {
                 Ok(report) => {
                     removed_any = true;
                     self.note_cascade(image, &report.deleted);
