@@ -19,7 +19,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true,
     max_term_width = 100,
     after_help = "Exit codes: 0 nothing failed, 1 some deletions failed, 2 configuration or usage \
-                  error, 3 docker unreachable, 4 host lock busy (prune --no-wait).\n\
+                  error, 3 docker unreachable, 4 host lock busy (prune --no-wait), 5 environment \
+                  error (lock file, I/O, listener).\n\
                   Configuration reference: config/default.yaml and the README."
 )]
 pub struct Cli {

@@ -10,3 +10,6 @@ pub const CONFIG: i32 = 2;
 pub const UNREACHABLE: i32 = 3;
 /// Another pass holds the host lock and `--no-wait` was given.
 pub const LOCKED: i32 = 4;
+/// The environment failed us: the lock file cannot be taken, an I/O error, a listener that
+/// cannot bind, an internal error. Nothing was deleted because of it.
+pub const ENVIRONMENT: i32 = 5;

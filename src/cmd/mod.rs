@@ -35,7 +35,7 @@ impl CmdError {
             CmdError::Config(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
-            CmdError::Other(_) => exit::DELETIONS_FAILED,
+            CmdError::Other(_) => exit::ENVIRONMENT,
         }
     }
 }
