@@ -107,10 +107,15 @@ pub struct Image {
     pub parent_id: Option<ImageId>,
     /// `repo:tag` references; empty for untagged images (`<none>:<none>` is filtered out).
     pub references: Vec<String>,
+    /// `repo@sha256:…` references (`RepoDigests`; `<none>@<none>` is filtered out).
+    pub digests: Vec<String>,
     /// Image labels (`config.Labels`).
     pub labels: BTreeMap<String, String>,
     /// Creation time reported by the engine.
     pub created: DateTime<Utc>,
+    /// When the image was last tagged on this engine (`Metadata.LastTagTime` from image
+    /// inspect), where known. Not part of the listing: filled in for deletion candidates.
+    pub last_tagged: Option<DateTime<Utc>>,
     /// Size in bytes as reported by the engine (includes parent layers).
     pub size: u64,
 }

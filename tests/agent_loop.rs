@@ -11,7 +11,7 @@ use stagesweep::agent::{
     Agent, Connector, EngineBackend, Reloader, Telemetry, TokioClock, schedule_tickers,
 };
 use stagesweep::config::{self, Config, DockerConfig};
-use stagesweep::engine::{Engine, EngineError, RemoveReport};
+use stagesweep::engine::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
 use stagesweep::inventory::{Container, Image};
 use tokio::sync::oneshot;
 
@@ -56,6 +56,27 @@ impl Engine for TinyEngine {
     async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
         self.up()?;
         Ok(self.0.lock().expect("daemon").images.clone())
+    }
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        self.up()?;
+        Ok(EngineInfo {
+            id: "TINY".into(),
+            ..EngineInfo::default()
+        })
+    }
+    async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
+        self.up()?;
+        let d = self.0.lock().expect("daemon");
+        let image = d.images.iter().find(|i| i.id == *name);
+        image
+            .map(|i| ImageState {
+                id: i.id,
+                references: i.references.clone(),
+                digests: i.digests.clone(),
+                created: Some(i.created),
+                last_tagged: i.last_tagged,
+            })
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))
     }
     async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
         self.up()?;
@@ -108,8 +129,10 @@ fn old_image(n: u8) -> Image {
         id: format!("sha256:{n:064x}").parse().expect("a valid ID"),
         parent_id: None,
         references: Vec::new(),
+        digests: Vec::new(),
         labels: BTreeMap::from([("stage".to_owned(), "builder".to_owned())]),
         created: t(T0) - chrono::Duration::days(2),
+        last_tagged: None,
         size: 1000,
     }
 }

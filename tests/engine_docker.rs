@@ -26,6 +26,42 @@ async fn ping_host_and_describe() {
 }
 
 #[tokio::test]
+async fn info_names_the_engine_and_its_clock() {
+    let engine = engine_or_fail().await;
+    let info = engine.info().await.expect("info");
+    assert!(!info.id.is_empty(), "{info:?}");
+    assert!(!info.server_version.is_empty(), "{info:?}");
+    let skew = (info.system_time.expect("dockerd reports SystemTime") - Utc::now()).abs();
+    assert!(skew < chrono::Duration::seconds(30), "{info:?}");
+    assert!(info.root_dir.is_some(), "{info:?}");
+}
+
+#[tokio::test]
+async fn inspect_image_sees_tags_by_name_and_by_id() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("inspect-image").await;
+    let created = Utc.with_ymd_and_hms(2021, 2, 3, 4, 5, 6).unwrap();
+    let a = scope.tag("a");
+    let ids = fixture::load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), created).tag(&a)],
+    )
+    .await;
+    let by_id = engine.inspect_image(&ids[0]).await.expect("inspect by id");
+    assert_eq!(by_id.id.to_string(), ids[0]);
+    assert_eq!(by_id.references, vec![a.clone()]);
+    assert_eq!(by_id.created, Some(created));
+    let by_name = engine.inspect_image(&a).await.expect("inspect by name");
+    assert_eq!(by_name.id, by_id.id);
+    let missing = engine.inspect_image(&scope.tag("missing")).await;
+    assert!(
+        matches!(missing, Err(EngineError::NotFound(_))),
+        "{missing:?}"
+    );
+    scope.cleanup().await;
+}
+
+#[tokio::test]
 async fn list_images_maps_fixture_fields() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("list-images").await;

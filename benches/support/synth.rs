@@ -56,11 +56,13 @@ impl Builder {
             id: image_id(i),
             parent_id: parent.map(|p| self.images[p].id),
             references,
+            digests: Vec::new(),
             labels: labels
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
             created,
+            last_tagged: None,
             size,
         });
         i

@@ -11,14 +11,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerSummary, ImageDeleteResponseItem, ImageSummary};
+use bollard::models::{
+    ContainerSummary, ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo,
+};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, RemoveReport};
+use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
@@ -151,6 +153,17 @@ impl Engine for DockerEngine {
         summaries.into_iter().map(to_image).collect()
     }
 
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let info = self.call("read engine info", self.docker.info()).await?;
+        Ok(to_engine_info(info))
+    }
+
+    async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
+        let what = format!("inspect image {name}");
+        let inspect = self.call(&what, self.docker.inspect_image(name)).await?;
+        to_image_state(name, inspect)
+    }
+
     async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
         let opts = ListContainersOptionsBuilder::new().all(true).build();
         let summaries = self
@@ -206,14 +219,56 @@ fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
     Ok(Image {
         id,
         parent_id,
-        references: s
-            .repo_tags
-            .into_iter()
-            .filter(|r| !is_placeholder_reference(r))
-            .collect(),
+        references: real_references(s.repo_tags),
+        digests: real_references(s.repo_digests),
         labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
         created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
+        last_tagged: None,
         size: u64::try_from(s.size).unwrap_or(0),
+    })
+}
+
+/// References without the engine's placeholders for "none".
+fn real_references(refs: Vec<String>) -> Vec<String> {
+    refs.into_iter()
+        .filter(|r| !is_placeholder_reference(r))
+        .collect()
+}
+
+/// An RFC 3339 time from the engine; `None` when missing or unparsable.
+fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn to_engine_info(info: SystemInfo) -> EngineInfo {
+    EngineInfo {
+        id: info.id.unwrap_or_default(),
+        name: info.name.unwrap_or_default(),
+        server_version: info.server_version.unwrap_or_default(),
+        system_time: engine_time(info.system_time.as_deref()),
+        root_dir: info
+            .docker_root_dir
+            .filter(|d| !d.is_empty())
+            .map(Into::into),
+    }
+}
+
+fn to_image_state(name: &str, inspect: ImageInspect) -> Result<ImageState, EngineError> {
+    let id = image_id(
+        &format!("image {name} on inspect"),
+        inspect.id.as_deref().unwrap_or_default(),
+    )?;
+    // The zero time (`0001-01-01T00:00:00Z`) means "never tagged".
+    let last_tagged = engine_time(inspect.metadata.and_then(|m| m.last_tag_time).as_deref())
+        .filter(|t| t.timestamp() > 0);
+    Ok(ImageState {
+        id,
+        references: real_references(inspect.repo_tags.unwrap_or_default()),
+        digests: real_references(inspect.repo_digests.unwrap_or_default()),
+        created: engine_time(inspect.created.as_deref()),
+        last_tagged,
     })
 }
 
@@ -522,6 +577,54 @@ mod tests {
         .unwrap();
         assert_eq!(child.parent_id, Some(img.id));
         assert!(child.is_dangling());
+    }
+
+    #[test]
+    fn image_inspect_maps_tags_times_and_the_zero_tag_time() {
+        use bollard::models::ImageInspectMetadata;
+        let inspect = |last: &str| ImageInspect {
+            id: Some(A.into()),
+            repo_tags: Some(vec!["app:1".into()]),
+            repo_digests: Some(vec!["<none>@<none>".into(), "app@sha256:ff".into()]),
+            created: Some("2024-05-06T07:08:09.123456789Z".into()),
+            metadata: Some(ImageInspectMetadata {
+                last_tag_time: Some(last.into()),
+            }),
+            ..ImageInspect::default()
+        };
+        let state = to_image_state("app:1", inspect("2025-01-02T03:04:05Z")).unwrap();
+        assert_eq!(state.id.to_string(), A);
+        assert_eq!(state.references, vec!["app:1".to_owned()]);
+        assert_eq!(state.digests, vec!["app@sha256:ff".to_owned()]);
+        assert_eq!(state.created.map(|t| t.timestamp()), Some(1_714_979_289));
+        assert_eq!(
+            state.last_tagged.map(|t| t.timestamp()),
+            Some(1_735_787_045)
+        );
+        let never = to_image_state("app:1", inspect("0001-01-01T00:00:00Z")).unwrap();
+        assert_eq!(never.last_tagged, None);
+        let garbage = to_image_state("app:1", inspect("yesterday")).unwrap();
+        assert_eq!(garbage.last_tagged, None);
+        let no_id = to_image_state("x", ImageInspect::default()).unwrap_err();
+        assert!(no_id.to_string().contains("image x on inspect"), "{no_id}");
+    }
+
+    #[test]
+    fn system_info_maps_identity_clock_and_root() {
+        let info = to_engine_info(SystemInfo {
+            id: Some("ABCD:EFGH".into()),
+            name: Some("host1".into()),
+            server_version: Some("20.10.24".into()),
+            system_time: Some("2026-11-29T13:49:26.123456789+01:00".into()),
+            docker_root_dir: Some("/var/lib/docker".into()),
+            ..SystemInfo::default()
+        });
+        assert_eq!(info.id, "ABCD:EFGH");
+        assert_eq!(info.server_version, "20.10.24");
+        assert_eq!(info.system_time.map(|t| t.timestamp()), Some(1_795_956_566));
+        assert_eq!(info.root_dir, Some("/var/lib/docker".into()));
+        let empty = to_engine_info(SystemInfo::default());
+        assert_eq!(empty, EngineInfo::default());
     }
 
     #[test]

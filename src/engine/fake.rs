@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, RemoveReport};
+use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
 use crate::inventory::{Container, Image, ImageId};
+
+/// The ID the fake engine reports in [`EngineInfo`].
+pub const FAKE_ENGINE_ID: &str = "FAKE:ENGINE:0001";
 
 /// A full, deterministic `sha256:` ID made from a short seed (`fake_id("a")`).
 #[must_use]
@@ -49,8 +52,10 @@ pub fn image(seed: &str) -> ImageBuilder {
         id: fake_id(seed),
         parent_id: None,
         references: Vec::new(),
+        digests: Vec::new(),
         labels: BTreeMap::new(),
         created: DateTime::from_timestamp(1_735_689_600, 0).expect("constant timestamp is valid"),
+        last_tagged: None,
         size: 1000,
     })
 }
@@ -273,6 +278,30 @@ impl Engine for FakeEngine {
     async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
         self.check_reachable()?;
         Ok(self.images())
+    }
+
+    async fn info(&self) -> Result<EngineInfo, EngineError> {
+        self.check_reachable()?;
+        Ok(EngineInfo {
+            id: FAKE_ENGINE_ID.to_owned(),
+            name: "fake".to_owned(),
+            server_version: "0.0.0-fake".to_owned(),
+            system_time: None,
+            root_dir: None,
+        })
+    }
+
+    async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
+        self.check_reachable()?;
+        let st = self.lock();
+        let image = daemon::resolve(&st.images, name)?;
+        Ok(ImageState {
+            id: image.id,
+            references: image.references.clone(),
+            digests: image.digests.clone(),
+            created: Some(image.created),
+            last_tagged: image.last_tagged,
+        })
     }
 
     async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {

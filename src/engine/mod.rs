@@ -7,8 +7,41 @@ pub mod docker;
 pub mod fake;
 
 use std::future::Future;
+use std::path::PathBuf;
 
-use crate::inventory::{Container, Image};
+use chrono::{DateTime, Utc};
+
+use crate::inventory::{Container, Image, ImageId};
+
+/// What `GET /info` says about the engine. Fields an engine may leave out are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// The engine's ID (`/info` `ID`): stable across restarts, new for a new data root.
+    pub id: String,
+    /// The engine host's name.
+    pub name: String,
+    /// The engine's version (`20.10.24`, `4.3.1`).
+    pub server_version: String,
+    /// The engine's clock when it answered.
+    pub system_time: Option<DateTime<Utc>>,
+    /// Where the engine keeps its data (`DockerRootDir`).
+    pub root_dir: Option<PathBuf>,
+}
+
+/// One image as `GET /images/{name}/json` shows it now: what the executor re-checks before
+/// it deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageState {
+    pub id: ImageId,
+    /// `repo:tag` references (placeholders such as `<none>:<none>` removed).
+    pub references: Vec<String>,
+    /// `repo@sha256:…` references (placeholders removed).
+    pub digests: Vec<String>,
+    /// `Created`, when the engine gave one that parses.
+    pub created: Option<DateTime<Utc>>,
+    /// `Metadata.LastTagTime`, when the engine gave one (the zero time means never).
+    pub last_tagged: Option<DateTime<Utc>>,
+}
 
 /// What the daemon reported for one `DELETE /images/{name}` call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +83,16 @@ pub trait Engine: Send + Sync {
 
     /// All images, intermediate ones included (`all=true`).
     fn list_images(&self) -> impl Future<Output = Result<Vec<Image>, EngineError>> + Send;
+
+    /// The engine's identity, clock and data root (`GET /info`).
+    fn info(&self) -> impl Future<Output = Result<EngineInfo, EngineError>> + Send;
+
+    /// One image by ID or reference, as it is now (`GET /images/{name}/json`); a missing
+    /// image is [`EngineError::NotFound`].
+    fn inspect_image(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<ImageState, EngineError>> + Send;
 
     /// All containers, running or not (`all=true`).
     fn list_containers(&self) -> impl Future<Output = Result<Vec<Container>, EngineError>> + Send;

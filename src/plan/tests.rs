@@ -21,8 +21,10 @@ fn image(short: &str, age_secs: u64) -> Image {
         id: id(short),
         parent_id: None,
         references: vec![],
+        digests: vec![],
         labels: BTreeMap::new(),
         created: now() - chrono::Duration::seconds(i64::try_from(age_secs).unwrap()),
+        last_tagged: None,
         size: 100,
     }
 }

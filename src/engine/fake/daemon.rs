@@ -43,6 +43,15 @@ pub(super) fn remove(
     Ok(report)
 }
 
+/// The image `name` (a reference or an ID) names now, as `GET /images/{name}/json` finds it.
+pub(super) fn resolve<'a>(images: &'a [Image], name: &str) -> Result<&'a Image, EngineError> {
+    if let Some((idx, _)) = find_reference(images, name) {
+        return Ok(&images[idx]);
+    }
+    let id = find_id(images, name)?;
+    Ok(&images[position(images, id)])
+}
+
 /// `name` as a reference (`repo` means `repo:latest`): the image index and the reference.
 fn find_reference(images: &[Image], name: &str) -> Option<(usize, String)> {
     let last = name.rsplit('/').next().unwrap_or(name);
