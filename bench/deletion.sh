@@ -87,7 +87,7 @@ run_one() {
     if [ "$tool" = b ]; then
         rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.txt")
         local deleted
-        deleted=$(jq '.summary.deleted_total' "$work/prune.json")
+        deleted=$(jq '.summary.deleted' "$work/prune.json")
         [ "$deleted" -eq "$n" ] || die "stagesweep reported $deleted deletions, expected $n"
     fi
     local left

@@ -41,6 +41,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// Show every decision (delete, keep, untouched) and why, without changing anything
     Plan(PlanArgs),
+    /// Delete exactly what a saved plan lists (plan --output json > plan.json), after
+    /// re-checking every image on the engine
+    Apply(ApplyArgs),
     /// Validate the configuration and summarise its policies
     CheckConfig,
     /// Run passes on the configured schedule until stopped (systemd service, sidecar)
@@ -110,6 +113,26 @@ pub struct PlanArgs {
     pub output: Output,
     #[command(flatten)]
     pub adhoc: AdhocArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The plan file: the JSON document of `stagesweep plan --output json`
+    #[arg(value_name = "PLAN.json")]
+    pub file: PathBuf,
+    /// Refuse a plan older than this (on the engine's clock)
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_plan_age: humantime::Duration,
+    /// Output format on stdout
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Exit at once (code 4) when another pass holds the host lock, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Lock file shared with the agent [default: lock_file from the config,
+    /// /run/stagesweep/stagesweep.lock]
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

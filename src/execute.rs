@@ -1,30 +1,36 @@
-//! Carry out a plan's deletions against an [`Engine`]: bounded concurrency, children
-//! before parents, per-image outcomes. Decides nothing the plan did not decide.
+//! Carry out a plan's deletions against an [`Engine`]: wave by wave (children before
+//! parents), bounded concurrency, every deletion re-checked against the engine first
+//! ([`identity`]), per-image outcomes. Decides nothing the plan did not decide: it only
+//! leaves out what changed since the plan was made.
+
+mod identity;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan};
+use identity::InUse;
 
 /// What happened to one planned deletion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
-    /// Deleted by our own call.
+    /// The daemon deleted the image (our call; never a cascade).
     Deleted,
-    /// Deleted by the daemon in cascade when a child was deleted.
-    DeletedInCascade { child: String },
+    /// The daemon answered with `Untagged` records but kept the image (it gained a child or
+    /// another reference): not deleted, no bytes counted.
+    UntaggedOnly { untagged: Vec<String> },
     /// 404: someone else deleted it first (not a failure).
     AlreadyGone,
-    /// 409 or a last-moment check: the daemon's (or our) reason.
+    /// 409, or a re-check found the image changed: the daemon's (or our) reason.
     Skipped { reason: String },
     /// Any other error.
     Failed { error: String },
@@ -48,18 +54,24 @@ impl Outcome {
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Deleted => "deleted",
-            Outcome::DeletedInCascade { .. } => "deleted_in_cascade",
+            Outcome::UntaggedOnly { .. } => "untagged_only",
             Outcome::AlreadyGone => "already_gone",
             Outcome::Skipped { .. } => "skipped",
             Outcome::Failed { .. } => "failed",
             Outcome::NotAttempted => "not_attempted",
         }
     }
+
+    /// True when the image is no longer on the engine.
+    #[must_use]
+    pub fn is_gone(&self) -> bool {
+        matches!(self, Outcome::Deleted | Outcome::AlreadyGone)
+    }
 }
 
-/// Run the plan's deletions: wave by wave (children before parents), at most
-/// `concurrency` calls in flight, stopping before new deletions once `stop` fires.
-/// Results come back in plan order.
+/// Run the plan's deletions: wave by wave (children before parents), at most `concurrency`
+/// calls in flight, stopping before new deletions once `stop` fires. A parent whose planned
+/// child is still there is not attempted. Results come back in plan order.
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &Plan,
@@ -68,13 +80,12 @@ pub async fn execute<E: Engine>(
     stop: &CancellationToken,
     progress: &ProgressBar,
 ) -> Vec<DeletionResult> {
-    let cascaded: Mutex<HashMap<ImageId, String>> = Mutex::new(HashMap::new());
-    let planned: HashSet<ImageId> = plan
-        .deletions
-        .iter()
-        .map(|d| images[plan.decisions[d.decision].image].id)
-        .collect();
-    let now_in_use = recheck_in_use(engine, plan, images).await;
+    let image_of = |k: usize| &images[plan.decisions[plan.deletions[k].decision].image];
+    let children = planned_children(plan.deletions.len(), image_of);
+    let known: HashSet<ImageId> = images.iter().map(|i| i.id).collect();
+    let planned: HashSet<ImageId> = (0..plan.deletions.len()).map(|k| image_of(k).id).collect();
+    let alongside = Mutex::new(HashMap::new());
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
     let mut start = 0;
     while start < plan.deletions.len() {
@@ -83,21 +94,28 @@ pub async fn execute<E: Engine>(
             .iter()
             .position(|d| d.wave != wave)
             .map_or(plan.deletions.len(), |n| start + n);
+        let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
         let ctx = Ctx {
             engine,
             plan,
-            stop,
             images,
-            cascaded: &cascaded,
+            stop,
+            in_use: in_use.as_ref(),
+            children: &children,
+            outcomes: &outcomes,
+            known: &known,
             planned: &planned,
-            now_in_use: &now_in_use,
+            alongside: &alongside,
         };
-        let runs = runs(&ctx, &plan.deletions[start..end], progress);
-        let wave_results: Vec<DeletionResult> = stream::iter(runs)
+        let runs = runs(&ctx, start..end, progress);
+        let wave_results: Vec<(usize, DeletionResult)> = stream::iter(runs)
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
-        results.extend(wave_results);
+        for (k, r) in wave_results {
+            outcomes[k] = Some(r.outcome.clone());
+            results.push(r);
+        }
         start = end;
     }
     let mut position = vec![0; plan.decisions.len()];
@@ -108,39 +126,48 @@ pub async fn execute<E: Engine>(
     results
 }
 
+/// For each deletion, the deletions of its planned children (by index into the deletions).
+fn planned_children<'i>(n: usize, image_of: impl Fn(usize) -> &'i Image) -> Vec<Vec<usize>> {
+    let index: HashMap<ImageId, usize> = (0..n).map(|k| (image_of(k).id, k)).collect();
+    let mut children = vec![Vec::new(); n];
+    for k in 0..n {
+        if let Some(p) = image_of(k).parent_id.and_then(|p| index.get(&p)) {
+            children[*p].push(k);
+        }
+    }
+    children
+}
+
 /// The deletions of one wave as futures. Spelled out with one named lifetime: a closure
 /// inferred at the call site would be higher-ranked and make the pass future not `Send`.
 fn runs<'a, E: Engine>(
     ctx: &'a Ctx<'a, E>,
-    deletions: &'a [Deletion],
+    wave: std::ops::Range<usize>,
     progress: &'a ProgressBar,
-) -> impl Iterator<Item = impl Future<Output = DeletionResult> + 'a> + 'a {
-    deletions.iter().map(move |d| ctx.run(d, progress))
+) -> impl Iterator<Item = impl Future<Output = (usize, DeletionResult)> + 'a> + 'a {
+    wave.map(move |k| ctx.run(k, progress))
 }
 
-/// Containers created since the inventory may now use an image with several references;
-/// untagging one of those references would leave it half-untagged, so look again.
-async fn recheck_in_use<E: Engine>(
+/// Untagging one reference of an image that has several is not refused by the daemon when a
+/// container uses the image, so such a wave first lists the containers again (`None` when
+/// that fails: those images are then skipped). Waves of single-reference images need no
+/// listing: deleting by ID, the daemon checks containers itself.
+async fn containers_if_needed<'i, E: Engine>(
     engine: &E,
-    plan: &Plan,
-    images: &[Image],
-) -> HashMap<ImageId, String> {
-    let image = |d: &Deletion| &images[plan.decisions[d.decision].image];
-    let multi = plan.deletions.iter().any(|d| image(d).references.len() > 1);
-    if !multi {
-        return HashMap::new();
+    mut wave: impl Iterator<Item = &'i Image>,
+) -> Option<InUse> {
+    if wave.all(|i| identity::is_single_reference(&i.references, &i.digests)) {
+        return Some(InUse::new());
     }
     match engine.list_containers().await {
-        Ok(cs) => cs
-            .into_iter()
-            .map(|c| (c.image_id, short_id(&c.id).to_owned()))
-            .collect(),
+        Ok(cs) => Some(
+            cs.into_iter()
+                .map(|c| (c.image_id, short_id(&c.id).to_owned()))
+                .collect(),
+        ),
         Err(e) => {
-            warn!(error = %e, "could not re-check containers; images with several references are skipped");
-            plan.deletions
-                .iter()
-                .map(|d| (image(d).id, "unknown".to_owned()))
-                .collect()
+            warn!(error = %e, "could not re-check containers; images with several references are skipped in this wave");
+            None
         }
     }
 }
@@ -150,123 +177,114 @@ struct Ctx<'a, E> {
     plan: &'a Plan,
     images: &'a [Image],
     stop: &'a CancellationToken,
-    cascaded: &'a Mutex<HashMap<ImageId, String>>,
+    in_use: Option<&'a InUse>,
+    children: &'a [Vec<usize>],
+    /// Outcomes of earlier waves, by deletion index.
+    outcomes: &'a [Option<Outcome>],
+    /// Every image ID of the inventory, and those planned for deletion.
+    known: &'a HashSet<ImageId>,
     planned: &'a HashSet<ImageId>,
-    now_in_use: &'a HashMap<ImageId, String>,
+    /// Planned images an engine deleted along with a child (Podman), with that child.
+    alongside: &'a Mutex<HashMap<ImageId, ImageId>>,
 }
 
 impl<E: Engine> Ctx<'_, E> {
-    async fn run(&self, d: &Deletion, progress: &ProgressBar) -> DeletionResult {
+    async fn run(&self, k: usize, progress: &ProgressBar) -> (usize, DeletionResult) {
+        let d: &Deletion = &self.plan.deletions[k];
         let decision = &self.plan.decisions[d.decision];
         let image = &self.images[decision.image];
-        let outcome = self.outcome(d, image).await;
-        let bytes = match outcome {
-            Outcome::Deleted | Outcome::DeletedInCascade { .. } => d.reclaim_bytes,
-            _ => 0,
+        let (outcome, notes) = if let Some(child) = self.went_along(image.id) {
+            let note = format!(
+                "deleted by the engine along with its child {}",
+                child.short()
+            );
+            (Outcome::Deleted, vec![note])
+        } else if self.stop.is_cancelled() {
+            (Outcome::NotAttempted, Vec::new())
+        } else if let Some(blocked) = self.blocked_by_child(k) {
+            (blocked, Vec::new())
+        } else {
+            let a = identity::delete(self.engine, image, d.parents_may_go, self.in_use).await;
+            self.note_alongside(image.id, &a.also_deleted);
+            (a.outcome, a.notes)
         };
-        log_outcome(decision, image, &outcome, bytes);
+        let bytes = if outcome == Outcome::Deleted {
+            d.reclaim_bytes
+        } else {
+            0
+        };
+        log_outcome(decision, image, &outcome, bytes, &notes);
         progress.inc(1);
-        DeletionResult {
+        let result = DeletionResult {
             decision: d.decision,
             outcome,
             bytes,
-        }
+        };
+        (k, result)
     }
 
-    async fn outcome(&self, d: &Deletion, image: &Image) -> Outcome {
-        if let Some(child) = self.cascade_of(image.id) {
-            return Outcome::DeletedInCascade { child };
-        }
-        if self.stop.is_cancelled() {
-            return Outcome::NotAttempted;
-        }
-        if let Some(c) = self.now_in_use.get(&image.id)
-            && image.references.len() > 1
-        {
-            return Outcome::Skipped {
-                reason: format!("used by container {c}, created after the inventory"),
-            };
-        }
-        let id = image.id.to_string();
-        let names: Vec<&str> = if image.references.is_empty() {
-            vec![id.as_str()]
-        } else {
-            image.references.iter().map(String::as_str).collect()
-        };
-        let mut removed_any = false;
-        for name in names {
-            match self.engine.remove_image(name, d.prune_parents).await {
-                Ok(report) => {
-                    removed_any = true;
-                    self.note_cascade(image, &report.deleted);
-                }
-                Err(EngineError::NotFound(_)) => {}
-                Err(e) => return Self::refused(e, removed_any),
+    fn went_along(&self, id: ImageId) -> Option<ImageId> {
+        let map = self.alongside.lock().expect("never held across a panic");
+        map.get(&id).copied()
+    }
+
+    /// Images the engine deleted besides the one asked for (`Deleted` records that are not
+    /// layers): planned ones are recorded; anything else is said loudly.
+    fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
+        let mut map = self.alongside.lock().expect("never held across a panic");
+        for id in deleted.iter().filter(|id| self.known.contains(id)) {
+            if self.planned.contains(id) {
+                map.insert(*id, child);
+            } else {
+                tracing::error!(image = %id.short(), child = %child.short(), "the engine deleted an image the plan keeps along with a planned one");
             }
         }
-        if removed_any {
-            Outcome::Deleted
-        } else {
-            Outcome::AlreadyGone
-        }
     }
 
-    fn refused(e: EngineError, partly: bool) -> Outcome {
-        let partly = if partly {
-            " (after some of its references were removed)"
-        } else {
-            ""
-        };
-        match e {
-            EngineError::Conflict(msg) => Outcome::Skipped {
-                reason: format!("{msg}{partly}"),
-            },
-            other => Outcome::Failed {
-                error: format!("{other}{partly}"),
-            },
+    /// A planned child that is still on the engine keeps its parent: not attempted.
+    fn blocked_by_child(&self, k: usize) -> Option<Outcome> {
+        let (c, outcome) = self.children[k].iter().find_map(|&c| {
+            let o = self.outcomes[c].as_ref()?;
+            (!o.is_gone()).then_some((c, o))
+        })?;
+        if *outcome == Outcome::NotAttempted {
+            return Some(Outcome::NotAttempted);
         }
-    }
-
-    fn cascade_of(&self, id: ImageId) -> Option<String> {
-        self.cascaded
-            .lock()
-            .expect("the lock is never held across a panic")
-            .get(&id)
-            .cloned()
-    }
-
-    fn note_cascade(&self, image: &Image, deleted: &[String]) {
-        let mut map = self
-            .cascaded
-            .lock()
-            .expect("the lock is never held across a panic");
-        // The daemon also lists deleted layers; only planned images matter here.
-        let others = deleted
-            .iter()
-            .filter_map(|id| id.parse::<ImageId>().ok())
-            .filter(|id| *id != image.id && self.planned.contains(id));
-        for id in others {
-            debug!(image = %id.short(), child = %image.id.short(), "deleted in cascade");
-            map.insert(id, image.id.short());
-        }
+        let child = &self.images[self.plan.decisions[self.plan.deletions[c].decision].image];
+        Some(Outcome::Skipped {
+            reason: format!(
+                "its child {} was not deleted ({})",
+                child.id.short(),
+                outcome.kind()
+            ),
+        })
     }
 }
 
-fn log_outcome(decision: &Decision, image: &Image, outcome: &Outcome, bytes: u64) {
+fn log_outcome(
+    decision: &Decision,
+    image: &Image,
+    outcome: &Outcome,
+    bytes: u64,
+    notes: &[String],
+) {
     let references = image.references.join(",");
     let image = image.id.short();
     let policy = decision.policy.as_deref().unwrap_or("");
     let reason = decision.reason.to_string();
+    let notes = notes.join("; ");
     match outcome {
-        Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
+        Outcome::Deleted => {
             info!(
                 image,
-                references,
-                bytes,
-                policy,
-                reason,
-                outcome = outcome.kind(),
-                "deleted image"
+                references, bytes, policy, reason, notes, "deleted image"
+            );
+        }
+        Outcome::UntaggedOnly { untagged } => {
+            let untagged = untagged.join(",");
+            warn!(
+                image,
+                references, policy, untagged, notes, "untagged but not deleted"
             );
         }
         Outcome::AlreadyGone => debug!(image, "already gone"),

@@ -5,6 +5,7 @@
 //! Only `engine::docker` knows about bollard; everything that decides lives in `plan`.
 
 pub mod agent;
+pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -16,4 +17,5 @@ pub mod lock;
 pub mod pass;
 pub mod plan;
 pub mod report;
+pub mod tag_times;
 pub mod units;

@@ -29,6 +29,7 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
         match command {
             Command::Prune(args) => cmd::prune::prune(config, &args).await,
             Command::Plan(args) => cmd::prune::plan(config, &args).await,
+            Command::Apply(args) => cmd::apply::run(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
             Command::CheckConfig => unreachable!("handled above"),
         }

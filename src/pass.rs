@@ -1,7 +1,8 @@
 //! One garbage-collection pass: inventory → plan → execute → report.
 //!
-//! Shared by `prune`, `plan` and the agent. Fails as a whole only when the inventory
-//! cannot be read; per-image failures are outcomes.
+//! Shared by `prune`, `plan` and the agent (`apply` shares the execution step). Fails as a
+//! whole only when the inventory cannot be read; per-image failures are outcomes. Ages are
+//! measured on the engine's clock, which stamped the images.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,11 +14,16 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tracing::debug;
+use tracing::{debug, warn};
 
+use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
 use crate::inventory::{Image, ImageId, Inventory};
-use crate::plan::{self, Action, Decision, Plan};
+use crate::plan::{Action, Decision, Plan};
+use crate::tag_times;
+
+/// Clock differences up to this are normal; beyond it, a pass says so.
+const SKEW_WORTH_A_WARNING: chrono::Duration = chrono::Duration::seconds(60);
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -32,12 +38,10 @@ pub struct PassOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub images: usize,
-    /// Deleted by our own calls.
+    /// Deleted (each by its own call).
     pub deleted: usize,
-    /// Deleted by the daemon in cascade (included in `deleted_total`).
-    pub cascaded: usize,
-    /// `deleted + cascaded`.
-    pub deleted_total: usize,
+    /// The daemon untagged but kept the image (it gained a child or a reference).
+    pub untagged_only: usize,
     /// 404 on delete: gone before we got to it.
     pub already_gone: usize,
     pub reclaimed_bytes: u64,
@@ -60,6 +64,10 @@ pub struct Summary {
 /// Everything one pass produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct PassReport {
+    /// The engine's ID (`/info`): a saved plan only applies to this engine.
+    pub engine_id: String,
+    /// The time the plan was made for, on the engine's clock.
+    pub planned_at: DateTime<Utc>,
     /// What the engine held; the plan's decisions index its images.
     pub inventory: Inventory,
     pub plan: Plan,
@@ -93,9 +101,15 @@ pub async fn run_pass<E: Engine>(
     stop: &CancellationToken,
 ) -> Result<PassReport, EngineError> {
     let started = Instant::now();
-    let (images, containers) = tokio::try_join!(engine.list_images(), engine.list_containers())?;
-    let inventory = Inventory { images, containers };
-    let plan = plan::plan(&inventory, config, now);
+    let (info, images, containers) = tokio::try_join!(
+        engine.info(),
+        engine.list_images(),
+        engine.list_containers()
+    )?;
+    let now = engine_now(&info, now);
+    let mut inventory = Inventory { images, containers };
+    let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
+    let concurrency = config.docker.concurrency;
     debug!(
         images = plan.decisions.len(),
         deletions = plan.deletions.len(),
@@ -106,29 +120,54 @@ pub async fn run_pass<E: Engine>(
         let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
-    let results = if opts.dry_run || plan.deletions.is_empty() {
+    let results = if opts.dry_run {
         Vec::new()
     } else {
-        let bar = progress_bar(opts.progress, plan.deletions.len());
-        let r = execute(
-            engine,
-            &plan,
-            &inventory.images,
-            config.docker.concurrency,
-            stop,
-            &bar,
-        )
-        .await;
-        bar.finish_and_clear();
-        r
+        execute_plan(engine, &plan, &inventory.images, concurrency, opts, stop).await
     };
     let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
     Ok(PassReport {
+        engine_id: info.id,
+        planned_at: now,
         inventory,
         plan,
         results,
         summary,
     })
+}
+
+/// Carry out a plan's deletions (none in a dry run), with a progress bar when asked.
+pub async fn execute_plan<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    images: &[Image],
+    concurrency: usize,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+) -> Vec<DeletionResult> {
+    if opts.dry_run || plan.deletions.is_empty() {
+        return Vec::new();
+    }
+    let bar = progress_bar(opts.progress, plan.deletions.len());
+    let results = execute(engine, plan, images, concurrency, stop, &bar).await;
+    bar.finish_and_clear();
+    results
+}
+
+/// The time to plan at: the engine's clock when it tells it (it stamped `Created`), else ours.
+fn engine_now(info: &EngineInfo, ours: DateTime<Utc>) -> DateTime<Utc> {
+    let Some(theirs) = info.system_time else {
+        return ours;
+    };
+    let skew = theirs - ours;
+    if skew.abs() > SKEW_WORTH_A_WARNING {
+        warn!(
+            engine = %info.name,
+            skew_secs = skew.num_seconds(),
+            "the engine's clock differs from ours; ages are measured on the engine's clock"
+        );
+    }
+    theirs
 }
 
 fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
@@ -174,16 +213,13 @@ pub fn summarize(
     for r in results {
         let policy = plan.decisions[r.decision].policy.as_deref().unwrap_or("");
         match &r.outcome {
-            Outcome::Deleted | Outcome::DeletedInCascade { .. } => {
-                if matches!(r.outcome, Outcome::Deleted) {
-                    s.deleted += 1;
-                } else {
-                    s.cascaded += 1;
-                }
+            Outcome::Deleted => {
+                s.deleted += 1;
                 s.reclaimed_bytes += r.bytes;
                 bump(&mut s.deleted_by_policy, policy, 1);
                 bump(&mut s.bytes_by_policy, policy, r.bytes);
             }
+            Outcome::UntaggedOnly { .. } => s.untagged_only += 1,
             Outcome::AlreadyGone => s.already_gone += 1,
             Outcome::Skipped { .. } => {
                 s.skipped += 1;
@@ -193,7 +229,6 @@ pub fn summarize(
             Outcome::NotAttempted => s.not_attempted += 1,
         }
     }
-    s.deleted_total = s.deleted + s.cascaded;
     s
 }
 

@@ -11,11 +11,13 @@ use serde::Serialize;
 use crate::execute::{DeletionResult, Outcome};
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
-use crate::plan::{Action, Reason, fmt_age};
+use crate::plan::{Action, Reason, fmt_age, image_age};
 use crate::units::fmt_bytes;
 
-/// Version of the JSON document's layout; bumped on incompatible changes.
-pub const JSON_VERSION: u32 = 1;
+/// Version of the JSON document's layout; bumped on incompatible changes. Version 2: the
+/// engine ID and plan time (a plan file for `apply`), digests, parents, tag times, waves and
+/// estimates per deletion; `untagged_only` outcomes; no cascades.
+pub const JSON_VERSION: u32 = 2;
 
 /// The one-line summary of a pass.
 #[must_use]
@@ -29,10 +31,7 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
             s.duration_secs
         );
     }
-    let mut line = format!("deleted {} images", s.deleted_total);
-    if s.cascaded > 0 {
-        let _ = write!(line, " ({} in cascade)", s.cascaded);
-    }
+    let mut line = format!("deleted {} images", s.deleted);
     let _ = write!(
         line,
         ", reclaimed {}, kept {}, skipped {}, failed {}",
@@ -41,6 +40,9 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
         s.skipped,
         s.failed
     );
+    if s.untagged_only > 0 {
+        let _ = write!(line, ", untagged only {}", s.untagged_only);
+    }
     if s.already_gone > 0 {
         let _ = write!(line, ", already gone {}", s.already_gone);
     }
@@ -62,8 +64,10 @@ pub fn report_summary_line(report: &PassReport) -> String {
 }
 
 /// Text output: a table of deletions (all decisions with `all`), then the summary line.
+/// Ages are as of the plan's time.
 #[must_use]
-pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String {
+pub fn render_text(report: &PassReport, all: bool) -> String {
+    let now = report.planned_at;
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     let mut header = vec![
@@ -99,7 +103,7 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
             } else {
                 image.references.join(", ")
             },
-            fmt_age(age_secs(image, now)),
+            age_secs(image, now).map_or_else(|| "?".to_owned(), fmt_age),
             fmt_bytes(image.size),
             d.action.to_string(),
             d.policy.as_deref().unwrap_or("-").to_owned(),
@@ -129,8 +133,9 @@ fn outcome_by_decision(report: &PassReport) -> Vec<Option<&DeletionResult>> {
     v
 }
 
-fn age_secs(image: &Image, now: DateTime<Utc>) -> u64 {
-    u64::try_from((now - image.created).num_seconds()).unwrap_or(0)
+/// The age the planner used, in seconds; `None` when it cannot be told.
+fn age_secs(image: &Image, now: DateTime<Utc>) -> Option<u64> {
+    image_age(image, now).map(|a| a.as_secs())
 }
 
 /// Short text for an outcome.
@@ -138,7 +143,9 @@ fn age_secs(image: &Image, now: DateTime<Utc>) -> u64 {
 pub fn outcome_text(o: &Outcome) -> String {
     match o {
         Outcome::Deleted => "deleted".to_owned(),
-        Outcome::DeletedInCascade { child } => format!("deleted in cascade of {child}"),
+        Outcome::UntaggedOnly { untagged } => {
+            format!("untagged only ({}): image kept", untagged.join(", "))
+        }
         Outcome::AlreadyGone => "already gone".to_owned(),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),
         Outcome::Failed { error } => format!("failed: {error}"),
@@ -146,11 +153,16 @@ pub fn outcome_text(o: &Outcome) -> String {
     }
 }
 
-/// The JSON document (`--output json`). Field names are stable; see the README.
+/// The JSON document (`--output json`). Field names are stable; see the README. It is also
+/// the plan file that `stagesweep apply` reads.
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
     pub version: u32,
     pub dry_run: bool,
+    /// The engine the plan was made for (`/info` ID).
+    pub engine_id: &'a str,
+    /// The time the plan was made for, on the engine's clock.
+    pub planned_at: DateTime<Utc>,
     pub summary: &'a Summary,
     pub reclaimable_bytes: u64,
     pub images: Vec<JsonImage<'a>>,
@@ -161,13 +173,24 @@ pub struct JsonReport<'a> {
 pub struct JsonImage<'a> {
     pub id: ImageId,
     pub references: &'a [String],
+    pub digests: &'a [String],
+    pub parent_id: Option<ImageId>,
     pub created: DateTime<Utc>,
-    pub age_secs: u64,
+    pub last_tagged: Option<DateTime<Utc>>,
+    /// The age the planner used; `None` when it cannot be told (`unknown_age`).
+    pub age_secs: Option<u64>,
     pub size: u64,
     pub action: Action,
     pub policy: Option<&'a str>,
     pub reason: &'a Reason,
     pub reason_text: String,
+    /// For planned deletions: the execution wave (children before parents).
+    pub wave: Option<usize>,
+    /// For planned deletions: the estimated bytes the deletion frees.
+    pub reclaimable_bytes: Option<u64>,
+    /// For planned deletions: whether an engine that removes untagged parents along with an
+    /// image (Podman) may be asked to delete it.
+    pub parents_may_go: Option<bool>,
     /// Present for planned deletions once executed.
     pub outcome: Option<&'a Outcome>,
     pub reclaimed_bytes: u64,
@@ -175,31 +198,46 @@ pub struct JsonImage<'a> {
 
 /// Build the JSON document of a report.
 #[must_use]
-pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
+pub fn to_json(report: &PassReport) -> JsonReport<'_> {
+    let now = report.planned_at;
     let outcomes = outcome_by_decision(report);
+    let mut deletion = vec![None; report.plan.decisions.len()];
+    for d in &report.plan.deletions {
+        deletion[d.decision] = Some(d);
+    }
     let images = report
         .plan
         .order
         .iter()
-        .map(|&i| (&report.plan.decisions[i], outcomes[i]))
-        .map(|(d, r)| (d, &report.inventory.images[d.image], r))
-        .map(|(d, image, r)| JsonImage {
-            id: image.id,
-            references: &image.references,
-            created: image.created,
-            age_secs: age_secs(image, now),
-            size: image.size,
-            action: d.action,
-            policy: d.policy.as_deref(),
-            reason: &d.reason,
-            reason_text: d.reason.to_string(),
-            outcome: r.map(|r| &r.outcome),
-            reclaimed_bytes: r.map_or(0, |r| r.bytes),
+        .map(|&i| (&report.plan.decisions[i], outcomes[i], deletion[i]))
+        .map(|(d, r, del)| {
+            let image = &report.inventory.images[d.image];
+            JsonImage {
+                id: image.id,
+                references: &image.references,
+                digests: &image.digests,
+                parent_id: image.parent_id,
+                created: image.created,
+                last_tagged: image.last_tagged,
+                age_secs: age_secs(image, now),
+                size: image.size,
+                action: d.action,
+                policy: d.policy.as_deref(),
+                reason: &d.reason,
+                reason_text: d.reason.to_string(),
+                wave: del.map(|x| x.wave),
+                reclaimable_bytes: del.map(|x| x.reclaim_bytes),
+                parents_may_go: del.map(|x| x.parents_may_go),
+                outcome: r.map(|r| &r.outcome),
+                reclaimed_bytes: r.map_or(0, |r| r.bytes),
+            }
         })
         .collect();
     JsonReport {
         version: JSON_VERSION,
         dry_run: report.summary.dry_run,
+        engine_id: &report.engine_id,
+        planned_at: report.planned_at,
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
         images,

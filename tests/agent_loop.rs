@@ -85,7 +85,7 @@ impl Engine for TinyEngine {
     async fn remove_image(
         &self,
         name: &str,
-        _prune_parents: bool,
+        _parents_may_go: bool,
     ) -> Result<RemoveReport, EngineError> {
         self.up()?;
         let mut d = self.0.lock().expect("daemon");

@@ -72,9 +72,9 @@ async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
         String::from_utf8_lossy(&dry.stderr)
     );
     let doc = json(&dry.stdout);
-    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["version"], 2);
     assert_eq!(doc["dry_run"], true);
-    assert_eq!(doc["summary"]["deleted_total"], 0);
+    assert_eq!(doc["summary"]["deleted"], 0);
     assert_eq!(scope.images().await.len(), 3, "a dry run changes nothing");
 
     let out = stagesweep(&config)
@@ -87,7 +87,7 @@ async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = json(&out.stdout);
-    assert_eq!(doc["summary"]["deleted_total"], 2);
+    assert_eq!(doc["summary"]["deleted"], 2);
     assert_eq!(doc["summary"]["failed"], 0);
     let mine: Vec<&Value> = doc["images"]
         .as_array()

@@ -170,7 +170,7 @@ async fn remove_by_reference_untags_then_deletes() {
             .tag(&b)],
     )
     .await;
-    let first = engine.remove_image(&a, true).await.expect("untag");
+    let first = engine.remove_image(&a, false).await.expect("untag");
     assert_eq!(first.untagged, vec![a.clone()]);
     assert!(first.deleted.is_empty(), "{first:?}");
     assert!(
@@ -179,7 +179,7 @@ async fn remove_by_reference_untags_then_deletes() {
             .contains(&ids[0])
     );
 
-    let last = engine.remove_image(&b, true).await.expect("delete");
+    let last = engine.remove_image(&b, false).await.expect("delete");
     assert_eq!(last.untagged, vec![b.clone()]);
     assert!(last.deleted.contains(&ids[0]), "{last:?}");
     assert!(
@@ -214,7 +214,7 @@ async fn image_used_by_created_container_is_a_conflict() {
     .await;
     let cid = create_container(&scope, &ids[0]).await;
     let short_c = &cid[..12];
-    match engine.remove_image(&tag, true).await {
+    match engine.remove_image(&tag, false).await {
         Err(EngineError::Conflict(msg)) => {
             assert!(
                 msg.contains("unable to remove repository reference"),
@@ -224,7 +224,7 @@ async fn image_used_by_created_container_is_a_conflict() {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    match engine.remove_image(&ids[0], true).await {
+    match engine.remove_image(&ids[0], false).await {
         Err(EngineError::Conflict(msg)) => {
             assert!(msg.contains("being used by stopped container"), "{msg}");
         }
@@ -252,40 +252,29 @@ async fn build_chain(scope: &Scope, base: &str, variant: &str) -> String {
 }
 
 #[tokio::test]
-async fn prune_parents_cascades_along_a_classic_chain() {
+async fn remove_image_never_deletes_the_parents_in_cascade() {
     let engine = engine_or_fail().await;
-    let scope = Scope::new("cascade").await;
-    let (base_id, base_tag) = base_image(&scope).await;
-
-    let leaf = build_chain(&scope, &base_tag, "pruned").await;
+    let scope = Scope::new("no-cascade").await;
+    let (_, base_tag) = base_image(&scope).await;
+    let leaf = build_chain(&scope, &base_tag, "leaf").await;
     let links = chain(&scope.docker, &leaf).await;
-    let base_at = links
-        .iter()
-        .position(|id| *id == base_id)
-        .expect("base in chain");
-    let ours = &links[..base_at]; // leaf + intermediates above the base
-    assert!(ours.len() >= 4, "LABEL + 3 RUN steps: {ours:?}");
+    assert!(links.len() >= 4, "LABEL + 3 RUN steps: {links:?}");
+    // By its only tag: untagged and deleted, its untagged parents stay.
     let report = engine
-        .remove_image(&scope.tag("pruned"), true)
+        .remove_image(&scope.tag("leaf"), false)
         .await
-        .expect("cascade");
-    for id in ours {
-        assert!(
-            report.deleted.contains(id),
-            "{id} deleted in cascade: {report:?}"
-        );
-    }
-    assert!(!report.deleted.contains(&base_id), "tagged base survives");
+        .expect("delete by tag");
+    assert!(report.deleted.contains(&leaf), "{report:?}");
+    assert!(!report.deleted.contains(&links[1]), "{report:?}");
+    // By ID: exactly that image.
+    let report = engine
+        .remove_image(&links[1], false)
+        .await
+        .expect("delete by id");
+    assert!(report.deleted.contains(&links[1]), "{report:?}");
     let now = support::all_image_ids(&scope.docker).await;
-    assert!(ours.iter().all(|id| !now.contains(id)));
-    assert!(now.contains(&base_id));
-
-    let leaf = build_chain(&scope, &base_tag, "kept").await;
-    let links = chain(&scope.docker, &leaf).await;
-    let report = engine.remove_image(&leaf, false).await.expect("no cascade");
-    assert!(report.deleted.contains(&leaf));
-    let now = support::all_image_ids(&scope.docker).await;
-    assert!(now.contains(&links[1]), "noprune keeps the parent");
+    assert!(!now.contains(&leaf) && !now.contains(&links[1]));
+    assert!(now.contains(&links[2]), "noprune keeps the parent");
     scope.cleanup().await;
 }
 

@@ -212,7 +212,7 @@ async fn classic_multi_stage_build_loses_its_builder_stage_only() {
             "{id} is in the final image's history"
         );
     }
-    assert_eq!(report.summary.deleted_total, builder.len());
+    assert_eq!(report.summary.deleted, builder.len());
     assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
 
     let now = present(&engine).await;
@@ -352,7 +352,7 @@ async fn dry_run_changes_nothing() {
         .count();
     assert_eq!(planned, 4, "the plan still says what would go");
     assert!(report.summary.dry_run);
-    assert_eq!(report.summary.deleted_total, 0);
+    assert_eq!(report.summary.deleted, 0);
     let after = present(&engine).await;
     for id in ids.iter().chain(&tagged) {
         let b = before.iter().find(|i| &i.id == id).expect("present before");

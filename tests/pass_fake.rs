@@ -81,7 +81,7 @@ async fn dry_run_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_classic_chain_is_deleted_from_the_leaf_with_its_parents_in_cascade() {
+async fn a_classic_chain_is_deleted_leaf_first_one_image_per_call() {
     let engine = FakeEngine::builder()
         .image(old_builder("l1"))
         .image(old_builder("l2").parent("l1"))
@@ -89,33 +89,21 @@ async fn a_classic_chain_is_deleted_from_the_leaf_with_its_parents_in_cascade() 
         .image(image("final").tag("app:1").age(now(), hours(5)))
         .build();
     let r = pass(&engine, &builder_policy(), false).await;
-    assert_eq!(outcome_of(&r, "l3"), &Outcome::Deleted);
-    assert!(matches!(
-        outcome_of(&r, "l2"),
-        Outcome::DeletedInCascade { .. }
-    ));
-    assert!(matches!(
-        outcome_of(&r, "l1"),
-        Outcome::DeletedInCascade { .. }
-    ));
+    for l in ["l3", "l2", "l1"] {
+        assert_eq!(outcome_of(&r, l), &Outcome::Deleted, "{l}");
+    }
     assert_eq!(
         engine.removed_names(),
-        vec![fake_id("l3").to_string()],
-        "parents are not attempted again"
+        ["l3", "l2", "l1"].map(|l| fake_id(l).to_string()),
+        "children first, each by its own call"
     );
+    assert_eq!(engine.deleted_ids(), ["l3", "l2", "l1"].map(fake_id));
     assert_eq!(ids(&engine), HashSet::from([fake_id("final")]));
-    assert_eq!(
-        (
-            r.summary.deleted,
-            r.summary.cascaded,
-            r.summary.deleted_total
-        ),
-        (1, 2, 3)
-    );
+    assert_eq!(r.summary.deleted, 3);
 }
 
 #[tokio::test]
-async fn a_kept_untagged_parent_is_not_deleted_in_cascade() {
+async fn a_kept_untagged_parent_is_not_deleted_with_its_child() {
     // The parent is not a builder image: deleting the child must not take it along.
     let engine = FakeEngine::builder()
         .image(image("base").age(now(), hours(9)))
@@ -167,7 +155,7 @@ async fn failures_and_conflicts_do_not_stop_the_rest_of_the_plan() {
 }
 
 #[tokio::test]
-async fn a_tagged_image_is_removed_reference_by_reference() {
+async fn an_image_with_several_tags_loses_the_extra_ones_then_goes_by_id() {
     let engine = FakeEngine::builder()
         .image(old_builder("t").tag("app:1").tag("app:2"))
         .build();
@@ -175,7 +163,8 @@ async fn a_tagged_image_is_removed_reference_by_reference() {
     assert_eq!(outcome_of(&r, "t"), &Outcome::Deleted);
     assert_eq!(
         engine.removed_names(),
-        vec!["app:1".to_owned(), "app:2".to_owned()]
+        vec!["app:2".to_owned(), fake_id("t").to_string()],
+        "the last tag goes with the image, by ID, so the daemon checks it atomically"
     );
     assert!(engine.images().is_empty());
 }
@@ -254,7 +243,7 @@ async fn an_unreachable_engine_fails_the_pass_as_a_whole() {
     assert!(matches!(err, EngineError::Unreachable { .. }));
 }
 
-// Executed passes delete exactly what the plan says, cascades included, whatever the shape.
+// Executed passes delete exactly what the plan says, whatever the shape.
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(120))]
 

@@ -277,7 +277,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
         match result {
             Ok(s) => {
                 tracing::info!(
-                    deleted = s.deleted_total,
+                    deleted = s.deleted,
                     reclaimed = %crate::units::fmt_bytes(s.reclaimed_bytes),
                     reclaimed_bytes = s.reclaimed_bytes,
                     kept = s.kept,

@@ -131,7 +131,7 @@ impl Backend for Fake {
             self.with(|w| w.deletions_started += 1);
             tokio::time::sleep(each).await;
             s.deleted += 1;
-            s.deleted_total += 1;
+            s.deleted += 1;
         }
         Ok(s)
     }

@@ -158,7 +158,7 @@ fn stamp(at: DateTime<Utc>) -> String {
 pub fn summary_line(s: &Summary) -> String {
     format!(
         "deleted {} ({}), kept {}, skipped {}, failed {} in {:.1}s",
-        s.deleted_total,
+        s.deleted,
         fmt_bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
@@ -199,7 +199,7 @@ mod tests {
         let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
         t.engine_reachable("x");
         let s = Summary {
-            deleted_total: 5,
+            deleted: 5,
             reclaimed_bytes: 1_500_000,
             kept: 3,
             duration_secs: 0.25,

@@ -2,6 +2,7 @@
 //! connecting to the engine and mapping errors to exit codes.
 
 pub mod agent;
+pub mod apply;
 pub mod check_config;
 pub mod prune;
 
@@ -23,6 +24,9 @@ pub enum CmdError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Locked(String),
+    /// A plan file that cannot be applied (a usage error: nothing was deleted).
+    #[error("{0}")]
+    PlanFile(#[from] crate::apply::PlanFileError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -32,7 +36,7 @@ impl CmdError {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            CmdError::Config(_) => exit::CONFIG,
+            CmdError::Config(_) | CmdError::PlanFile(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
             CmdError::Other(_) => exit::ENVIRONMENT,

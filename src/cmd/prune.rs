@@ -34,11 +34,16 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, false)?;
-    Ok(if report.summary.failed > 0 {
+    Ok(exit_code(&report))
+}
+
+/// 1 when some deletions failed, else 0.
+pub(super) fn exit_code(report: &PassReport) -> i32 {
+    if report.summary.failed > 0 {
         crate::exit::DELETIONS_FAILED
     } else {
         crate::exit::OK
-    })
+    }
 }
 
 /// Run `plan`: a dry run that lists every decision.
@@ -60,15 +65,7 @@ async fn pass(
     config: &Config,
     opts: &PassOptions,
 ) -> Result<PassReport, CmdError> {
-    let stop = CancellationToken::new();
-    let ctrl_c = stop.clone();
-    // Ctrl-C: start no new deletions, let in-flight ones finish, report what happened.
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            warn!("interrupted: finishing in-flight deletions, starting no new ones");
-            ctrl_c.cancel();
-        }
-    });
+    let (stop, watcher) = stop_on_ctrl_c();
     let result = run_pass(engine, config, Utc::now(), opts, &stop).await;
     watcher.abort();
     let report = result?;
@@ -76,9 +73,26 @@ async fn pass(
     Ok(report)
 }
 
+/// Ctrl-C: start no new deletions, let in-flight ones finish, report what happened. Abort
+/// the returned task when done.
+pub(super) fn stop_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let ctrl_c = stop.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            warn!("interrupted: finishing in-flight deletions, starting no new ones");
+            ctrl_c.cancel();
+        }
+    });
+    (stop, watcher)
+}
+
 /// Take the host lock. When its directory does not exist and cannot be created, no agent
 /// on this host uses that path, so there is nothing to race with: go on without it.
-async fn take_lock(path: std::path::PathBuf, wait: bool) -> Result<Option<HostLock>, CmdError> {
+pub(super) async fn take_lock(
+    path: std::path::PathBuf,
+    wait: bool,
+) -> Result<Option<HostLock>, CmdError> {
     if wait {
         if let Ok(lock) = HostLock::try_acquire(&path) {
             return Ok(Some(lock));
@@ -96,13 +110,12 @@ async fn take_lock(path: std::path::PathBuf, wait: bool) -> Result<Option<HostLo
     }
 }
 
-fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
-    let now = Utc::now();
+pub(super) fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match output {
-        Output::Text => out.write_all(report::render_text(report, now, all).as_bytes()),
+        Output::Text => out.write_all(report::render_text(report, all).as_bytes()),
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, now))
+        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
     };

@@ -147,6 +147,7 @@ pub fn adhoc_policy(flags: &AdhocPolicy) -> Result<Policy, ConfigError> {
             .map(|n| raw::unplaced(i64::try_from(n).unwrap_or(i64::MAX))),
         group_by: text(&flags.group_by),
         max_total_size: None,
+        all_references: None,
     };
     let mut ctx = validate::Ctx::flags();
     let policy = policy::policy(&mut ctx, &raw_policy, serde_saphyr::Location::UNKNOWN, "");

@@ -87,6 +87,7 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
             values::size("max_total_size", t)
         })
     });
+    let all_references = all_references(ctx, raw, base, matcher.as_ref());
     Some(Policy {
         name: name?,
         matcher: matcher?,
@@ -95,7 +96,24 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
         keep_last: keep_last.unwrap_or(None),
         group_by: group_by.unwrap_or(Some(GroupBy::None))?,
         max_total_size: max_total_size.unwrap_or(None),
+        all_references,
     })
+}
+
+/// `all_references: true` only means something when `match.references` selects by name.
+fn all_references(ctx: &mut Ctx, raw: &RawPolicy, base: &str, m: Option<&Matcher>) -> bool {
+    let Some(s) = raw.all_references.as_ref().filter(|s| s.value) else {
+        return false;
+    };
+    if m.is_some_and(|m| m.references.is_empty()) {
+        let bad = Bad::new(
+            "all_references: true without match.references",
+            "all_references lets a policy that selects images by reference glob remove their \
+             other references too; add match.references, or remove all_references",
+        );
+        ctx.push(s.referenced, &join(base, "all_references"), bad);
+    }
+    true
 }
 
 fn name(ctx: &mut Ctx, raw: Option<&S<String>>, at: Location, base: &str) -> Option<String> {

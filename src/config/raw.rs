@@ -56,6 +56,7 @@ pub(super) struct RawPolicy {
     pub keep_last: Option<S<i64>>,
     pub group_by: Option<S<String>>,
     pub max_total_size: Option<S<String>>,
+    pub all_references: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -70,6 +70,9 @@ pub struct Policy {
     pub group_by: GroupBy,
     /// Delete oldest first until the group totals at most this many bytes.
     pub max_total_size: Option<u64>,
+    /// With `match.references`: also delete images that carry references the globs do not
+    /// match (removing those references too). Default false: such images are kept.
+    pub all_references: bool,
 }
 
 impl Policy {
@@ -105,10 +108,13 @@ impl Matcher {
         };
         dangling_ok
             && self.labels.iter().all(|p| p.matches(labels))
-            && (self.references.is_empty()
-                || references
-                    .iter()
-                    .any(|r| self.references.iter().any(|g| g.matches(r))))
+            && (self.references.is_empty() || references.iter().any(|r| self.selects_reference(r)))
+    }
+
+    /// Whether one of the `references` globs matches this reference.
+    #[must_use]
+    pub fn selects_reference(&self, reference: &str) -> bool {
+        self.references.iter().any(|g| g.matches(reference))
     }
 }
 

@@ -172,15 +172,16 @@ impl Engine for DockerEngine {
         summaries.into_iter().map(to_container).collect()
     }
 
+    /// Docker honours `noprune`: parents never go along, whatever `_parents_may_go` says.
     async fn remove_image(
         &self,
         name: &str,
-        prune_parents: bool,
+        _parents_may_go: bool,
     ) -> Result<RemoveReport, EngineError> {
         // `platforms` stays unset: bollard 0.21 fails to serialize its Vec.
         let opts = RemoveImageOptionsBuilder::new()
             .force(false)
-            .noprune(!prune_parents)
+            .noprune(true)
             .build();
         let what = format!("remove image {name}");
         let items = self

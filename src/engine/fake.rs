@@ -2,10 +2,11 @@
 //!
 //! Follows the daemon (Docker 20.10, checked against a real one) where a pass can tell the
 //! difference: untag vs delete, 404 for unknown names, the daemon's 409 messages for images
-//! used by containers, referenced more than once (by ID) or with child images, and the
-//! `prune_parents` cascade. Like the daemon, a delete also reports a `Deleted` record for the
-//! image's layer (a `sha256:` ID that is not an image): callers must not count records blindly.
-//! Adds failure injection, an unreachable switch, a call log and a concurrency gauge.
+//! used by containers, referenced more than once (by ID) or with child images. Like the
+//! daemon, a delete also reports a `Deleted` record for the image's layer (a `sha256:` ID that
+//! is not an image): callers must not count records blindly. Adds failure injection, an
+//! unreachable switch, a hook that changes the world before any call is answered (other
+//! actors on a live host), a call log, the deleted images and a concurrency gauge.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -119,23 +120,78 @@ pub fn container(id: &str, image: &str, state: &str) -> Container {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoveCall {
     pub name: String,
-    pub prune_parents: bool,
     pub ok: bool,
 }
 
-#[derive(Debug, Default)]
+/// A call the fake engine is about to answer, as a [`Hook`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call<'a> {
+    Info,
+    ListImages,
+    ListContainers,
+    Inspect(&'a str),
+    Remove(&'a str),
+}
+
+/// What the fake engine holds; a [`Hook`] may change it before any call is answered, as
+/// other actors change a real host between stagesweep's calls.
+#[derive(Debug, Default, Clone)]
+pub struct World {
+    pub images: Vec<Image>,
+    pub containers: Vec<Container>,
+}
+
+impl World {
+    /// Point `reference` at image `id`, moving it from any other image (`docker tag`).
+    pub fn tag(&mut self, id: ImageId, reference: &str) {
+        self.untag(reference);
+        if let Some(image) = self.images.iter_mut().find(|i| i.id == id) {
+            image.references.push(reference.to_owned());
+        }
+    }
+
+    /// Remove `reference` from whichever image holds it, deleting nothing.
+    pub fn untag(&mut self, reference: &str) {
+        for image in &mut self.images {
+            image.references.retain(|r| r != reference);
+        }
+    }
+}
+
+/// Called with every call before it is answered (see [`FakeEngine::set_hook`]).
+pub type Hook = Box<dyn FnMut(Call<'_>, &mut World) + Send>;
+
+struct HookSlot(Option<Hook>);
+
+impl std::fmt::Debug for HookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
+}
+
+#[derive(Debug)]
 struct State {
-    images: Vec<Image>,
-    containers: Vec<Container>,
-    failures: HashMap<String, EngineError>,
+    world: World,
+    clock: Option<DateTime<Utc>>,
+    /// Like Podman: deleting an image also deletes its untagged parents left without
+    /// children, whatever `noprune` says.
+    deletes_parents: bool,
+    hook: HookSlot,
+    answers: HashMap<String, Result<RemoveReport, EngineError>>,
     unreachable: bool,
     calls: Vec<RemoveCall>,
+    /// Images deleted by `remove_image` calls, in order.
+    deleted: Vec<ImageId>,
     in_flight: usize,
     max_in_flight: usize,
 }
 
 /// The in-memory engine. Cheap to share by reference across tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FakeEngine {
     state: Mutex<State>,
     delay: Duration,
@@ -147,6 +203,8 @@ pub struct FakeEngineBuilder {
     images: Vec<Image>,
     containers: Vec<Container>,
     delay: Duration,
+    deletes_parents: bool,
+    clock: Option<DateTime<Utc>>,
 }
 
 impl FakeEngineBuilder {
@@ -167,13 +225,38 @@ impl FakeEngineBuilder {
         self.delay = delay;
         self
     }
+    /// The engine's clock, as `/info` reports it (default: none reported).
+    #[must_use]
+    pub fn clock(mut self, now: DateTime<Utc>) -> Self {
+        self.clock = Some(now);
+        self
+    }
+    /// Behave like Podman (checked with 4.3): deleting an image also deletes its untagged
+    /// parents left without children and unused. As stagesweep's engine layer does for
+    /// Podman, a removal with `parents_may_go == false` that would take a parent along is
+    /// refused (409) instead.
+    #[must_use]
+    pub fn deleting_parents(mut self) -> Self {
+        self.deletes_parents = true;
+        self
+    }
     #[must_use]
     pub fn build(self) -> FakeEngine {
         FakeEngine {
             state: Mutex::new(State {
-                images: self.images,
-                containers: self.containers,
-                ..State::default()
+                world: World {
+                    images: self.images,
+                    containers: self.containers,
+                },
+                deletes_parents: self.deletes_parents,
+                clock: self.clock,
+                hook: HookSlot(None),
+                answers: HashMap::new(),
+                unreachable: false,
+                calls: Vec::new(),
+                deleted: Vec::new(),
+                in_flight: 0,
+                max_in_flight: 0,
             }),
             delay: self.delay,
         }
@@ -201,13 +284,25 @@ impl FakeEngine {
             .expect("fake engine lock is only poisoned after a test already panicked")
     }
 
-    /// Make every removal of exactly `name` fail with `error` (until cleared).
-    pub fn fail_removal(&self, name: &str, error: EngineError) {
-        self.lock().failures.insert(name.to_owned(), error);
+    /// Run `hook` before every call is answered, with the world it may change.
+    pub fn set_hook(&self, hook: Hook) {
+        self.lock().hook = HookSlot(Some(hook));
     }
 
+    /// Make every removal of exactly `name` fail with `error` (until cleared).
+    pub fn fail_removal(&self, name: &str, error: EngineError) {
+        self.lock().answers.insert(name.to_owned(), Err(error));
+    }
+
+    /// Make every removal of exactly `name` answer `report` and change nothing, as an engine
+    /// that untags without deleting would (until cleared).
+    pub fn answer_removal(&self, name: &str, report: RemoveReport) {
+        self.lock().answers.insert(name.to_owned(), Ok(report));
+    }
+
+    /// Forget injected failures and answers.
     pub fn clear_failures(&self) {
-        self.lock().failures.clear();
+        self.lock().answers.clear();
     }
 
     /// Make every call answer `Unreachable` (or stop doing so).
@@ -216,31 +311,41 @@ impl FakeEngine {
     }
 
     pub fn add_image(&self, image: impl Into<Image>) {
-        self.lock().images.push(image.into());
+        self.lock().world.images.push(image.into());
     }
 
     pub fn add_container(&self, container: Container) {
-        self.lock().containers.push(container);
+        self.lock().world.containers.push(container);
     }
 
     /// Remove a container by ID, as `docker rm` would.
     pub fn remove_container(&self, id: &str) {
-        self.lock().containers.retain(|c| c.id != id);
+        self.lock().world.containers.retain(|c| c.id != id);
+    }
+
+    /// Point `reference` at image `id`, moving it from any other image (`docker tag`).
+    pub fn tag(&self, id: ImageId, reference: &str) {
+        self.lock().world.tag(id, reference);
     }
 
     /// Make an image vanish without any check (someone else deleted it).
     pub fn drop_image(&self, id: ImageId) {
-        self.lock().images.retain(|i| i.id != id);
+        self.lock().world.images.retain(|i| i.id != id);
     }
 
     /// The images now held, in insertion order.
     pub fn images(&self) -> Vec<Image> {
-        self.lock().images.clone()
+        self.lock().world.images.clone()
     }
 
     /// The image with this ID, if still present.
     pub fn image(&self, id: ImageId) -> Option<Image> {
-        self.lock().images.iter().find(|i| i.id == id).cloned()
+        self.lock()
+            .world
+            .images
+            .iter()
+            .find(|i| i.id == id)
+            .cloned()
     }
 
     /// Every `remove_image` call, in call order (failed ones included).
@@ -253,48 +358,54 @@ impl FakeEngine {
         self.lock().calls.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// The images that `remove_image` calls deleted, in order.
+    pub fn deleted_ids(&self) -> Vec<ImageId> {
+        self.lock().deleted.clone()
+    }
+
     /// The most removals that were in flight at once.
     pub fn max_concurrent_removals(&self) -> usize {
         self.lock().max_in_flight
     }
 
-    fn check_reachable(&self) -> Result<(), EngineError> {
-        if self.lock().unreachable {
+    /// Run the hook for `call`, then fail when the engine is switched off.
+    fn begin(&self, call: Call<'_>) -> Result<MutexGuard<'_, State>, EngineError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if let Some(hook) = st.hook.0.as_mut() {
+            hook(call, &mut st.world);
+        }
+        let st = guard;
+        if st.unreachable {
             return Err(EngineError::Unreachable {
                 host: "fake://engine".to_owned(),
                 cause: "connection refused".to_owned(),
                 hint: "wrong DOCKER_HOST?".to_owned(),
             });
         }
-        Ok(())
+        Ok(st)
     }
 }
 
 impl Engine for FakeEngine {
     async fn ping(&self) -> Result<(), EngineError> {
-        self.check_reachable()
-    }
-
-    async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
-        self.check_reachable()?;
-        Ok(self.images())
+        self.begin(Call::Info).map(drop)
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
-        self.check_reachable()?;
+        let clock = self.begin(Call::Info)?.clock;
         Ok(EngineInfo {
             id: FAKE_ENGINE_ID.to_owned(),
             name: "fake".to_owned(),
             server_version: "0.0.0-fake".to_owned(),
-            system_time: None,
+            system_time: clock,
             root_dir: None,
         })
     }
 
     async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
-        self.check_reachable()?;
-        let st = self.lock();
-        let image = daemon::resolve(&st.images, name)?;
+        let st = self.begin(Call::Inspect(name))?;
+        let image = daemon::resolve(&st.world.images, name)?;
         Ok(ImageState {
             id: image.id,
             references: image.references.clone(),
@@ -304,19 +415,27 @@ impl Engine for FakeEngine {
         })
     }
 
+    /// Like the daemon's listing, without tag times (only inspect tells them).
+    async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
+        let st = self.begin(Call::ListImages)?;
+        let listed = st.world.images.iter().map(|i| Image {
+            last_tagged: None,
+            ..i.clone()
+        });
+        Ok(listed.collect())
+    }
+
     async fn list_containers(&self) -> Result<Vec<Container>, EngineError> {
-        self.check_reachable()?;
-        Ok(self.lock().containers.clone())
+        Ok(self.begin(Call::ListContainers)?.world.containers.clone())
     }
 
     async fn remove_image(
         &self,
         name: &str,
-        prune_parents: bool,
+        parents_may_go: bool,
     ) -> Result<RemoveReport, EngineError> {
-        self.check_reachable()?;
         {
-            let mut st = self.lock();
+            let mut st = self.begin(Call::Remove(name))?;
             st.in_flight += 1;
             st.max_in_flight = st.max_in_flight.max(st.in_flight);
         }
@@ -328,13 +447,22 @@ impl Engine for FakeEngine {
         }
         let mut guard_state = self.lock();
         let st = &mut *guard_state;
-        let result = match st.failures.get(name) {
-            Some(err) => Err(err.clone()),
-            None => daemon::remove(&mut st.images, &st.containers, name, prune_parents),
+        let before: Vec<ImageId> = st.world.images.iter().map(|i| i.id).collect();
+        let result = match st.answers.get(name) {
+            Some(answer) => answer.clone(),
+            None if st.deletes_parents => {
+                daemon::remove_with_parents(&mut st.world, name, parents_may_go)
+            }
+            None => daemon::remove(&mut st.world, name),
         };
+        let world = &st.world;
+        let gone = before
+            .into_iter()
+            .filter(|id| !world.images.iter().any(|i| i.id == *id));
+        let gone: Vec<ImageId> = gone.collect();
+        st.deleted.extend(gone);
         st.calls.push(RemoveCall {
             name: name.to_owned(),
-            prune_parents,
             ok: result.is_ok(),
         });
         drop(guard_state);

@@ -48,7 +48,7 @@ pub struct ImageState {
 pub struct RemoveReport {
     /// References that were untagged.
     pub untagged: Vec<String>,
-    /// Image IDs that were deleted (the target and any untagged parents deleted in cascade).
+    /// IDs the daemon reports as deleted: the image's, and its layers' (not image IDs).
     pub deleted: Vec<String>,
 }
 
@@ -97,12 +97,14 @@ pub trait Engine: Send + Sync {
     /// All containers, running or not (`all=true`).
     fn list_containers(&self) -> impl Future<Output = Result<Vec<Container>, EngineError>> + Send;
 
-    /// `DELETE /images/{name}` without force. `name` is a `repo:tag` reference or an image ID.
-    /// With `prune_parents` the daemon also deletes untagged parents left without children.
+    /// `DELETE /images/{name}`, never forced, asking the engine not to delete parents
+    /// (`noprune`). `name` is a reference or an image ID. An engine that deletes untagged
+    /// parents left without children anyway (Podman) must refuse with
+    /// [`EngineError::Conflict`] when that could happen and `parents_may_go` is false.
     fn remove_image(
         &self,
         name: &str,
-        prune_parents: bool,
+        parents_may_go: bool,
     ) -> impl Future<Output = Result<RemoveReport, EngineError>> + Send;
 
     /// A human description of where the engine is (for messages).

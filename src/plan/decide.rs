@@ -126,7 +126,26 @@ fn first_keep_reason(
             predicate: config.protect.labels[k].to_string(),
         });
     }
-    let age = age(image, now);
+    if !policy.all_references && !policy.matcher.references.is_empty() {
+        let others: Vec<String> = (image.references.iter())
+            .filter(|r| !policy.matcher.selects_reference(r))
+            .cloned()
+            .collect();
+        if !others.is_empty() {
+            return Some(Reason::OtherReferences {
+                policy: Arc::clone(name),
+                references: others,
+            });
+        }
+    }
+    let Some(age) = age(image, now) else {
+        return Some(Reason::UnknownAge {
+            policy: Arc::clone(name),
+            created: image
+                .created
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+    };
     if age < policy.min_age {
         return Some(Reason::YoungerThanMinAge {
             policy: Arc::clone(name),

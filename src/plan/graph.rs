@@ -15,7 +15,8 @@ pub(super) struct Graph<'a> {
     pub own_bytes: Vec<u64>,
     /// Whether the image has a `repo:tag` (compact, for walks up the chains).
     pub tagged: Vec<bool>,
-    /// Creation times as [`time_key`]s (compact, for sorting without touching the images).
+    /// Image times (the later of `Created` and `LastTagTime`) as [`time_key`]s (compact, for
+    /// sorting without touching the images).
     pub created: Vec<u128>,
 }
 
@@ -42,7 +43,10 @@ impl<'a> Graph<'a> {
         for (i, im) in images.iter().enumerate() {
             index.insert(im.id, i);
             tagged.push(!im.references.is_empty());
-            created.push(time_key(im.created));
+            // Ranked by the later of Created and LastTagTime: a re-tagged image is new again.
+            created.push(time_key(
+                im.last_tagged.map_or(im.created, |t| t.max(im.created)),
+            ));
             size.push(im.size);
         }
         let mut parent: Vec<Option<usize>> = vec![None; n];

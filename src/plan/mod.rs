@@ -16,13 +16,14 @@ mod text;
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use decide::plan;
+pub use retention::{EARLIEST_REAL_TIME, FUTURE_TOLERANCE, age as image_age};
 pub use text::{fmt_age, fmt_duration};
 
 /// What happens to an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Delete,
@@ -31,7 +32,7 @@ pub enum Action {
 }
 
 /// Why. Rendered in text by `Display` and in JSON by its `kind` tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     // ---- delete ----
@@ -71,6 +72,15 @@ pub enum Reason {
     ProtectedReference { pattern: String },
     /// Protected by a label predicate.
     ProtectedLabel { predicate: String },
+    /// Its age cannot be told: `Created` is missing, at or before 1980, or in the future,
+    /// and no usable `LastTagTime` stands in for it.
+    UnknownAge { policy: Arc<str>, created: String },
+    /// Selected by reference glob, but it also carries references the policy's globs do not
+    /// match (deleting it would remove those too) and the policy has no `all_references`.
+    OtherReferences {
+        policy: Arc<str>,
+        references: Vec<String>,
+    },
     /// Younger than the policy's `min_age`.
     YoungerThanMinAge {
         policy: Arc<str>,
@@ -102,14 +112,16 @@ pub struct Decision {
     pub reason: Reason,
 }
 
-/// One deletion, in execution order.
+/// One deletion, in execution order. Each planned image is deleted by its own call (Docker
+/// is always asked not to delete parents along with it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
     /// Index into [`Plan::decisions`] (which is also the image's index in the inventory).
     pub decision: usize,
-    /// Ask the daemon to delete untagged parents left without children. Only set when
-    /// every parent the daemon could delete in cascade is itself planned for deletion.
-    pub prune_parents: bool,
+    /// Every untagged ancestor, up to the first tagged one, is planned for deletion too: an
+    /// engine that removes untagged parents along with an image whatever it is asked (Podman)
+    /// may delete this one. Without it, such an engine must not be asked.
+    pub parents_may_go: bool,
     /// 0 for images with no planned-for-deletion child; parents come after all their children.
     pub wave: usize,
     /// Estimated bytes this deletion frees (own layers only; no double counting along chains).
@@ -168,6 +180,8 @@ impl Reason {
             Reason::ParentOfKept { .. } => "parent_of_kept",
             Reason::ProtectedReference { .. } => "protected_reference",
             Reason::ProtectedLabel { .. } => "protected_label",
+            Reason::UnknownAge { .. } => "unknown_age",
+            Reason::OtherReferences { .. } => "other_references",
             Reason::YoungerThanMinAge { .. } => "younger_than_min_age",
             Reason::AmongNewest { .. } => "among_newest",
             Reason::WithinPolicy { .. } => "within_policy",

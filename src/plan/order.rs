@@ -1,11 +1,11 @@
 //! Turning per-image reasons into a plan: decision order, deletion waves (children before
-//! parents), safe cascades and the reclaim estimate.
+//! parents) and the reclaim estimate.
 
 use super::graph::{Graph, TIME_KEY_BITS};
 use super::{Action, Decision, Deletion, Plan, Reason};
 use std::sync::Arc;
 
-/// Order decisions (deletions first, in execution order) and compute waves and cascades.
+/// Order decisions (deletions first, in execution order) and compute waves.
 pub(super) fn assemble(
     graph: &Graph<'_>,
     policy_of: &[Option<usize>],
@@ -25,7 +25,7 @@ pub(super) fn assemble(
         .take_while(|&&i| in_delete[i])
         .map(|&i| Deletion {
             decision: i,
-            prune_parents: cascade_is_safe(graph, &in_delete, i),
+            parents_may_go: parents_may_go(graph, &in_delete, i),
             wave: wave[i],
             reclaim_bytes: graph.own_bytes[i],
         })
@@ -152,9 +152,9 @@ pub(super) fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
     wave
 }
 
-/// The daemon may delete untagged parents in cascade only when each of them, up to
+/// An engine may remove untagged parents along with image `i` only when each of them, up to
 /// the first tagged ancestor, is planned for deletion anyway.
-fn cascade_is_safe(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
+fn parents_may_go(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
     let mut next = graph.parent[i];
     while let Some(p) = next {
         if graph.tagged[p] {

@@ -12,9 +12,27 @@ use super::{Action, Reason};
 use crate::config::{Config, GroupBy};
 use crate::inventory::Image;
 
-/// How old an image is at `now` (zero when created in the future).
-pub(super) fn age(image: &Image, now: DateTime<Utc>) -> Duration {
-    (now - image.created).to_std().unwrap_or(Duration::ZERO)
+/// Times at or before this are placeholders, not real times (0, 1970, the epoch that
+/// reproducible builds stamp): such a `Created` says nothing about an image's age.
+pub const EARLIEST_REAL_TIME: DateTime<Utc> =
+    DateTime::from_timestamp(315_532_800, 0).expect("1980-01-01T00:00:00Z is a valid timestamp");
+
+/// How far in the future (the engine's clock ahead of ours) a time may be and still count.
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The time an image's age counts from: the later of `Created` and `LastTagTime`, each only
+/// when it is a real time (after 1980, at most a minute in the future). `None`: unknown.
+pub(super) fn age_base(image: &Image, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let real = |t: &DateTime<Utc>| *t > EARLIEST_REAL_TIME && *t <= now + FUTURE_TOLERANCE;
+    let created = Some(image.created).filter(real);
+    let tagged = image.last_tagged.filter(real);
+    created.max(tagged)
+}
+
+/// How old an image is at `now` (zero when its time is in the future within the
+/// tolerance); `None` when its age cannot be told ([`age_base`]).
+pub fn age(image: &Image, now: DateTime<Utc>) -> Option<Duration> {
+    age_base(image, now).map(|t| (now - t).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// The group an image falls in: the repository or the label value (borrowed, no allocation).
@@ -164,22 +182,24 @@ impl Retention<'_, '_> {
     }
 
     /// The retention decision for a matched image that nothing keeps, `rank` newest first.
+    /// `keep_last` is a floor: the N newest of a group are kept even past `max_age`.
     fn decide(&self, p: usize, group: &Arc<str>, rank: usize, image: &Image) -> Reason {
         let policy = &self.config.policies[p];
         let name = || Arc::clone(&self.names[p]);
-        let age = age(image, self.now);
-        match (policy.max_age, policy.keep_last) {
-            (Some(max), _) if age > max => Reason::OlderThanMaxAge {
-                policy: name(),
-                age_secs: age.as_secs(),
-                max_age_secs: max.as_secs(),
-            },
-            (_, Some(k)) if rank >= k => Reason::BeyondKeepLast {
+        // Images of unknown age were kept before retention; zero never exceeds max_age.
+        let age = age(image, self.now).unwrap_or(Duration::ZERO);
+        match (policy.keep_last, policy.max_age) {
+            (Some(k), _) if rank < k => Reason::AmongNewest {
                 policy: name(),
                 keep_last: k,
                 group: Arc::clone(group),
             },
-            (_, Some(k)) => Reason::AmongNewest {
+            (_, Some(max)) if age > max => Reason::OlderThanMaxAge {
+                policy: name(),
+                age_secs: age.as_secs(),
+                max_age_secs: max.as_secs(),
+            },
+            (Some(k), _) => Reason::BeyondKeepLast {
                 policy: name(),
                 keep_last: k,
                 group: Arc::clone(group),

@@ -69,6 +69,7 @@ fn builder(img: &str, age: u64) -> Image {
 
 fn policy(name: &str, labels: &[&str]) -> Policy {
     Policy {
+        all_references: false,
         name: name.into(),
         matcher: Matcher {
             labels: labels
@@ -204,6 +205,105 @@ fn max_age_and_keep_last_per_group() {
 }
 
 #[test]
+fn keep_last_is_a_floor_that_max_age_does_not_go_below() {
+    let mut pol = policy("b", &["stage=builder"]);
+    pol.max_age = Some(Duration::from_secs(24 * H));
+    pol.keep_last = Some(1);
+    let images = vec![builder("old1", 50 * H), builder("old2", 60 * H)];
+    let p = run(images, vec![], &cfg(vec![pol]));
+    assert_eq!(
+        line(&p, "old1"),
+        "keep: matched b, among the 1 newest in group all"
+    );
+    assert_eq!(line(&p, "old2"), "delete: matched b, 60h old > max_age 24h");
+}
+
+#[test]
+fn equal_times_rank_the_smaller_id_as_newer() {
+    let mut pol = policy("b", &["stage=builder"]);
+    pol.keep_last = Some(1);
+    let images = vec![builder("tie-b", 5 * H), builder("tie-a", 5 * H)];
+    let p = run(images, vec![], &cfg(vec![pol]));
+    assert_eq!(decision(&p, "tie-a").action, Action::Keep);
+    assert_eq!(decision(&p, "tie-b").action, Action::Delete);
+}
+
+#[test]
+fn ages_that_cannot_be_told_keep_the_image() {
+    let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+    let with_created = |short: &str, t: DateTime<Utc>| {
+        let mut im = builder(short, 0);
+        im.created = t;
+        im
+    };
+    let tagged = |mut im: Image, ago: u64| {
+        im.last_tagged = Some(now() - chrono::Duration::seconds(i64::try_from(ago).unwrap()));
+        im
+    };
+    let images = vec![
+        with_created("epoch", at("1970-01-01T00:00:00Z")),
+        with_created("y1980", at("1980-01-01T00:00:00Z")),
+        with_created("future", now() + chrono::Duration::hours(2)),
+        with_created("skew", now() + chrono::Duration::seconds(30)),
+        tagged(
+            with_created("epoch-tagged", at("1970-01-01T00:00:00Z")),
+            3 * H,
+        ),
+        tagged(with_created("epoch-fresh", at("1970-01-01T00:00:00Z")), 600),
+        tagged(builder("retagged", 49 * H), 600),
+        builder("plain", 3 * H),
+    ];
+    let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
+    for short in ["epoch", "y1980", "future"] {
+        let d = decision(&p, short);
+        assert_eq!(d.reason.kind(), "unknown_age", "{short}: {}", d.reason);
+        assert_eq!(d.action, Action::Keep);
+    }
+    assert_eq!(
+        line(&p, "epoch"),
+        "keep: matched b, age unknown: created 1970-01-01T00:00:00Z is not a usable time and it has no tag time"
+    );
+    assert_eq!(
+        line(&p, "skew"),
+        "keep: matched b, 0s old: younger than min_age 1h"
+    );
+    assert_eq!(
+        line(&p, "epoch-tagged"),
+        "delete: matched b, 3h old, past min_age 1h"
+    );
+    assert_eq!(
+        line(&p, "epoch-fresh"),
+        "keep: matched b, 10m old: younger than min_age 1h"
+    );
+    assert_eq!(
+        line(&p, "retagged"),
+        "keep: matched b, 10m old: younger than min_age 1h"
+    );
+    assert_eq!(decision(&p, "plain").action, Action::Delete);
+}
+
+#[test]
+fn a_reference_glob_policy_keeps_images_with_other_references() {
+    let glob = |g: &str| RefGlob::new(g).unwrap();
+    let mut pol = policy("ci", &[]);
+    pol.matcher.all_images = false;
+    pol.matcher.references = vec![glob("ci/*")];
+    let images = vec![
+        image("only", 5 * H).tag("ci/app:1").tag("ci/app:2"),
+        image("shared", 5 * H).tag("ci/app:3").tag("release/app:3"),
+    ];
+    let p = run(images.clone(), vec![], &cfg(vec![pol.clone()]));
+    assert_eq!(decision(&p, "only").action, Action::Delete);
+    assert_eq!(
+        line(&p, "shared"),
+        "keep: matched ci, but also referenced as release/app:3 (set all_references: true to delete such images)"
+    );
+    pol.all_references = true;
+    let p = run(images, vec![], &cfg(vec![pol]));
+    assert_eq!(decision(&p, "shared").action, Action::Delete);
+}
+
+#[test]
 fn in_use_images_and_their_parents_are_kept() {
     let images = vec![
         builder("p", 5 * H),
@@ -297,7 +397,7 @@ fn size_budget_deletes_oldest_first() {
 }
 
 #[test]
-fn chains_delete_children_first_with_safe_cascade_and_no_double_count() {
+fn chains_delete_children_first_and_count_no_byte_twice() {
     let images = vec![
         builder("l1", 5 * H).size(100),
         builder("l2", 5 * H).parent("l1").size(150),
@@ -317,9 +417,6 @@ fn chains_delete_children_first_with_safe_cascade_and_no_double_count() {
     assert_eq!(by_id("l3").wave, 0);
     assert_eq!(by_id("l2").wave, 1);
     assert_eq!(by_id("l1").wave, 2);
-    assert!(by_id("l3").prune_parents);
-    // `base` is untagged and not planned: the daemon must not delete it in cascade.
-    assert!(!by_id("x").prune_parents);
     assert_eq!(line(&p, "base"), "untouched: no policy matches");
     assert_eq!(p.reclaimable_bytes, 180 + 50);
     let waves: Vec<usize> = p.deletions.iter().map(|d| d.wave).collect();
@@ -500,19 +597,13 @@ proptest! {
             let age = (now() - im.created).to_std().unwrap();
             prop_assert!(age >= pol.min_age, "younger than min_age deleted");
         }
-        // Waves put children before parents; cascades only reach planned images.
+        // Waves put children before parents.
         for del in &p.deletions {
-            let d = &p.decisions[del.decision];
-            let i = d.image;
+            let i = p.decisions[del.decision].image;
             for a in ancestors(&inv, i) {
-                let parent = &inv.images[a];
                 if let Some(pd) = p.deletions.iter().find(|x| p.decisions[x.decision].image == a) {
                     prop_assert!(pd.wave > del.wave);
                 }
-                if del.prune_parents && parent.references.is_empty() {
-                    prop_assert!(deleted.contains(&parent.id), "cascade would reach a kept image");
-                }
-                if !parent.references.is_empty() { break; }
             }
         }
     }
@@ -557,7 +648,7 @@ proptest! {
         // Decisions index their own inventory: compare them by image ID.
         let by_id = |p: &Plan, inv: &Inventory| {
             let ds: Vec<_> = p.in_order().map(|d| (inv.images[d.image].id, d.action, d.policy.clone(), d.reason.clone())).collect();
-            let dels: Vec<_> = p.deletions.iter().map(|d| (inv.images[d.decision].id, d.prune_parents, d.wave, d.reclaim_bytes)).collect();
+            let dels: Vec<_> = p.deletions.iter().map(|d| (inv.images[d.decision].id, d.wave, d.reclaim_bytes)).collect();
             (ds, dels, p.reclaimable_bytes)
         };
         prop_assert_eq!(by_id(&a, &inv), by_id(&b, &shuffled));

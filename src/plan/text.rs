@@ -67,6 +67,15 @@ impl fmt::Display for Reason {
             Reason::ParentOfKept { child } => write!(f, "parent of kept image {child}"),
             Reason::ProtectedReference { pattern } => write!(f, "protected by reference {pattern}"),
             Reason::ProtectedLabel { predicate } => write!(f, "protected by label {predicate}"),
+            Reason::UnknownAge { policy, created } => write!(
+                f,
+                "matched {policy}, age unknown: created {created} is not a usable time and it has no tag time"
+            ),
+            Reason::OtherReferences { policy, references } => write!(
+                f,
+                "matched {policy}, but also referenced as {} (set all_references: true to delete such images)",
+                references.join(", ")
+            ),
             Reason::YoungerThanMinAge {
                 policy,
                 age_secs,

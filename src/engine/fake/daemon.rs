@@ -1,15 +1,12 @@
-//! The daemon's `DELETE /images/{name}` rules (force=false) on plain values, as Docker 20.10
-//! applies them (each message checked against a real daemon).
+//! The daemon's `DELETE /images/{name}` rules (force=false, noprune=true) on plain values, as
+//! Docker 20.10 applies them (each message checked against a real daemon).
 
+use super::World;
 use crate::engine::{EngineError, RemoveReport};
 use crate::inventory::{Container, Image, ImageId, short_id};
 
-pub(super) fn remove(
-    images: &mut Vec<Image>,
-    containers: &[Container],
-    name: &str,
-    prune_parents: bool,
-) -> Result<RemoveReport, EngineError> {
+pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, EngineError> {
+    let World { images, containers } = world;
     let mut report = RemoveReport::default();
     if let Some((idx, reference)) = find_reference(images, name) {
         let id = images[idx].id;
@@ -25,7 +22,8 @@ pub(super) fn remove(
         report.untagged.push(reference);
         // Still referenced, or now an untagged parent: the untag was the whole job.
         if images[idx].references.is_empty() && !has_children(images, id) {
-            delete(images, containers, id, prune_parents, &mut report)?;
+            report.untagged.append(&mut images[idx].digests);
+            delete(images, containers, id, &mut report)?;
         }
         return Ok(report);
     }
@@ -39,7 +37,50 @@ pub(super) fn remove(
     }
     check_conflict(images, containers, id)?;
     report.untagged.append(&mut images[idx].references);
-    delete(images, containers, id, prune_parents, &mut report)?;
+    report.untagged.append(&mut images[idx].digests);
+    delete(images, containers, id, &mut report)?;
+    Ok(report)
+}
+
+/// Like Podman: [`remove`], then the untagged parents left without children and unused go
+/// too. Refused (409, nothing changed) when that would take a parent and `parents_may_go`
+/// is false.
+pub(super) fn remove_with_parents(
+    world: &mut World,
+    name: &str,
+    parents_may_go: bool,
+) -> Result<RemoveReport, EngineError> {
+    let target = resolve(&world.images, name)?.id;
+    let mut trial = world.clone();
+    let mut report = remove(&mut trial, name)?;
+    let mut next = world
+        .images
+        .iter()
+        .find(|i| i.id == target)
+        .and_then(|i| i.parent_id);
+    let deleted_target = !trial.images.iter().any(|i| i.id == target);
+    while let Some(p) = next.filter(|_| deleted_target) {
+        let Some(parent) = trial.images.iter().find(|i| i.id == p) else {
+            break;
+        };
+        let orphaned = parent.references.is_empty()
+            && !has_children(&trial.images, p)
+            && !trial.containers.iter().any(|c| c.image_id == p);
+        if !orphaned {
+            break;
+        }
+        if !parents_may_go {
+            return Err(EngineError::Conflict(format!(
+                "deleting {} would also delete its untagged parent {}",
+                target.short(),
+                p.short()
+            )));
+        }
+        next = parent.parent_id;
+        trial.images.retain(|i| i.id != p);
+        report.deleted.push(p.to_string());
+    }
+    *world = trial;
     Ok(report)
 }
 
@@ -131,32 +172,17 @@ fn check_conflict(
     Ok(())
 }
 
-/// Delete an untagged, childless, unused image, then (with `prune`) its parents that are
-/// left untagged, childless and unused.
+/// Delete an untagged, childless, unused image (never its parents: noprune).
 fn delete(
     images: &mut Vec<Image>,
     containers: &[Container],
     id: ImageId,
-    prune: bool,
     report: &mut RemoveReport,
 ) -> Result<(), EngineError> {
     check_conflict(images, containers, id)?;
-    let mut next = Some(id);
-    while let Some(id) = next.take() {
-        let removed = images.remove(position(images, id));
-        report.deleted.push(removed.id.to_string());
-        report.deleted.push(layer_id(removed.id));
-        let Some(parent) = removed.parent_id.filter(|_| prune) else {
-            break;
-        };
-        let prunable = images
-            .iter()
-            .any(|i| i.id == parent && i.references.is_empty())
-            && check_conflict(images, containers, parent).is_ok();
-        if prunable {
-            next = Some(parent);
-        }
-    }
+    let removed = images.remove(position(images, id));
+    report.deleted.push(removed.id.to_string());
+    report.deleted.push(layer_id(removed.id));
     Ok(())
 }
 

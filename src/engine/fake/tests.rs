@@ -26,7 +26,7 @@ fn engine() -> FakeEngine {
 #[tokio::test]
 async fn untag_keeps_image_with_other_reference() {
     let fake = engine();
-    let r = fake.remove_image("app:1", true).await.expect("untag");
+    let r = fake.remove_image("app:1", false).await.expect("untag");
     assert_eq!(r.untagged, vec!["app:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert_eq!(
@@ -158,7 +158,10 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
         matches!(&err, EngineError::Conflict(m) if m.ends_with("(cannot be forced) - image has dependent child images")),
         "{err:?}"
     );
-    let r = fake.remove_image("base:1", true).await.expect("untag only");
+    let r = fake
+        .remove_image("base:1", false)
+        .await
+        .expect("untag only");
     assert_eq!(r.untagged, vec!["base:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert!(
@@ -170,51 +173,47 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
 }
 
 #[tokio::test]
-async fn prune_parents_cascades_through_untagged_parents() {
+async fn deleting_a_leaf_never_deletes_its_parents() {
     let fake = engine();
-    let r = fake
-        .remove_image(&sid("leaf"), true)
-        .await
-        .expect("cascade");
-    let images: Vec<_> = r
-        .deleted
-        .iter()
-        .filter(|d| [sid("leaf"), sid("mid"), sid("base")].contains(d))
-        .cloned()
-        .collect();
-    assert_eq!(images, vec![sid("leaf"), sid("mid"), sid("base")]);
-    assert_eq!(fake.images().len(), 2);
-
-    let fake = engine();
-    let r = fake
-        .remove_image(&sid("leaf"), false)
-        .await
-        .expect("no cascade");
+    let r = fake.remove_image(&sid("leaf"), false).await.expect("leaf");
     assert_eq!(r.deleted[0], sid("leaf"));
     assert!(fake.image(fake_id("mid")).is_some());
+    assert_eq!(fake.deleted_ids(), vec![fake_id("leaf")]);
 }
 
 #[tokio::test]
-async fn cascade_stops_at_tagged_shared_or_used_parents() {
-    let tagged = FakeEngine::builder()
-        .image(image("p").tag("p:1"))
-        .image(image("c").parent("p"))
-        .build();
-    let shared = FakeEngine::builder()
-        .image(image("p"))
-        .image(image("c").parent("p"))
-        .image(image("d").parent("p"))
-        .build();
-    let used = FakeEngine::builder()
-        .image(image("p"))
-        .image(image("c").parent("p"))
-        .container(container("k", "p", "exited"))
-        .build();
-    for fake in [tagged, shared, used] {
-        let r = fake.remove_image(&sid("c"), true).await.expect("leaf goes");
-        assert!(!r.deleted.contains(&sid("p")), "{r:?}");
-        assert!(fake.image(fake_id("p")).is_some());
-    }
+async fn by_id_a_single_tag_and_its_digests_go_with_the_image() {
+    let mut img = image("d").tag("app:1").build();
+    img.digests = vec!["app@sha256:ff".to_owned()];
+    let fake = FakeEngine::builder().image(img).build();
+    let r = fake.remove_image(&sid("d"), false).await.expect("by id");
+    assert_eq!(
+        r.untagged,
+        vec!["app:1".to_owned(), "app@sha256:ff".to_owned()]
+    );
+    assert!(fake.images().is_empty());
+}
+
+#[tokio::test]
+async fn a_hook_changes_the_world_before_each_call_is_answered() {
+    let fake = engine();
+    let mut calls = 0;
+    fake.set_hook(Box::new(move |call, world| {
+        calls += 1;
+        if calls == 2 {
+            assert_eq!(call, Call::Inspect("solo:1"));
+            world.tag(fake_id("app"), "solo:1");
+        }
+    }));
+    assert_eq!(fake.list_images().await.expect("list").len(), 5);
+    let moved = fake.inspect_image("solo:1").await.expect("inspect");
+    assert_eq!(moved.id, fake_id("app"), "the tag moved before the answer");
+    assert!(
+        fake.image(fake_id("solo"))
+            .expect("kept")
+            .references
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -225,17 +224,14 @@ async fn injected_failures_and_the_call_log() {
         fake.remove_image("solo:1", false).await,
         Err(EngineError::Other("boom".into()))
     );
-    fake.remove_image("app:1", true)
+    fake.remove_image("app:1", false)
         .await
         .expect("other names work");
     fake.clear_failures();
     fake.remove_image("solo:1", false).await.expect("cleared");
     assert_eq!(fake.removed_names(), vec!["solo:1", "app:1", "solo:1"]);
     let calls = fake.calls();
-    assert_eq!(
-        (calls[0].ok, calls[1].ok, calls[1].prune_parents),
-        (false, true, true)
-    );
+    assert_eq!((calls[0].ok, calls[1].ok), (false, true));
 }
 
 #[tokio::test]

@@ -1,0 +1,741 @@
+//! The host changes between the inventory and the deletions: whole passes (and saved plans)
+//! against the in-memory engine, whose hook changes the world before any call is answered.
+//! Every deletion must hit exactly the planned image, or none.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use stagesweep::apply;
+use stagesweep::config::{self, Config};
+use stagesweep::engine::fake::{Call, FakeEngine, World, container, fake_id, image};
+use stagesweep::engine::{EngineError, RemoveReport};
+use stagesweep::execute::Outcome;
+use stagesweep::inventory::{Image, ImageId};
+use stagesweep::pass::{PassOptions, PassReport, execute_plan, run_pass};
+use stagesweep::plan::Action;
+use stagesweep::report;
+use tokio_util::sync::CancellationToken;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+fn config(yaml: &str) -> Config {
+    config::parse_str(yaml, "test.yaml").expect("test config is valid")
+}
+
+fn builders() -> Config {
+    config("policies:\n  - name: b\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n")
+}
+
+fn old_builder(seed: &str) -> Image {
+    image(seed)
+        .label("stage", "builder")
+        .age(now(), hours(5))
+        .build()
+}
+
+async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
+    let opts = PassOptions {
+        dry_run,
+        progress: false,
+    };
+    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
+        .await
+        .expect("inventory readable")
+}
+
+fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
+    let id = fake_id(seed);
+    let i = (r.plan.decisions.iter())
+        .position(|d| r.image(d).id == id)
+        .expect("in plan");
+    &(r.results.iter().find(|x| x.decision == i))
+        .expect("planned")
+        .outcome
+}
+
+/// A hook that runs `change` once, before the first call of the given kind.
+fn once_before(
+    matches: impl Fn(Call<'_>) -> bool + Send + 'static,
+    change: impl FnOnce(&mut World) + Send + 'static,
+) -> stagesweep::engine::fake::Hook {
+    let mut change = Some(change);
+    Box::new(move |call, world| {
+        if matches(call)
+            && let Some(f) = change.take()
+        {
+            f(world);
+        }
+    })
+}
+
+fn is_inspect(call: Call<'_>) -> bool {
+    matches!(call, Call::Inspect(_))
+}
+
+#[tokio::test]
+async fn a_tag_that_moved_is_never_followed_to_the_new_image() {
+    let engine = FakeEngine::builder()
+        .image(
+            image("x")
+                .tag("app:builder")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    // CI rebuilds: a new image takes the tag between the inventory and the deletion.
+    engine.set_hook(once_before(is_inspect, |w| {
+        w.images.push(
+            image("y")
+                .label("stage", "builder")
+                .age(now(), Duration::from_secs(5))
+                .build(),
+        );
+        w.tag(fake_id("y"), "app:builder");
+    }));
+    let r = pass(&engine, &builders(), false).await;
+    assert_eq!(
+        outcome_of(&r, "x"),
+        &Outcome::Deleted,
+        "x goes by ID, now untagged"
+    );
+    let y = engine
+        .image(fake_id("y"))
+        .expect("the new image is untouched");
+    assert_eq!(y.references, vec!["app:builder".to_owned()]);
+    assert!(!engine.removed_names().contains(&"app:builder".to_owned()));
+    assert_eq!(engine.deleted_ids(), vec![fake_id("x")]);
+}
+
+#[tokio::test]
+async fn a_moved_tag_is_named_when_the_image_is_then_refused() {
+    let engine = FakeEngine::builder()
+        .image(
+            image("x")
+                .tag("app:builder")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    engine.set_hook(once_before(is_inspect, |w| {
+        // The new image is built on top of the planned one: x now has a child.
+        w.images.push(
+            image("y")
+                .parent("x")
+                .age(now(), Duration::from_secs(5))
+                .build(),
+        );
+        w.tag(fake_id("y"), "app:builder");
+    }));
+    let r = pass(&engine, &builders(), false).await;
+    let Outcome::Skipped { reason } = outcome_of(&r, "x") else {
+        panic!("{:?}", outcome_of(&r, "x"));
+    };
+    let y = fake_id("y").short();
+    assert!(
+        reason.starts_with(&format!("reference app:builder moved to {y}; ")),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("image has dependent child images"),
+        "{reason}"
+    );
+    assert_eq!(engine.images().len(), 2);
+}
+
+#[tokio::test]
+async fn an_untagged_image_that_gained_a_tag_is_skipped() {
+    let engine = FakeEngine::builder().image(old_builder("x")).build();
+    engine.set_hook(once_before(is_inspect, |w| w.tag(fake_id("x"), "keep:x")));
+    let r = pass(&engine, &builders(), false).await;
+    assert_eq!(
+        outcome_of(&r, "x"),
+        &Outcome::Skipped {
+            reason: "tagged since the inventory: keep:x".into()
+        }
+    );
+    assert_eq!(
+        engine.image(fake_id("x")).expect("kept").references,
+        vec!["keep:x".to_owned()]
+    );
+    assert!(
+        engine.removed_names().is_empty(),
+        "no delete was even tried"
+    );
+}
+
+#[tokio::test]
+async fn a_new_digest_reference_counts_as_a_new_reference() {
+    let engine = FakeEngine::builder().image(old_builder("x")).build();
+    engine.set_hook(once_before(is_inspect, |w| {
+        w.images[0].digests.push("app@sha256:ff".into());
+    }));
+    let r = pass(&engine, &builders(), false).await;
+    assert!(
+        matches!(outcome_of(&r, "x"), Outcome::Skipped { reason } if reason.contains("app@sha256:ff"))
+    );
+}
+
+#[tokio::test]
+async fn an_answer_that_only_untagged_is_not_a_deletion() {
+    let engine = FakeEngine::builder()
+        .image(
+            image("x")
+                .tag("app:1")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    let untag_only = RemoveReport {
+        untagged: vec!["app:1".into()],
+        deleted: Vec::new(),
+    };
+    engine.answer_removal(&fake_id("x").to_string(), untag_only);
+    let r = pass(&engine, &builders(), false).await;
+    assert_eq!(
+        outcome_of(&r, "x"),
+        &Outcome::UntaggedOnly {
+            untagged: vec!["app:1".into()]
+        }
+    );
+    assert_eq!(
+        (
+            r.summary.deleted,
+            r.summary.untagged_only,
+            r.summary.reclaimed_bytes
+        ),
+        (0, 1, 0)
+    );
+    assert!(report::render_text(&r, false).contains("untagged only 1"));
+}
+
+#[tokio::test]
+async fn parents_of_a_child_that_stayed_are_not_attempted() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("p"))
+        .image(
+            image("c")
+                .parent("p")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .image(
+            image("g")
+                .parent("c")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    engine.fail_removal(
+        &fake_id("g").to_string(),
+        EngineError::Other("disk on fire".into()),
+    );
+    let r = pass(&engine, &builders(), false).await;
+    assert!(matches!(outcome_of(&r, "g"), Outcome::Failed { .. }));
+    let want = format!(
+        "its child {} was not deleted (failed)",
+        fake_id("g").short()
+    );
+    assert_eq!(outcome_of(&r, "c"), &Outcome::Skipped { reason: want });
+    assert!(
+        matches!(outcome_of(&r, "p"), Outcome::Skipped { reason } if reason.contains("(skipped)"))
+    );
+    assert_eq!(engine.removed_names(), vec![fake_id("g").to_string()]);
+    assert_eq!(engine.images().len(), 3);
+}
+
+#[tokio::test]
+async fn a_container_created_before_a_multi_tag_wave_stops_the_untagging() {
+    let engine = FakeEngine::builder()
+        .image(
+            image("m")
+                .tag("app:1")
+                .tag("app:2")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    // The inventory listed no container; the wave's own listing sees a new one.
+    let mut listings = 0;
+    engine.set_hook(Box::new(move |call, w| {
+        if call == Call::ListContainers {
+            listings += 1;
+            if listings == 2 {
+                w.containers.push(container("late", "m", "created"));
+            }
+        }
+    }));
+    let r = pass(&engine, &builders(), false).await;
+    let Outcome::Skipped { reason } = outcome_of(&r, "m") else {
+        panic!("{:?}", outcome_of(&r, "m"));
+    };
+    assert!(reason.starts_with("used by container "), "{reason}");
+    assert!(engine.removed_names().is_empty());
+    assert_eq!(
+        engine.image(fake_id("m")).expect("kept").references.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_extra_tag_that_moved_is_left_on_its_new_image() {
+    let engine = FakeEngine::builder()
+        .image(
+            image("m")
+                .tag("app:1")
+                .tag("app:2")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    // After the by-ID inspect, before the extra tag's own check: app:2 moves to a new image.
+    let mut inspects = 0;
+    engine.set_hook(Box::new(move |call, w| {
+        if let Call::Inspect(_) = call {
+            inspects += 1;
+            if inspects == 2 {
+                w.images
+                    .push(image("n").age(now(), Duration::from_secs(1)).build());
+                w.tag(fake_id("n"), "app:2");
+            }
+        }
+    }));
+    let r = pass(&engine, &builders(), false).await;
+    assert_eq!(outcome_of(&r, "m"), &Outcome::Deleted);
+    assert_eq!(
+        engine.image(fake_id("n")).expect("untouched").references,
+        vec!["app:2".to_owned()]
+    );
+    assert!(!engine.removed_names().contains(&"app:2".to_owned()));
+}
+
+#[tokio::test]
+async fn a_tag_time_newer_than_created_protects_a_rebuilt_image() {
+    let mut x = image("x")
+        .tag("app:1")
+        .label("stage", "builder")
+        .age(now(), hours(50))
+        .build();
+    // A rebuild hit the cache and tagged the old image again ten minutes ago.
+    x.last_tagged = Some(now() - chrono::Duration::minutes(10));
+    let engine = FakeEngine::builder().image(x).build();
+    let r = pass(&engine, &builders(), false).await;
+    let d = r.decision_for(fake_id("x")).expect("planned");
+    assert_eq!(d.action, Action::Keep, "{}", d.reason);
+    assert_eq!(d.reason.kind(), "younger_than_min_age");
+    assert!(engine.removed_names().is_empty());
+}
+
+#[tokio::test]
+async fn an_engine_that_deletes_parents_may_only_take_planned_ones() {
+    // Like Podman: deleting an image also deletes its untagged parents left childless.
+    let engine = FakeEngine::builder()
+        .deleting_parents()
+        .image(image("base").age(now(), hours(9))) // untagged, no policy: kept
+        .image(
+            image("mid")
+                .parent("base")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .image(
+            image("leaf")
+                .parent("mid")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .image(image("tagged").tag("base:1").age(now(), hours(9)))
+        .image(
+            image("a")
+                .parent("tagged")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .image(
+            image("b")
+                .parent("a")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    let r = pass(&engine, &builders(), false).await;
+    // leaf → mid → base: deleting leaf would take mid, then base, which the plan keeps:
+    // the engine may not be asked, and mid waits for its child.
+    let Outcome::Skipped { reason } = outcome_of(&r, "leaf") else {
+        panic!("{:?}", outcome_of(&r, "leaf"));
+    };
+    assert!(
+        reason.contains("would also delete its untagged parent"),
+        "{reason}"
+    );
+    assert!(
+        matches!(outcome_of(&r, "mid"), Outcome::Skipped { reason } if reason.starts_with("its child"))
+    );
+    assert!(engine.image(fake_id("base")).is_some());
+    assert!(engine.image(fake_id("mid")).is_some());
+    // b → a → tagged: a is planned, the chain stops at a tag; a goes along with b.
+    assert_eq!(outcome_of(&r, "b"), &Outcome::Deleted);
+    assert_eq!(
+        outcome_of(&r, "a"),
+        &Outcome::Deleted,
+        "deleted along with its child"
+    );
+    assert!(engine.image(fake_id("tagged")).is_some());
+    assert!(!engine.removed_names().contains(&fake_id("a").to_string()));
+    assert_eq!(r.summary.deleted, 2);
+}
+
+#[tokio::test]
+async fn ages_are_measured_on_the_engines_clock() {
+    // The engine's clock is 3h ahead of ours: it stamped the image 2h before its own now.
+    let engine_now = now() + chrono::Duration::hours(3);
+    let engine = FakeEngine::builder()
+        .clock(engine_now)
+        .image(
+            image("x")
+                .label("stage", "builder")
+                .age(engine_now, Duration::from_secs(1800)),
+        )
+        .build();
+    let r = pass(&engine, &builders(), true).await;
+    assert_eq!(r.planned_at, engine_now);
+    let d = r.decision_for(fake_id("x")).expect("planned");
+    assert_eq!(
+        d.to_owned().reason.to_string(),
+        "matched b, 30m old: younger than min_age 1h"
+    );
+}
+
+// ---- saved plans ----
+
+fn saved(r: &PassReport) -> apply::SavedPlan {
+    let text = serde_json::to_string(&report::to_json(r)).expect("serializes");
+    apply::parse(&text, Path::new("plan.json")).expect("a plan reads back")
+}
+
+#[tokio::test]
+async fn a_saved_plan_deletes_its_deletions_and_skips_what_changed() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("a"))
+        .image(old_builder("b"))
+        .image(
+            image("c")
+                .parent("a")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .image(
+            image("young")
+                .label("stage", "builder")
+                .age(now(), Duration::from_secs(60)),
+        )
+        .build();
+    let planned = pass(&engine, &builders(), true).await;
+    let plan = saved(&planned);
+    assert_eq!(plan.plan.deletions.len(), 3);
+    assert_eq!(plan.engine_id, stagesweep::engine::fake::FAKE_ENGINE_ID);
+    // Between review and apply: b gains a tag, a new old builder image appears.
+    engine.tag(fake_id("b"), "keep:b");
+    engine.add_image(old_builder("late"));
+    let opts = PassOptions::default();
+    let results = execute_plan(
+        &engine,
+        &plan.plan,
+        &plan.inventory.images,
+        4,
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await;
+    let by = |seed: &str| {
+        let i = plan
+            .inventory
+            .images
+            .iter()
+            .position(|im| im.id == fake_id(seed))
+            .expect("in plan");
+        results
+            .iter()
+            .find(|r| r.decision == i)
+            .expect("result")
+            .outcome
+            .clone()
+    };
+    assert_eq!(by("c"), Outcome::Deleted);
+    assert_eq!(by("a"), Outcome::Deleted);
+    assert!(matches!(by("b"), Outcome::Skipped { .. }));
+    let left: HashSet<ImageId> = engine.images().iter().map(|i| i.id).collect();
+    assert_eq!(left, ["b", "young", "late"].map(fake_id).into());
+}
+
+#[tokio::test]
+async fn plan_files_are_checked_before_anything_is_deleted() {
+    let engine = FakeEngine::builder().image(old_builder("a")).build();
+    let planned = pass(&engine, &builders(), true).await;
+    let plan = saved(&planned);
+    let id = &plan.engine_id;
+    let host = "unix:///x.sock";
+    apply::check(&plan, id, host, now(), hours(1)).expect("fresh and ours");
+    let err = apply::check(&plan, "OTHER", host, now(), hours(1)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("made for engine FAKE:ENGINE:0001 but unix:///x.sock is engine OTHER"),
+        "{err}"
+    );
+    let later = now() + chrono::Duration::hours(2);
+    let err = apply::check(&plan, id, host, later, hours(1)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("2h ago, more than --max-plan-age 1h"),
+        "{err}"
+    );
+    let earlier = now() - chrono::Duration::hours(1);
+    let err = apply::check(&plan, id, host, earlier, hours(1)).unwrap_err();
+    assert!(err.to_string().contains("in the future"), "{err}");
+
+    let executed = pass(&engine, &builders(), false).await;
+    let text = serde_json::to_string(&report::to_json(&executed)).expect("json");
+    let err = apply::parse(&text, Path::new("done.json")).unwrap_err();
+    assert!(err.to_string().contains("already ran, not a plan"), "{err}");
+    let err = apply::parse("{\n  \"version\": 2,\n  oops", Path::new("bad.json")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("bad.json:3:3: not a stagesweep plan"),
+        "{err}"
+    );
+    let err = apply::parse(r#"{"version": 1, "dry_run": true}"#, Path::new("v1.json")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("version 1, this stagesweep reads version 2"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_file_whose_waves_put_a_parent_first_is_refused() {
+    let engine = FakeEngine::builder()
+        .image(old_builder("p"))
+        .image(
+            image("c")
+                .parent("p")
+                .label("stage", "builder")
+                .age(now(), hours(5)),
+        )
+        .build();
+    let planned = pass(&engine, &builders(), true).await;
+    let mut doc = serde_json::to_value(report::to_json(&planned)).expect("json");
+    for im in doc["images"].as_array_mut().expect("images") {
+        im["wave"] = serde_json::json!(0);
+    }
+    let err = apply::parse(&doc.to_string(), Path::new("edited.json")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("would be deleted before its child"),
+        "{err}"
+    );
+}
+
+// ---- whole passes against an engine that changes between every two calls ----
+
+#[derive(Debug, Clone)]
+enum Change {
+    /// Move an existing tag (or a new one) to image n (its ID made fresh when `fresh`).
+    MoveTag { tag: u8, to: usize, fresh: bool },
+    /// Tag image n with a new reference.
+    AddTag { to: usize },
+    /// A new child of image n.
+    AddChild { of: usize },
+    /// A container on image n.
+    AddContainer { on: usize },
+    /// Someone else deletes image n.
+    Drop { n: usize },
+}
+
+fn arb_change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        (0u8..4, 0usize..10, any::<bool>()).prop_map(|(tag, to, fresh)| Change::MoveTag {
+            tag,
+            to,
+            fresh
+        }),
+        (0usize..10).prop_map(|to| Change::AddTag { to }),
+        (0usize..10).prop_map(|of| Change::AddChild { of }),
+        (0usize..10).prop_map(|on| Change::AddContainer { on }),
+        (0usize..10).prop_map(|n| Change::Drop { n }),
+    ]
+}
+
+/// What the world saw besides our own deletions: images that appeared, IDs dropped by
+/// others (gone, but not by us), when images gained a tag or a container, and when each
+/// image was last re-checked (inspected by ID).
+#[derive(Default)]
+struct Log {
+    created: HashSet<ImageId>,
+    dropped: HashSet<ImageId>,
+    tagged_at: std::collections::HashMap<ImageId, usize>,
+    used_since: HashSet<ImageId>,
+    checked_at: std::collections::HashMap<ImageId, usize>,
+}
+
+fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
+    let pick =
+        |w: &World, n: usize| (!w.images.is_empty()).then(|| w.images[n % w.images.len()].id);
+    match *change {
+        Change::MoveTag { tag, to, fresh } => {
+            let target = if fresh {
+                let im = image(&format!("new{step}"))
+                    .label("stage", "builder")
+                    .age(now(), hours(9))
+                    .build();
+                log.created.insert(im.id);
+                let id = im.id;
+                w.images.push(im);
+                Some(id)
+            } else {
+                pick(w, to)
+            };
+            if let Some(id) = target {
+                let reference = format!("app:{tag}");
+                let had = w
+                    .images
+                    .iter()
+                    .any(|i| i.id == id && i.references.contains(&reference));
+                w.tag(id, &reference);
+                if !had {
+                    log.tagged_at.entry(id).or_insert(step);
+                }
+            }
+        }
+        Change::AddTag { to } => {
+            if let Some(id) = pick(w, to) {
+                w.tag(id, &format!("other:{step}"));
+                log.tagged_at.entry(id).or_insert(step);
+            }
+        }
+        Change::AddChild { of } => {
+            if let Some(id) = pick(w, of) {
+                let mut child = image(&format!("child{step}")).age(now(), hours(9)).build();
+                child.parent_id = Some(id);
+                log.created.insert(child.id);
+                w.images.push(child);
+            }
+        }
+        Change::AddContainer { on } => {
+            if let Some(id) = pick(w, on) {
+                w.containers
+                    .push(container(&format!("k{step}"), &id.to_string(), "created"));
+                log.used_since.insert(id);
+            }
+        }
+        Change::Drop { n } => {
+            if let Some(id) = pick(w, n)
+                && !w.images.iter().any(|i| i.parent_id == Some(id))
+                && !w.containers.iter().any(|c| c.image_id == id)
+            {
+                w.images.retain(|i| i.id != id);
+                log.dropped.insert(id);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Nothing outside the plan is ever deleted, and nothing planned is reported deleted
+    /// unless the engine deleted it in answer to our own call.
+    #[test]
+    fn nothing_outside_the_plan_is_deleted_while_the_host_changes(
+        specs in prop::collection::vec((prop::option::of(0usize..10), any::<bool>(), prop::option::of(0u8..4), 0u64..8), 1..10),
+        changes in prop::collection::vec(prop::option::of(arb_change()), 0..24),
+        podman in any::<bool>(),
+    ) {
+        let mut b = FakeEngine::builder();
+        if podman {
+            b = b.deleting_parents();
+        }
+        for (i, (parent, builder, tag, age_h)) in specs.iter().enumerate() {
+            let mut im = image(&format!("i{i}")).age(now(), hours(*age_h));
+            if let Some(p) = parent.filter(|p| *p < i) {
+                im = im.parent(&format!("i{p}"));
+            }
+            if *builder { im = im.label("stage", "builder"); }
+            let mut im = im.build();
+            if let Some(t) = tag {
+                let reference = format!("app:{t}");
+                if !specs[..i].iter().any(|s| s.2 == Some(*t)) {
+                    im.references.push(reference);
+                }
+            }
+            b = b.image(im);
+        }
+        let engine = b.build();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let hook_log = Arc::clone(&log);
+        let mut step = 0;
+        let mut pending = changes.into_iter();
+        engine.set_hook(Box::new(move |call, w| {
+            step += 1;
+            let mut log = hook_log.lock().expect("log");
+            // The first three calls make the inventory; the host changes after that.
+            if step > 3 && let Some(Some(change)) = pending.next() {
+                apply_change(&change, w, step, &mut log);
+            }
+            // A change made at this step is seen by this call's answer.
+            if let Call::Inspect(name) = call && let Ok(id) = name.parse::<ImageId>() {
+                log.checked_at.insert(id, step);
+            }
+        }));
+        let before: HashSet<ImageId> = engine.images().iter().map(|i| i.id).collect();
+        let cfg = config("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: 2h\n");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let r = rt.block_on(pass(&engine, &cfg, false));
+        let log = log.lock().expect("log");
+        let planned: HashSet<ImageId> = r.plan.with_action(Action::Delete).map(|d| r.image(d).id).collect();
+        let ours: HashSet<ImageId> = engine.deleted_ids().into_iter().collect();
+        let after: HashSet<ImageId> = engine.images().iter().map(|i| i.id).collect();
+        // Our calls deleted planned images only, and never one created after the inventory.
+        prop_assert!(ours.is_subset(&planned), "deleted outside the plan: {:?}", ours.difference(&planned).collect::<Vec<_>>());
+        prop_assert!(ours.is_disjoint(&log.created));
+        // An image that gained a tag before its last re-check is never deleted. (A tag that
+        // arrives in the one round trip between re-check and delete is the window no engine
+        // API closes: deleting by ID, the daemon still refuses several tags, containers and
+        // children.)
+        for id in &ours {
+            if let (Some(t), Some(c)) = (log.tagged_at.get(id), log.checked_at.get(id)) {
+                prop_assert!(t > c, "{id} was tagged at step {t}, re-checked at {c}, and deleted");
+            }
+        }
+        // Images that gained a container are never deleted: the daemon refuses.
+        prop_assert!(ours.is_disjoint(&log.used_since), "deleted an image used since the inventory");
+        // Everything present at the start that is gone now was deleted by us or by others.
+        for id in before.difference(&after) {
+            prop_assert!(ours.contains(id) || log.dropped.contains(id), "{id} vanished");
+        }
+        // Reported outcomes match the engine.
+        for res in &r.results {
+            let id = r.inventory.images[r.plan.decisions[res.decision].image].id;
+            match &res.outcome {
+                Outcome::Deleted => prop_assert!(ours.contains(&id), "{id} reported deleted, engine did not delete it"),
+                Outcome::AlreadyGone => prop_assert!(!after.contains(&id)),
+                // An engine that deletes parents along may take a planned parent whose
+                // child was then skipped: gone by our call, reported as not deleted.
+                _ => prop_assert!(podman || !ours.contains(&id), "{id} deleted but reported {:?}", res.outcome),
+            }
+        }
+        let s = &r.summary;
+        prop_assert_eq!(s.deleted + s.untagged_only + s.already_gone + s.skipped + s.failed + s.not_attempted, planned.len());
+        if !podman {
+            prop_assert_eq!(s.deleted, ours.len());
+        }
+    }
+}

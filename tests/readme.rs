@@ -1,0 +1,261 @@
+//! The README's reference lists against the code: reason and outcome kinds, exit codes, the
+//! JSON document's fields and the commands. A new kind, field or command fails here until the
+//! README says what it is.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use clap::CommandFactory;
+use stagesweep::cli::Cli;
+use stagesweep::engine::fake::{FakeEngine, image};
+use stagesweep::execute::Outcome;
+use stagesweep::pass::{PassOptions, Summary, run_pass};
+use stagesweep::plan::Reason;
+use tokio_util::sync::CancellationToken;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+/// The paragraph of the README that starts with `start`, up to the next blank line.
+fn paragraph(text: &str, start: &str) -> String {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("README has no {start:?}"));
+    let rest = &text[from..];
+    rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+}
+
+/// Every `backticked` word of a text.
+fn code_spans(text: &str) -> BTreeSet<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One reason of each kind. The match has no wildcard: a new variant does not compile until
+/// it is listed here (and then in the README).
+fn every_reason() -> Vec<Reason> {
+    let p: Arc<str> = Arc::from("p");
+    let all = vec![
+        Reason::Matched {
+            policy: p.clone(),
+            age_secs: 0,
+            min_age_secs: 0,
+        },
+        Reason::OlderThanMaxAge {
+            policy: p.clone(),
+            age_secs: 0,
+            max_age_secs: 0,
+        },
+        Reason::BeyondKeepLast {
+            policy: p.clone(),
+            keep_last: 1,
+            group: p.clone(),
+        },
+        Reason::OverSizeBudget {
+            policy: p.clone(),
+            group: p.clone(),
+            group_bytes: 0,
+            max_total_size: 0,
+        },
+        Reason::InUse {
+            container: String::new(),
+            state: String::new(),
+        },
+        Reason::ParentOfInUse {
+            child: String::new(),
+            container: String::new(),
+        },
+        Reason::ParentOfKept {
+            child: String::new(),
+        },
+        Reason::ProtectedReference {
+            pattern: String::new(),
+        },
+        Reason::ProtectedLabel {
+            predicate: String::new(),
+        },
+        Reason::UnknownAge {
+            policy: p.clone(),
+            created: String::new(),
+        },
+        Reason::OtherReferences {
+            policy: p.clone(),
+            references: Vec::new(),
+        },
+        Reason::YoungerThanMinAge {
+            policy: p.clone(),
+            age_secs: 0,
+            min_age_secs: 0,
+        },
+        Reason::AmongNewest {
+            policy: p.clone(),
+            keep_last: 1,
+            group: p.clone(),
+        },
+        Reason::WithinPolicy { policy: p },
+        Reason::NoPolicyMatches,
+    ];
+    for r in &all {
+        match r {
+            Reason::Matched { .. }
+            | Reason::OlderThanMaxAge { .. }
+            | Reason::BeyondKeepLast { .. }
+            | Reason::OverSizeBudget { .. }
+            | Reason::InUse { .. }
+            | Reason::ParentOfInUse { .. }
+            | Reason::ParentOfKept { .. }
+            | Reason::ProtectedReference { .. }
+            | Reason::ProtectedLabel { .. }
+            | Reason::UnknownAge { .. }
+            | Reason::OtherReferences { .. }
+            | Reason::YoungerThanMinAge { .. }
+            | Reason::AmongNewest { .. }
+            | Reason::WithinPolicy { .. }
+            | Reason::NoPolicyMatches => {}
+        }
+    }
+    all
+}
+
+fn every_outcome() -> Vec<Outcome> {
+    let all = vec![
+        Outcome::Deleted,
+        Outcome::UntaggedOnly {
+            untagged: Vec::new(),
+        },
+        Outcome::AlreadyGone,
+        Outcome::Skipped {
+            reason: String::new(),
+        },
+        Outcome::Failed {
+            error: String::new(),
+        },
+        Outcome::NotAttempted,
+    ];
+    for o in &all {
+        match o {
+            Outcome::Deleted
+            | Outcome::UntaggedOnly { .. }
+            | Outcome::AlreadyGone
+            | Outcome::Skipped { .. }
+            | Outcome::Failed { .. }
+            | Outcome::NotAttempted => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn every_reason_kind_is_documented_and_nothing_else() {
+    let kinds: BTreeSet<String> = every_reason().iter().map(|r| r.kind().to_owned()).collect();
+    let documented = code_spans(&paragraph(&readme(), "Reason kinds:"));
+    assert_eq!(documented, kinds);
+}
+
+#[test]
+fn every_outcome_kind_is_documented() {
+    let text = paragraph(&readme(), "Outcome kinds:");
+    let documented = code_spans(&text);
+    for o in every_outcome() {
+        assert!(
+            documented.contains(o.kind()),
+            "{} missing from: {text}",
+            o.kind()
+        );
+    }
+}
+
+#[test]
+fn the_exit_code_table_matches_the_code() {
+    use stagesweep::exit;
+    let text = readme();
+    let table = &text[text.find("## Exit codes").expect("section")..];
+    let rows: Vec<i32> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("| 0"))
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l[1..]
+                .trim_start()
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .expect("a code")
+        })
+        .collect();
+    let codes = [
+        exit::OK,
+        exit::DELETIONS_FAILED,
+        exit::CONFIG,
+        exit::UNREACHABLE,
+        exit::LOCKED,
+        exit::ENVIRONMENT,
+    ];
+    assert_eq!(rows, codes.to_vec());
+    let help = Cli::command().render_long_help().to_string();
+    for code in codes {
+        assert!(
+            help.contains(&format!("{code} ")),
+            "--help names exit code {code}"
+        );
+    }
+}
+
+#[test]
+fn every_command_is_in_the_commands_table() {
+    let text = readme();
+    let section = &text[text.find("## Commands").expect("section")..];
+    let table = &section[section.find("| command").expect("table")..];
+    let table = &table[..table.find("\n\n").expect("table end")];
+    for sub in Cli::command().get_subcommands() {
+        let name = format!("`stagesweep {}", sub.get_name());
+        assert!(
+            table.contains(&name),
+            "{name} missing from the commands table"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_json_fields_are_the_documented_ones() {
+    let engine = FakeEngine::builder()
+        .image(image("a").label("stage", "builder"))
+        .build();
+    let cfg = stagesweep::config::embedded_default();
+    let now = chrono::DateTime::from_timestamp(1_750_000_000, 0).expect("valid");
+    let opts = PassOptions {
+        dry_run: true,
+        progress: false,
+    };
+    let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
+        .await
+        .expect("pass");
+    let doc = serde_json::to_value(stagesweep::report::to_json(&r)).expect("json");
+    let text = readme();
+    let table = &text[text
+        .find("`--output json` prints one document")
+        .expect("section")..];
+    let row = |field: &str| -> String {
+        let start = table
+            .find(&format!("| `{field}` |"))
+            .unwrap_or_else(|| panic!("no row for {field}"));
+        table[start..].lines().next().expect("row").to_owned()
+    };
+    for key in doc.as_object().expect("object").keys() {
+        row(if key == "images" { "images[]" } else { key });
+    }
+    let summary_row = code_spans(&row("summary"));
+    let summary = serde_json::to_value(Summary::default()).expect("json");
+    for key in summary.as_object().expect("object").keys() {
+        assert!(summary_row.contains(key), "summary.{key} undocumented");
+    }
+    let images_row = code_spans(&row("images[]"));
+    for key in doc["images"][0].as_object().expect("an image").keys() {
+        assert!(images_row.contains(key), "images[].{key} undocumented");
+    }
+}
