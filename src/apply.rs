@@ -97,8 +97,6 @@ struct FileImage {
     reason: Reason,
     wave: Option<usize>,
     reclaimable_bytes: Option<u64>,
-    #[serde(default)]
-    parents_may_go: Option<bool>,
 }
 
 /// Read a plan file.
@@ -166,7 +164,6 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
         });
         deletions.push(Deletion {
             decision: i,
-            parents_may_go: f.parents_may_go.unwrap_or(false),
             wave,
             reclaim_bytes: f.reclaimable_bytes.unwrap_or(0),
         });

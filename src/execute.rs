@@ -4,6 +4,7 @@
 //! leaves out what changed since the plan was made.
 
 mod identity;
+mod parents;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,6 +19,7 @@ use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan};
 use identity::InUse;
+use parents::Chains;
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +86,7 @@ pub async fn execute<E: Engine>(
     let children = planned_children(plan.deletions.len(), image_of);
     let known: HashSet<ImageId> = images.iter().map(|i| i.id).collect();
     let planned: HashSet<ImageId> = (0..plan.deletions.len()).map(|k| image_of(k).id).collect();
+    let chains = Chains::new(images, planned);
     let alongside = Mutex::new(HashMap::new());
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
@@ -104,7 +107,7 @@ pub async fn execute<E: Engine>(
             children: &children,
             outcomes: &outcomes,
             known: &known,
-            planned: &planned,
+            chains: &chains,
             alongside: &alongside,
         };
         let runs = runs(&ctx, start..end, progress);
@@ -181,9 +184,10 @@ struct Ctx<'a, E> {
     children: &'a [Vec<usize>],
     /// Outcomes of earlier waves, by deletion index.
     outcomes: &'a [Option<Outcome>],
-    /// Every image ID of the inventory, and those planned for deletion.
+    /// Every image ID of the inventory.
     known: &'a HashSet<ImageId>,
-    planned: &'a HashSet<ImageId>,
+    /// Parent links and the planned set.
+    chains: &'a Chains,
     /// Planned images an engine deleted along with a child (Podman), with that child.
     alongside: &'a Mutex<HashMap<ImageId, ImageId>>,
 }
@@ -204,7 +208,7 @@ impl<E: Engine> Ctx<'_, E> {
         } else if let Some(blocked) = self.blocked_by_child(k) {
             (blocked, Vec::new())
         } else {
-            let a = identity::delete(self.engine, image, d.parents_may_go, self.in_use).await;
+            let a = identity::delete(self.engine, image, self.chains, self.in_use).await;
             self.note_alongside(image.id, &a.also_deleted);
             (a.outcome, a.notes)
         };
@@ -233,7 +237,7 @@ impl<E: Engine> Ctx<'_, E> {
     fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
         let mut map = self.alongside.lock().expect("never held across a panic");
         for id in deleted.iter().filter(|id| self.known.contains(id)) {
-            if self.planned.contains(id) {
+            if self.chains.is_planned(*id) {
                 map.insert(*id, child);
             } else {
                 tracing::error!(image = %id.short(), child = %child.short(), "the engine deleted an image the plan keeps along with a planned one");

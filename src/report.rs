@@ -188,9 +188,7 @@ pub struct JsonImage<'a> {
     pub wave: Option<usize>,
     /// For planned deletions: the estimated bytes the deletion frees.
     pub reclaimable_bytes: Option<u64>,
-    /// For planned deletions: whether an engine that removes untagged parents along with an
-    /// image (Podman) may be asked to delete it.
-    pub parents_may_go: Option<bool>,
+
     /// Present for planned deletions once executed.
     pub outcome: Option<&'a Outcome>,
     pub reclaimed_bytes: u64,
@@ -227,7 +225,6 @@ pub fn to_json(report: &PassReport) -> JsonReport<'_> {
                 reason_text: d.reason.to_string(),
                 wave: del.map(|x| x.wave),
                 reclaimable_bytes: del.map(|x| x.reclaim_bytes),
-                parents_may_go: del.map(|x| x.parents_may_go),
                 outcome: r.map(|r| &r.outcome),
                 reclaimed_bytes: r.map_or(0, |r| r.bytes),
             }

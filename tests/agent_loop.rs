@@ -50,6 +50,9 @@ impl TinyEngine {
 }
 
 impl Engine for TinyEngine {
+    fn deletes_parents(&self) -> bool {
+        false
+    }
     async fn ping(&self) -> Result<(), EngineError> {
         self.up()
     }
@@ -82,11 +85,7 @@ impl Engine for TinyEngine {
         self.up()?;
         Ok(Vec::new())
     }
-    async fn remove_image(
-        &self,
-        name: &str,
-        _parents_may_go: bool,
-    ) -> Result<RemoveReport, EngineError> {
+    async fn remove_image(&self, name: &str) -> Result<RemoveReport, EngineError> {
         self.up()?;
         let mut d = self.0.lock().expect("daemon");
         let before = d.images.len();

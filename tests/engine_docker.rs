@@ -147,7 +147,7 @@ async fn remove_by_id_deletes() {
         &[FixtureImage::new(&scope.label(), Utc::now())],
     )
     .await;
-    let report = engine.remove_image(&ids[0], false).await.expect("remove");
+    let report = engine.remove_image(&ids[0]).await.expect("remove");
     assert!(report.untagged.is_empty());
     assert!(report.deleted.contains(&ids[0]), "{report:?}");
     assert!(
@@ -170,7 +170,7 @@ async fn remove_by_reference_untags_then_deletes() {
             .tag(&b)],
     )
     .await;
-    let first = engine.remove_image(&a, false).await.expect("untag");
+    let first = engine.remove_image(&a).await.expect("untag");
     assert_eq!(first.untagged, vec![a.clone()]);
     assert!(first.deleted.is_empty(), "{first:?}");
     assert!(
@@ -179,7 +179,7 @@ async fn remove_by_reference_untags_then_deletes() {
             .contains(&ids[0])
     );
 
-    let last = engine.remove_image(&b, false).await.expect("delete");
+    let last = engine.remove_image(&b).await.expect("delete");
     assert_eq!(last.untagged, vec![b.clone()]);
     assert!(last.deleted.contains(&ids[0]), "{last:?}");
     assert!(
@@ -195,7 +195,7 @@ async fn unknown_image_is_not_found() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("not-found").await;
     let name = scope.tag("never-created");
-    match engine.remove_image(&name, false).await {
+    match engine.remove_image(&name).await {
         Err(EngineError::NotFound(msg)) => assert!(msg.contains("No such image"), "{msg}"),
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -214,7 +214,7 @@ async fn image_used_by_created_container_is_a_conflict() {
     .await;
     let cid = create_container(&scope, &ids[0]).await;
     let short_c = &cid[..12];
-    match engine.remove_image(&tag, false).await {
+    match engine.remove_image(&tag).await {
         Err(EngineError::Conflict(msg)) => {
             assert!(
                 msg.contains("unable to remove repository reference"),
@@ -224,7 +224,7 @@ async fn image_used_by_created_container_is_a_conflict() {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    match engine.remove_image(&ids[0], false).await {
+    match engine.remove_image(&ids[0]).await {
         Err(EngineError::Conflict(msg)) => {
             assert!(msg.contains("being used by stopped container"), "{msg}");
         }
@@ -261,16 +261,13 @@ async fn remove_image_never_deletes_the_parents_in_cascade() {
     assert!(links.len() >= 4, "LABEL + 3 RUN steps: {links:?}");
     // By its only tag: untagged and deleted, its untagged parents stay.
     let report = engine
-        .remove_image(&scope.tag("leaf"), false)
+        .remove_image(&scope.tag("leaf"))
         .await
         .expect("delete by tag");
     assert!(report.deleted.contains(&leaf), "{report:?}");
     assert!(!report.deleted.contains(&links[1]), "{report:?}");
     // By ID: exactly that image.
-    let report = engine
-        .remove_image(&links[1], false)
-        .await
-        .expect("delete by id");
+    let report = engine.remove_image(&links[1]).await.expect("delete by id");
     assert!(report.deleted.contains(&links[1]), "{report:?}");
     let now = support::all_image_ids(&scope.docker).await;
     assert!(!now.contains(&leaf) && !now.contains(&links[1]));

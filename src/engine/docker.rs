@@ -172,12 +172,7 @@ impl Engine for DockerEngine {
         summaries.into_iter().map(to_container).collect()
     }
 
-    /// Docker honours `noprune`: parents never go along, whatever `_parents_may_go` says.
-    async fn remove_image(
-        &self,
-        name: &str,
-        _parents_may_go: bool,
-    ) -> Result<RemoveReport, EngineError> {
+    async fn remove_image(&self, name: &str) -> Result<RemoveReport, EngineError> {
         // `platforms` stays unset: bollard 0.21 fails to serialize its Vec.
         let opts = RemoveImageOptionsBuilder::new()
             .force(false)
@@ -188,6 +183,11 @@ impl Engine for DockerEngine {
             .call(&what, self.docker.remove_image(name, Some(opts), None))
             .await?;
         Ok(to_remove_report(items))
+    }
+
+    /// Docker honours `noprune`.
+    fn deletes_parents(&self) -> bool {
+        false
     }
 
     fn describe(&self) -> String {

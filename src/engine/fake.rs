@@ -232,9 +232,7 @@ impl FakeEngineBuilder {
         self
     }
     /// Behave like Podman (checked with 4.3): deleting an image also deletes its untagged
-    /// parents left without children and unused. As stagesweep's engine layer does for
-    /// Podman, a removal with `parents_may_go == false` that would take a parent along is
-    /// refused (409) instead.
+    /// parents left without children and unused, whatever `noprune` says.
     #[must_use]
     pub fn deleting_parents(mut self) -> Self {
         self.deletes_parents = true;
@@ -429,11 +427,7 @@ impl Engine for FakeEngine {
         Ok(self.begin(Call::ListContainers)?.world.containers.clone())
     }
 
-    async fn remove_image(
-        &self,
-        name: &str,
-        parents_may_go: bool,
-    ) -> Result<RemoveReport, EngineError> {
+    async fn remove_image(&self, name: &str) -> Result<RemoveReport, EngineError> {
         {
             let mut st = self.begin(Call::Remove(name))?;
             st.in_flight += 1;
@@ -450,9 +444,7 @@ impl Engine for FakeEngine {
         let before: Vec<ImageId> = st.world.images.iter().map(|i| i.id).collect();
         let result = match st.answers.get(name) {
             Some(answer) => answer.clone(),
-            None if st.deletes_parents => {
-                daemon::remove_with_parents(&mut st.world, name, parents_may_go)
-            }
+            None if st.deletes_parents => daemon::remove_with_parents(&mut st.world, name),
             None => daemon::remove(&mut st.world, name),
         };
         let world = &st.world;
@@ -468,6 +460,10 @@ impl Engine for FakeEngine {
         drop(guard_state);
         drop(guard);
         result
+    }
+
+    fn deletes_parents(&self) -> bool {
+        self.lock().deletes_parents
     }
 
     fn describe(&self) -> String {

@@ -98,14 +98,15 @@ pub trait Engine: Send + Sync {
     fn list_containers(&self) -> impl Future<Output = Result<Vec<Container>, EngineError>> + Send;
 
     /// `DELETE /images/{name}`, never forced, asking the engine not to delete parents
-    /// (`noprune`). `name` is a reference or an image ID. An engine that deletes untagged
-    /// parents left without children anyway (Podman) must refuse with
-    /// [`EngineError::Conflict`] when that could happen and `parents_may_go` is false.
+    /// (`noprune`). `name` is a reference or an image ID.
     fn remove_image(
         &self,
         name: &str,
-        parents_may_go: bool,
     ) -> impl Future<Output = Result<RemoveReport, EngineError>> + Send;
+
+    /// True when deleting an image also deletes its untagged parents left without children,
+    /// whatever `noprune` says (Podman 4): the executor must check the parents first.
+    fn deletes_parents(&self) -> bool;
 
     /// A human description of where the engine is (for messages).
     fn describe(&self) -> String;

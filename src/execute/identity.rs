@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 
 use super::Outcome;
+use super::parents::Chains;
 use crate::engine::{Engine, EngineError, ImageState, RemoveReport};
 use crate::inventory::{Image, ImageId};
 
@@ -39,18 +40,18 @@ pub(super) struct Attempt {
 }
 
 /// Delete `planned` if it is still the image that was planned. `in_use` is the containers'
-/// images listed before this wave, or `None` when that listing failed; `parents_may_go` is
-/// the plan's word on whether an engine may remove untagged parents along with it.
+/// images listed before this wave, or `None` when that listing failed; `chains` tells which
+/// parents an engine that deletes parents along may take.
 pub(super) async fn delete<E: Engine>(
     engine: &E,
     planned: &Image,
-    parents_may_go: bool,
+    chains: &Chains,
     in_use: Option<&InUse>,
 ) -> Attempt {
     let mut calls = Calls {
         engine,
         planned,
-        parents_may_go,
+        chains,
         notes: Vec::new(),
         also_deleted: Vec::new(),
     };
@@ -72,7 +73,7 @@ pub(super) async fn delete<E: Engine>(
 struct Calls<'a, E> {
     engine: &'a E,
     planned: &'a Image,
-    parents_may_go: bool,
+    chains: &'a Chains,
     notes: Vec<String>,
     also_deleted: Vec<ImageId>,
 }
@@ -94,6 +95,21 @@ impl<E: Engine> Calls<'_, E> {
         for gone in (planned.references.iter()).filter(|r| !now.references.contains(r)) {
             let note = whereabouts(self.engine, gone).await;
             self.notes.push(note);
+        }
+        if self.engine.deletes_parents() {
+            match self.chains.unplanned_parent(self.engine, planned.id).await {
+                Ok(None) => {}
+                Ok(Some(p)) => {
+                    return Outcome::Skipped {
+                        reason: format!(
+                            "the engine would also delete its untagged parent {}, which the plan \
+                             keeps (it ignores noprune)",
+                            p.short()
+                        ),
+                    };
+                }
+                Err(e) => return refused(&e, &[]),
+            }
         }
         if !is_single_reference(&now.references, &now.digests) {
             let user = match in_use.map(|m| m.get(&planned.id)) {
@@ -129,11 +145,7 @@ impl<E: Engine> Calls<'_, E> {
                 Err(EngineError::NotFound(_)) => continue,
                 Err(e) => return Some(refused(&e, &removed)),
             }
-            match self
-                .engine
-                .remove_image(reference, self.parents_may_go)
-                .await
-            {
+            match self.engine.remove_image(reference).await {
                 Ok(report) if self.deleted(&report) => return Some(Outcome::Deleted),
                 Ok(_) | Err(EngineError::NotFound(_)) => removed.push(reference),
                 Err(e) => return Some(refused(&e, &removed)),
@@ -145,7 +157,7 @@ impl<E: Engine> Calls<'_, E> {
     /// The last call: `DELETE /images/<id>`, and what its answer means.
     async fn by_id(&mut self) -> Outcome {
         let name = self.planned.id.to_string();
-        match self.engine.remove_image(&name, self.parents_may_go).await {
+        match self.engine.remove_image(&name).await {
             Ok(report) if self.deleted(&report) => Outcome::Deleted,
             Ok(report) if !report.untagged.is_empty() => Outcome::UntaggedOnly {
                 untagged: report.untagged,

@@ -13,8 +13,7 @@ pub(super) struct Graph<'a> {
     pub parent: Vec<Option<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
     pub own_bytes: Vec<u64>,
-    /// Whether the image has a `repo:tag` (compact, for walks up the chains).
-    pub tagged: Vec<bool>,
+
     /// Image times (the later of `Created` and `LastTagTime`) as [`time_key`]s (compact, for
     /// sorting without touching the images).
     pub created: Vec<u128>,
@@ -37,12 +36,10 @@ impl<'a> Graph<'a> {
         // out in memory; the compact copies are what later steps read at random).
         let mut index: FxHashMap<ImageId, usize> =
             FxHashMap::with_capacity_and_hasher(n, FxBuildHasher);
-        let mut tagged = Vec::with_capacity(n);
         let mut created = Vec::with_capacity(n);
         let mut size = Vec::with_capacity(n);
         for (i, im) in images.iter().enumerate() {
             index.insert(im.id, i);
-            tagged.push(!im.references.is_empty());
             // Ranked by the later of Created and LastTagTime: a re-tagged image is new again.
             created.push(time_key(
                 im.last_tagged.map_or(im.created, |t| t.max(im.created)),
@@ -63,7 +60,6 @@ impl<'a> Graph<'a> {
             index,
             parent,
             own_bytes,
-            tagged,
             created,
         }
     }

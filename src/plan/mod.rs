@@ -112,16 +112,12 @@ pub struct Decision {
     pub reason: Reason,
 }
 
-/// One deletion, in execution order. Each planned image is deleted by its own call (Docker
-/// is always asked not to delete parents along with it).
+/// One deletion, in execution order. Each planned image is deleted by its own call, never
+/// with its parents in cascade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
     /// Index into [`Plan::decisions`] (which is also the image's index in the inventory).
     pub decision: usize,
-    /// Every untagged ancestor, up to the first tagged one, is planned for deletion too: an
-    /// engine that removes untagged parents along with an image whatever it is asked (Podman)
-    /// may delete this one. Without it, such an engine must not be asked.
-    pub parents_may_go: bool,
     /// 0 for images with no planned-for-deletion child; parents come after all their children.
     pub wave: usize,
     /// Estimated bytes this deletion frees (own layers only; no double counting along chains).

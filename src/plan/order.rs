@@ -25,7 +25,6 @@ pub(super) fn assemble(
         .take_while(|&&i| in_delete[i])
         .map(|&i| Deletion {
             decision: i,
-            parents_may_go: parents_may_go(graph, &in_delete, i),
             wave: wave[i],
             reclaim_bytes: graph.own_bytes[i],
         })
@@ -150,20 +149,4 @@ pub(super) fn waves(graph: &Graph<'_>, in_delete: &[bool]) -> Vec<usize> {
         }
     }
     wave
-}
-
-/// An engine may remove untagged parents along with image `i` only when each of them, up to
-/// the first tagged ancestor, is planned for deletion anyway.
-fn parents_may_go(graph: &Graph<'_>, in_delete: &[bool], i: usize) -> bool {
-    let mut next = graph.parent[i];
-    while let Some(p) = next {
-        if graph.tagged[p] {
-            return true;
-        }
-        if !in_delete[p] {
-            return false;
-        }
-        next = graph.parent[p];
-    }
-    true
 }

@@ -43,12 +43,10 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
 }
 
 /// Like Podman: [`remove`], then the untagged parents left without children and unused go
-/// too. Refused (409, nothing changed) when that would take a parent and `parents_may_go`
-/// is false.
+/// too.
 pub(super) fn remove_with_parents(
     world: &mut World,
     name: &str,
-    parents_may_go: bool,
 ) -> Result<RemoveReport, EngineError> {
     let target = resolve(&world.images, name)?.id;
     let mut trial = world.clone();
@@ -68,13 +66,6 @@ pub(super) fn remove_with_parents(
             && !trial.containers.iter().any(|c| c.image_id == p);
         if !orphaned {
             break;
-        }
-        if !parents_may_go {
-            return Err(EngineError::Conflict(format!(
-                "deleting {} would also delete its untagged parent {}",
-                target.short(),
-                p.short()
-            )));
         }
         next = parent.parent_id;
         trial.images.retain(|i| i.id != p);

@@ -26,7 +26,7 @@ fn engine() -> FakeEngine {
 #[tokio::test]
 async fn untag_keeps_image_with_other_reference() {
     let fake = engine();
-    let r = fake.remove_image("app:1", false).await.expect("untag");
+    let r = fake.remove_image("app:1").await.expect("untag");
     assert_eq!(r.untagged, vec!["app:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert_eq!(
@@ -38,7 +38,7 @@ async fn untag_keeps_image_with_other_reference() {
 #[tokio::test]
 async fn last_reference_untags_and_deletes_with_a_layer_record() {
     let fake = engine();
-    let r = fake.remove_image("solo:1", false).await.expect("delete");
+    let r = fake.remove_image("solo:1").await.expect("delete");
     assert_eq!(r.untagged, vec!["solo:1".to_owned()]);
     assert_eq!(r.deleted.len(), 2, "image + layer record: {r:?}");
     assert_eq!(r.deleted[0], sid("solo"));
@@ -51,7 +51,7 @@ async fn repo_without_tag_means_latest() {
     let fake = FakeEngine::builder()
         .image(image("l").tag("repo:latest"))
         .build();
-    let r = fake.remove_image("repo", false).await.expect("latest");
+    let r = fake.remove_image("repo").await.expect("latest");
     assert_eq!(r.untagged, vec!["repo:latest".to_owned()]);
 }
 
@@ -61,7 +61,7 @@ async fn remove_by_id_in_all_spellings() {
     let hex = id.trim_start_matches("sha256:").to_owned();
     for name in [id.clone(), hex.clone(), hex[..12].to_owned()] {
         let fake = engine();
-        let r = fake.remove_image(&name, false).await.expect("by id");
+        let r = fake.remove_image(&name).await.expect("by id");
         assert_eq!(r.untagged, vec!["solo:1".to_owned()], "{name}");
         assert_eq!(r.deleted[0], id, "{name}");
     }
@@ -71,7 +71,7 @@ async fn remove_by_id_in_all_spellings() {
 async fn unknown_names_are_not_found() {
     let fake = engine();
     for name in ["nope:1", "sha256:ffff0000", "zz"] {
-        let err = fake.remove_image(name, false).await.expect_err("unknown");
+        let err = fake.remove_image(name).await.expect_err("unknown");
         assert_eq!(err, EngineError::NotFound(format!("No such image: {name}")));
     }
 }
@@ -79,10 +79,7 @@ async fn unknown_names_are_not_found() {
 #[tokio::test]
 async fn by_id_with_two_references_is_a_conflict() {
     let fake = engine();
-    let err = fake
-        .remove_image(&sid("app"), false)
-        .await
-        .expect_err("409");
+    let err = fake.remove_image(&sid("app")).await.expect_err("409");
     let short = fake_id("app").short();
     assert_eq!(
         err,
@@ -103,7 +100,7 @@ async fn images_used_by_containers_conflict() {
     let c1 = short_id(&container("c1", "solo", "created").id).to_owned();
     let img = fake_id("solo").short();
     let err = fake
-        .remove_image("solo:1", false)
+        .remove_image("solo:1")
         .await
         .expect_err("last ref in use");
     assert_eq!(
@@ -113,7 +110,7 @@ async fn images_used_by_containers_conflict() {
         ))
     );
     let err = fake
-        .remove_image(&sid("solo"), false)
+        .remove_image(&sid("solo"))
         .await
         .expect_err("id in use");
     assert_eq!(
@@ -128,10 +125,7 @@ async fn images_used_by_containers_conflict() {
     );
 
     fake.add_container(container("c2", "leaf", "running"));
-    let err = fake
-        .remove_image(&sid("leaf"), false)
-        .await
-        .expect_err("running");
+    let err = fake.remove_image(&sid("leaf")).await.expect_err("running");
     assert!(
         matches!(&err, EngineError::Conflict(m) if m.contains("(cannot be forced) - image is being used by running container")),
         "{err:?}"
@@ -139,9 +133,7 @@ async fn images_used_by_containers_conflict() {
 
     // Untagging one of two references is allowed even when in use.
     fake.add_container(container("c3", "app", "running"));
-    fake.remove_image("app:2", false)
-        .await
-        .expect("untag in use");
+    fake.remove_image("app:2").await.expect("untag in use");
 }
 
 #[tokio::test]
@@ -150,18 +142,12 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
         .image(image("p").tag("base:1"))
         .image(image("c").parent("p"))
         .build();
-    let err = fake
-        .remove_image(&sid("p"), false)
-        .await
-        .expect_err("has child");
+    let err = fake.remove_image(&sid("p")).await.expect_err("has child");
     assert!(
         matches!(&err, EngineError::Conflict(m) if m.ends_with("(cannot be forced) - image has dependent child images")),
         "{err:?}"
     );
-    let r = fake
-        .remove_image("base:1", false)
-        .await
-        .expect("untag only");
+    let r = fake.remove_image("base:1").await.expect("untag only");
     assert_eq!(r.untagged, vec!["base:1".to_owned()]);
     assert!(r.deleted.is_empty());
     assert!(
@@ -175,7 +161,7 @@ async fn parents_with_children_conflict_by_id_and_are_only_untagged_by_reference
 #[tokio::test]
 async fn deleting_a_leaf_never_deletes_its_parents() {
     let fake = engine();
-    let r = fake.remove_image(&sid("leaf"), false).await.expect("leaf");
+    let r = fake.remove_image(&sid("leaf")).await.expect("leaf");
     assert_eq!(r.deleted[0], sid("leaf"));
     assert!(fake.image(fake_id("mid")).is_some());
     assert_eq!(fake.deleted_ids(), vec![fake_id("leaf")]);
@@ -186,7 +172,7 @@ async fn by_id_a_single_tag_and_its_digests_go_with_the_image() {
     let mut img = image("d").tag("app:1").build();
     img.digests = vec!["app@sha256:ff".to_owned()];
     let fake = FakeEngine::builder().image(img).build();
-    let r = fake.remove_image(&sid("d"), false).await.expect("by id");
+    let r = fake.remove_image(&sid("d")).await.expect("by id");
     assert_eq!(
         r.untagged,
         vec!["app:1".to_owned(), "app@sha256:ff".to_owned()]
@@ -221,14 +207,12 @@ async fn injected_failures_and_the_call_log() {
     let fake = engine();
     fake.fail_removal("solo:1", EngineError::Other("boom".into()));
     assert_eq!(
-        fake.remove_image("solo:1", false).await,
+        fake.remove_image("solo:1").await,
         Err(EngineError::Other("boom".into()))
     );
-    fake.remove_image("app:1", false)
-        .await
-        .expect("other names work");
+    fake.remove_image("app:1").await.expect("other names work");
     fake.clear_failures();
-    fake.remove_image("solo:1", false).await.expect("cleared");
+    fake.remove_image("solo:1").await.expect("cleared");
     assert_eq!(fake.removed_names(), vec!["solo:1", "app:1", "solo:1"]);
     let calls = fake.calls();
     assert_eq!((calls[0].ok, calls[1].ok), (false, true));
@@ -251,7 +235,7 @@ async fn unreachable_switch_fails_every_call() {
         Err(EngineError::Unreachable { .. })
     ));
     assert!(matches!(
-        fake.remove_image("solo:1", false).await,
+        fake.remove_image("solo:1").await,
         Err(EngineError::Unreachable { .. })
     ));
     fake.set_unreachable(false);
@@ -266,10 +250,10 @@ async fn concurrency_gauge_sees_parallel_removals() {
     }
     let fake = b.build();
     let ids: Vec<String> = (0..6).map(|n| sid(&n.to_string())).collect();
-    join_all(ids[..4].iter().map(|id| fake.remove_image(id, false))).await;
+    join_all(ids[..4].iter().map(|id| fake.remove_image(id))).await;
     assert_eq!(fake.max_concurrent_removals(), 4);
     for id in &ids[4..] {
-        fake.remove_image(id, false).await.expect("sequential");
+        fake.remove_image(id).await.expect("sequential");
     }
     assert_eq!(fake.max_concurrent_removals(), 4);
     assert!(fake.images().is_empty());
