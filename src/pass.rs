@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::debug;
 
 use crate::execute::{DeletionResult, Outcome, execute};
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{self, Action, Decision, Plan};
+use crate::progress::Progress;
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,8 @@ pub struct Summary {
     pub matched_by_policy: BTreeMap<String, usize>,
     pub deleted_by_policy: BTreeMap<String, usize>,
     pub bytes_by_policy: BTreeMap<String, u64>,
-    /// Kept images by reason kind (`in_use`, `protected_reference`, …) plus `skipped`.
+    /// Images the plan keeps, by reason kind (`in_use`, `protected_reference`, …); deletions
+    /// the daemon refused are counted in `skipped`, not here.
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
@@ -109,18 +110,16 @@ pub async fn run_pass<E: Engine>(
     let results = if opts.dry_run || plan.deletions.is_empty() {
         Vec::new()
     } else {
-        let bar = progress_bar(opts.progress, plan.deletions.len());
-        let r = execute(
+        let progress = Progress::deletions(opts.progress, plan.deletions.len());
+        execute(
             engine,
             &plan,
             &inventory.images,
             config.docker.concurrency,
             stop,
-            &bar,
+            progress.bar(),
         )
-        .await;
-        bar.finish_and_clear();
-        r
+        .await
     };
     let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
     Ok(PassReport {
@@ -129,19 +128,6 @@ pub async fn run_pass<E: Engine>(
         results,
         summary,
     })
-}
-
-fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} deleting {pos}/{len} images [{bar:30}] {eta}")
-            .expect("the template is a constant that parses")
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 /// Count a plan and its outcomes.
@@ -185,10 +171,7 @@ pub fn summarize(
                 bump(&mut s.bytes_by_policy, policy, r.bytes);
             }
             Outcome::AlreadyGone => s.already_gone += 1,
-            Outcome::Skipped { .. } => {
-                s.skipped += 1;
-                bump(&mut s.kept_by_reason, "skipped", 1);
-            }
+            Outcome::Skipped { .. } => s.skipped += 1,
             Outcome::Failed { .. } => s.failed += 1,
             Outcome::NotAttempted => s.not_attempted += 1,
         }

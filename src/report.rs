@@ -61,9 +61,13 @@ pub fn report_summary_line(report: &PassReport) -> String {
     )
 }
 
-/// Text output: a table of deletions (all decisions with `all`), then the summary line.
+/// Every action, for listings that show all decisions.
+pub const ALL_ACTIONS: [Action; 3] = [Action::Delete, Action::Keep, Action::Untouched];
+
+/// Text output: a table of the decisions whose action is in `shown`, then the summary line
+/// (which counts every decision).
 #[must_use]
-pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String {
+pub fn render_text(report: &PassReport, now: DateTime<Utc>, shown: &[Action]) -> String {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     let mut header = vec![
@@ -88,7 +92,7 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
         .iter()
         .map(|&i| (i, &report.plan.decisions[i]))
     {
-        if !all && d.action != Action::Delete {
+        if !shown.contains(&d.action) {
             continue;
         }
         let image = &report.inventory.images[d.image];
@@ -173,15 +177,17 @@ pub struct JsonImage<'a> {
     pub reclaimed_bytes: u64,
 }
 
-/// Build the JSON document of a report.
+/// Build the JSON document of a report; `images` lists the decisions whose action is in
+/// `shown`, the summary counts all of them.
 #[must_use]
-pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
+pub fn to_json<'a>(report: &'a PassReport, now: DateTime<Utc>, shown: &[Action]) -> JsonReport<'a> {
     let outcomes = outcome_by_decision(report);
     let images = report
         .plan
         .order
         .iter()
         .map(|&i| (&report.plan.decisions[i], outcomes[i]))
+        .filter(|(d, _)| shown.contains(&d.action))
         .map(|(d, r)| (d, &report.inventory.images[d.image], r))
         .map(|(d, image, r)| JsonImage {
             id: image.id,

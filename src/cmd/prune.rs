@@ -7,11 +7,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{CmdError, apply_adhoc, load_config};
-use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
+use crate::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
 use crate::engine::docker::{self, DockerEngine};
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
+use crate::plan::Action;
 use crate::report;
 
 /// Run `prune`; returns the exit code (0, or 1 when some deletions failed).
@@ -33,7 +34,12 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
         progress: args.output == Output::Text && std::io::stderr().is_terminal(),
     };
     let report = pass(&engine, &config, &opts).await?;
-    print(&report, args.output, false)?;
+    // The table lists deletions; the JSON document every decision.
+    let shown: &[Action] = match args.output {
+        Output::Text => &[Action::Delete],
+        Output::Json => &report::ALL_ACTIONS,
+    };
+    print(&report, args.output, shown)?;
     Ok(if report.summary.failed > 0 {
         crate::exit::DELETIONS_FAILED
     } else {
@@ -51,7 +57,7 @@ pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdErr
         progress: false,
     };
     let report = pass(&engine, &config, &opts).await?;
-    print(&report, args.output, true)?;
+    print(&report, args.output, &shown_actions(&args.only))?;
     Ok(crate::exit::OK)
 }
 
@@ -96,13 +102,27 @@ async fn take_lock(path: std::path::PathBuf, wait: bool) -> Result<Option<HostLo
     }
 }
 
-fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
+/// The actions `plan --only` asks for; all of them when none is given.
+fn shown_actions(only: &[Only]) -> Vec<Action> {
+    if only.is_empty() {
+        return report::ALL_ACTIONS.to_vec();
+    }
+    only.iter()
+        .map(|o| match o {
+            Only::Delete => Action::Delete,
+            Only::Keep => Action::Keep,
+            Only::Untouched => Action::Untouched,
+        })
+        .collect()
+}
+
+fn print(report: &PassReport, output: Output, shown: &[Action]) -> Result<(), CmdError> {
     let now = Utc::now();
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match output {
-        Output::Text => out.write_all(report::render_text(report, now, all).as_bytes()),
+        Output::Text => out.write_all(report::render_text(report, now, shown).as_bytes()),
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, now))
+        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, now, shown))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
     };
