@@ -95,7 +95,10 @@ pub fn filter_directives(quiet: u8, verbose: u8, rust_log: Option<&str>) -> Stri
         (_, 2) => Some("info,stagesweep=trace"),
         _ => Some("debug,stagesweep=trace"),
     };
-    match (from_flags, rust_log.map(str::trim).filter(|v| !v.is_empty())) {
+    match (
+        from_flags,
+        rust_log.map(str::trim).filter(|v| !v.is_empty()),
+    ) {
         (Some(flags), _) => flags.to_owned(),
         (None, Some(env)) => env.to_owned(),
         (None, None) => "info".to_owned(),
@@ -192,7 +195,10 @@ mod tests {
         assert!(!is_journal_stream(var, Some((8, 99))), "redirected stderr");
         assert!(!is_journal_stream(var, None));
         assert!(!is_journal_stream(None, Some((8, 12345))));
-        assert!(!is_journal_stream(Some(OsStr::new("8-12345")), Some((8, 12345))));
+        assert!(!is_journal_stream(
+            Some(OsStr::new("8-12345")),
+            Some((8, 12345))
+        ));
         assert!(!is_journal_stream(Some(OsStr::new("x:1")), Some((8, 1))));
     }
 
@@ -200,10 +206,16 @@ mod tests {
     fn flags_win_over_rust_log() {
         assert_eq!(filter_directives(0, 0, None), "info");
         assert_eq!(filter_directives(0, 0, Some(" ")), "info");
-        assert_eq!(filter_directives(0, 0, Some("bollard=debug")), "bollard=debug");
+        assert_eq!(
+            filter_directives(0, 0, Some("bollard=debug")),
+            "bollard=debug"
+        );
         assert_eq!(filter_directives(1, 0, Some("debug")), "warn");
         assert_eq!(filter_directives(2, 0, None), "error");
-        assert_eq!(filter_directives(0, 1, Some("warn")), "info,stagesweep=debug");
+        assert_eq!(
+            filter_directives(0, 1, Some("warn")),
+            "info,stagesweep=debug"
+        );
         assert_eq!(filter_directives(0, 2, None), "info,stagesweep=trace");
         assert_eq!(filter_directives(0, 5, None), "debug,stagesweep=trace");
     }

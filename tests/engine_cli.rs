@@ -147,7 +147,10 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
         .expect("runs");
     let text = String::from_utf8(only.stdout).expect("utf-8");
     assert!(text.contains(&short(&ids[2])), "{text}");
-    assert!(!text.contains(&short(&ids[0])) && !text.contains(&short(&ids[1])), "{text}");
+    assert!(
+        !text.contains(&short(&ids[0])) && !text.contains(&short(&ids[1])),
+        "{text}"
+    );
     assert!(text.contains("dry run: would delete"), "{text}");
     let only = stagesweep(&config)
         .args(["plan", "--only", "delete,untouched", "--output", "json"])

@@ -1,5 +1,5 @@
 //! Log lines as journald, `docker logs` and log files see them: no colour codes when stderr
-//! is not a terminal (whatever NO_COLOR says), and the journal's format (a `<N>` priority
+//! is not a terminal (whatever `NO_COLOR` says), and the journal's format (a `<N>` priority
 //! prefix, no timestamp) only when `JOURNAL_STREAM` names the file stderr really is.
 //! The agent is pointed at a socket that does not exist, so it logs without an engine.
 
@@ -28,7 +28,10 @@ fn agent_log(dir: &Path, flags: &[&str], env: &[(&str, String)]) -> String {
         .args(flags)
         .arg("--config")
         .arg(&config)
-        .env("DOCKER_HOST", format!("unix://{}", dir.join("none.sock").display()))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", dir.join("none.sock").display()),
+        )
         .env_remove("RUST_LOG")
         .env_remove("NO_COLOR")
         .env_remove("JOURNAL_STREAM")
@@ -131,11 +134,16 @@ fn quiet_and_verbose_win_over_rust_log() {
     let debug = [("RUST_LOG", "stagesweep=debug".to_owned())];
     let quiet = agent_log(dir.path(), &["-q"], &debug);
     assert!(
-        quiet.lines().all(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        quiet
+            .lines()
+            .all(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
         "-q: warnings and errors only:\n{quiet}"
     );
     let normal = agent_log(dir.path(), &[], &debug);
-    assert!(normal.contains(" DEBUG "), "RUST_LOG applies without flags:\n{normal}");
+    assert!(
+        normal.contains(" DEBUG "),
+        "RUST_LOG applies without flags:\n{normal}"
+    );
     let warn_only = [("RUST_LOG", "warn".to_owned())];
     let verbose = agent_log(dir.path(), &["-v"], &warn_only);
     assert!(

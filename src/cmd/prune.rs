@@ -6,10 +6,10 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{CmdError, apply_adhoc, load_config};
+use super::{CmdError, apply_adhoc, connect, load_config};
 use crate::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
-use crate::engine::docker::{self, DockerEngine};
+use crate::engine::docker::DockerEngine;
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
 use crate::plan::Action;
@@ -19,7 +19,7 @@ use crate::report;
 pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = docker::connect(&config.docker).await?;
+    let engine = connect(&config).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
     } else {
@@ -51,7 +51,7 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
 pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = docker::connect(&config.docker).await?;
+    let engine = connect(&config).await?;
     let opts = PassOptions {
         dry_run: true,
         progress: false,
@@ -122,9 +122,11 @@ fn print(report: &PassReport, output: Output, shown: &[Action]) -> Result<(), Cm
     let written = match output {
         Output::Text => out.write_all(report::render_text(report, now, shown).as_bytes()),
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, now, shown))
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out)),
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, &report::to_json(report, now, shown))
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
     };
     match written.and_then(|()| out.flush()) {
         // A reader that stopped early (`| head`) is not a failure of the pass.
