@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The test command: start a PRIVATE throwaway dockerd, run the whole test suite against it,
-# and always stop the daemon again.
+# The test command: install the Debian packages the tests need when missing
+# (scripts/install-deps.sh, the list in scripts/debian-packages.txt), start a PRIVATE throwaway
+# dockerd, run the whole test suite against it, and always stop the daemon again.
 #
 #   scripts/test.sh                    cargo test --locked --all-targets
 #   scripts/test.sh ARGS...            cargo test --locked ARGS (e.g. --test engine_docker)
 #
 # The daemon lives in a mktemp directory (own data-root, exec-root, pidfile, socket), has no
 # networking of its own and is stopped on any exit (trap), with its containerd and mounts.
-# Needs root to start dockerd.
+# Needs root to install packages and to start dockerd.
 #
 # An inherited DOCKER_HOST is NOT used by default (the suite then cannot touch a daemon you
 # care about). Set STAGESWEEP_REUSE_DOCKER_HOST=1 to run against $DOCKER_HOST instead when it
@@ -16,6 +17,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+
+"$root/scripts/install-deps.sh"
 
 # /_ping of a DOCKER_HOST value (unix:// or tcp://); true when it answers OK.
 ping_host() {

@@ -28,6 +28,15 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Fewer log lines: -q warnings and errors only, -qq errors only (overrides RUST_LOG)
+    #[arg(long, short = 'q', global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// More log lines: -v every decision (debug), -vv trace, -vvv also the libraries' debug
+    /// (overrides RUST_LOG)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(flatten)]
     pub config: ConfigArg,
 
@@ -111,6 +120,10 @@ pub struct PlanArgs {
     /// Output format on stdout
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// List only these decisions (comma-separated or repeated) [default: all]; the summary
+    /// line still counts every image
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "ACTION")]
+    pub only: Vec<Only>,
     #[command(flatten)]
     pub adhoc: AdhocArgs,
 }
@@ -141,6 +154,17 @@ pub enum Output {
     Text,
     /// One JSON document (see the README for its fields)
     Json,
+}
+
+/// A kind of decision, for `plan --only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Only {
+    /// Images the plan deletes
+    Delete,
+    /// Images a policy matched but the plan keeps (in use, protected, young, retained)
+    Keep,
+    /// Images no policy matches
+    Untouched,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,12 +1,12 @@
 //! The `stagesweep` binary: parse the command line, start tracing, dispatch, exit.
 
 use clap::Parser;
-use stagesweep::cli::{Cli, Command, ConfigArg, LogFormat};
-use stagesweep::cmd;
+use stagesweep::cli::{Cli, Command, ConfigArg};
+use stagesweep::{cmd, logging};
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    logging::init(cli.log_format, cli.quiet, cli.verbose);
     let code = match run(cli.command, &cli.config) {
         Ok(code) => code,
         Err(e) => {
@@ -34,16 +34,4 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::CheckConfig => unreachable!("handled above"),
         }
     })
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

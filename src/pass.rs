@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::{debug, warn};
 
 use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{Action, Decision, Plan};
+use crate::progress::Progress;
 use crate::tag_times;
 
 /// Clock differences up to this are normal; beyond it, a pass says so.
@@ -55,7 +55,8 @@ pub struct Summary {
     pub matched_by_policy: BTreeMap<String, usize>,
     pub deleted_by_policy: BTreeMap<String, usize>,
     pub bytes_by_policy: BTreeMap<String, u64>,
-    /// Kept images by reason kind (`in_use`, `protected_reference`, …) plus `skipped`.
+    /// Images the plan keeps, by reason kind (`in_use`, `protected_reference`, …); deletions
+    /// the daemon refused are counted in `skipped`, not here.
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
@@ -148,10 +149,8 @@ pub async fn execute_plan<E: Engine>(
     if opts.dry_run || plan.deletions.is_empty() {
         return Vec::new();
     }
-    let bar = progress_bar(opts.progress, plan.deletions.len());
-    let results = execute(engine, plan, images, concurrency, stop, &bar).await;
-    bar.finish_and_clear();
-    results
+    let progress = Progress::deletions(opts.progress, plan.deletions.len());
+    execute(engine, plan, images, concurrency, stop, progress.bar()).await
 }
 
 /// The time to plan at: the engine's clock when it tells it (it stamped `Created`), else ours.
@@ -168,19 +167,6 @@ fn engine_now(info: &EngineInfo, ours: DateTime<Utc>) -> DateTime<Utc> {
         );
     }
     theirs
-}
-
-fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} deleting {pos}/{len} images [{bar:30}] {eta}")
-            .expect("the template is a constant that parses")
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 /// Count a plan and its outcomes.
@@ -221,10 +207,7 @@ pub fn summarize(
             }
             Outcome::UntaggedOnly { .. } => s.untagged_only += 1,
             Outcome::AlreadyGone => s.already_gone += 1,
-            Outcome::Skipped { .. } => {
-                s.skipped += 1;
-                bump(&mut s.kept_by_reason, "skipped", 1);
-            }
+            Outcome::Skipped { .. } => s.skipped += 1,
             Outcome::Failed { .. } => s.failed += 1,
             Outcome::NotAttempted => s.not_attempted += 1,
         }

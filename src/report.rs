@@ -63,10 +63,13 @@ pub fn report_summary_line(report: &PassReport) -> String {
     )
 }
 
-/// Text output: a table of deletions (all decisions with `all`), then the summary line.
-/// Ages are as of the plan's time.
+/// Every action, for listings that show all decisions.
+pub const ALL_ACTIONS: [Action; 3] = [Action::Delete, Action::Keep, Action::Untouched];
+
+/// Text output: a table of the decisions whose action is in `shown`, then the summary line
+/// (which counts every decision). Ages are as of the plan's time.
 #[must_use]
-pub fn render_text(report: &PassReport, all: bool) -> String {
+pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
     let now = report.planned_at;
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
@@ -92,7 +95,7 @@ pub fn render_text(report: &PassReport, all: bool) -> String {
         .iter()
         .map(|&i| (i, &report.plan.decisions[i]))
     {
-        if !all && d.action != Action::Delete {
+        if !shown.contains(&d.action) {
             continue;
         }
         let image = &report.inventory.images[d.image];
@@ -194,9 +197,10 @@ pub struct JsonImage<'a> {
     pub reclaimed_bytes: u64,
 }
 
-/// Build the JSON document of a report.
+/// Build the JSON document of a report; `images` lists the decisions whose action is in
+/// `shown`, the summary counts all of them.
 #[must_use]
-pub fn to_json(report: &PassReport) -> JsonReport<'_> {
+pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
     let now = report.planned_at;
     let outcomes = outcome_by_decision(report);
     let mut deletion = vec![None; report.plan.decisions.len()];
@@ -208,6 +212,7 @@ pub fn to_json(report: &PassReport) -> JsonReport<'_> {
         .order
         .iter()
         .map(|&i| (&report.plan.decisions[i], outcomes[i], deletion[i]))
+        .filter(|(d, _, _)| shown.contains(&d.action))
         .map(|(d, r, del)| {
             let image = &report.inventory.images[d.image];
             JsonImage {

@@ -1,6 +1,7 @@
 //! `stagesweep agent` as a process against a real private dockerd (`DOCKER_HOST`, started by
-//! scripts/test.sh): it prunes old fixtures on `@every 2s`, reports them in /metrics and
-//! /healthz, keeps its configuration when a reload is broken, exits 0 on SIGTERM within
+//! scripts/test.sh): it prunes old fixtures on `@every 2s`, reports them in /metrics (clean for
+//! `promtool check metrics`, `OpenMetrics` when asked for), /healthz and /livez, keeps its
+//! configuration when a reload is broken, exits 0 on SIGTERM within
 //! the shutdown timeout, shares the host lock with `prune`, and recovers on its own when
 //! its daemon goes away and comes back.
 
@@ -73,18 +74,25 @@ impl Agent {
     }
 
     fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.request(path, None)
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// GET `path` with an optional `Accept` header: status, head, body.
+    fn request(&self, path: &str, accept: Option<&str>) -> Option<(u16, String, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let accept = accept.map_or_else(String::new, |a| format!("Accept: {a}\r\n"));
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Connection: close\r\n\r\n"
         )
         .ok()?;
         let mut text = String::new();
         s.read_to_string(&mut text).ok()?;
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-        Some((status, body))
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        Some((status, head.to_owned(), body.to_owned()))
     }
 
     fn metric(&self, line_start: &str) -> Option<f64> {
@@ -147,6 +155,30 @@ async fn wait_for<F: std::future::Future<Output = bool>>(
     }
 }
 
+/// `promtool check metrics` on `text`: (clean exit, what it said).
+fn promtool_check_metrics(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/install-deps.sh: apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
 async fn count(docker: &Docker, selector: &str) -> usize {
     images_with_label(docker, selector).await.len()
 }
@@ -199,6 +231,31 @@ async fn agent_prunes_reports_survives_a_broken_reload_and_stops_on_sigterm() {
             .unwrap_or(0.0)
             >= 1.0
     );
+    assert_eq!(agent.get("/livez"), Some((200, "ok\n".into())));
+    assert_eq!(agent.metric("stagesweep_docker_up"), Some(1.0));
+    assert!(
+        agent
+            .metric("stagesweep_last_pass_success_timestamp_seconds")
+            .is_some()
+    );
+    assert!(agent.metric("process_resident_memory_bytes").unwrap_or(0.0) > 1e6);
+    // What a scraper without preferences (curl, promtool) gets is clean text 0.0.4 ...
+    let (_, head, text) = agent.request("/metrics", None).expect("/metrics");
+    assert!(head.contains("version=0.0.4"), "{head}");
+    let (ok, said) = promtool_check_metrics(&text);
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool:\n{said}\non:\n{text}"
+    );
+    // ... and Prometheus, which asks for OpenMetrics first, gets OpenMetrics.
+    let prometheus =
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (_, head, text) = agent
+        .request("/metrics", Some(prometheus))
+        .expect("/metrics");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+
     // The pass that deleted them matched 3; the next one (2s later) matches the young one.
     wait_for(
         "images_matched to follow",
@@ -276,7 +333,7 @@ async fn prune_and_agent_passes_never_run_at_once() {
     );
     assert!(
         agent
-            .metric("stagesweep_ticks_skipped_total")
+            .metric("stagesweep_ticks_skipped_total{reason=\"pass_running\"}")
             .unwrap_or(0.0)
             >= 1.0
     );

@@ -230,7 +230,8 @@ fn deploy_examples_are_valid_yaml_with_socket_and_health_probe() {
         .expect("daemonset");
     let doc: serde_json::Value = serde_saphyr::from_str(&ds).expect("yaml");
     let c = &doc["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
     assert!(c["resources"]["limits"]["memory"].is_string());
     assert_eq!(
         doc["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["type"],

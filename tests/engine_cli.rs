@@ -138,6 +138,34 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
         .expect("young image listed");
     assert!(line.contains("younger than min_age 1h"), "{line}");
     assert!(text.contains("dry run: would delete"), "{text}");
+
+    // --only keep: the young image, not the old ones; the summary still counts all.
+    let short = |id: &String| id["sha256:".len().."sha256:".len() + 12].to_owned();
+    let only = stagesweep(&config)
+        .args(["plan", "--only", "keep"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(only.stdout).expect("utf-8");
+    assert!(text.contains(&short(&ids[2])), "{text}");
+    assert!(
+        !text.contains(&short(&ids[0])) && !text.contains(&short(&ids[1])),
+        "{text}"
+    );
+    assert!(text.contains("dry run: would delete"), "{text}");
+    let only = stagesweep(&config)
+        .args(["plan", "--only", "delete,untouched", "--output", "json"])
+        .output()
+        .expect("runs");
+    let doc = json(&only.stdout);
+    let actions: Vec<&str> = doc["images"]
+        .as_array()
+        .expect("images array")
+        .iter()
+        .map(|i| i["action"].as_str().expect("action"))
+        .collect();
+    assert!(actions.contains(&"delete"), "{actions:?}");
+    assert!(!actions.contains(&"keep"), "{actions:?}");
+    assert!(doc["summary"]["kept"].as_u64().expect("kept") >= 1);
     assert_eq!(scope.images().await.len(), 3);
     scope.cleanup().await;
 }

@@ -215,7 +215,7 @@ async fn an_answer_that_only_untagged_is_not_a_deletion() {
         ),
         (0, 1, 0)
     );
-    assert!(report::render_text(&r, false).contains("untagged only 1"));
+    assert!(report::render_text(&r, &[Action::Delete]).contains("untagged only 1"));
 }
 
 #[tokio::test]
@@ -418,7 +418,8 @@ async fn ages_are_measured_on_the_engines_clock() {
 // ---- saved plans ----
 
 fn saved(r: &PassReport) -> apply::SavedPlan {
-    let text = serde_json::to_string(&report::to_json(r)).expect("serializes");
+    let text =
+        serde_json::to_string(&report::to_json(r, &report::ALL_ACTIONS)).expect("serializes");
     apply::parse(&text, Path::new("plan.json")).expect("a plan reads back")
 }
 
@@ -503,7 +504,8 @@ async fn plan_files_are_checked_before_anything_is_deleted() {
     assert!(err.to_string().contains("in the future"), "{err}");
 
     let executed = pass(&engine, &builders(), false).await;
-    let text = serde_json::to_string(&report::to_json(&executed)).expect("json");
+    let text =
+        serde_json::to_string(&report::to_json(&executed, &report::ALL_ACTIONS)).expect("json");
     let err = apply::parse(&text, Path::new("done.json")).unwrap_err();
     assert!(err.to_string().contains("already ran, not a plan"), "{err}");
     let err = apply::parse("{\n  \"version\": 2,\n  oops", Path::new("bad.json")).unwrap_err();
@@ -532,7 +534,8 @@ async fn a_plan_file_whose_waves_put_a_parent_first_is_refused() {
         )
         .build();
     let planned = pass(&engine, &builders(), true).await;
-    let mut doc = serde_json::to_value(report::to_json(&planned)).expect("json");
+    let mut doc =
+        serde_json::to_value(report::to_json(&planned, &report::ALL_ACTIONS)).expect("json");
     for im in doc["images"].as_array_mut().expect("images") {
         im["wave"] = serde_json::json!(0);
     }

@@ -235,7 +235,11 @@ async fn the_json_fields_are_the_documented_ones() {
     let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
         .await
         .expect("pass");
-    let doc = serde_json::to_value(stagesweep::report::to_json(&r)).expect("json");
+    let doc = serde_json::to_value(stagesweep::report::to_json(
+        &r,
+        &stagesweep::report::ALL_ACTIONS,
+    ))
+    .expect("json");
     let text = readme();
     let table = &text[text
         .find("`--output json` prints one document")

@@ -1,5 +1,6 @@
-//! The agent's HTTP listener (hyper 1): `/metrics` (`OpenMetrics` text), `/healthz`
-//! (200 `ok`, or 503 with a one-line reason), 404 elsewhere. Read-only; decides nothing.
+//! The agent's HTTP listener (hyper 1): `/metrics` (Prometheus text 0.0.4 or `OpenMetrics`,
+//! by the `Accept` header), `/healthz` (readiness: 200 `ok`, or 503 with a one-line reason),
+//! `/livez` (liveness: the loop is turning), 404 elsewhere. Read-only; decides nothing.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -15,9 +16,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::exposition::Format;
 use super::telemetry::Telemetry;
 
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Serve connections from `listener` until `stop` fires.
@@ -32,7 +33,8 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, stop: Cance
                 let telemetry = Arc::clone(&telemetry);
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let response = respond(&telemetry, req.method(), req.uri().path());
+                        let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+                        let response = respond(&telemetry, req.method(), req.uri().path(), accept);
                         async move { Ok::<_, Infallible>(response) }
                     });
                     let conn = http1::Builder::new()
@@ -53,23 +55,34 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, stop: Cance
     }
 }
 
-/// The answer to one request.
+/// The answer to one request; `accept` is its `Accept` header.
 #[must_use]
-pub fn respond(telemetry: &Telemetry, method: &Method, path: &str) -> Response<Full<Bytes>> {
-    if path != "/metrics" && path != "/healthz" {
+pub fn respond(
+    telemetry: &Telemetry,
+    method: &Method,
+    path: &str,
+    accept: Option<&str>,
+) -> Response<Full<Bytes>> {
+    if !["/metrics", "/healthz", "/livez"].contains(&path) {
         return reply(
             StatusCode::NOT_FOUND,
             TEXT,
-            "not found: try /metrics or /healthz\n".into(),
+            "not found: try /metrics, /healthz or /livez\n".into(),
         );
     }
     if method != Method::GET && method != Method::HEAD {
         return reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "use GET\n".into());
     }
-    if path == "/metrics" {
-        return reply(StatusCode::OK, OPENMETRICS, telemetry.metrics.encode());
-    }
-    match telemetry.health() {
+    let check = match path {
+        "/metrics" => {
+            let format = Format::negotiate(accept);
+            let body = telemetry.metrics.encode_as(format);
+            return reply(StatusCode::OK, format.content_type(), body);
+        }
+        "/livez" => telemetry.liveness(),
+        _ => telemetry.health(),
+    };
+    match check {
         Ok(()) => reply(StatusCode::OK, TEXT, "ok\n".into()),
         Err(reason) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{reason}\n")),
     }
@@ -88,29 +101,50 @@ fn reply(status: StatusCode, content_type: &'static str, body: String) -> Respon
 mod tests {
     use super::*;
 
+    fn get(t: &Telemetry, path: &str) -> StatusCode {
+        respond(t, &Method::GET, path, None).status()
+    }
+
+    fn content_type(r: &Response<Full<Bytes>>) -> &str {
+        r.headers()[CONTENT_TYPE].to_str().expect("ascii")
+    }
+
     #[test]
     fn routes() {
         let t = Telemetry::new();
+        assert_eq!(get(&t, "/nope"), StatusCode::NOT_FOUND);
         assert_eq!(
-            respond(&t, &Method::GET, "/nope").status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            respond(&t, &Method::POST, "/metrics").status(),
+            respond(&t, &Method::POST, "/metrics", None).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
-        assert_eq!(
-            respond(&t, &Method::GET, "/metrics").status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            respond(&t, &Method::GET, "/healthz").status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(get(&t, "/metrics"), StatusCode::OK);
+        assert_eq!(get(&t, "/healthz"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&t, "/livez"), StatusCode::OK, "alive while connecting");
         t.engine_reachable("x");
+        assert_eq!(get(&t, "/healthz"), StatusCode::OK);
+        t.engine_unreachable("gone");
+        assert_eq!(get(&t, "/healthz"), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
-            respond(&t, &Method::GET, "/healthz").status(),
-            StatusCode::OK
+            get(&t, "/livez"),
+            StatusCode::OK,
+            "docker away is not a reason to restart"
         );
+    }
+
+    #[test]
+    fn metrics_format_follows_accept() {
+        let t = Telemetry::new();
+        let plain = respond(&t, &Method::GET, "/metrics", None);
+        assert_eq!(
+            content_type(&plain),
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let om = respond(
+            &t,
+            &Method::GET,
+            "/metrics",
+            Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+        );
+        assert!(content_type(&om).starts_with("application/openmetrics-text; version=1.0.0"));
     }
 }

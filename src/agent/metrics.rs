@@ -1,25 +1,53 @@
-//! The agent's Prometheus metrics (`OpenMetrics` text via prometheus-client).
+//! The agent's Prometheus metrics (prometheus-client), served by `/metrics` in the format the
+//! scraper asks for ([`super::exposition`]). Fed from pass summaries and the loop; decides
+//! nothing.
 //!
-//! Counters are registered without `_total`: prometheus-client appends it. Every name is
-//! prefixed `stagesweep_`. Fed from pass summaries; decides nothing.
+//! Conventions (checked by `tests/metrics.rs` with `promtool check metrics`, against the
+//! README's table, the alerts and the dashboard), for anyone adding a metric:
+//! - every name starts with `stagesweep_` (the registry adds it), except the standard
+//!   `process_*` ones ([`super::process_metrics`]);
+//! - counters are registered **without** `_total` (prometheus-client appends it), and a unit
+//!   is given with `register_with_unit` (`Unit::Bytes`, `Unit::Seconds`), never spelled in the
+//!   name: `reclaimed` + bytes becomes `stagesweep_reclaimed_bytes_total`;
+//! - "how many right now" is a gauge (cleared and set per pass: `images_kept`), "how many
+//!   ever" a counter; a timestamp that has no value yet is absent, not 0 ([`OptionalGauge`]);
+//! - label values an alert or dashboard selects on are created at start-up with 0
+//!   (`passes_total{result="failure"}`), so `increase()` sees the first one;
+//! - label values are bounded sets (policy names, reason kinds), never free text or IDs;
+//! - each metric has a row in the README's metrics table.
 
 use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::exposition::{self, Format};
+use super::process_metrics::ProcessCollector;
+use super::ticks::SkipReason;
 use crate::pass::Summary;
 
 /// One label, e.g. `[("policy", "builder-stages")]`.
 type Label = [(&'static str, String); 1];
+/// A gauge with no labels that can be absent.
+pub type OptionalGauge = Family<[(&'static str, String); 0], Gauge<f64, AtomicU64>>;
 
 fn label(key: &'static str, value: &str) -> Label {
     [(key, value.to_owned())]
+}
+
+/// Set an [`OptionalGauge`], or remove its sample so that the metric has no value.
+fn set_optional(gauge: &OptionalGauge, value: Option<f64>) {
+    match value {
+        Some(v) => {
+            gauge.get_or_create(&[]).set(v);
+        }
+        None => gauge.clear(),
+    }
 }
 
 /// How a pass ended, for `passes_total{result}`.
@@ -34,6 +62,12 @@ pub enum PassResult {
 }
 
 impl PassResult {
+    const ALL: [PassResult; 3] = [
+        PassResult::Success,
+        PassResult::Partial,
+        PassResult::Failure,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             PassResult::Success => "success",
@@ -48,15 +82,18 @@ pub struct Metrics {
     registry: Registry,
     passes: Family<Label, Counter>,
     images_deleted: Family<Label, Counter>,
-    bytes_reclaimed: Family<Label, Counter>,
-    images_skipped: Family<Label, Counter>,
+    reclaimed_bytes: Family<Label, Counter>,
+    images_kept: Family<Label, Gauge>,
+    images_skipped: Counter,
+    images_untagged_only: Counter,
     deletions_failed: Counter,
     pass_duration: Histogram,
-    last_success: Gauge<f64, AtomicU64>,
-    next_pass: Gauge<f64, AtomicU64>,
+    last_success: OptionalGauge,
+    next_pass: OptionalGauge,
     images_matched: Family<Label, Gauge>,
-    ticks_skipped: Counter,
+    ticks_skipped: Family<Label, Counter>,
     config_reloads: Family<Label, Counter>,
+    docker_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -69,48 +106,74 @@ impl Metrics {
     #[must_use]
     pub fn new() -> Self {
         let mut m = Self {
-            registry: Registry::with_prefix("stagesweep"),
+            registry: Registry::default(),
             passes: Family::default(),
             images_deleted: Family::default(),
-            bytes_reclaimed: Family::default(),
-            images_skipped: Family::default(),
+            reclaimed_bytes: Family::default(),
+            images_kept: Family::default(),
+            images_skipped: Counter::default(),
+            images_untagged_only: Counter::default(),
             deletions_failed: Counter::default(),
             pass_duration: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
-            last_success: Gauge::default(),
-            next_pass: Gauge::default(),
+            last_success: OptionalGauge::default(),
+            next_pass: OptionalGauge::default(),
             images_matched: Family::default(),
-            ticks_skipped: Counter::default(),
+            ticks_skipped: Family::default(),
             config_reloads: Family::default(),
+            docker_up: Gauge::default(),
         };
         m.register();
+        m.precreate();
         m
     }
 
     fn register(&mut self) {
-        let r = &mut self.registry;
+        self.registry.register_collector(Box::new(ProcessCollector));
+        let r = self.registry.sub_registry_with_prefix("stagesweep");
+        r.register(
+            "build",
+            "Build information: the version as a label, value 1",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        r.register(
+            "docker_up",
+            "1 when docker answered the last probe or pass, 0 when it did not (or not yet)",
+            self.docker_up.clone(),
+        );
         r.register(
             "passes",
-            "Passes run, by result (success, partial, failure)",
+            "Passes run, by result (success, partial: some deletions failed, failure: failed as a whole)",
             self.passes.clone(),
         );
         r.register(
             "images_deleted",
-            "Images deleted, by policy",
+            "Images deleted, by policy (each confirmed by the engine's answer to our calls)",
             self.images_deleted.clone(),
         );
+        r.register_with_unit(
+            "reclaimed",
+            "Bytes freed by deletions (the plan's estimate), by policy",
+            Unit::Bytes,
+            self.reclaimed_bytes.clone(),
+        );
         r.register(
-            "bytes_reclaimed",
-            "Bytes reclaimed (estimate), by policy",
-            self.bytes_reclaimed.clone(),
+            "images_kept",
+            "Images the last pass kept although a policy matched them, by reason",
+            self.images_kept.clone(),
         );
         r.register(
             "images_skipped",
-            "Images kept or skipped, by reason, summed over passes",
+            "Planned deletions the daemon refused (409 conflict) or a last check stopped",
             self.images_skipped.clone(),
         );
         r.register(
+            "images_untagged_only",
+            "Planned deletions the engine answered by untagging only: the image stayed",
+            self.images_untagged_only.clone(),
+        );
+        r.register(
             "deletions_failed",
-            "Deletions that failed",
+            "Deletions that failed with an error",
             self.deletions_failed.clone(),
         );
         r.register_with_unit(
@@ -121,13 +184,13 @@ impl Metrics {
         );
         r.register_with_unit(
             "last_pass_success_timestamp",
-            "Unix time of the last pass that did not fail as a whole",
+            "Unix time of the last pass that did not fail as a whole; absent until the first since start",
             Unit::Seconds,
             self.last_success.clone(),
         );
         r.register_with_unit(
             "next_pass_timestamp",
-            "Unix time of the next scheduled pass",
+            "Unix time of the next scheduled pass (after jitter); absent when none is planned",
             Unit::Seconds,
             self.next_pass.clone(),
         );
@@ -138,7 +201,7 @@ impl Metrics {
         );
         r.register(
             "ticks_skipped",
-            "Schedule ticks skipped because a pass was running or docker was unreachable",
+            "Schedule ticks skipped, by reason (pass_running, docker_unreachable)",
             self.ticks_skipped.clone(),
         );
         r.register(
@@ -146,6 +209,25 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+    }
+
+    /// Label values that alerts and the dashboard select on exist from the start, at 0.
+    fn precreate(&self) {
+        for result in PassResult::ALL {
+            self.passes
+                .get_or_create(&label("result", result.as_str()))
+                .inc_by(0);
+        }
+        for reason in SkipReason::ALL {
+            self.ticks_skipped
+                .get_or_create(&label("reason", reason.as_label()))
+                .inc_by(0);
+        }
+        for result in ["success", "failure"] {
+            self.config_reloads
+                .get_or_create(&label("result", result))
+                .inc_by(0);
+        }
     }
 
     /// Count a pass that produced a summary.
@@ -164,24 +246,18 @@ impl Metrics {
                 .inc_by(to_u64(*n));
         }
         for (policy, bytes) in &summary.bytes_by_policy {
-            self.bytes_reclaimed
+            self.reclaimed_bytes
                 .get_or_create(&label("policy", policy))
                 .inc_by(*bytes);
         }
-        for (reason, n) in &summary.kept_by_reason {
-            self.images_skipped
-                .get_or_create(&label("reason", reason))
-                .inc_by(to_u64(*n));
-        }
+        set_gauges(&self.images_kept, "reason", &summary.kept_by_reason);
+        set_gauges(&self.images_matched, "policy", &summary.matched_by_policy);
+        self.images_skipped.inc_by(to_u64(summary.skipped));
+        self.images_untagged_only
+            .inc_by(to_u64(summary.untagged_only));
         self.deletions_failed.inc_by(to_u64(summary.failed));
         self.pass_duration.observe(summary.duration_secs);
-        self.images_matched.clear();
-        for (policy, n) in &summary.matched_by_policy {
-            self.images_matched
-                .get_or_create(&label("policy", policy))
-                .set(i64::try_from(*n).unwrap_or(i64::MAX));
-        }
-        self.last_success.set(unix_secs(finished));
+        set_optional(&self.last_success, Some(unix_secs(finished)));
     }
 
     /// Count a pass that failed as a whole.
@@ -192,12 +268,18 @@ impl Metrics {
         self.pass_duration.observe(duration_secs);
     }
 
-    pub fn tick_skipped(&self) {
-        self.ticks_skipped.inc();
+    pub fn tick_skipped(&self, reason: SkipReason) {
+        self.ticks_skipped
+            .get_or_create(&label("reason", reason.as_label()))
+            .inc();
     }
 
     pub fn set_next_pass(&self, at: Option<DateTime<Utc>>) {
-        self.next_pass.set(at.map_or(0.0, unix_secs));
+        set_optional(&self.next_pass, at.map(unix_secs));
+    }
+
+    pub fn set_docker_up(&self, up: bool) {
+        self.docker_up.set(i64::from(up));
     }
 
     pub fn config_reload(&self, ok: bool) {
@@ -207,12 +289,30 @@ impl Metrics {
             .inc();
     }
 
+    /// The exposition in `format`.
+    #[must_use]
+    pub fn encode_as(&self, format: Format) -> String {
+        exposition::encode(&self.registry, format)
+    }
+
     /// The `OpenMetrics` text exposition.
     #[must_use]
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+        self.encode_as(Format::OpenMetrics)
+    }
+}
+
+/// Replace a gauge family's values with `counts` (label values absent from it disappear).
+fn set_gauges(
+    family: &Family<Label, Gauge>,
+    key: &'static str,
+    counts: &std::collections::BTreeMap<String, usize>,
+) {
+    family.clear();
+    for (value, n) in counts {
+        family
+            .get_or_create(&label(key, value))
+            .set(i64::try_from(*n).unwrap_or(i64::MAX));
     }
 }
 
@@ -226,50 +326,5 @@ fn unix_secs(at: DateTime<Utc>) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn summary() -> Summary {
-        let mut s = Summary {
-            deleted: 3,
-            failed: 1,
-            duration_secs: 0.5,
-            ..Summary::default()
-        };
-        s.deleted_by_policy.insert("builder".into(), 3);
-        s.bytes_by_policy.insert("builder".into(), 1000);
-        s.matched_by_policy.insert("builder".into(), 5);
-        s.kept_by_reason.insert("in_use".into(), 2);
-        s
-    }
-
-    #[test]
-    fn summary_feeds_every_family_with_stagesweep_prefix() {
-        let m = Metrics::new();
-        let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
-        m.record_summary(&summary(), at);
-        m.record_summary(&summary(), at);
-        m.record_failure(1.0);
-        m.tick_skipped();
-        m.config_reload(false);
-        m.set_next_pass(Some(at));
-        let text = m.encode();
-        for line in [
-            "stagesweep_passes_total{result=\"partial\"} 2",
-            "stagesweep_passes_total{result=\"failure\"} 1",
-            "stagesweep_images_deleted_total{policy=\"builder\"} 6",
-            "stagesweep_bytes_reclaimed_total{policy=\"builder\"} 2000",
-            "stagesweep_images_skipped_total{reason=\"in_use\"} 4",
-            "stagesweep_deletions_failed_total 2",
-            "stagesweep_pass_duration_seconds_count 3",
-            "stagesweep_last_pass_success_timestamp_seconds 1767225600.0",
-            "stagesweep_next_pass_timestamp_seconds 1767225600.0",
-            "stagesweep_images_matched{policy=\"builder\"} 5",
-            "stagesweep_ticks_skipped_total 1",
-            "stagesweep_config_reloads_total{result=\"failure\"} 1",
-        ] {
-            assert!(text.contains(line), "missing {line:?} in\n{text}");
-        }
-        assert!(text.ends_with("# EOF\n"));
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

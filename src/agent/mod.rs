@@ -7,9 +7,11 @@
 
 pub mod backend;
 pub mod clock;
+pub mod exposition;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod process_metrics;
 pub mod reload;
 pub mod runner;
 pub mod telemetry;
@@ -66,9 +68,9 @@ pub async fn run_with<C: Connector>(
     if config.metrics.enabled {
         let addr = config.metrics.listen;
         let listener = TcpListener::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr} for /metrics and /healthz (set metrics.listen: to a free address, or metrics.enabled: false)")
+            format!("cannot listen on {addr} for /metrics, /healthz and /livez (set metrics.listen: to a free address, or metrics.enabled: false)")
         })?;
-        tracing::info!(listen = %addr, "serving /metrics and /healthz");
+        tracing::info!(listen = %addr, "serving /metrics, /healthz and /livez");
         tokio::spawn(http::serve(
             listener,
             Arc::clone(&telemetry),

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
 use super::telemetry::Telemetry;
-use super::ticks::{TickerFactory, Ticks, busy};
+use super::ticks::{SkipReason, TickerFactory, Ticks, busy};
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -172,6 +172,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
     /// Wait for the next tick. `None` means "nothing to run": stop requested, config
     /// reloaded (ticks re-planned) or a between-passes probe done.
     async fn idle(&mut self, stop: &CancellationToken) -> Option<Trigger> {
+        self.telemetry.beat();
         let fire = self.ticks.next.map(|t| t.fire);
         let clock = &self.clock;
         let tick = async move {
@@ -219,7 +220,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 &mut self.ticks,
                 &self.clock,
                 &self.telemetry,
-                "docker is unreachable",
+                SkipReason::DockerUnreachable,
             );
             let result = tokio::select! {
                 () = stop.cancelled() => return None,
@@ -245,7 +246,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 &mut self.ticks,
                 &self.clock,
                 &self.telemetry,
-                "docker is unreachable",
+                SkipReason::DockerUnreachable,
             )
             .await
             {
@@ -269,7 +270,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             &mut self.ticks,
             &self.clock,
             &self.telemetry,
-            "a pass is still running",
+            SkipReason::PassRunning,
         )
         .await;
         let secs = started.elapsed().as_secs_f64();

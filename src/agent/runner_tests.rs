@@ -218,7 +218,11 @@ async fn a_slow_pass_makes_the_next_tick_skipped_and_counted() {
     // Pass at 30 runs to 120; the tick at 90 is skipped; the next pass starts at 150.
     assert_eq!(offsets(&fake.with(|w| w.pass_starts.clone())), [30, 150]);
     assert_eq!(
-        metric(&telemetry, "stagesweep_ticks_skipped_total").as_deref(),
+        metric(
+            &telemetry,
+            "stagesweep_ticks_skipped_total{reason=\"pass_running\"}"
+        )
+        .as_deref(),
         Some("1")
     );
 }
@@ -271,9 +275,32 @@ async fn docker_going_away_mid_run_is_survived_and_skipped_ticks_are_caught_up()
     assert_eq!(passes.len(), 3, "passes at {passes:?}");
     assert!((105..=145).contains(&passes[2]), "passes at {passes:?}");
     assert_eq!(
-        metric(&telemetry, "stagesweep_ticks_skipped_total").as_deref(),
+        metric(
+            &telemetry,
+            "stagesweep_ticks_skipped_total{reason=\"docker_unreachable\"}"
+        )
+        .as_deref(),
         Some("1")
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_loop_stays_live_through_long_passes_outages_and_idle_hours() {
+    // A 20-minute pass (2 deletions of 10 minutes), then docker away for 10 minutes, then
+    // idle: /livez never fails, whatever /healthz says.
+    let fake = Fake::new(true, 2, Duration::from_secs(600));
+    let (run, _tx) = start_simple(&fake, config(true), every(7200));
+    for minute in 0..60 {
+        if minute == 25 {
+            fake.with(|w| w.up = false);
+        }
+        if minute == 35 {
+            fake.with(|w| w.up = true);
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(run.telemetry.liveness(), Ok(()), "minute {minute}");
+    }
+    finish(run).await;
 }
 
 #[tokio::test(start_paused = true)]

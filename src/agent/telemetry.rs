@@ -1,9 +1,12 @@
-//! What the agent tells the outside world: health for `/healthz`, metrics, the systemd
-//! `STATUS=` line, and the log lines on engine state changes (once per change, not per retry).
+//! What the agent tells the outside world: readiness for `/healthz` (docker reachable, last
+//! pass did not fail), liveness for `/livez` (the loop is still turning: its heartbeat is
+//! recent), metrics, the systemd `STATUS=` line, and the log lines on engine state changes
+//! (once per change, not per retry).
 //!
 //! Shared (behind an `Arc`) by the loop, the reload handler and the HTTP listener.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sd_notify::NotifyState;
@@ -29,10 +32,16 @@ struct State {
     next_pass: Option<DateTime<Utc>>,
 }
 
+/// `/livez` fails when the loop has not beaten its heartbeat for this long: three times the
+/// longest regular wait (the between-passes probe every 30s; busy waits beat every 10s).
+pub const STALLED_AFTER: Duration = Duration::from_secs(90);
+
 /// Health, metrics and status of one agent.
 pub struct Telemetry {
     pub metrics: Metrics,
     state: Mutex<State>,
+    /// When the loop last showed it was turning (tokio time, so tests control it).
+    heartbeat: Mutex<tokio::time::Instant>,
 }
 
 impl Default for Telemetry {
@@ -51,11 +60,39 @@ impl Telemetry {
                 last_pass: None,
                 next_pass: None,
             }),
+            heartbeat: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// The loop is turning.
+    pub fn beat(&self) {
+        *self
+            .heartbeat
+            .lock()
+            .expect("heartbeat lock is never poisoned") = tokio::time::Instant::now();
+    }
+
+    /// `Ok` while the loop's heartbeat is younger than [`STALLED_AFTER`]: whatever docker or
+    /// the last pass did, a restart would not help then. Otherwise a one-line reason.
+    pub fn liveness(&self) -> Result<(), String> {
+        let last = *self
+            .heartbeat
+            .lock()
+            .expect("heartbeat lock is never poisoned");
+        let silent = last.elapsed();
+        if silent > STALLED_AFTER {
+            Err(format!(
+                "agent loop stalled: no heartbeat for {}s",
+                silent.as_secs()
+            ))
+        } else {
+            Ok(())
         }
     }
 
     /// The engine answered. Logs only when this changes the state.
     pub fn engine_reachable(&self, engine: &str) {
+        self.metrics.set_docker_up(true);
         let previous = self.update(|s| std::mem::replace(&mut s.engine, EngineState::Reachable));
         match previous {
             EngineState::Reachable => {}
@@ -66,6 +103,7 @@ impl Telemetry {
 
     /// The engine did not answer. Logs only when this changes the state (not on every retry).
     pub fn engine_unreachable(&self, error: &str) {
+        self.metrics.set_docker_up(false);
         let new = EngineState::Unreachable(error.to_owned());
         let previous = self.update(|s| std::mem::replace(&mut s.engine, new));
         if matches!(previous, EngineState::Unreachable(_)) {
@@ -191,6 +229,29 @@ mod tests {
         t.engine_reachable("unix:///x.sock");
         t.pass_finished(&Summary::default(), at);
         assert_eq!(t.health(), Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn liveness_ignores_docker_and_failed_passes_but_not_a_stalled_loop() {
+        let t = Telemetry::new();
+        assert_eq!(t.liveness(), Ok(()), "alive at start");
+        t.engine_unreachable("connection refused");
+        t.pass_failed(
+            "cannot list images",
+            0.1,
+            "2026-01-01T00:00:00Z".parse().expect("ts"),
+        );
+        assert_eq!(t.liveness(), Ok(()), "readiness fails, liveness does not");
+        assert!(t.health().is_err());
+        tokio::time::advance(Duration::from_secs(89)).await;
+        assert_eq!(t.liveness(), Ok(()));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            t.liveness(),
+            Err("agent loop stalled: no heartbeat for 91s".into())
+        );
+        t.beat();
+        assert_eq!(t.liveness(), Ok(()));
     }
 
     #[test]

@@ -89,16 +89,52 @@ impl Ticks {
     }
 }
 
-/// Drive `work` to completion while counting (and skipping) every tick that fires meanwhile.
+/// Why a tick was skipped (the `reason` label of `ticks_skipped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The previous pass was still running.
+    PassRunning,
+    /// Docker did not answer.
+    DockerUnreachable,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 2] = [SkipReason::PassRunning, SkipReason::DockerUnreachable];
+
+    /// The metric label value.
+    #[must_use]
+    pub fn as_label(self) -> &'static str {
+        match self {
+            SkipReason::PassRunning => "pass_running",
+            SkipReason::DockerUnreachable => "docker_unreachable",
+        }
+    }
+
+    /// The words in the log line.
+    #[must_use]
+    pub fn text(self) -> &'static str {
+        match self {
+            SkipReason::PassRunning => "a pass is still running",
+            SkipReason::DockerUnreachable => "docker is unreachable",
+        }
+    }
+}
+
+/// While the loop waits on work, it tells [`Telemetry`] it is alive this often (`/livez`).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Drive `work` to completion while counting (and skipping) every tick that fires meanwhile,
+/// and beating the loop's heartbeat.
 pub async fn busy<F: Future>(
     work: F,
     ticks: &mut Ticks,
     clock: &dyn Clock,
     telemetry: &Telemetry,
-    why: &'static str,
+    why: SkipReason,
 ) -> F::Output {
     tokio::pin!(work);
     loop {
+        telemetry.beat();
         let fire = ticks.next.map(|t| t.fire);
         let tick = async move {
             match fire {
@@ -113,10 +149,11 @@ pub async fn busy<F: Future>(
                 let missed = ticks.next.map(|t| t.at);
                 ticks.advance(clock.now());
                 ticks.skipped += 1;
-                telemetry.metrics.tick_skipped();
+                telemetry.metrics.tick_skipped(why);
                 telemetry.next_pass(ticks.next.map(|t| t.fire));
-                tracing::warn!(tick = ?missed, reason = why, "schedule tick skipped");
+                tracing::warn!(tick = ?missed, reason = why.text(), "schedule tick skipped");
             }
+            () = tokio::time::sleep(HEARTBEAT) => {}
         }
     }
 }

@@ -3,19 +3,18 @@
 
 use std::time::Instant;
 
-use super::prune::{exit_code, print, stop_on_ctrl_c, take_lock};
-use super::{CmdError, load_config};
+use super::prune::{exit_code, print, run_shows, stop_on_ctrl_c, take_lock};
+use super::{CmdError, connect, load_config};
 use crate::apply;
 use crate::cli::{ApplyArgs, ConfigArg};
 use crate::engine::Engine;
-use crate::engine::docker;
 use crate::pass::{PassOptions, PassReport, execute_plan, summarize};
 
 /// Run `apply`; returns the exit code (0, or 1 when some deletions failed).
 pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdError> {
     let config = load_config(config_arg)?;
     let saved = apply::read(&args.file)?;
-    let engine = docker::connect(&config.docker).await?;
+    let engine = connect(&config).await?;
     let info = engine.info().await?;
     let now = info.system_time.unwrap_or_else(chrono::Utc::now);
     apply::check(
@@ -47,6 +46,6 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         results,
         summary,
     };
-    print(&report, args.output, false)?;
+    print(&report, args.output, run_shows(args.output))?;
     Ok(exit_code(&report))
 }

@@ -13,6 +13,7 @@ use tracing::info;
 use crate::cli::{AdhocArgs, ConfigArg};
 use crate::config::{self, AdhocPolicy, Config, ConfigError};
 use crate::engine::EngineError;
+use crate::engine::docker::{self, ContextError, DockerEngine, Endpoint};
 use crate::exit;
 
 /// An error that ends the command, with its exit code.
@@ -22,6 +23,9 @@ pub enum CmdError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The docker CLI context (or `DOCKER_HOST`) names no usable engine.
+    #[error("{0}")]
+    Context(#[from] ContextError),
     #[error("{0}")]
     Locked(String),
     /// A plan file that cannot be applied (a usage error: nothing was deleted).
@@ -36,7 +40,7 @@ impl CmdError {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            CmdError::Config(_) | CmdError::PlanFile(_) => exit::CONFIG,
+            CmdError::Config(_) | CmdError::Context(_) | CmdError::PlanFile(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
             CmdError::Other(_) => exit::ENVIRONMENT,
@@ -77,4 +81,20 @@ pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigEr
         config.policies = vec![config::adhoc_policy(&flags)?];
     }
     Ok(())
+}
+
+/// Which engine the commands talk to: `docker.host`, else `DOCKER_HOST`, else the docker CLI's
+/// context (logged, since it is easy to forget), else the local socket.
+pub fn endpoint(config: &Config) -> Result<Endpoint, CmdError> {
+    let endpoint = Endpoint::from_env(config.docker.host.as_deref())?;
+    if let Some(name) = endpoint.context() {
+        info!(context = name, host = %endpoint.host, from = %endpoint.source, "using a docker CLI context");
+    }
+    Ok(endpoint)
+}
+
+/// Resolve the engine ([`endpoint`]) and connect to it.
+pub async fn connect(config: &Config) -> Result<DockerEngine, CmdError> {
+    let endpoint = endpoint(config)?;
+    Ok(docker::connect_to(&endpoint, &config.docker).await?)
 }

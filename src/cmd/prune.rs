@@ -6,19 +6,20 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{CmdError, apply_adhoc, load_config};
-use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
+use super::{CmdError, apply_adhoc, connect, load_config};
+use crate::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
-use crate::engine::docker::{self, DockerEngine};
+use crate::engine::docker::DockerEngine;
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
+use crate::plan::Action;
 use crate::report;
 
 /// Run `prune`; returns the exit code (0, or 1 when some deletions failed).
 pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = docker::connect(&config.docker).await?;
+    let engine = connect(&config).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
     } else {
@@ -33,8 +34,17 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
         progress: args.output == Output::Text && std::io::stderr().is_terminal(),
     };
     let report = pass(&engine, &config, &opts).await?;
-    print(&report, args.output, false)?;
+    print(&report, args.output, run_shows(args.output))?;
     Ok(exit_code(&report))
+}
+
+/// What a run that deleted shows: the table lists deletions, the JSON document every
+/// decision.
+pub(super) fn run_shows(output: Output) -> &'static [Action] {
+    match output {
+        Output::Text => &[Action::Delete],
+        Output::Json => &report::ALL_ACTIONS,
+    }
 }
 
 /// 1 when some deletions failed, else 0.
@@ -50,13 +60,13 @@ pub(super) fn exit_code(report: &PassReport) -> i32 {
 pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
-    let engine = docker::connect(&config.docker).await?;
+    let engine = connect(&config).await?;
     let opts = PassOptions {
         dry_run: true,
         progress: false,
     };
     let report = pass(&engine, &config, &opts).await?;
-    print(&report, args.output, true)?;
+    print(&report, args.output, &shown_actions(&args.only))?;
     Ok(crate::exit::OK)
 }
 
@@ -110,12 +120,26 @@ pub(super) async fn take_lock(
     }
 }
 
-pub(super) fn print(report: &PassReport, output: Output, all: bool) -> Result<(), CmdError> {
+/// The actions `plan --only` asks for; all of them when none is given.
+fn shown_actions(only: &[Only]) -> Vec<Action> {
+    if only.is_empty() {
+        return report::ALL_ACTIONS.to_vec();
+    }
+    only.iter()
+        .map(|o| match o {
+            Only::Delete => Action::Delete,
+            Only::Keep => Action::Keep,
+            Only::Untouched => Action::Untouched,
+        })
+        .collect()
+}
+
+pub(super) fn print(report: &PassReport, output: Output, shown: &[Action]) -> Result<(), CmdError> {
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match output {
-        Output::Text => out.write_all(report::render_text(report, all).as_bytes()),
+        Output::Text => out.write_all(report::render_text(report, shown).as_bytes()),
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report))
+        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, shown))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
     };

@@ -37,6 +37,7 @@ const RULES: &[(&str, &str, &str, &str)] = &[
     ("docker:\n  timeout: 500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"500ms\" is shorter than 1s"),
     ("docker:\n  timeout: 2500ms\n", "c.yaml:2:12", "docker.timeout", "timeout \"2500ms\" is not a whole number of seconds"),
     ("docker:\n  host: /var/run/docker.sock\n", "c.yaml:2:9", "docker.host", "docker host \"/var/run/docker.sock\" is not an engine address"),
+    ("docker:\n  host: ssh://me@build-1\n", "c.yaml:2:9", "docker.host", "docker host \"ssh://me@build-1\" uses ssh://, which stagesweep does not support"),
     ("protect:\n  labels: [\"!=x\"]\n", "c.yaml:2:12", "protect.labels[0]", "label predicate \"!=x\" has an empty key"),
     ("protect:\n  references: [\"[a\"]\n", "c.yaml:2:16", "protect.references[0]", "invalid glob \"[a\""),
     ("schedule: \"0 */15 * * * *\"\n", "c.yaml:1:11", "schedule", "schedule \"0 */15 * * * *\" has 6 fields"),

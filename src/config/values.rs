@@ -131,6 +131,12 @@ pub(super) fn timezone(text: &str) -> Result<chrono_tz::Tz, Bad> {
 pub(super) fn host(text: &str) -> Result<String, Bad> {
     const SCHEMES: [&str; 4] = ["unix://", "tcp://", "http://", "https://"];
     let text = text.trim();
+    if text.starts_with("ssh://") {
+        return Err(Bad::new(
+            format!("docker host {text:?} uses ssh://, which stagesweep does not support"),
+            "forward the socket (ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and use unix:///tmp/docker.sock",
+        ));
+    }
     let rest = SCHEMES.iter().find_map(|s| text.strip_prefix(s));
     match rest {
         Some(rest) if !rest.is_empty() => Ok(text.to_owned()),

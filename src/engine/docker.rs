@@ -2,8 +2,10 @@
 //!
 //! Owns connecting (host resolution, API version negotiation), mapping bollard's models to
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
-//! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
+//! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`]; which
+//! engine to talk to (config, `DOCKER_HOST`, the docker CLI's contexts) in [`context`].
 
+pub mod context;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
+pub use context::{ContextError, Endpoint};
 pub use tls::TlsSettings;
 
 /// Where the engine is when neither the config nor `DOCKER_HOST` says.
@@ -41,18 +44,23 @@ const HINT_SCHEME: &str = "use unix:///path/to/docker.sock, tcp://host:port or h
 pub struct DockerEngine {
     docker: Docker,
     host: String,
+    /// The docker CLI context that chose `host`, if one did.
+    context: Option<String>,
     timeout_secs: u64,
 }
 
-/// Connect to the engine named by `cfg.host`, else `$DOCKER_HOST`, else [`DEFAULT_HOST`], and
-/// negotiate the API version. Answers within `cfg.timeout` (whole seconds, at least 1). TLS
-/// settings come from the environment ([`TlsSettings::from_env`]).
+/// Connect to the engine [`Endpoint::from_env`] resolves (`cfg.host`, else `$DOCKER_HOST`,
+/// else the docker CLI's context, else [`DEFAULT_HOST`]) and negotiate the API version.
+/// Answers within `cfg.timeout` (whole seconds, at least 1). A context that cannot be
+/// resolved is [`EngineError::Other`]; commands resolve it first to report it as a usage error.
 pub async fn connect(cfg: &DockerConfig) -> Result<DockerEngine, EngineError> {
-    connect_with(cfg, &TlsSettings::from_env()).await
+    let endpoint =
+        Endpoint::from_env(cfg.host.as_deref()).map_err(|e| EngineError::Other(e.to_string()))?;
+    connect_to(&endpoint, cfg).await
 }
 
-/// [`connect`] with explicit TLS settings (the host still falls back to `$DOCKER_HOST`; with
-/// `tls.verify` and no host at all it is [`DEFAULT_TLS_HOST`]).
+/// Connect with explicit TLS settings, ignoring contexts: the host is `cfg.host`, else
+/// `$DOCKER_HOST`, else [`DEFAULT_HOST`] ([`DEFAULT_TLS_HOST`] with `tls.verify`).
 pub async fn connect_with(
     cfg: &DockerConfig,
     tls: &TlsSettings,
@@ -68,6 +76,20 @@ pub async fn connect_with(
         .or_else(|| std::env::var("DOCKER_HOST").ok())
         .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| default_host.to_owned());
+    let endpoint = Endpoint {
+        host,
+        tls: tls.clone(),
+        source: context::Source::DockerHost,
+    };
+    connect_to(&endpoint, cfg).await
+}
+
+/// Connect to `endpoint` with the timeout of `cfg`, and negotiate the API version.
+pub async fn connect_to(
+    endpoint: &Endpoint,
+    cfg: &DockerConfig,
+) -> Result<DockerEngine, EngineError> {
+    let (host, tls) = (endpoint.host.clone(), &endpoint.tls);
     let timeout_secs = cfg.timeout.as_secs().max(1);
     let docker = client_for(&host, timeout_secs, tls)?;
     let docker = bounded(
@@ -80,6 +102,7 @@ pub async fn connect_with(
     Ok(DockerEngine {
         docker,
         host,
+        context: endpoint.context().map(str::to_owned),
         timeout_secs,
     })
 }
@@ -192,8 +215,12 @@ impl Engine for DockerEngine {
 
     fn describe(&self) -> String {
         let v = self.docker.client_version();
+        let via = self
+            .context
+            .as_ref()
+            .map_or_else(String::new, |c| format!(", context {c}"));
         format!(
-            "docker at {} (api {}.{})",
+            "docker at {} (api {}.{}{via})",
             self.host, v.major_version, v.minor_version
         )
     }

@@ -60,7 +60,7 @@ impl TlsSettings {
         Self::from_vars(|name| std::env::var_os(name))
     }
 
-    fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+    pub(super) fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         let cert_dir = set("DOCKER_CERT_PATH")
             .map(PathBuf::from)
