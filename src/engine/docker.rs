@@ -279,6 +279,7 @@ fn to_container(s: ContainerSummary) -> Result<Container, EngineError> {
     Ok(Container {
         id,
         image_id,
+        image: s.image.unwrap_or_default(),
         state: s.state.map(|st| st.to_string()).unwrap_or_default(),
     })
 }
@@ -641,6 +642,7 @@ mod tests {
             Container {
                 id: "c1".into(),
                 image_id: A.parse().unwrap(),
+                image: "app:1".into(),
                 state: "created".into()
             }
         );
