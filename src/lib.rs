@@ -5,6 +5,7 @@
 //! Only `engine::docker` knows about bollard; everything that decides lives in `plan`.
 
 pub mod agent;
+pub mod builds;
 pub mod cli;
 pub mod cmd;
 pub mod config;
