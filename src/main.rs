@@ -30,6 +30,7 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Prune(args) => cmd::prune::prune(config, &args).await,
             Command::Plan(args) => cmd::prune::plan(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
+            Command::Hold(args) => cmd::hold::run(config, &args).await,
             Command::CheckConfig => unreachable!("handled above"),
         }
     })

@@ -1,15 +1,19 @@
-//! One garbage-collection pass: inventory → plan → execute → report.
+//! One garbage-collection pass: inventory → plan → (wait for builds) → execute → report.
 //!
 //! Shared by `prune`, `plan` and the agent. Fails as a whole only when the inventory
-//! cannot be read; per-image failures are outcomes.
+//! cannot be read or the build lock cannot be used; per-image failures are outcomes. When a
+//! build is in the way ([`crate::builds`]) the deletions are deferred, and the pass reads the
+//! inventory and plans again after each wait, because the world changed.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::builds::{BuildLockError, BuildWait, Check, Coordination, Gate, GateOutcome};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -26,6 +30,18 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Show a progress bar on stderr while deleting.
     pub progress: bool,
+    /// Let running builds hold the deletions back (build lock and detection). `None`:
+    /// delete without asking, for tests against a fake engine; `prune` and the agent set it.
+    pub builds: Option<Coordination>,
+}
+
+/// Why a pass failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    BuildLock(#[from] BuildLockError),
 }
 
 /// Counts over one pass.
@@ -55,6 +71,13 @@ pub struct Summary {
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
+    /// Planned deletions held back by a build and not attempted (the pass gave up waiting).
+    pub deferred: usize,
+    /// Checks that found a build in the way.
+    pub build_deferrals: u32,
+    /// How long the deletions waited for builds; `None` when the pass did not ask (dry run,
+    /// nothing to delete, no coordination).
+    pub build_wait_secs: Option<f64>,
 }
 
 /// Everything one pass produced.
@@ -65,6 +88,8 @@ pub struct PassReport {
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
     pub summary: Summary,
+    /// How the deletions waited for builds; `None` when the pass did not ask.
+    pub builds: Option<BuildWait>,
 }
 
 impl PassReport {
@@ -84,15 +109,58 @@ impl PassReport {
     }
 }
 
-/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
+/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish) and ends
+/// a wait for builds. `now` is the wall clock at the start; plans made after a wait add the
+/// time waited.
 pub async fn run_pass<E: Engine>(
     engine: &E,
     config: &Config,
     now: DateTime<Utc>,
     opts: &PassOptions,
     stop: &CancellationToken,
-) -> Result<PassReport, EngineError> {
+) -> Result<PassReport, PassError> {
     let started = Instant::now();
+    let mut gate = opts.builds.as_ref().map(Gate::new);
+    loop {
+        let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let (inventory, plan) = inventory_and_plan(engine, config, now + elapsed).await?;
+        let deleting = !opts.dry_run && !plan.deletions.is_empty();
+        let (lock, builds) = match gate.as_mut().filter(|_| deleting) {
+            None => (None, None),
+            Some(gate) => match gate.check(&inventory.containers, plan.deletions.len())? {
+                Check::Go(lock) => (lock, Some(gate.finish(GateOutcome::Clear))),
+                Check::Defer => match gate.wait(stop).await? {
+                    None => continue,
+                    Some(outcome) => {
+                        let builds = Some(gate.finish(outcome));
+                        let took = started.elapsed();
+                        return Ok(report(inventory, plan, Vec::new(), builds, opts, took));
+                    }
+                },
+            },
+        };
+        let results = if deleting {
+            delete(engine, config, &inventory, &plan, opts, stop).await
+        } else {
+            Vec::new()
+        };
+        drop(lock);
+        return Ok(report(
+            inventory,
+            plan,
+            results,
+            builds,
+            opts,
+            started.elapsed(),
+        ));
+    }
+}
+
+async fn inventory_and_plan<E: Engine>(
+    engine: &E,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<(Inventory, Plan), EngineError> {
     let (images, containers) = tokio::try_join!(engine.list_images(), engine.list_containers())?;
     let inventory = Inventory { images, containers };
     let plan = plan::plan(&inventory, config, now);
@@ -106,29 +174,54 @@ pub async fn run_pass<E: Engine>(
         let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
-    let results = if opts.dry_run || plan.deletions.is_empty() {
-        Vec::new()
-    } else {
-        let bar = progress_bar(opts.progress, plan.deletions.len());
-        let r = execute(
-            engine,
-            &plan,
-            &inventory.images,
-            config.docker.concurrency,
-            stop,
-            &bar,
-        )
-        .await;
-        bar.finish_and_clear();
-        r
-    };
-    let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
-    Ok(PassReport {
+    Ok((inventory, plan))
+}
+
+async fn delete<E: Engine>(
+    engine: &E,
+    config: &Config,
+    inventory: &Inventory,
+    plan: &Plan,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+) -> Vec<DeletionResult> {
+    let bar = progress_bar(opts.progress, plan.deletions.len());
+    let results = execute(
+        engine,
+        plan,
+        &inventory.images,
+        config.docker.concurrency,
+        stop,
+        &bar,
+    )
+    .await;
+    bar.finish_and_clear();
+    results
+}
+
+fn report(
+    inventory: Inventory,
+    plan: Plan,
+    results: Vec<DeletionResult>,
+    builds: Option<BuildWait>,
+    opts: &PassOptions,
+    took: Duration,
+) -> PassReport {
+    let mut summary = summarize(&plan, &results, opts.dry_run, took);
+    if let Some(wait) = &builds {
+        summary.build_deferrals = wait.deferrals;
+        summary.build_wait_secs = Some(wait.waited_secs);
+        if wait.outcome != GateOutcome::Clear {
+            summary.deferred = plan.deletions.len();
+        }
+    }
+    PassReport {
         inventory,
         plan,
         results,
         summary,
-    })
+        builds,
+    }
 }
 
 fn progress_bar(enabled: bool, len: usize) -> ProgressBar {

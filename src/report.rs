@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
+use crate::builds::{self, BuildWait, GateOutcome};
 use crate::execute::{DeletionResult, Outcome};
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
@@ -29,6 +30,13 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
             s.duration_secs
         );
     }
+    if s.deferred > 0 {
+        return format!(
+            "deferred {} deletions: a build is in progress; deleted nothing, kept {}, \
+             leave {} untouched in {:.1}s",
+            s.deferred, s.kept, s.untouched, s.duration_secs
+        );
+    }
     let mut line = format!("deleted {} images", s.deleted_total);
     if s.cascaded > 0 {
         let _ = write!(line, " ({} in cascade)", s.cascaded);
@@ -47,18 +55,46 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     if s.not_attempted > 0 {
         let _ = write!(line, ", not attempted {} (stopping)", s.not_attempted);
     }
+    if let Some(waited) = s.build_wait_secs.filter(|w| *w > 0.0) {
+        let _ = write!(line, ", after waiting {} for builds", fmt_waited(waited));
+    }
     let _ = write!(line, " in {:.1}s", s.duration_secs);
     line
 }
 
-/// The summary line of a report.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rounded, non-negative seconds
+fn fmt_waited(secs: f64) -> String {
+    fmt_age(secs.round() as u64)
+}
+
+/// Why the deletions of a report were held back and not attempted, when they were.
+#[must_use]
+pub fn held_back(report: &PassReport) -> Option<String> {
+    let wait = report.builds.as_ref()?;
+    let why = match wait.outcome {
+        GateOutcome::Clear => return None,
+        GateOutcome::NoWait => "not waiting (--no-wait)".to_owned(),
+        GateOutcome::Expired => format!(
+            "gave up after waiting {} (builds.max_defer)",
+            fmt_waited(wait.waited_secs)
+        ),
+        GateOutcome::Stopped => "stopped while waiting".to_owned(),
+    };
+    Some(format!("{}; {why}", builds::detect::describe(&wait.builds)))
+}
+
+/// The summary line of a report (with what held its deletions back, if anything did).
 #[must_use]
 pub fn report_summary_line(report: &PassReport) -> String {
-    summary_line(
+    let line = summary_line(
         &report.summary,
         report.plan.reclaimable_bytes,
         report.plan.deletions.len(),
-    )
+    );
+    match held_back(report) {
+        Some(why) => format!("{line} ({why})"),
+        None => line,
+    }
 }
 
 /// Text output: a table of deletions (all decisions with `all`), then the summary line.
@@ -81,6 +117,7 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
     }
     table.set_header(header);
     let outcomes = outcome_by_decision(report);
+    let deferred = held_back(report).is_some();
     let mut rows = 0;
     for (i, d) in report
         .plan
@@ -106,7 +143,11 @@ pub fn render_text(report: &PassReport, now: DateTime<Utc>, all: bool) -> String
             d.reason.to_string(),
         ];
         if executed {
-            row.push(outcomes[i].map_or_else(String::new, |r| outcome_text(&r.outcome)));
+            row.push(match outcomes[i] {
+                Some(r) => outcome_text(&r.outcome),
+                None if deferred && d.action == Action::Delete => DEFERRED_TEXT.to_owned(),
+                None => String::new(),
+            });
         }
         table.add_row(row);
         rows += 1;
@@ -146,6 +187,9 @@ pub fn outcome_text(o: &Outcome) -> String {
     }
 }
 
+/// The outcome text of a planned deletion that a build held back.
+const DEFERRED_TEXT: &str = "deferred: build in progress";
+
 /// The JSON document (`--output json`). Field names are stable; see the README.
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
@@ -153,7 +197,28 @@ pub struct JsonReport<'a> {
     pub dry_run: bool,
     pub summary: &'a Summary,
     pub reclaimable_bytes: u64,
+    /// How the deletions waited for builds; null when the pass did not ask.
+    pub builds: Option<&'a BuildWait>,
     pub images: Vec<JsonImage<'a>>,
+}
+
+/// An image's outcome in the JSON document: what execution did, or why it did not run.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum JsonOutcome<'a> {
+    Executed(&'a Outcome),
+    /// `{"kind": "deferred", "reason": "build_in_progress"}`.
+    Deferred {
+        kind: &'static str,
+        reason: &'static str,
+    },
+}
+
+impl JsonOutcome<'_> {
+    const DEFERRED: Self = JsonOutcome::Deferred {
+        kind: "deferred",
+        reason: "build_in_progress",
+    };
 }
 
 /// One image in the JSON document.
@@ -168,8 +233,8 @@ pub struct JsonImage<'a> {
     pub policy: Option<&'a str>,
     pub reason: &'a Reason,
     pub reason_text: String,
-    /// Present for planned deletions once executed.
-    pub outcome: Option<&'a Outcome>,
+    /// Present for planned deletions once executed, or held back by a build.
+    pub outcome: Option<JsonOutcome<'a>>,
     pub reclaimed_bytes: u64,
 }
 
@@ -177,6 +242,7 @@ pub struct JsonImage<'a> {
 #[must_use]
 pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
     let outcomes = outcome_by_decision(report);
+    let deferred = held_back(report).is_some();
     let images = report
         .plan
         .order
@@ -193,7 +259,11 @@ pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
             policy: d.policy.as_deref(),
             reason: &d.reason,
             reason_text: d.reason.to_string(),
-            outcome: r.map(|r| &r.outcome),
+            outcome: match r {
+                Some(r) => Some(JsonOutcome::Executed(&r.outcome)),
+                None if deferred && d.action == Action::Delete => Some(JsonOutcome::DEFERRED),
+                None => None,
+            },
             reclaimed_bytes: r.map_or(0, |r| r.bytes),
         })
         .collect();
@@ -202,6 +272,7 @@ pub fn to_json(report: &PassReport, now: DateTime<Utc>) -> JsonReport<'_> {
         dry_run: report.summary.dry_run,
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
+        builds: report.builds.as_ref(),
         images,
     }
 }

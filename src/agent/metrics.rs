@@ -57,6 +57,8 @@ pub struct Metrics {
     images_matched: Family<Label, Gauge>,
     ticks_skipped: Counter,
     config_reloads: Family<Label, Counter>,
+    deferred_passes: Family<Label, Counter>,
+    build_lock_wait: Histogram,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,9 @@ impl Metrics {
             images_matched: Family::default(),
             ticks_skipped: Counter::default(),
             config_reloads: Family::default(),
+            deferred_passes: Family::default(),
+            // 1 s … 2048 s: the default max_defer (30 min) falls in the last bucket.
+            build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
         };
         m.register();
         m
@@ -146,6 +151,18 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+        r.register(
+            "deferred_passes",
+            "Passes whose deletions a running build held back, by result (resumed: deleted \
+             after the wait; skipped: gave up or stopped)",
+            self.deferred_passes.clone(),
+        );
+        r.register_with_unit(
+            "build_lock_wait",
+            "Time a pass's deletions waited for running builds (build lock or build steps)",
+            Unit::Seconds,
+            self.build_lock_wait.clone(),
+        );
     }
 
     /// Count a pass that produced a summary.
@@ -182,6 +199,23 @@ impl Metrics {
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         self.last_success.set(unix_secs(finished));
+        self.record_build_wait(summary);
+    }
+
+    fn record_build_wait(&self, summary: &Summary) {
+        if let Some(waited) = summary.build_wait_secs {
+            self.build_lock_wait.observe(waited);
+        }
+        if summary.build_deferrals > 0 {
+            let result = if summary.deferred > 0 {
+                "skipped"
+            } else {
+                "resumed"
+            };
+            self.deferred_passes
+                .get_or_create(&label("result", result))
+                .inc();
+        }
     }
 
     /// Count a pass that failed as a whole.
@@ -271,5 +305,40 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn build_waits_feed_the_deferral_metrics() {
+        let m = Metrics::new();
+        let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let resumed = Summary {
+            build_deferrals: 3,
+            build_wait_secs: Some(30.0),
+            ..Summary::default()
+        };
+        let skipped = Summary {
+            build_deferrals: 180,
+            build_wait_secs: Some(1800.0),
+            deferred: 4,
+            ..Summary::default()
+        };
+        let clear = Summary {
+            build_wait_secs: Some(0.0),
+            ..Summary::default()
+        };
+        for s in [&resumed, &skipped, &clear, &Summary::default()] {
+            m.record_summary(s, at);
+        }
+        let text = m.encode();
+        for line in [
+            "stagesweep_deferred_passes_total{result=\"resumed\"} 1",
+            "stagesweep_deferred_passes_total{result=\"skipped\"} 1",
+            "stagesweep_build_lock_wait_seconds_count 3",
+            "stagesweep_build_lock_wait_seconds_sum 1830.0",
+            "stagesweep_build_lock_wait_seconds_bucket{le=\"1.0\"} 1",
+            "stagesweep_build_lock_wait_seconds_bucket{le=\"32.0\"} 2",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 }

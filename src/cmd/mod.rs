@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod check_config;
+pub mod hold;
 pub mod prune;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use crate::cli::{AdhocArgs, ConfigArg};
 use crate::config::{self, AdhocPolicy, Config, ConfigError};
 use crate::engine::EngineError;
 use crate::exit;
+use crate::pass::PassError;
 
 /// An error that ends the command, with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,8 @@ pub enum CmdError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Locked(String),
+    #[error(transparent)]
+    Hold(#[from] crate::builds::hold::HoldError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -35,7 +39,17 @@ impl CmdError {
             CmdError::Config(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
+            CmdError::Hold(e) => e.exit_code(),
             CmdError::Other(_) => exit::ENVIRONMENT,
+        }
+    }
+}
+
+impl From<PassError> for CmdError {
+    fn from(e: PassError) -> Self {
+        match e {
+            PassError::Engine(e) => CmdError::Engine(e),
+            PassError::BuildLock(e) => CmdError::Other(e.into()),
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{CmdError, apply_adhoc, load_config};
+use crate::builds::{Coordination, GateOutcome};
 use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
 use crate::engine::docker::{self, DockerEngine};
@@ -31,14 +32,23 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
     let opts = PassOptions {
         dry_run: args.dry_run,
         progress: args.output == Output::Text && std::io::stderr().is_terminal(),
+        builds: (!args.dry_run).then(|| Coordination {
+            config: config.builds.clone(),
+            wait: !args.no_wait,
+        }),
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, false)?;
-    Ok(if report.summary.failed > 0 {
-        crate::exit::DELETIONS_FAILED
-    } else {
-        crate::exit::OK
-    })
+    let held_back = report.builds.as_ref().map(|b| b.outcome);
+    Ok(
+        if matches!(held_back, Some(GateOutcome::NoWait | GateOutcome::Expired)) {
+            crate::exit::LOCKED
+        } else if report.summary.failed > 0 {
+            crate::exit::DELETIONS_FAILED
+        } else {
+            crate::exit::OK
+        },
+    )
 }
 
 /// Run `plan`: a dry run that lists every decision.
@@ -48,7 +58,7 @@ pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdErr
     let engine = docker::connect(&config.docker).await?;
     let opts = PassOptions {
         dry_run: true,
-        progress: false,
+        ..PassOptions::default()
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, true)?;
