@@ -49,6 +49,7 @@ pub enum Command {
     /// Run passes on the configured schedule until stopped (systemd service, sidecar)
     Agent,
     /// Run a command (a build) while holding the build lock shared: no deletion runs meanwhile
+    #[command(override_usage = "stagesweep hold [OPTIONS] -- <CMD> [ARGS]...")]
     Hold(HoldArgs),
 }
 

@@ -75,12 +75,12 @@ pub fn held_back(report: &PassReport) -> Option<String> {
         GateOutcome::Clear => return None,
         GateOutcome::NoWait => "not waiting (--no-wait)".to_owned(),
         GateOutcome::Expired => format!(
-            "gave up after waiting {} (builds.max_defer)",
+            "gave up after {} (builds.max_defer)",
             fmt_waited(wait.waited_secs)
         ),
         GateOutcome::Stopped => "stopped while waiting".to_owned(),
     };
-    Some(format!("{}; {why}", builds::detect::describe(&wait.builds)))
+    Some(format!("{}, {why}", builds::detect::describe(&wait.builds)))
 }
 
 /// The summary line of a report (with what held its deletions back, if anything did).
@@ -92,7 +92,7 @@ pub fn report_summary_line(report: &PassReport) -> String {
         report.plan.deletions.len(),
     );
     match held_back(report) {
-        Some(why) => format!("{line} ({why})"),
+        Some(why) => format!("{line}; {why}"),
         None => line,
     }
 }

@@ -31,6 +31,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_plan", help(&["plan"]));
     insta::assert_snapshot!("help_agent", help(&["agent"]));
     insta::assert_snapshot!("help_check_config", help(&["check-config"]));
+    insta::assert_snapshot!("help_hold", help(&["hold"]));
 }
 
 #[test]
