@@ -127,3 +127,14 @@ fn an_unreachable_engine_exits_3_and_says_why() {
             ));
     }
 }
+
+#[test]
+fn the_pass_lock_cannot_be_the_build_lock() {
+    stagesweep()
+        .args(["prune", "--lock-file", "/run/stagesweep/builds.lock"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--lock-file: --lock-file /run/stagesweep/builds.lock is the build lock",
+        ));
+}

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 use super::{CmdError, apply_adhoc, load_config};
 use crate::builds::{Coordination, GateOutcome};
 use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Problem};
 use crate::engine::docker::{self, DockerEngine};
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
@@ -19,6 +19,13 @@ use crate::report;
 pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
+    if let Some(path) = args
+        .lock_file
+        .as_ref()
+        .filter(|p| **p == config.builds.lock_file)
+    {
+        return Err(lock_file_is_the_build_lock(path).into());
+    }
     let engine = docker::connect(&config.docker).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
@@ -49,6 +56,26 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
             crate::exit::OK
         },
     )
+}
+
+/// `--lock-file` naming the build lock: the pass would hold the lock it must take, and
+/// defer every deletion.
+fn lock_file_is_the_build_lock(path: &std::path::Path) -> ConfigError {
+    ConfigError {
+        problems: vec![Problem {
+            location: "--lock-file".to_owned(),
+            path: String::new(),
+            message: format!(
+                "--lock-file {} is the build lock (builds.lock_file)",
+                path.display()
+            ),
+            hint: Some(
+                "the pass lock and the build lock are separate files; use the agent's \
+                 lock_file, e.g. /run/stagesweep/stagesweep.lock"
+                    .to_owned(),
+            ),
+        }],
+    }
 }
 
 /// Run `plan`: a dry run that lists every decision.
