@@ -14,7 +14,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::builds::{BuildWait, Check, Gate, GateOutcome};
+use crate::engine::Engine;
+use crate::execute::DeletionResult;
 use crate::inventory::{Image, ImageId, Inventory};
+use crate::pass::{PassError, PassOptions, execute_plan};
 use crate::plan::{Action, Decision, Deletion, Plan, Reason, fmt_duration};
 use crate::report::JSON_VERSION;
 
@@ -252,4 +258,35 @@ pub fn check(
         });
     }
     Ok(())
+}
+
+/// Carry out a saved plan's deletions: wait for running builds as a pass does (re-listing
+/// containers for detection before each check, but not planning again: the executor
+/// re-checks every image), then delete while holding the build lock.
+pub async fn execute<E: Engine>(
+    engine: &E,
+    saved: &SavedPlan,
+    concurrency: usize,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+) -> Result<(Vec<DeletionResult>, Option<BuildWait>), PassError> {
+    let deletions = saved.plan.deletions.len();
+    let mut gate = opts.builds.as_ref().map(Gate::new);
+    let (lock, builds) = loop {
+        let Some(gate) = gate.as_mut().filter(|_| deletions > 0) else {
+            break (None, None);
+        };
+        let containers = engine.list_containers().await?;
+        match gate.check(&containers, deletions)? {
+            Check::Go(lock) => break (lock, Some(gate.finish(GateOutcome::Clear))),
+            Check::Defer => match gate.wait(stop).await? {
+                None => {}
+                Some(outcome) => return Ok((Vec::new(), Some(gate.finish(outcome)))),
+            },
+        }
+    };
+    let images = &saved.inventory.images;
+    let results = execute_plan(engine, &saved.plan, images, concurrency, opts, stop).await;
+    drop(lock);
+    Ok((results, builds))
 }

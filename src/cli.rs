@@ -3,7 +3,9 @@
 // The doc comments here are read by people in a terminal, not by rustdoc.
 #![allow(clippy::doc_markdown)]
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -19,8 +21,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true,
     max_term_width = 100,
     after_help = "Exit codes: 0 nothing failed, 1 some deletions failed, 2 configuration or usage \
-                  error, 3 docker unreachable, 4 host lock busy (prune --no-wait), 5 environment \
-                  error (lock file, I/O, listener).\n\
+                  error, 3 docker unreachable, 4 host lock busy or a build in progress (prune \
+                  --no-wait, or longer than builds.max_defer), 5 environment error (lock file, \
+                  I/O, listener). `hold` exits with its command's status.\n\
                   Configuration reference: config/default.yaml and the README."
 )]
 pub struct Cli {
@@ -57,6 +60,9 @@ pub enum Command {
     CheckConfig,
     /// Run passes on the configured schedule until stopped (systemd service, sidecar)
     Agent,
+    /// Run a command (a build) while holding the build lock shared: no deletion runs meanwhile
+    #[command(override_usage = "stagesweep hold [OPTIONS] -- <CMD> [ARGS]...")]
+    Hold(HoldArgs),
 }
 
 /// Where the configuration comes from.
@@ -104,7 +110,8 @@ pub struct PruneArgs {
     /// Output format on stdout
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Exit at once (code 4) when another pass holds the host lock, instead of waiting
+    /// Exit at once (code 4) when another pass holds the host lock or a build is in
+    /// progress, instead of waiting
     #[arg(long)]
     pub no_wait: bool,
     /// Lock file shared with the agent [default: lock_file from the config,
@@ -146,6 +153,37 @@ pub struct ApplyArgs {
     /// /run/stagesweep/stagesweep.lock]
     #[arg(long, value_name = "PATH")]
     pub lock_file: Option<PathBuf>,
+}
+
+/// `stagesweep hold [--lock-file PATH] [--timeout D] -- CMD ARGS...`
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "The lock is released when CMD exits, or by the kernel if anything dies. \
+                        SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to \
+                        CMD (SIGINT and SIGQUIT only when not in the foreground of a terminal, \
+                        which sends them to CMD itself).\n\
+                        Exit status: CMD's, or 128+N when signal N ended it; 4 when --timeout \
+                        ran out, 5 when the lock file cannot be used, 126 when CMD cannot be \
+                        run, 127 when it is not found.\n\
+                        Without stagesweep: flock -s /run/stagesweep/builds.lock CMD ARGS..."
+)]
+pub struct HoldArgs {
+    /// Build lock file [default: builds.lock_file from the config,
+    /// /run/stagesweep/builds.lock]
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
+    /// Give up (exit 4) when a deletion batch holds the lock longer than this (e.g. 30s, 5m)
+    /// [default: wait until it is done]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// The command to run and its arguments, best after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -148,6 +148,9 @@ pub struct Container {
     pub id: String,
     /// ID of the image the container uses (`ImageID`, not what the user typed).
     pub image_id: ImageId,
+    /// The image as the container was created with (`Image`): a reference such as
+    /// `app:1`, or a bare `sha256:…` ID, as the classic builder's `RUN` steps use.
+    pub image: String,
     /// Engine state: `running`, `exited`, `created`, …
     pub state: String,
 }

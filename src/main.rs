@@ -31,6 +31,7 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Plan(args) => cmd::prune::plan(config, &args).await,
             Command::Apply(args) => cmd::apply::run(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
+            Command::Hold(args) => cmd::hold::run(config, &args).await,
             Command::CheckConfig => unreachable!("handled above"),
         }
     })

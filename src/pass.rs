@@ -1,16 +1,20 @@
-//! One garbage-collection pass: inventory → plan → execute → report.
+//! One garbage-collection pass: inventory → plan → (wait for builds) → execute → report.
 //!
 //! Shared by `prune`, `plan` and the agent (`apply` shares the execution step). Fails as a
-//! whole only when the inventory cannot be read; per-image failures are outcomes. Ages are
-//! measured on the engine's clock, which stamped the images.
+//! whole only when the inventory cannot be read or the build lock cannot be used; per-image
+//! failures are outcomes. Ages are measured on the engine's clock, which stamped the images.
+//! When a build is in the way ([`crate::builds`]) the deletions are deferred, and the pass
+//! reads the inventory and plans again after each wait, because the world changed.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::builds::{BuildLockError, BuildWait, Check, Coordination, Gate, GateOutcome};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use tracing::{debug, warn};
@@ -32,6 +36,18 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Show a progress bar on stderr while deleting.
     pub progress: bool,
+    /// Let running builds hold the deletions back (build lock and detection). `None`:
+    /// delete without asking, for tests against a fake engine; `prune` and the agent set it.
+    pub builds: Option<Coordination>,
+}
+
+/// Why a pass failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    BuildLock(#[from] BuildLockError),
 }
 
 /// Counts over one pass.
@@ -60,6 +76,13 @@ pub struct Summary {
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
+    /// Planned deletions held back by a build and not attempted (the pass gave up waiting).
+    pub deferred: usize,
+    /// Checks that found a build in the way.
+    pub build_deferrals: u32,
+    /// How long the deletions waited for builds; `None` when the pass did not ask (dry run,
+    /// nothing to delete, no coordination).
+    pub build_wait_secs: Option<f64>,
 }
 
 /// Everything one pass produced.
@@ -74,6 +97,8 @@ pub struct PassReport {
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
     pub summary: Summary,
+    /// How the deletions waited for builds; `None` when the pass did not ask.
+    pub builds: Option<BuildWait>,
 }
 
 impl PassReport {
@@ -93,15 +118,58 @@ impl PassReport {
     }
 }
 
-/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
+/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish) and ends
+/// a wait for builds. `now` is the wall clock at the start; plans made after a wait add the
+/// time waited (the engine's clock wins when it tells it).
 pub async fn run_pass<E: Engine>(
     engine: &E,
     config: &Config,
     now: DateTime<Utc>,
     opts: &PassOptions,
     stop: &CancellationToken,
-) -> Result<PassReport, EngineError> {
+) -> Result<PassReport, PassError> {
     let started = Instant::now();
+    let mut gate = opts.builds.as_ref().map(Gate::new);
+    loop {
+        let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let planned = inventory_and_plan(engine, config, now + elapsed).await?;
+        let deletions = planned.plan.deletions.len();
+        let deleting = !opts.dry_run && deletions > 0;
+        let (lock, builds) = match gate.as_mut().filter(|_| deleting) {
+            None => (None, None),
+            Some(gate) => match gate.check(&planned.inventory.containers, deletions)? {
+                Check::Go(lock) => (lock, Some(gate.finish(GateOutcome::Clear))),
+                Check::Defer => match gate.wait(stop).await? {
+                    None => continue,
+                    Some(outcome) => {
+                        let builds = Some(gate.finish(outcome));
+                        let took = started.elapsed();
+                        return Ok(report(planned, Vec::new(), builds, opts, took));
+                    }
+                },
+            },
+        };
+        let images = &planned.inventory.images;
+        let concurrency = config.docker.concurrency;
+        let results = execute_plan(engine, &planned.plan, images, concurrency, opts, stop).await;
+        drop(lock);
+        return Ok(report(planned, results, builds, opts, started.elapsed()));
+    }
+}
+
+/// One inventory and its plan, with the engine's identity and the time planned for.
+struct PlanSnapshot {
+    engine_id: String,
+    planned_at: DateTime<Utc>,
+    inventory: Inventory,
+    plan: Plan,
+}
+
+async fn inventory_and_plan<E: Engine>(
+    engine: &E,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<PlanSnapshot, EngineError> {
     let (info, images, containers) = tokio::try_join!(
         engine.info(),
         engine.list_images(),
@@ -110,7 +178,6 @@ pub async fn run_pass<E: Engine>(
     let now = engine_now(&info, now);
     let mut inventory = Inventory { images, containers };
     let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
-    let concurrency = config.docker.concurrency;
     debug!(
         images = plan.decisions.len(),
         deletions = plan.deletions.len(),
@@ -121,20 +188,50 @@ pub async fn run_pass<E: Engine>(
         let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
-    let results = if opts.dry_run {
-        Vec::new()
-    } else {
-        execute_plan(engine, &plan, &inventory.images, concurrency, opts, stop).await
-    };
-    let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
-    Ok(PassReport {
+    Ok(PlanSnapshot {
         engine_id: info.id,
         planned_at: now,
         inventory,
         plan,
+    })
+}
+
+fn report(
+    planned: PlanSnapshot,
+    results: Vec<DeletionResult>,
+    builds: Option<BuildWait>,
+    opts: &PassOptions,
+    took: Duration,
+) -> PassReport {
+    let PlanSnapshot {
+        engine_id,
+        planned_at,
+        inventory,
+        plan,
+    } = planned;
+    let mut summary = summarize(&plan, &results, opts.dry_run, took);
+    count_build_wait(&mut summary, builds.as_ref(), plan.deletions.len());
+    PassReport {
+        engine_id,
+        planned_at,
+        inventory,
+        plan,
         results,
         summary,
-    })
+        builds,
+    }
+}
+
+/// Add how the deletions waited for builds to a summary; `deletions` were held back unless
+/// the wait ended clear.
+pub fn count_build_wait(summary: &mut Summary, builds: Option<&BuildWait>, deletions: usize) {
+    if let Some(wait) = builds {
+        summary.build_deferrals = wait.deferrals;
+        summary.build_wait_secs = Some(wait.waited_secs);
+        if wait.outcome != GateOutcome::Clear {
+            summary.deferred = deletions;
+        }
+    }
 }
 
 /// Carry out a plan's deletions (none in a dry run), with a progress bar when asked.

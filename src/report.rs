@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
+use crate::builds::{self, BuildWait, GateOutcome};
 use crate::execute::{DeletionResult, Outcome};
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
@@ -31,6 +32,13 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
             s.duration_secs
         );
     }
+    if s.deferred > 0 {
+        return format!(
+            "deferred {} deletions: a build is in progress; deleted nothing, kept {}, \
+             leave {} untouched in {:.1}s",
+            s.deferred, s.kept, s.untouched, s.duration_secs
+        );
+    }
     let mut line = format!("deleted {} images", s.deleted);
     let _ = write!(
         line,
@@ -49,18 +57,46 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     if s.not_attempted > 0 {
         let _ = write!(line, ", not attempted {} (stopping)", s.not_attempted);
     }
+    if let Some(waited) = s.build_wait_secs.filter(|w| *w > 0.0) {
+        let _ = write!(line, ", after waiting {} for builds", fmt_waited(waited));
+    }
     let _ = write!(line, " in {:.1}s", s.duration_secs);
     line
 }
 
-/// The summary line of a report.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rounded, non-negative seconds
+fn fmt_waited(secs: f64) -> String {
+    fmt_age(secs.round() as u64)
+}
+
+/// Why the deletions of a report were held back and not attempted, when they were.
+#[must_use]
+pub fn held_back(report: &PassReport) -> Option<String> {
+    let wait = report.builds.as_ref()?;
+    let why = match wait.outcome {
+        GateOutcome::Clear => return None,
+        GateOutcome::NoWait => "not waiting (--no-wait)".to_owned(),
+        GateOutcome::Expired => format!(
+            "gave up after {} (builds.max_defer)",
+            fmt_waited(wait.waited_secs)
+        ),
+        GateOutcome::Stopped => "stopped while waiting".to_owned(),
+    };
+    Some(format!("{}, {why}", builds::detect::describe(&wait.builds)))
+}
+
+/// The summary line of a report (with what held its deletions back, if anything did).
 #[must_use]
 pub fn report_summary_line(report: &PassReport) -> String {
-    summary_line(
+    let line = summary_line(
         &report.summary,
         report.plan.reclaimable_bytes,
         report.plan.deletions.len(),
-    )
+    );
+    match held_back(report) {
+        Some(why) => format!("{line}; {why}"),
+        None => line,
+    }
 }
 
 /// Every action, for listings that show all decisions.
@@ -88,6 +124,7 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
     }
     table.set_header(header);
     let outcomes = outcome_by_decision(report);
+    let deferred = held_back(report).is_some();
     let mut rows = 0;
     for (i, d) in report
         .plan
@@ -113,7 +150,11 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
             d.reason.to_string(),
         ];
         if executed {
-            row.push(outcomes[i].map_or_else(String::new, |r| outcome_text(&r.outcome)));
+            row.push(match outcomes[i] {
+                Some(r) => outcome_text(&r.outcome),
+                None if deferred && d.action == Action::Delete => DEFERRED_TEXT.to_owned(),
+                None => String::new(),
+            });
         }
         table.add_row(row);
         rows += 1;
@@ -156,6 +197,9 @@ pub fn outcome_text(o: &Outcome) -> String {
     }
 }
 
+/// The outcome text of a planned deletion that a build held back.
+const DEFERRED_TEXT: &str = "deferred: build in progress";
+
 /// The JSON document (`--output json`). Field names are stable; see the README. It is also
 /// the plan file that `stagesweep apply` reads.
 #[derive(Debug, Serialize)]
@@ -168,7 +212,28 @@ pub struct JsonReport<'a> {
     pub planned_at: DateTime<Utc>,
     pub summary: &'a Summary,
     pub reclaimable_bytes: u64,
+    /// How the deletions waited for builds; null when the pass did not ask.
+    pub builds: Option<&'a BuildWait>,
     pub images: Vec<JsonImage<'a>>,
+}
+
+/// An image's outcome in the JSON document: what execution did, or why it did not run.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum JsonOutcome<'a> {
+    Executed(&'a Outcome),
+    /// `{"kind": "deferred", "reason": "build_in_progress"}`.
+    Deferred {
+        kind: &'static str,
+        reason: &'static str,
+    },
+}
+
+impl JsonOutcome<'_> {
+    const DEFERRED: Self = JsonOutcome::Deferred {
+        kind: "deferred",
+        reason: "build_in_progress",
+    };
 }
 
 /// One image in the JSON document.
@@ -191,9 +256,8 @@ pub struct JsonImage<'a> {
     pub wave: Option<usize>,
     /// For planned deletions: the estimated bytes the deletion frees.
     pub reclaimable_bytes: Option<u64>,
-
-    /// Present for planned deletions once executed.
-    pub outcome: Option<&'a Outcome>,
+    /// Present for planned deletions once executed, or held back by a build.
+    pub outcome: Option<JsonOutcome<'a>>,
     pub reclaimed_bytes: u64,
 }
 
@@ -207,6 +271,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
     for d in &report.plan.deletions {
         deletion[d.decision] = Some(d);
     }
+    let deferred = held_back(report).is_some();
     let images = report
         .plan
         .order
@@ -230,7 +295,11 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
                 reason_text: d.reason.to_string(),
                 wave: del.map(|x| x.wave),
                 reclaimable_bytes: del.map(|x| x.reclaim_bytes),
-                outcome: r.map(|r| &r.outcome),
+                outcome: match r {
+                    Some(r) => Some(JsonOutcome::Executed(&r.outcome)),
+                    None if deferred && d.action == Action::Delete => Some(JsonOutcome::DEFERRED),
+                    None => None,
+                },
                 reclaimed_bytes: r.map_or(0, |r| r.bytes),
             }
         })
@@ -242,6 +311,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
         planned_at: report.planned_at,
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
+        builds: report.builds.as_ref(),
         images,
     }
 }

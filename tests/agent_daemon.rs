@@ -30,8 +30,9 @@ fn config_text(selector: &str, port: u16, lock: &Path) -> String {
     format!(
         "policies:\n  - name: agent-test\n    match:\n      labels: [\"{selector}\"]\n    min_age: 1h\n\
          schedule: \"@every 2s\"\nrun_on_start: true\nlock_file: {}\nshutdown_timeout: {SHUTDOWN_TIMEOUT_SECS}s\n\
-         metrics:\n  listen: 127.0.0.1:{port}\n",
-        lock.display()
+         metrics:\n  listen: 127.0.0.1:{port}\nbuilds:\n  lock_file: {}\n  retry: 1s\n  max_defer: 1s\n",
+        lock.display(),
+        lock.with_file_name("builds.lock").display()
     )
 }
 
@@ -304,6 +305,60 @@ async fn agent_prunes_reports_survives_a_broken_reload_and_stops_on_sigterm() {
         took < Duration::from_secs(SHUTDOWN_TIMEOUT_SECS + 2),
         "took {took:?} to stop"
     );
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_build_holding_the_build_lock_defers_the_agents_deletions_and_is_counted() {
+    let scope = Scope::new("agent-builds").await;
+    let label = scope.label();
+    let sel = scope.selector();
+    load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&label, days_ago(2)),
+            FixtureImage::new(&label, days_ago(3)),
+        ],
+    )
+    .await;
+    let agent = Agent::start(&sel, &docker_host());
+    // The agent's build lock is beside its pass lock (config_text); take it as a build would.
+    let build = stagesweep::builds::BuildLock::shared(
+        &agent.lock.with_file_name("builds.lock"),
+        Some(Duration::ZERO),
+        Duration::from_millis(10),
+    )
+    .await
+    .expect("a build takes the lock");
+    wait_for(
+        "a pass to give up after max_defer",
+        Duration::from_secs(30),
+        &agent,
+        || async {
+            agent
+                .metric("stagesweep_deferred_passes_total{result=\"skipped\"}")
+                .is_some_and(|n| n >= 1.0)
+        },
+    )
+    .await;
+    assert_eq!(count(&scope.docker, &sel).await, 2, "nothing deleted");
+    assert!(
+        agent.log().contains("skipping them in this pass"),
+        "{}",
+        agent.log()
+    );
+    drop(build);
+    wait_for(
+        "the next pass to delete",
+        Duration::from_secs(30),
+        &agent,
+        || async { count(&scope.docker, &sel).await == 0 },
+    )
+    .await;
+    let waits = agent
+        .metric("stagesweep_build_lock_wait_seconds_count")
+        .unwrap_or(0.0);
+    assert!(waits >= 2.0, "every pass with deletions is timed: {waits}");
     scope.cleanup().await;
 }
 

@@ -32,6 +32,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_agent", help(&["agent"]));
     insta::assert_snapshot!("help_check_config", help(&["check-config"]));
     insta::assert_snapshot!("help_apply", help(&["apply"]));
+    insta::assert_snapshot!("help_hold", help(&["hold"]));
 }
 
 #[test]
@@ -126,4 +127,15 @@ fn an_unreachable_engine_exits_3_and_says_why() {
                     .trim_start_matches("tcp://"),
             ));
     }
+}
+
+#[test]
+fn the_pass_lock_cannot_be_the_build_lock() {
+    stagesweep()
+        .args(["prune", "--lock-file", "/run/stagesweep/builds.lock"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--lock-file: --lock-file /run/stagesweep/builds.lock is the build lock",
+        ));
 }

@@ -10,7 +10,7 @@ use stagesweep::engine::EngineError;
 use stagesweep::engine::fake::{FakeEngine, container, fake_id, image};
 use stagesweep::execute::Outcome;
 use stagesweep::inventory::ImageId;
-use stagesweep::pass::{PassOptions, PassReport, run_pass};
+use stagesweep::pass::{PassError, PassOptions, PassReport, run_pass};
 use stagesweep::plan::Action;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +35,7 @@ fn builder_policy() -> Config {
 async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
     let opts = PassOptions {
         dry_run,
-        progress: false,
+        ..PassOptions::default()
     };
     run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
         .await
@@ -240,7 +240,10 @@ async fn an_unreachable_engine_fails_the_pass_as_a_whole() {
     )
     .await
     .expect_err("unreachable");
-    assert!(matches!(err, EngineError::Unreachable { .. }));
+    assert!(matches!(
+        err,
+        PassError::Engine(EngineError::Unreachable { .. })
+    ));
 }
 
 // Executed passes delete exactly what the plan says, whatever the shape.

@@ -46,7 +46,7 @@ fn old_builder(seed: &str) -> Image {
 async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
     let opts = PassOptions {
         dry_run,
-        progress: false,
+        ..PassOptions::default()
     };
     run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
         .await

@@ -230,7 +230,7 @@ async fn the_json_fields_are_the_documented_ones() {
     let now = chrono::DateTime::from_timestamp(1_750_000_000, 0).expect("valid");
     let opts = PassOptions {
         dry_run: true,
-        progress: false,
+        ..PassOptions::default()
     };
     let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
         .await

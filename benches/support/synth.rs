@@ -135,6 +135,7 @@ fn containers(images: &[Image], finals: &[usize], builder_leaves: &[usize]) -> V
         .map(|(k, &i)| Container {
             id: format!("{:016x}{:016x}", mix(k as u64 ^ 0xc0), mix(k as u64 ^ 0xc1)),
             image_id: images[i].id,
+            image: images[i].id.to_string(),
             state: if k % 4 == 0 { "exited" } else { "running" }.to_owned(),
         })
         .collect()

@@ -9,10 +9,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
+use crate::builds::{BuildLockError, Coordination};
 use crate::config::{Config, DockerConfig};
 use crate::engine::{Engine, EngineError};
 use crate::lock::{HostLock, LockError};
-use crate::pass::{PassOptions, Summary, run_pass};
+use crate::pass::{self, PassOptions, Summary, run_pass};
 
 /// How often a pass waiting for the host lock (held by a manual `prune`) retries.
 const LOCK_POLL: Duration = Duration::from_millis(500);
@@ -24,6 +25,17 @@ pub enum PassError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    BuildLock(#[from] BuildLockError),
+}
+
+impl From<pass::PassError> for PassError {
+    fn from(e: pass::PassError) -> Self {
+        match e {
+            pass::PassError::Engine(e) => PassError::Engine(e),
+            pass::PassError::BuildLock(e) => PassError::BuildLock(e),
+        }
+    }
 }
 
 impl PassError {
@@ -134,15 +146,22 @@ impl<C: Connector> Backend for EngineBackend<C> {
             tracing::info!(%busy, "waiting for the host lock");
         })
         .await?;
-        let opts = PassOptions::default();
+        let opts = PassOptions {
+            builds: Some(Coordination {
+                config: config.builds.clone(),
+                wait: true,
+            }),
+            ..PassOptions::default()
+        };
         let report = run_pass(engine.as_ref(), config, clock.now(), &opts, stop).await;
         match report {
             Ok(report) => Ok(report.summary),
             Err(e) => {
-                if is_unreachable(&e) {
+                let e = PassError::from(e);
+                if e.is_unreachable() {
                     self.forget().await;
                 }
-                Err(e.into())
+                Err(e)
             }
         }
     }

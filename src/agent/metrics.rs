@@ -94,6 +94,8 @@ pub struct Metrics {
     ticks_skipped: Family<Label, Counter>,
     config_reloads: Family<Label, Counter>,
     docker_up: Gauge,
+    deferred_passes: Family<Label, Counter>,
+    build_lock_wait: Histogram,
 }
 
 impl Default for Metrics {
@@ -121,6 +123,9 @@ impl Metrics {
             ticks_skipped: Family::default(),
             config_reloads: Family::default(),
             docker_up: Gauge::default(),
+            deferred_passes: Family::default(),
+            // 1 s … 2048 s: the default max_defer (30 min) falls in the last bucket.
+            build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
         };
         m.register();
         m.precreate();
@@ -209,6 +214,18 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+        r.register(
+            "deferred_passes",
+            "Passes whose deletions a running build held back, by result (resumed: deleted \
+             after the wait; skipped: gave up or stopped)",
+            self.deferred_passes.clone(),
+        );
+        r.register_with_unit(
+            "build_lock_wait",
+            "Time a pass's deletions waited for running builds (build lock or build steps)",
+            Unit::Seconds,
+            self.build_lock_wait.clone(),
+        );
     }
 
     /// Label values that alerts and the dashboard select on exist from the start, at 0.
@@ -225,6 +242,11 @@ impl Metrics {
         }
         for result in ["success", "failure"] {
             self.config_reloads
+                .get_or_create(&label("result", result))
+                .inc_by(0);
+        }
+        for result in ["resumed", "skipped"] {
+            self.deferred_passes
                 .get_or_create(&label("result", result))
                 .inc_by(0);
         }
@@ -258,6 +280,23 @@ impl Metrics {
         self.deletions_failed.inc_by(to_u64(summary.failed));
         self.pass_duration.observe(summary.duration_secs);
         set_optional(&self.last_success, Some(unix_secs(finished)));
+        self.record_build_wait(summary);
+    }
+
+    fn record_build_wait(&self, summary: &Summary) {
+        if let Some(waited) = summary.build_wait_secs {
+            self.build_lock_wait.observe(waited);
+        }
+        if summary.build_deferrals > 0 {
+            let result = if summary.deferred > 0 {
+                "skipped"
+            } else {
+                "resumed"
+            };
+            self.deferred_passes
+                .get_or_create(&label("result", result))
+                .inc();
+        }
     }
 
     /// Count a pass that failed as a whole.

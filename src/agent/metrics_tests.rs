@@ -137,3 +137,37 @@ fn names_follow_the_conventions() {
         }
     }
 }
+#[test]
+fn build_waits_feed_the_deferral_metrics() {
+    let m = Metrics::new();
+    let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let resumed = Summary {
+        build_deferrals: 3,
+        build_wait_secs: Some(30.0),
+        ..Summary::default()
+    };
+    let skipped = Summary {
+        build_deferrals: 180,
+        build_wait_secs: Some(1800.0),
+        deferred: 4,
+        ..Summary::default()
+    };
+    let clear = Summary {
+        build_wait_secs: Some(0.0),
+        ..Summary::default()
+    };
+    for s in [&resumed, &skipped, &clear, &Summary::default()] {
+        m.record_summary(s, at);
+    }
+    let text = m.encode();
+    for line in [
+        "stagesweep_deferred_passes_total{result=\"resumed\"} 1",
+        "stagesweep_deferred_passes_total{result=\"skipped\"} 1",
+        "stagesweep_build_lock_wait_seconds_count 3",
+        "stagesweep_build_lock_wait_seconds_sum 1830.0",
+        "stagesweep_build_lock_wait_seconds_bucket{le=\"1.0\"} 1",
+        "stagesweep_build_lock_wait_seconds_bucket{le=\"32.0\"} 2",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}

@@ -12,7 +12,8 @@ use crate::agent::clock::TokioClock;
 use crate::agent::reload::Reloader;
 use crate::agent::ticks::Ticker;
 use crate::config::{
-    AgentConfig, ConfigError, DockerConfig, MetricsConfig, Problem, Protect, schedule::Schedule,
+    AgentConfig, BuildsConfig, ConfigError, DockerConfig, MetricsConfig, Problem, Protect,
+    schedule::Schedule,
 };
 use crate::engine::EngineError;
 use crate::pass::Summary;
@@ -40,6 +41,7 @@ fn config(run_on_start: bool) -> Config {
             enabled: false,
             listen: "127.0.0.1:0".parse().expect("addr"),
         },
+        builds: BuildsConfig::default(),
     }
 }
 

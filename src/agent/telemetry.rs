@@ -194,6 +194,12 @@ fn stamp(at: DateTime<Utc>) -> String {
 /// report's summary line.
 #[must_use]
 pub fn summary_line(s: &Summary) -> String {
+    if s.deferred > 0 {
+        return format!(
+            "deferred {} deletions (a build is in progress), kept {} in {:.1}s",
+            s.deferred, s.kept, s.duration_secs
+        );
+    }
     format!(
         "deleted {} ({}), kept {}, skipped {}, failed {} in {:.1}s",
         s.deleted,

@@ -6,9 +6,10 @@ use std::time::Instant;
 use super::prune::{exit_code, print, run_shows, stop_on_ctrl_c, take_lock};
 use super::{CmdError, connect, load_config};
 use crate::apply;
+use crate::builds::Coordination;
 use crate::cli::{ApplyArgs, ConfigArg};
 use crate::engine::Engine;
-use crate::pass::{PassOptions, PassReport, execute_plan, summarize};
+use crate::pass::{PassOptions, PassReport, count_build_wait, summarize};
 
 /// Run `apply`; returns the exit code (0, or 1 when some deletions failed).
 pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdError> {
@@ -30,14 +31,19 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         dry_run: false,
         progress: args.output == crate::cli::Output::Text
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        builds: Some(Coordination {
+            config: config.builds.clone(),
+            wait: !args.no_wait,
+        }),
     };
     let started = Instant::now();
     let (stop, watcher) = stop_on_ctrl_c();
-    let images = &saved.inventory.images;
     let concurrency = config.docker.concurrency;
-    let results = execute_plan(&engine, &saved.plan, images, concurrency, &opts, &stop).await;
+    let executed = apply::execute(&engine, &saved, concurrency, &opts, &stop).await;
     watcher.abort();
-    let summary = summarize(&saved.plan, &results, false, started.elapsed());
+    let (results, builds) = executed?;
+    let mut summary = summarize(&saved.plan, &results, false, started.elapsed());
+    count_build_wait(&mut summary, builds.as_ref(), saved.plan.deletions.len());
     let report = PassReport {
         engine_id: saved.engine_id,
         planned_at: saved.planned_at,
@@ -45,6 +51,7 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         plan: saved.plan,
         results,
         summary,
+        builds,
     };
     print(&report, args.output, run_shows(args.output))?;
     Ok(exit_code(&report))

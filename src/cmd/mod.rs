@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod apply;
 pub mod check_config;
+pub mod hold;
 pub mod prune;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use crate::config::{self, AdhocPolicy, Config, ConfigError};
 use crate::engine::EngineError;
 use crate::engine::docker::{self, ContextError, DockerEngine, Endpoint};
 use crate::exit;
+use crate::pass::PassError;
 
 /// An error that ends the command, with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum CmdError {
     #[error("{0}")]
     PlanFile(#[from] crate::apply::PlanFileError),
     #[error(transparent)]
+    Hold(#[from] crate::builds::hold::HoldError),
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
@@ -43,7 +47,17 @@ impl CmdError {
             CmdError::Config(_) | CmdError::Context(_) | CmdError::PlanFile(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
+            CmdError::Hold(e) => e.exit_code(),
             CmdError::Other(_) => exit::ENVIRONMENT,
+        }
+    }
+}
+
+impl From<PassError> for CmdError {
+    fn from(e: PassError) -> Self {
+        match e {
+            PassError::Engine(e) => CmdError::Engine(e),
+            PassError::BuildLock(e) => CmdError::Other(e.into()),
         }
     }
 }

@@ -7,8 +7,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{CmdError, apply_adhoc, connect, load_config};
+use crate::builds::{Coordination, GateOutcome};
 use crate::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Problem};
 use crate::engine::docker::DockerEngine;
 use crate::lock::{HostLock, LockError};
 use crate::pass::{PassOptions, PassReport, run_pass};
@@ -19,6 +20,13 @@ use crate::report;
 pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdError> {
     let mut config = load_config(config_arg)?;
     apply_adhoc(&mut config, &args.adhoc)?;
+    if let Some(path) = args
+        .lock_file
+        .as_ref()
+        .filter(|p| **p == config.builds.lock_file)
+    {
+        return Err(lock_file_is_the_build_lock(path).into());
+    }
     let engine = connect(&config).await?;
     let _lock = if args.dry_run {
         None // a dry run changes nothing, so it cannot race with another pass
@@ -32,6 +40,10 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
     let opts = PassOptions {
         dry_run: args.dry_run,
         progress: args.output == Output::Text && std::io::stderr().is_terminal(),
+        builds: (!args.dry_run).then(|| Coordination {
+            config: config.builds.clone(),
+            wait: !args.no_wait,
+        }),
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, run_shows(args.output))?;
@@ -47,12 +59,36 @@ pub(super) fn run_shows(output: Output) -> &'static [Action] {
     }
 }
 
-/// 1 when some deletions failed, else 0.
+/// 4 when a build held the deletions back (`--no-wait`, or `max_defer` ran out), 1 when
+/// some deletions failed, else 0.
 pub(super) fn exit_code(report: &PassReport) -> i32 {
-    if report.summary.failed > 0 {
+    let held_back = report.builds.as_ref().map(|b| b.outcome);
+    if matches!(held_back, Some(GateOutcome::NoWait | GateOutcome::Expired)) {
+        crate::exit::LOCKED
+    } else if report.summary.failed > 0 {
         crate::exit::DELETIONS_FAILED
     } else {
         crate::exit::OK
+    }
+}
+
+/// `--lock-file` naming the build lock: the pass would hold the lock it must take, and
+/// defer every deletion.
+fn lock_file_is_the_build_lock(path: &std::path::Path) -> ConfigError {
+    ConfigError {
+        problems: vec![Problem {
+            location: "--lock-file".to_owned(),
+            path: String::new(),
+            message: format!(
+                "--lock-file {} is the build lock (builds.lock_file)",
+                path.display()
+            ),
+            hint: Some(
+                "the pass lock and the build lock are separate files; use the agent's \
+                 lock_file, e.g. /run/stagesweep/stagesweep.lock"
+                    .to_owned(),
+            ),
+        }],
     }
 }
 
@@ -63,7 +99,7 @@ pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdErr
     let engine = connect(&config).await?;
     let opts = PassOptions {
         dry_run: true,
-        progress: false,
+        ..PassOptions::default()
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, &shown_actions(&args.only))?;

@@ -4,6 +4,7 @@
 //! embedded default. Durations, sizes, globs, label predicates and the schedule are
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
+mod builds;
 mod policy;
 mod raw;
 pub mod schedule;

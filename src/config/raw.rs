@@ -28,6 +28,7 @@ pub(super) struct RawConfig {
     pub lock_file: Option<S<String>>,
     pub shutdown_timeout: Option<S<String>>,
     pub metrics: Option<RawMetrics>,
+    pub builds: Option<RawBuilds>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +74,15 @@ pub(super) struct RawMatch {
 pub(super) struct RawMetrics {
     pub enabled: Option<bool>,
     pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBuilds {
+    pub lock_file: Option<S<String>>,
+    pub detect: Option<bool>,
+    pub retry: Option<S<String>>,
+    pub max_defer: Option<S<String>>,
 }
 
 /// A value with no position (ad-hoc flags, built-in values).

@@ -38,6 +38,14 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
     } else {
         "metrics: disabled".to_owned()
     });
+    let builds = &config.builds;
+    out.push(format!(
+        "builds: lock_file {}, detect {}, retry {}, max_defer {}",
+        builds.lock_file.display(),
+        builds.detect,
+        format_duration(builds.retry),
+        format_duration(builds.max_defer)
+    ));
     out
 }
 

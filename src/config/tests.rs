@@ -46,6 +46,12 @@ const RULES: &[(&str, &str, &str, &str)] = &[
     ("shutdown_timeout: 30\n", "c.yaml:1:19", "shutdown_timeout", "shutdown_timeout \"30\" is not a duration"),
     ("lock_file: stagesweep.lock\n", "c.yaml:1:12", "lock_file", "lock_file \"stagesweep.lock\" is not an absolute path"),
     ("metrics:\n  listen: localhost:9477\n", "c.yaml:2:11", "metrics.listen", "listen address \"localhost:9477\" is not ip:port"),
+    ("builds:\n  lock_file: builds.lock\n", "c.yaml:2:14", "builds.lock_file", "builds.lock_file \"builds.lock\" is not an absolute path"),
+    ("builds:\n  lock_file: /run/stagesweep/stagesweep.lock\n", "c.yaml:2:14", "builds.lock_file", "builds.lock_file \"/run/stagesweep/stagesweep.lock\" is the pass lock (lock_file)"),
+    ("lock_file: /run/x.lock\nbuilds:\n  lock_file: /run/x.lock\n", "c.yaml:3:14", "builds.lock_file", "builds.lock_file \"/run/x.lock\" is the pass lock"),
+    ("builds:\n  retry: 500ms\n", "c.yaml:2:10", "builds.retry", "retry \"500ms\" is shorter than 1s"),
+    ("builds:\n  retry: often\n", "c.yaml:2:10", "builds.retry", "retry \"often\" is not a duration"),
+    ("builds:\n  max_defer: 30\n", "c.yaml:2:14", "builds.max_defer", "max_defer \"30\" is not a duration"),
 ];
 
 #[test]
@@ -109,6 +115,23 @@ timezone: Nowhere
 }
 
 #[test]
+fn builds_section_is_typed() {
+    let text = "builds:\n  lock_file: /srv/locks/builds.lock\n  detect: false\n  retry: 2s\n  max_defer: 0s\n";
+    let config = parse_str(text, "c.yaml").expect("valid");
+    assert_eq!(
+        config.builds,
+        BuildsConfig {
+            lock_file: "/srv/locks/builds.lock".into(),
+            detect: false,
+            retry: Duration::from_secs(2),
+            max_defer: Duration::ZERO,
+        }
+    );
+    let found = problems("builds:\n  detekt: true\n");
+    assert_eq!(found[0].path, "builds.detekt");
+}
+
+#[test]
 fn jitter_longer_than_the_interval_is_fine() {
     let config = parse_str("schedule: \"@every 1m\"\njitter: 1h\n", "c.yaml").expect("valid");
     assert_eq!(config.agent.jitter, Duration::from_secs(3600));
@@ -131,6 +154,14 @@ fn empty_file_is_defaults_without_policies() {
         assert_eq!(config.agent.shutdown_timeout, Duration::from_secs(30));
         assert!(config.metrics.enabled);
         assert_eq!(config.metrics.listen.to_string(), "127.0.0.1:9477");
+        assert_eq!(config.builds, BuildsConfig::default());
+        assert_eq!(
+            config.builds.lock_file,
+            std::path::Path::new("/run/stagesweep/builds.lock")
+        );
+        assert!(config.builds.detect);
+        assert_eq!(config.builds.retry, Duration::from_secs(10));
+        assert_eq!(config.builds.max_defer, Duration::from_secs(1800));
         assert_eq!(
             summary_lines(&config)[0],
             "no policies: nothing will be deleted"
@@ -195,6 +226,7 @@ fn embedded_default_is_the_builder_stage_policy() {
             "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
              lock_file /run/stagesweep/stagesweep.lock",
             "metrics: http://127.0.0.1:9477/metrics",
+            "builds: lock_file /run/stagesweep/builds.lock, detect true, retry 10s, max_defer 30m",
         ]
     );
 }

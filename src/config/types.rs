@@ -21,6 +21,8 @@ pub struct Config {
     pub agent: AgentConfig,
     /// The metrics and health HTTP listener of the agent.
     pub metrics: MetricsConfig,
+    /// How deletions wait for running builds (build lock, detection).
+    pub builds: BuildsConfig,
 }
 
 /// `docker:` section.
@@ -273,4 +275,34 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Listen address. Default `127.0.0.1:9477`.
     pub listen: SocketAddr,
+}
+
+/// `builds:` section: how deletions wait for running builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildsConfig {
+    /// The build lock: builds hold it shared (`stagesweep hold`, `flock -s`), deletions take
+    /// it exclusively without waiting. Absolute path, not the pass lock's.
+    /// Default `/run/stagesweep/builds.lock`.
+    pub lock_file: PathBuf,
+    /// Also defer deletions while a classic-builder step runs (a running container created
+    /// from a bare image ID). Default true.
+    pub detect: bool,
+    /// How often a deferred pass checks again. At least 1s. Default 10s.
+    pub retry: Duration,
+    /// How long a pass waits for builds before it skips its deletions. Default 30m.
+    pub max_defer: Duration,
+}
+
+/// Default build lock file.
+pub const DEFAULT_BUILD_LOCK_FILE: &str = "/run/stagesweep/builds.lock";
+
+impl Default for BuildsConfig {
+    fn default() -> Self {
+        Self {
+            lock_file: PathBuf::from(DEFAULT_BUILD_LOCK_FILE),
+            detect: true,
+            retry: Duration::from_secs(10),
+            max_defer: Duration::from_secs(30 * 60),
+        }
+    }
 }

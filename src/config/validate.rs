@@ -127,12 +127,14 @@ pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError
     let protect = protect(&mut ctx, &raw.protect.unwrap_or_default());
     let policies = super::policy::policies(&mut ctx, raw.policies.unwrap_or_default());
     let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
+    let builds = super::builds::builds(&mut ctx, &raw.builds.unwrap_or_default(), &agent);
     ctx.finish(Config {
         docker,
         protect,
         policies,
         agent,
         metrics,
+        builds,
     })
 }
 

@@ -192,7 +192,10 @@ impl Engine for DockerEngine {
         let summaries = self
             .call("list containers", self.docker.list_containers(Some(opts)))
             .await?;
-        summaries.into_iter().map(to_container).collect()
+        summaries
+            .into_iter()
+            .filter_map(|s| to_container(s).transpose())
+            .collect()
     }
 
     async fn remove_image(&self, name: &str) -> Result<RemoveReport, EngineError> {
@@ -300,15 +303,23 @@ fn to_image_state(name: &str, inspect: ImageInspect) -> Result<ImageState, Engin
     })
 }
 
-fn to_container(s: ContainerSummary) -> Result<Container, EngineError> {
+/// `None` for a container without an image: the classic builder creates one (`Image` and
+/// `ImageID` empty) for the first step after `FROM scratch`. It uses no image, so it keeps
+/// none; failing the listing on it would fail every pass that meets such a build.
+fn to_container(s: ContainerSummary) -> Result<Option<Container>, EngineError> {
     let id = s.id.unwrap_or_default();
+    let raw_image_id = s.image_id.as_deref().unwrap_or_default();
+    if raw_image_id.is_empty() && s.image.as_deref().unwrap_or_default().is_empty() {
+        return Ok(None);
+    }
     let what = format!("container {}", crate::inventory::short_id(&id));
-    let image_id = image_id(&what, s.image_id.as_deref().unwrap_or_default())?;
-    Ok(Container {
+    let image_id = image_id(&what, raw_image_id)?;
+    Ok(Some(Container {
         id,
         image_id,
+        image: s.image.unwrap_or_default(),
         state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-    })
+    }))
 }
 
 fn to_remove_report(items: Vec<ImageDeleteResponseItem>) -> RemoveReport {
@@ -666,12 +677,26 @@ mod tests {
         });
         assert_eq!(
             c.unwrap(),
-            Container {
+            Some(Container {
                 id: "c1".into(),
                 image_id: A.parse().unwrap(),
+                image: "app:1".into(),
                 state: "created".into()
-            }
+            })
         );
+    }
+
+    #[test]
+    fn a_classic_build_step_on_scratch_has_no_image_and_is_left_out() {
+        // As listed while `FROM scratch` + `COPY` builds with DOCKER_BUILDKIT=0.
+        let step = to_container(ContainerSummary {
+            id: Some("3bb65ff1ace2".into()),
+            image: Some(String::new()),
+            image_id: Some(String::new()),
+            state: Some(ContainerSummaryStateEnum::CREATED),
+            ..ContainerSummary::default()
+        });
+        assert_eq!(step.unwrap(), None);
     }
 
     #[test]
@@ -692,6 +717,7 @@ mod tests {
         assert!(e.to_string().contains(r#""bogus""#), "{e}");
         let e = to_container(ContainerSummary {
             id: Some("c1".into()),
+            image: Some("app:1".into()),
             ..ContainerSummary::default()
         })
         .unwrap_err();

@@ -106,13 +106,26 @@ impl From<ImageBuilder> for Image {
     }
 }
 
-/// A container `id` (seed) created from image `image` (seed or full ID) in `state`.
+/// A container `id` (seed) created from image `image` (seed or full ID) in `state`, by
+/// reference (`Image` is the seed, as `docker run app:1` would record it).
 #[must_use]
 pub fn container(id: &str, image: &str, state: &str) -> Container {
     Container {
         id: hex::encode(fake_id(id).as_bytes()),
         image_id: fake_id(image),
+        image: image.to_owned(),
         state: state.to_owned(),
+    }
+}
+
+/// A classic-builder step: container `id` (seed) created from the bare ID of image `image`
+/// (seed or full ID) in `state`, as a `RUN` step of `DOCKER_BUILDKIT=0 docker build` is.
+#[must_use]
+pub fn build_step(id: &str, image: &str, state: &str) -> Container {
+    let image_id = fake_id(image);
+    Container {
+        image: image_id.to_string(),
+        ..container(id, image, state)
     }
 }
 

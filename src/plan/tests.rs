@@ -136,6 +136,7 @@ fn container(cid: &str, image: &str, state: &str) -> Container {
     Container {
         id: format!("{cid:0<64}"),
         image_id: id(image),
+        image: image.into(),
         state: state.into(),
     }
 }
