@@ -92,11 +92,22 @@ pub async fn connect_to(
     let (host, tls) = (endpoint.host.clone(), &endpoint.tls);
     let timeout_secs = cfg.timeout.as_secs().max(1);
     let docker = client_for(&host, timeout_secs, tls)?;
+    let uses_tls = uses_tls(&host, tls);
     let docker = bounded(
         &host,
         timeout_secs,
         "negotiate the api version",
-        async move { docker.negotiate_version().await },
+        async move {
+            let negotiated = docker.negotiate_version().await;
+            // The first request is where a TLS daemon that refuses our client certificate
+            // hangs up; with TLS 1.3 that can arrive as a closed connection, not an alert.
+            negotiated.map_err(
+                |e| match tls::closed_during_handshake(&e).filter(|_| uses_tls) {
+                    Some(cause) => Closed(cause),
+                    None => Bollard(e),
+                },
+            )
+        },
     )
     .await?;
     Ok(DockerEngine {
@@ -107,9 +118,14 @@ pub async fn connect_to(
     })
 }
 
+/// Whether a client for `host` speaks TLS.
+fn uses_tls(host: &str, tls: &TlsSettings) -> bool {
+    host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify)
+}
+
 /// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS.
 fn client_for(host: &str, timeout_secs: u64, tls: &TlsSettings) -> Result<Docker, EngineError> {
-    if host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify) {
+    if uses_tls(host, tls) {
         return tls::client(host, timeout_secs, tls);
     }
     let plain = if host.starts_with("unix://") {
@@ -130,17 +146,33 @@ fn client_for(host: &str, timeout_secs: u64, tls: &TlsSettings) -> Result<Docker
     plain.map_err(|e| classify(e, host, timeout_secs, "connect"))
 }
 
+/// A failed call: bollard's error, or a TLS connection the daemon closed (with its cause).
+enum CallError {
+    Bollard(BollardError),
+    Closed(String),
+}
+use CallError::{Bollard, Closed};
+
+impl From<BollardError> for CallError {
+    fn from(e: BollardError) -> Self {
+        Bollard(e)
+    }
+}
+
 /// Run one bollard call with an overall deadline (bollard's own timeout covers only the wait
 /// for response headers) and classify its error.
-async fn bounded<T>(
+async fn bounded<T, E: Into<CallError>>(
     host: &str,
     timeout_secs: u64,
     what: &str,
-    call: impl Future<Output = Result<T, BollardError>>,
+    call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, EngineError> {
     match tokio::time::timeout(Duration::from_secs(timeout_secs), call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(classify(e, host, timeout_secs, what)),
+        Ok(Err(e)) => Err(match e.into() {
+            Bollard(e) => classify(e, host, timeout_secs, what),
+            Closed(cause) => tls::refused_client(host, cause),
+        }),
         Err(_elapsed) => Err(EngineError::Timeout {
             seconds: timeout_secs,
             what: what.to_owned(),

@@ -157,6 +157,46 @@ fn check_key(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot parse the TLS client key {}: {e}", path.display()))
 }
 
+/// A connection closed before any answer (hyper's "canceled" or incomplete message, a reset,
+/// an early EOF) somewhere in `err`'s chain: on a TLS connection's first request, the daemon
+/// refusing our client certificate (TLS 1.3 sends that verdict after the client's side of the
+/// handshake is done). The cause, or `None`; a TLS alert is explained by
+/// [`classify_handshake`] instead.
+pub(super) fn closed_during_handshake(err: &BollardError) -> Option<String> {
+    use std::io::ErrorKind as K;
+    if rustls_error_in_chain(err).is_some() {
+        return None;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let closed = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_canceled() || h.is_incomplete_message())
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    K::ConnectionReset | K::BrokenPipe | K::UnexpectedEof
+                )
+            });
+        if closed {
+            return Some(format!(
+                "tls handshake failed: the daemon closed the connection ({e})"
+            ));
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// The error for a TLS daemon that hung up on our first request.
+pub(super) fn refused_client(host: &str, cause: String) -> EngineError {
+    EngineError::Unreachable {
+        host: host.to_owned(),
+        cause,
+        hint: HINT_CLIENT_CERT.to_owned(),
+    }
+}
+
 /// A failed TLS handshake anywhere in `err`'s source chain, explained.
 pub(super) fn classify_handshake(err: &BollardError, host: &str) -> Option<EngineError> {
     let tls = rustls_error_in_chain(err)?;
