@@ -15,5 +15,6 @@ pub mod inventory;
 pub mod lock;
 pub mod pass;
 pub mod plan;
+pub mod reference;
 pub mod report;
 pub mod units;
