@@ -2,8 +2,10 @@
 //!
 //! Owns connecting (host resolution, API version negotiation), mapping bollard's models to
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
-//! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
+//! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`], what is
+//! particular to Podman in [`podman`].
 
+mod podman;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -20,7 +22,7 @@ use bollard::query_parameters::{
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use super::{Engine, EngineError, EngineInfo, EngineKind, ImageState, RemoveReport};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
@@ -42,6 +44,7 @@ pub struct DockerEngine {
     docker: Docker,
     host: String,
     timeout_secs: u64,
+    kind: EngineKind,
 }
 
 /// Connect to the engine named by `cfg.host`, else `$DOCKER_HOST`, else [`DEFAULT_HOST`], and
@@ -77,10 +80,31 @@ pub async fn connect_with(
         async move { docker.negotiate_version().await },
     )
     .await?;
+    let version = bounded(
+        &host,
+        timeout_secs,
+        "read the engine version",
+        docker.version(),
+    );
+    let version = version.await?;
+    let kind = podman::kind_of(&version);
+    let api = docker.client_version();
+    let (api, server) = (
+        format!("{}.{}", api.major_version, api.minor_version),
+        version.version.unwrap_or_default(),
+    );
+    // Once per connection: which engine this is decides how its names read.
+    if kind == EngineKind::Podman {
+        tracing::info!(%host, version = %server, %api,
+            "connected to podman (references are fully qualified; globs also match the familiar form)");
+    } else {
+        tracing::debug!(%host, version = %server, %api, "connected to docker");
+    }
     Ok(DockerEngine {
         docker,
         host,
         timeout_secs,
+        kind,
     })
 }
 
@@ -131,6 +155,11 @@ impl DockerEngine {
         &self.host
     }
 
+    /// Docker or Podman, as detected at connect time.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
     async fn call<T>(
         &self,
         what: &str,
@@ -155,7 +184,10 @@ impl Engine for DockerEngine {
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let info = self.call("read engine info", self.docker.info()).await?;
-        Ok(to_engine_info(info))
+        Ok(EngineInfo {
+            kind: self.kind,
+            ..to_engine_info(info)
+        })
     }
 
     async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
@@ -177,6 +209,11 @@ impl Engine for DockerEngine {
         name: &str,
         prune_parents: bool,
     ) -> Result<RemoveReport, EngineError> {
+        if self.kind == EngineKind::Podman && !prune_parents {
+            return Err(EngineError::Conflict(
+                podman::CANNOT_KEEP_PARENTS.to_owned(),
+            ));
+        }
         // `platforms` stays unset: bollard 0.21 fails to serialize its Vec.
         let opts = RemoveImageOptionsBuilder::new()
             .force(false)
@@ -192,8 +229,8 @@ impl Engine for DockerEngine {
     fn describe(&self) -> String {
         let v = self.docker.client_version();
         format!(
-            "docker at {} (api {}.{})",
-            self.host, v.major_version, v.minor_version
+            "{} at {} (api {}.{})",
+            self.kind, self.host, v.major_version, v.minor_version
         )
     }
 }
@@ -244,6 +281,7 @@ fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 fn to_engine_info(info: SystemInfo) -> EngineInfo {
     EngineInfo {
+        kind: EngineKind::Docker,
         id: info.id.unwrap_or_default(),
         name: info.name.unwrap_or_default(),
         server_version: info.server_version.unwrap_or_default(),
@@ -283,11 +321,18 @@ fn to_container(s: ContainerSummary) -> Result<Container, EngineError> {
     })
 }
 
+/// The daemon's delete answer; deleted image IDs in the `sha256:` form (Podman gives bare
+/// hex), other entries (layers) as they came.
 fn to_remove_report(items: Vec<ImageDeleteResponseItem>) -> RemoveReport {
     let mut report = RemoveReport::default();
     for item in items {
         report.untagged.extend(item.untagged);
-        report.deleted.extend(item.deleted);
+        report
+            .deleted
+            .extend(item.deleted.map(|d| match d.parse::<ImageId>() {
+                Ok(id) => id.to_string(),
+                Err(_) => d,
+            }));
     }
     report
 }
@@ -308,6 +353,10 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
             status_code: 409,
             message,
         } => EngineError::Conflict(message),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } if podman::is_refusal(status_code, &message) => EngineError::Conflict(message),
         BollardError::DockerResponseServerError {
             status_code: 400,
             message,
@@ -442,6 +491,13 @@ mod tests {
             matches!(&e, EngineError::Other(m) if m.contains("boom") && m.contains("list images")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn podman_multi_tag_delete_by_id_is_a_conflict() {
+        let msg = "unable to delete image \"1f15\" by ID with more than one tag ([a:1 b:1]): please force removal";
+        let e = classify(server(500, msg), UNIX, 5, "remove image 1f15");
+        assert_eq!(e, EngineError::Conflict(msg.into()));
     }
 
     #[test]
@@ -687,6 +743,15 @@ mod tests {
             },
         ]);
         assert_eq!(report.untagged, vec!["app:1".to_owned()]);
+        let podman = to_remove_report(vec![ImageDeleteResponseItem {
+            untagged: None,
+            deleted: Some(A.trim_start_matches("sha256:").to_owned()),
+        }]);
+        assert_eq!(
+            podman.deleted,
+            vec![A.to_owned()],
+            "bare hex in the sha256: form"
+        );
         assert_eq!(
             report.deleted,
             vec!["sha256:aa".to_owned(), "sha256:bb".to_owned()]
