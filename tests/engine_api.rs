@@ -297,7 +297,7 @@ async fn podman_multi_tag_delete_by_id_is_a_conflict_not_a_failure() {
     }]);
     let api = FakeApi::start(rec);
     let engine = engine(&api).await;
-    match engine.remove_image(&image, false).await {
+    match engine.remove_image(&image, true).await {
         Err(EngineError::Conflict(m)) => assert!(m.contains("more than one tag"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }

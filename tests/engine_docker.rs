@@ -150,7 +150,8 @@ async fn remove_by_id_deletes() {
         &[FixtureImage::new(&scope.label(), Utc::now())],
     )
     .await;
-    let report = engine.remove_image(&ids[0], false).await.expect("remove");
+    // No parents, so no cascade either way (Podman refuses `false`: it ignores noprune).
+    let report = engine.remove_image(&ids[0], true).await.expect("remove");
     assert!(report.untagged.is_empty());
     assert!(report.deleted.contains(&ids[0]), "{report:?}");
     assert!(
@@ -202,7 +203,7 @@ async fn unknown_image_is_not_found() {
         TestEngine::Docker => "No such image",
         TestEngine::Podman => "image not known",
     };
-    match engine.remove_image(&name, false).await {
+    match engine.remove_image(&name, true).await {
         Err(EngineError::NotFound(msg)) => assert!(msg.contains(why), "{msg}"),
         other => panic!("expected NotFound, got {other:?}"),
     }
