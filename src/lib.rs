@@ -19,6 +19,7 @@ pub mod logging;
 pub mod pass;
 pub mod plan;
 pub mod progress;
+pub mod reference;
 pub mod report;
 pub mod tag_times;
 pub mod units;

@@ -11,7 +11,10 @@ use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::connect;
 use stagesweep::engine::{Engine, EngineError};
 use support::fixture::{self, FixtureImage};
-use support::{Scope, base_image, build_classic, chain, create_container, engine_or_fail};
+use support::{
+    Scope, TestEngine, base_image, build_classic, chain, create_container, engine_or_fail,
+    reported, test_engine,
+};
 
 #[tokio::test]
 async fn ping_host_and_describe() {
@@ -49,7 +52,7 @@ async fn inspect_image_sees_tags_by_name_and_by_id() {
     .await;
     let by_id = engine.inspect_image(&ids[0]).await.expect("inspect by id");
     assert_eq!(by_id.id.to_string(), ids[0]);
-    assert_eq!(by_id.references, vec![a.clone()]);
+    assert_eq!(by_id.references, vec![reported(&a)]);
     assert_eq!(by_id.created, Some(created));
     let by_name = engine.inspect_image(&a).await.expect("inspect by name");
     assert_eq!(by_name.id, by_id.id);
@@ -98,7 +101,7 @@ async fn list_images_maps_fixture_fields() {
     );
     assert_eq!(parent.labels.get(support::TEST_LABEL), Some(&scope.id));
     let refs: BTreeSet<_> = parent.references.iter().cloned().collect();
-    assert_eq!(refs, BTreeSet::from([a, b]));
+    assert_eq!(refs, BTreeSet::from([reported(&a), reported(&b)]));
     assert!(
         (200_000..260_000).contains(&parent.size),
         "size {}",
@@ -171,7 +174,7 @@ async fn remove_by_reference_untags_then_deletes() {
     )
     .await;
     let first = engine.remove_image(&a).await.expect("untag");
-    assert_eq!(first.untagged, vec![a.clone()]);
+    assert_eq!(first.untagged, vec![reported(&a)]);
     assert!(first.deleted.is_empty(), "{first:?}");
     assert!(
         support::all_image_ids(&scope.docker)
@@ -180,7 +183,7 @@ async fn remove_by_reference_untags_then_deletes() {
     );
 
     let last = engine.remove_image(&b).await.expect("delete");
-    assert_eq!(last.untagged, vec![b.clone()]);
+    assert_eq!(last.untagged, vec![reported(&b)]);
     assert!(last.deleted.contains(&ids[0]), "{last:?}");
     assert!(
         !support::all_image_ids(&scope.docker)
@@ -195,8 +198,12 @@ async fn unknown_image_is_not_found() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("not-found").await;
     let name = scope.tag("never-created");
+    let why = match test_engine() {
+        TestEngine::Docker => "No such image",
+        TestEngine::Podman => "image not known",
+    };
     match engine.remove_image(&name).await {
-        Err(EngineError::NotFound(msg)) => assert!(msg.contains("No such image"), "{msg}"),
+        Err(EngineError::NotFound(msg)) => assert!(msg.contains(why), "{msg}"),
         other => panic!("expected NotFound, got {other:?}"),
     }
     scope.cleanup().await;
@@ -214,25 +221,27 @@ async fn image_used_by_created_container_is_a_conflict() {
     .await;
     let cid = create_container(&scope, &ids[0]).await;
     let short_c = &cid[..12];
+    let (by_tag, by_id) = match test_engine() {
+        TestEngine::Docker => (
+            "unable to remove repository reference",
+            "being used by stopped container",
+        ),
+        TestEngine::Podman => ("is in use by a container", "is in use by a container"),
+    };
     match engine.remove_image(&tag).await {
         Err(EngineError::Conflict(msg)) => {
-            assert!(
-                msg.contains("unable to remove repository reference"),
-                "{msg}"
-            );
+            assert!(msg.contains(by_tag), "{msg}");
             assert!(msg.contains(short_c), "names the container: {msg}");
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
     match engine.remove_image(&ids[0]).await {
-        Err(EngineError::Conflict(msg)) => {
-            assert!(msg.contains("being used by stopped container"), "{msg}");
-        }
+        Err(EngineError::Conflict(msg)) => assert!(msg.contains(by_id), "{msg}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     let images = engine.list_images().await.expect("list");
     let img = images.iter().find(|i| i.id == ids[0]).expect("still there");
-    assert_eq!(img.references, vec![tag]);
+    assert_eq!(img.references, vec![reported(&tag)]);
     scope.cleanup().await;
 }
 
@@ -252,26 +261,37 @@ async fn build_chain(scope: &Scope, base: &str, variant: &str) -> String {
 }
 
 #[tokio::test]
-async fn remove_image_never_deletes_the_parents_in_cascade() {
+async fn parents_go_along_only_where_the_engine_says_so() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("no-cascade").await;
     let (_, base_tag) = base_image(&scope).await;
     let leaf = build_chain(&scope, &base_tag, "leaf").await;
     let links = chain(&scope.docker, &leaf).await;
     assert!(links.len() >= 4, "LABEL + 3 RUN steps: {links:?}");
-    // By its only tag: untagged and deleted, its untagged parents stay.
     let report = engine
         .remove_image(&scope.tag("leaf"))
         .await
         .expect("delete by tag");
     assert!(report.deleted.contains(&leaf), "{report:?}");
-    assert!(!report.deleted.contains(&links[1]), "{report:?}");
-    // By ID: exactly that image.
-    let report = engine.remove_image(&links[1]).await.expect("delete by id");
-    assert!(report.deleted.contains(&links[1]), "{report:?}");
     let now = support::all_image_ids(&scope.docker).await;
-    assert!(!now.contains(&leaf) && !now.contains(&links[1]));
-    assert!(now.contains(&links[2]), "noprune keeps the parent");
+    match test_engine() {
+        // Docker honours noprune: the untagged parents stay.
+        TestEngine::Docker => {
+            assert!(!engine.deletes_parents());
+            assert!(!report.deleted.contains(&links[1]), "{report:?}");
+            assert!(now.contains(&links[1]), "noprune keeps the parent");
+            let report = engine.remove_image(&links[1]).await.expect("delete by id");
+            assert!(report.deleted.contains(&links[1]), "{report:?}");
+            let now = support::all_image_ids(&scope.docker).await;
+            assert!(now.contains(&links[2]), "noprune keeps the parent");
+        }
+        // Podman ignores noprune: the untagged parents went along, as the engine declares
+        // (the executor checks them first, see tests/pass_identity.rs).
+        TestEngine::Podman => {
+            assert!(engine.deletes_parents());
+            assert!(!now.contains(&links[1]), "{report:?}");
+        }
+    }
     scope.cleanup().await;
 }
 

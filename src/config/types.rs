@@ -49,7 +49,8 @@ impl Default for DockerConfig {
 /// `protect:` section.
 #[derive(Debug, Clone, Default)]
 pub struct Protect {
-    /// Globs on `repo:tag`; an image with any matching reference is protected.
+    /// Globs on `repo:tag`, matched against every spelling of each reference; an image with
+    /// any matching reference is protected.
     pub references: Vec<RefGlob>,
     /// Label predicates; an image matching any one is protected.
     pub labels: Vec<LabelPredicate>,
@@ -205,6 +206,10 @@ impl fmt::Display for LabelPredicate {
 }
 
 /// A glob on `repo:tag` (`*:latest`, `registry.example.com/base/*`). `*` crosses `/`.
+///
+/// A reference matches when any of its spellings does ([`crate::reference::spellings`]): as
+/// the engine reported it, in its familiar form, or fully qualified. So `keepme/*` matches
+/// Podman's `localhost/keepme/x:1`, and `docker.io/library/alpine:*` Docker's `alpine:3`.
 #[derive(Debug, Clone)]
 pub struct RefGlob {
     pattern: String,
@@ -225,10 +230,17 @@ impl RefGlob {
         })
     }
 
-    /// Whether a `repo:tag` reference matches.
+    /// Whether a reference, in any of its spellings, matches.
     #[must_use]
     pub fn matches(&self, reference: &str) -> bool {
-        self.matcher.is_match(reference)
+        crate::reference::spellings(reference).any(|s| self.matches_spelling(&s))
+    }
+
+    /// Whether this one spelling matches as it is (the planner computes the spellings once
+    /// per image and calls this).
+    #[must_use]
+    pub fn matches_spelling(&self, spelling: &str) -> bool {
+        self.matcher.is_match(spelling)
     }
 
     /// The pattern as written.

@@ -3,9 +3,11 @@
 //! Owns connecting (host resolution, API version negotiation), mapping bollard's models to
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
 //! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`]; which
-//! engine to talk to (config, `DOCKER_HOST`, the docker CLI's contexts) in [`context`].
+//! engine to talk to (config, `DOCKER_HOST`, the docker CLI's contexts) in [`context`]; what
+//! is particular to Podman in [`podman`].
 
 pub mod context;
+mod podman;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use bollard::query_parameters::{
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use super::{Engine, EngineError, EngineInfo, EngineKind, ImageState, RemoveReport};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
@@ -47,6 +49,7 @@ pub struct DockerEngine {
     /// The docker CLI context that chose `host`, if one did.
     context: Option<String>,
     timeout_secs: u64,
+    kind: EngineKind,
 }
 
 /// Connect to the engine [`Endpoint::from_env`] resolves (`cfg.host`, else `$DOCKER_HOST`,
@@ -110,11 +113,32 @@ pub async fn connect_to(
         },
     )
     .await?;
+    let version = bounded(
+        &host,
+        timeout_secs,
+        "read the engine version",
+        docker.version(),
+    );
+    let version = version.await?;
+    let kind = podman::kind_of(&version);
+    let api = docker.client_version();
+    let (api, server) = (
+        format!("{}.{}", api.major_version, api.minor_version),
+        version.version.unwrap_or_default(),
+    );
+    // Once per connection: which engine this is decides how its names read.
+    if kind == EngineKind::Podman {
+        tracing::info!(%host, version = %server, %api,
+            "connected to podman (references are fully qualified; globs also match the familiar form)");
+    } else {
+        tracing::debug!(%host, version = %server, %api, "connected to docker");
+    }
     Ok(DockerEngine {
         docker,
         host,
         context: endpoint.context().map(str::to_owned),
         timeout_secs,
+        kind,
     })
 }
 
@@ -186,6 +210,11 @@ impl DockerEngine {
         &self.host
     }
 
+    /// Docker or Podman, as detected at connect time.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
     async fn call<T>(
         &self,
         what: &str,
@@ -210,7 +239,10 @@ impl Engine for DockerEngine {
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let info = self.call("read engine info", self.docker.info()).await?;
-        Ok(to_engine_info(info))
+        Ok(EngineInfo {
+            kind: self.kind,
+            ..to_engine_info(info)
+        })
     }
 
     async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
@@ -243,9 +275,9 @@ impl Engine for DockerEngine {
         Ok(to_remove_report(items))
     }
 
-    /// Docker honours `noprune`.
+    /// Docker honours `noprune`; Podman 4 deletes untagged parents left childless anyway.
     fn deletes_parents(&self) -> bool {
-        false
+        self.kind == EngineKind::Podman
     }
 
     fn describe(&self) -> String {
@@ -255,8 +287,8 @@ impl Engine for DockerEngine {
             .as_ref()
             .map_or_else(String::new, |c| format!(", context {c}"));
         format!(
-            "docker at {} (api {}.{}{via})",
-            self.host, v.major_version, v.minor_version
+            "{} at {} (api {}.{}{via})",
+            self.kind, self.host, v.major_version, v.minor_version
         )
     }
 }
@@ -307,6 +339,7 @@ fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 fn to_engine_info(info: SystemInfo) -> EngineInfo {
     EngineInfo {
+        kind: EngineKind::Docker,
         id: info.id.unwrap_or_default(),
         name: info.name.unwrap_or_default(),
         server_version: info.server_version.unwrap_or_default(),
@@ -354,11 +387,18 @@ fn to_container(s: ContainerSummary) -> Result<Option<Container>, EngineError> {
     }))
 }
 
+/// The daemon's delete answer; deleted image IDs in the `sha256:` form (Podman gives bare
+/// hex), other entries (layers) as they came.
 fn to_remove_report(items: Vec<ImageDeleteResponseItem>) -> RemoveReport {
     let mut report = RemoveReport::default();
     for item in items {
         report.untagged.extend(item.untagged);
-        report.deleted.extend(item.deleted);
+        report
+            .deleted
+            .extend(item.deleted.map(|d| match d.parse::<ImageId>() {
+                Ok(id) => id.to_string(),
+                Err(_) => d,
+            }));
     }
     report
 }
@@ -379,6 +419,10 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
             status_code: 409,
             message,
         } => EngineError::Conflict(message),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } if podman::is_refusal(status_code, &message) => EngineError::Conflict(message),
         BollardError::DockerResponseServerError {
             status_code: 400,
             message,
@@ -513,6 +557,13 @@ mod tests {
             matches!(&e, EngineError::Other(m) if m.contains("boom") && m.contains("list images")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn podman_multi_tag_delete_by_id_is_a_conflict() {
+        let msg = "unable to delete image \"1f15\" by ID with more than one tag ([a:1 b:1]): please force removal";
+        let e = classify(server(500, msg), UNIX, 5, "remove image 1f15");
+        assert_eq!(e, EngineError::Conflict(msg.into()));
     }
 
     #[test]
@@ -773,6 +824,15 @@ mod tests {
             },
         ]);
         assert_eq!(report.untagged, vec!["app:1".to_owned()]);
+        let podman = to_remove_report(vec![ImageDeleteResponseItem {
+            untagged: None,
+            deleted: Some(A.trim_start_matches("sha256:").to_owned()),
+        }]);
+        assert_eq!(
+            podman.deleted,
+            vec![A.to_owned()],
+            "bare hex in the sha256: form"
+        );
         assert_eq!(
             report.deleted,
             vec!["sha256:aa".to_owned(), "sha256:bb".to_owned()]

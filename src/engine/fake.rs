@@ -407,6 +407,7 @@ impl Engine for FakeEngine {
         let clock = self.begin(Call::Info)?.clock;
         Ok(EngineInfo {
             id: FAKE_ENGINE_ID.to_owned(),
+            kind: super::EngineKind::Docker,
             name: "fake".to_owned(),
             server_version: "0.0.0-fake".to_owned(),
             system_time: clock,

@@ -13,9 +13,31 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::{Container, Image, ImageId};
 
+/// Which engine answers the Docker Engine API (detected at connect time from `/version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Docker (moby): Docker Engine, Docker Desktop, Debian's docker.io, …
+    #[default]
+    Docker,
+    /// Podman's Docker-compatible service (`podman system service`).
+    Podman,
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Podman => "podman",
+        })
+    }
+}
+
 /// What `GET /info` says about the engine. Fields an engine may leave out are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineInfo {
+    /// Docker or Podman (from `/version`, not `/info`).
+    pub kind: EngineKind,
     /// The engine's ID (`/info` `ID`): stable across restarts, new for a new data root.
     pub id: String,
     /// The engine host's name.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::graph::Graph;
-use super::matching::Compiled;
+use super::matching::{Compiled, Names};
 use super::order::assemble;
 use super::par;
 use super::retention::{Groups, Retention, age, group_key};
@@ -100,28 +100,30 @@ fn mark_in_use(inventory: &Inventory, graph: &Graph<'_>, reasons: &mut [Option<R
     }
 }
 
+/// Which protection holds for an image: the index of the first matching reference glob and
+/// of the first label predicate that holds.
+struct Protection {
+    reference: Option<usize>,
+    label: Option<usize>,
+}
+
 /// Reasons that keep (or leave untouched) an image before retention is considered.
 fn first_keep_reason(
     image: &Image,
     policy: Option<(&Policy, &Arc<str>)>,
-    protect_label: Option<usize>,
+    protection: &Protection,
     config: &Config,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
     let Some((policy, name)) = policy else {
         return Some(Reason::NoPolicyMatches);
     };
-    if let Some(g) = config
-        .protect
-        .references
-        .iter()
-        .find(|g| image.references.iter().any(|r| g.matches(r)))
-    {
+    if let Some(g) = protection.reference {
         return Some(Reason::ProtectedReference {
-            pattern: g.pattern().to_owned(),
+            pattern: config.protect.references[g].pattern().to_owned(),
         });
     }
-    if let Some(k) = protect_label {
+    if let Some(k) = protection.label {
         return Some(Reason::ProtectedLabel {
             predicate: config.protect.labels[k].to_string(),
         });
@@ -177,18 +179,24 @@ impl<'a> Walk<'a> {
     ) -> Groups<'a> {
         let mut groups = Groups::default();
         let mut values = Vec::new();
+        let mut names = Names::default();
         let images = &self.images[base..base + reasons.len()];
         for (j, ((image, reason), m)) in images.iter().zip(reasons).zip(matched).enumerate() {
             self.compiled.values(&image.labels, &mut values);
-            let policy = self.compiled.first_match(image, &values);
+            self.compiled.names(image, &mut names);
+            let policy = self.compiled.first_match(image, &values, &names);
             if let Some(p) = policy {
                 let key = group_key(image, &self.config.policies[p].group_by);
                 *m = (policy, groups.add(p, key, base + j));
             }
             if reason.is_none() {
                 let p = policy.map(|p| (&self.config.policies[p], &self.names[p]));
-                let label = self.compiled.protected_by_label(&values);
-                *reason = first_keep_reason(image, p, label, self.config, self.now);
+                let protection = Protection {
+                    // Only a matched image needs it (the others stay untouched anyway).
+                    reference: policy.and_then(|_| self.compiled.protected_by_reference(&names)),
+                    label: self.compiled.protected_by_label(&values),
+                };
+                *reason = first_keep_reason(image, p, &protection, self.config, self.now);
             }
         }
         groups

@@ -1,12 +1,63 @@
 //! Label predicates compiled for the planner: every distinct label key that a policy or a
 //! protection predicate names is looked up once per image, then predicates compare values.
-//! Same results as [`crate::config::Matcher::matches`] and [`LabelPredicate::matches`]
-//! (the planner's property tests check them against those).
+//! Reference globs see every spelling of a reference ([`crate::reference`]); the spellings
+//! are written once per image ([`Names`]), not once per glob. Same results as
+//! [`crate::config::Matcher::matches`], [`LabelPredicate::matches`] and
+//! [`crate::config::RefGlob::matches`] (the planner's property tests check them against those).
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, Dangling, LabelPredicate, Matcher};
+use crate::config::{Config, Dangling, LabelPredicate, Matcher, RefGlob};
 use crate::inventory::Image;
+use crate::reference::{Other, other_spelling};
+
+/// Every spelling of one image's references ([`crate::reference::spellings`]), written into
+/// one buffer that is reused from image to image (no allocation once warm).
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Names {
+    /// Replace the contents with the spellings of `references`.
+    pub fn fill(&mut self, references: &[String]) {
+        self.text.clear();
+        self.ends.clear();
+        for r in references {
+            self.push(&[r]);
+            match other_spelling(r) {
+                Some(Other::Familiar(short)) => self.push(&[short]),
+                Some(Other::Qualified(prefix)) => self.push(&[prefix, r]),
+                None => {}
+            }
+        }
+    }
+
+    fn push(&mut self, parts: &[&str]) {
+        for p in parts {
+            self.text.push_str(p);
+        }
+        self.ends.push(self.text.len());
+    }
+
+    /// Empty: the image has no reference (or the buffer was not filled).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
+    }
+
+    /// Whether any spelling matches any of `globs`.
+    fn any_match(&self, globs: &[RefGlob]) -> bool {
+        self.iter()
+            .any(|n| globs.iter().any(|g| g.matches_spelling(n)))
+    }
+}
 
 /// One predicate, with its key as an index into [`Compiled::keys`].
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +82,9 @@ pub(super) struct Compiled<'c> {
     keys: Vec<&'c str>,
     policies: Vec<(&'c Matcher, Vec<Test<'c>>)>,
     protect: Vec<Test<'c>>,
+    protect_references: &'c [RefGlob],
+    /// Whether any glob reads references (else [`Names`] need not be filled).
+    reads_names: bool,
 }
 
 impl<'c> Compiled<'c> {
@@ -63,10 +117,26 @@ impl<'c> Compiled<'c> {
             })
             .collect();
         let protect = config.protect.labels.iter().map(&mut compile).collect();
+        let reads_names = !config.protect.references.is_empty()
+            || config
+                .policies
+                .iter()
+                .any(|p| !p.matcher.references.is_empty());
         Self {
             keys,
             policies,
             protect,
+            protect_references: &config.protect.references,
+            reads_names,
+        }
+    }
+
+    /// The image's spellings into `names`, when any glob will read them.
+    pub fn names(&self, image: &Image, names: &mut Names) {
+        if self.reads_names {
+            names.fill(&image.references);
+        } else {
+            names.clear();
         }
     }
 
@@ -83,8 +153,13 @@ impl<'c> Compiled<'c> {
         }
     }
 
-    /// The first policy whose matcher selects the image.
-    pub fn first_match(&self, image: &Image, values: &[Option<&str>]) -> Option<usize> {
+    /// The first policy whose matcher selects the image (`names` filled by [`Self::names`]).
+    pub fn first_match(
+        &self,
+        image: &Image,
+        values: &[Option<&str>],
+        names: &Names,
+    ) -> Option<usize> {
         self.policies.iter().position(|(m, tests)| {
             let dangling_ok = match m.dangling {
                 Dangling::Any => true,
@@ -93,12 +168,15 @@ impl<'c> Compiled<'c> {
             };
             dangling_ok
                 && tests.iter().all(|t| t.holds(values))
-                && (m.references.is_empty()
-                    || image
-                        .references
-                        .iter()
-                        .any(|r| m.references.iter().any(|g| g.matches(r))))
+                && (m.references.is_empty() || names.any_match(&m.references))
         })
+    }
+
+    /// The index of the first protection glob that a spelling matches.
+    pub fn protected_by_reference(&self, names: &Names) -> Option<usize> {
+        self.protect_references
+            .iter()
+            .position(|g| names.iter().any(|n| g.matches_spelling(n)))
     }
 
     /// The index of the first protection label predicate that holds.

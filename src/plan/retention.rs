@@ -11,6 +11,7 @@ use super::graph::Graph;
 use super::{Action, Reason};
 use crate::config::{Config, GroupBy};
 use crate::inventory::Image;
+use crate::reference;
 
 /// Times at or before this are placeholders, not real times (0, 1970, the epoch that
 /// reproducible builds stamp): such a `Created` says nothing about an image's age.
@@ -106,7 +107,7 @@ impl<'a> Groups<'a> {
 pub(super) fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a> {
     match group_by {
         GroupBy::None => None,
-        GroupBy::Repository => image.references.first().map(|r| repository(r)),
+        GroupBy::Repository => image.references.first().map(|r| reference::repository(r)),
         GroupBy::Label(key) => image.labels.get(key).map(String::as_str),
     }
 }
@@ -118,14 +119,6 @@ fn group_name(key: GroupKey<'_>, group_by: &GroupBy) -> String {
         (GroupBy::Repository, k) => k.unwrap_or("<none>").to_owned(),
         (GroupBy::Label(l), Some(v)) => format!("label:{l}={v}"),
         (GroupBy::Label(l), None) => format!("label:{l} (unset)"),
-    }
-}
-
-/// `registry:5000/app:1` → `registry:5000/app`.
-fn repository(reference: &str) -> &str {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => reference,
     }
 }
 

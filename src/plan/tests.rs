@@ -358,6 +358,50 @@ fn protection_by_reference_and_label() {
 }
 
 #[test]
+fn globs_see_every_spelling_of_a_reference() {
+    // The bug of issue 13: Podman reports `localhost/keepme/x:1`; `keepme/*` must protect it.
+    let mut c = cfg(vec![policy("all", &[])]);
+    c.protect.references = vec![
+        RefGlob::new("keepme/*").unwrap(),
+        RefGlob::new("docker.io/library/alpine:*").unwrap(),
+    ];
+    let mut by_repo = policy("by-repo", &["group"]);
+    by_repo.matcher.references = vec![RefGlob::new("app:*").unwrap()];
+    by_repo.keep_last = Some(1);
+    by_repo.group_by = GroupBy::Repository;
+    c.policies.insert(0, by_repo);
+    let images = vec![
+        image("a", 5 * H).tag("localhost/keepme/x:1"),
+        image("b", 5 * H).tag("keepme/y:1"),
+        image("c", 5 * H).tag("alpine:3"),
+        image("d", 5 * H).tag("docker.io/library/alpine:3.20"),
+        image("e", 5 * H).tag("localhost/other/z:1"),
+        image("f", 6 * H).tag("localhost/app:1").label("group", ""),
+        image("g", 5 * H).tag("app:2").label("group", ""),
+    ];
+    let p = run(images, vec![], &c);
+    for short in ["a", "b"] {
+        assert_eq!(line(&p, short), "keep: protected by reference keepme/*");
+    }
+    for short in ["c", "d"] {
+        let want = "keep: protected by reference docker.io/library/alpine:*";
+        assert_eq!(line(&p, short), want);
+    }
+    assert_eq!(decision(&p, "e").action, Action::Delete);
+    // One familiar repository `app` for Podman's `localhost/app` and Docker's `app`.
+    let f = decision(&p, "f");
+    assert_eq!(f.policy.as_deref(), Some("by-repo"));
+    assert!(
+        matches!(&f.reason, Reason::BeyondKeepLast { group, .. } if &**group == "app"),
+        "{f:?}"
+    );
+    assert!(matches!(
+        decision(&p, "g").reason,
+        Reason::AmongNewest { .. }
+    ));
+}
+
+#[test]
 fn first_matching_policy_wins() {
     let mut lenient = policy("lenient", &["stage=builder", "project=a"]);
     lenient.min_age = Duration::from_secs(100 * H);

@@ -5,6 +5,7 @@
 //! Engine tests never use the system's default socket: `DOCKER_HOST` must name the daemon.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod fake_api;
 pub mod fixture;
 
 use std::collections::HashMap;
@@ -28,6 +29,34 @@ pub const HOW_TO_START: &str =
 
 /// The label key every test image carries (value unique per test run).
 pub const TEST_LABEL: &str = "stagesweep.test";
+
+/// The engine behind `DOCKER_HOST`, as `STAGESWEEP_TEST_ENGINE` says (`docker`, the default,
+/// or `podman`; scripts/test.sh sets it for its Podman run). Tests read it for what differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestEngine {
+    Docker,
+    Podman,
+}
+
+pub fn test_engine() -> TestEngine {
+    match std::env::var("STAGESWEEP_TEST_ENGINE").as_deref() {
+        Err(_) | Ok("" | "docker") => TestEngine::Docker,
+        Ok("podman") => TestEngine::Podman,
+        Ok(other) => panic!("STAGESWEEP_TEST_ENGINE={other:?}: use docker or podman"),
+    }
+}
+
+/// How the engine under test reports a tag it was given when loading an image: Podman
+/// qualifies names without a registry with `localhost/` (images it builds through the Docker
+/// API become `docker.io/…`), Docker keeps them as given.
+pub fn reported(tag: &str) -> String {
+    match test_engine() {
+        TestEngine::Podman if !stagesweep::reference::has_registry(tag) => {
+            format!("localhost/{tag}")
+        }
+        _ => tag.to_owned(),
+    }
+}
 
 fn docker_host_or_fail() -> String {
     match std::env::var("DOCKER_HOST") {
@@ -212,8 +241,18 @@ pub async fn chain(docker: &Docker, id: &str) -> Vec<String> {
         .list_images(Some(opts))
         .await
         .expect("listing images");
-    let parents: HashMap<String, String> =
-        images.into_iter().map(|i| (i.id, i.parent_id)).collect();
+    // Podman gives parents as bare hex: compare in the `sha256:` form.
+    let full = |id: String| {
+        if id.is_empty() || id.starts_with("sha256:") {
+            id
+        } else {
+            format!("sha256:{id}")
+        }
+    };
+    let parents: HashMap<String, String> = images
+        .into_iter()
+        .map(|i| (full(i.id), full(i.parent_id)))
+        .collect();
     let mut out = vec![id.to_owned()];
     let mut cur = id.to_owned();
     while let Some(p) = parents.get(&cur).filter(|p| !p.is_empty()) {
