@@ -32,6 +32,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_agent", help(&["agent"]));
     insta::assert_snapshot!("help_check_config", help(&["check-config"]));
     insta::assert_snapshot!("help_apply", help(&["apply"]));
+    insta::assert_snapshot!("help_healthcheck", help(&["healthcheck"]));
 }
 
 #[test]
