@@ -23,6 +23,8 @@ COPY Cargo.toml Cargo.lock ./
 # Cargo reads every target the manifest declares, the benches included.
 COPY benches ./benches
 COPY src ./src
+# src/config embeds config/default.yaml (the built-in policy).
+COPY config/default.yaml ./config/default.yaml
 COPY deploy/image/build.sh ./deploy/image/build.sh
 RUN ["sh", "deploy/image/build.sh", "/out"]
 
