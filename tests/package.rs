@@ -399,6 +399,8 @@ fn boot(scope: &Scope, tarball: &Path, socket: &str) -> (Machine, String) {
         &scope.selector(),
         "--cap-add",
         "SYS_ADMIN",
+        "--cap-add",
+        "SYS_PTRACE",
         "--security-opt",
         "seccomp=unconfined",
         "--network",
