@@ -136,40 +136,7 @@ fn package_installs_its_files_and_its_units_verify() {
         std::fs::read_to_string(repo().join("config/default.yaml")).expect("default.yaml")
     );
 
-    // systemd-analyze verify on the installed units, run against the packaged binary (the
-    // units name /usr/bin/stagesweep, which this host need not have) and its man page.
-    let units = tempfile::tempdir().expect("temp dir");
-    let mut paths = Vec::new();
-    for unit in [
-        "stagesweep.service",
-        "stagesweep-prune.service",
-        "stagesweep-prune.timer",
-    ] {
-        let text = std::fs::read_to_string(root.path().join("usr/lib/systemd/system").join(unit))
-            .expect("installed unit");
-        std::fs::write(
-            units.path().join(unit),
-            text.replace("/usr/bin/stagesweep", &bin.display().to_string()),
-        )
-        .expect("write unit");
-        paths.push(format!("./{unit}"));
-    }
-    let verify = Command::new("systemd-analyze")
-        .arg("verify")
-        .args(&paths)
-        .current_dir(units.path())
-        .env("MANPATH", root.path().join("usr/share/man"))
-        .output()
-        .expect("systemd-analyze");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(
-        verify.status.success() && !text.contains("stagesweep"),
-        "systemd-analyze verify on the installed units:\n{text}"
-    );
+    verify_installed_units(root.path(), &bin);
 
     // sysusers.d then tmpfiles.d, applied to the root as postinst does on a host.
     std::fs::create_dir_all(root.path().join("etc")).expect("mkdir etc");
@@ -200,6 +167,43 @@ fn package_installs_its_files_and_its_units_verify() {
         assert_eq!(meta.permissions().mode() & 0o777, 0o660, "{lock}");
         assert_eq!(meta.gid(), docker_gid, "{lock}");
     }
+}
+
+/// `systemd-analyze verify` on the installed units, run against the packaged binary (the
+/// units name /usr/bin/stagesweep, which this host need not have) and its man page.
+fn verify_installed_units(root: &Path, bin: &Path) {
+    let units = tempfile::tempdir().expect("temp dir");
+    let mut paths = Vec::new();
+    for unit in [
+        "stagesweep.service",
+        "stagesweep-prune.service",
+        "stagesweep-prune.timer",
+    ] {
+        let text = std::fs::read_to_string(root.join("usr/lib/systemd/system").join(unit))
+            .expect("installed unit");
+        std::fs::write(
+            units.path().join(unit),
+            text.replace("/usr/bin/stagesweep", &bin.display().to_string()),
+        )
+        .expect("write unit");
+        paths.push(format!("./{unit}"));
+    }
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&paths)
+        .current_dir(units.path())
+        .env("MANPATH", root.join("usr/share/man"))
+        .output()
+        .expect("systemd-analyze");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && !text.contains("stagesweep"),
+        "systemd-analyze verify on the installed units:\n{text}"
+    );
 }
 
 // ---- a real systemd -------------------------------------------------------------------
