@@ -63,6 +63,31 @@ pub enum Command {
     /// Run a command (a build) while holding the build lock shared: no deletion runs meanwhile
     #[command(override_usage = "stagesweep hold [OPTIONS] -- <CMD> [ARGS]...")]
     Hold(HoldArgs),
+    /// Ask a running agent whether it is alive: exit 0 when its health endpoint answers 2xx,
+    /// 1 otherwise (for a container HEALTHCHECK; the image has no curl)
+    Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script to stdout
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    Manpage,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to GET (http:// only) [default: /livez on the agent's metrics.listen address
+    /// from the configuration, with 0.0.0.0 and [::] read as loopback]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Give up after this long (e.g. 3s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where the configuration comes from.

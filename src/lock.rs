@@ -4,9 +4,15 @@
 //! the [`HostLock`] is dropped or the process dies, so a crash never leaves it stuck. The
 //! holder writes its pid into the file so that a busy error can name it. Owns nothing
 //! else: callers decide whether to wait, poll or give up.
+//!
+//! A lock file this module creates is made [`LOCK_FILE_MODE`] whatever the umask (the
+//! units run with `UMask=0077`), so that every member of its group — the docker group in
+//! the packaged `/run/stagesweep`, which is setgid docker — can take the same lock. Errors
+//! never suggest another lock path: a second lock file would defeat the mutual exclusion.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,8 +27,9 @@ pub enum LockError {
     /// The lock file's directory could not be created.
     #[error("cannot create the lock directory {}: {source} (set lock_file: in the config or --lock-file to a writable path, or run as a user who can write {})", .dir.display(), .dir.display())]
     CreateDir { dir: PathBuf, source: io::Error },
-    /// The lock file could not be opened.
-    #[error("cannot open the lock file {}: {source} (set lock_file: in the config or --lock-file to a writable path, or run as a user who can write it)", .path.display())]
+    /// The lock file could not be opened. The hint never suggests another path: every
+    /// stagesweep on the host must take this same file.
+    #[error("cannot open the lock file {}: {source} (it is shared by every stagesweep pass on this host: run as a member of its group — docker for the packaged /run/stagesweep — or as root, or make it group-readable: chmod 0660 {})", .path.display(), .path.display())]
     Open { path: PathBuf, source: io::Error },
     /// `flock` itself failed.
     #[error("cannot lock {}: {source} (is it on a file system without lock support? set lock_file: or --lock-file to a local path)", .path.display())]
@@ -31,6 +38,9 @@ pub enum LockError {
     #[error("gave up waiting for the lock {}: shutting down", .path.display())]
     Cancelled { path: PathBuf },
 }
+
+/// Mode of a lock file this module creates: owner and group read and write.
+pub const LOCK_FILE_MODE: u32 = 0o660;
 
 fn holder_suffix(holder: Option<u32>) -> String {
     holder
@@ -147,12 +157,30 @@ fn open(path: &Path) -> Result<File, LockError> {
             source,
         })?;
     }
-    let rw = OpenOptions::new()
+    match OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path);
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => {
+            // Ours: give the group access the umask took away (fchmod ignores the umask).
+            file.set_permissions(Permissions::from_mode(LOCK_FILE_MODE))
+                .map_err(|source| LockError::Open {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            return Ok(file);
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(LockError::Open {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    let rw = OpenOptions::new().read(true).write(true).open(path);
     match rw {
         Ok(file) => Ok(file),
         // A lock file made by another user (e.g. root's manual prune): a read-only
@@ -219,6 +247,39 @@ mod tests {
         assert!(
             text.contains(&blocker.join("run").display().to_string()),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_created_lock_file_is_group_accessible_whatever_the_umask() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("stagesweep.lock");
+        // This process's umask (022 or 077) would give 0644 or 0600.
+        let lock = HostLock::try_acquire(&path).expect("lock");
+        let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, LOCK_FILE_MODE);
+        drop(lock);
+        // An existing file keeps the mode its owner gave it.
+        fs::set_permissions(&path, Permissions::from_mode(0o640)).expect("chmod");
+        drop(HostLock::try_acquire(&path).expect("lock again"));
+        let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn an_unopenable_lock_file_names_the_way_out_but_no_other_path() {
+        let err = LockError::Open {
+            path: PathBuf::from("/run/stagesweep/stagesweep.lock"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("docker") && text.contains("chmod 0660"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("--lock-file") && !text.contains("lock_file:"),
+            "another lock path defeats the mutual exclusion: {text}"
         );
     }
 

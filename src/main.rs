@@ -18,8 +18,19 @@ fn main() {
 }
 
 fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
-    if let Command::CheckConfig = command {
-        return cmd::check_config::run(config).map(|()| stagesweep::exit::OK);
+    match command {
+        Command::CheckConfig => {
+            return cmd::check_config::run(config).map(|()| stagesweep::exit::OK);
+        }
+        Command::Completions(args) => {
+            return cmd::shell::completions(args.shell, &mut std::io::stdout().lock())
+                .map(|()| stagesweep::exit::OK);
+        }
+        Command::Manpage => {
+            return cmd::shell::manpage(&mut std::io::stdout().lock())
+                .map(|()| stagesweep::exit::OK);
+        }
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -32,7 +43,10 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Apply(args) => cmd::apply::run(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
             Command::Hold(args) => cmd::hold::run(config, &args).await,
-            Command::CheckConfig => unreachable!("handled above"),
+            Command::Healthcheck(args) => cmd::healthcheck::run(config, &args).await,
+            Command::CheckConfig | Command::Completions(_) | Command::Manpage => {
+                unreachable!("handled above, without a runtime")
+            }
         }
     })
 }

@@ -5,6 +5,8 @@
 //! against the test daemon (socket bind-mounted, `--group-add` its group, `--network host`),
 //! prunes an old fixture and answers /healthz; `docker stop` ends it with exit code 0.
 
+#[path = "support/build_context.rs"]
+mod build_context;
 mod support;
 
 use std::io::{Read, Write};
@@ -22,38 +24,20 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `cargo build --release` of a fully static binary, in its own target dir.
-fn static_binary() -> PathBuf {
+/// The builder stage, built from exactly its own context (see `support/build_context.rs`),
+/// under a target dir kept between runs: its `/out`, with the static binary in it.
+fn builder_stage_output() -> PathBuf {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-builder");
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .current_dir(repo())
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "the static release build failed");
-    target_dir.join("x86_64-unknown-linux-gnu/release/stagesweep")
+    build_context::build(repo(), &scratch, &target_dir)
 }
 
 /// The final stage of the real Dockerfile, with `COPY --from=builder /out/X` turned into
 /// `COPY out/X`; returns it and the context files it copies from the repository.
 fn final_stage() -> (String, Vec<String>) {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
-    assert!(
-        dockerfile.contains("FROM rust:1-bookworm AS builder")
-            && dockerfile.contains("LABEL stage=builder")
-    );
-    assert!(
-        dockerfile.contains("target-feature=+crt-static")
-            && dockerfile.contains("mkdir -p /out/run/stagesweep")
+    let ignore = build_context::DockerIgnore::parse(
+        &std::fs::read_to_string(repo().join(".dockerignore")).unwrap_or_default(),
     );
     let start = dockerfile
         .rfind("\nFROM scratch")
@@ -68,6 +52,10 @@ fn final_stage() -> (String, Vec<String>) {
         if words.first() == Some(&"COPY") {
             let src = words[words.len() - 2];
             if !src.starts_with("out/") {
+                assert!(
+                    !ignore.excludes(Path::new(src)),
+                    "the final stage copies {src}, which .dockerignore excludes"
+                );
                 from_repo.push(src.to_owned());
             }
         }
@@ -104,16 +92,9 @@ fn healthz(port: u16) -> Option<String> {
     Some(text)
 }
 
-#[tokio::test]
-async fn sidecar_image_prunes_and_answers_healthz() {
-    let host = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"));
-    let socket = host
-        .strip_prefix("unix://")
-        .expect("the sidecar test needs a local unix:// DOCKER_HOST")
-        .to_owned();
-    let scope = Scope::new("sidecar").await;
-    let binary = static_binary();
+/// The real builder stage's output, then the real final stage on it: the image's tag.
+fn build_image(scope: &Scope) -> String {
+    let out = builder_stage_output();
 
     let ctx = tempfile::tempdir().expect("temp dir");
     let (stage, from_repo) = final_stage();
@@ -124,7 +105,11 @@ async fn sidecar_image_prunes_and_answers_healthz() {
         std::fs::copy(repo().join(src), &dest).expect("copy context file");
     }
     std::fs::create_dir_all(ctx.path().join("out/run/stagesweep")).expect("mkdir");
-    std::fs::copy(&binary, ctx.path().join("out/stagesweep")).expect("copy binary");
+    assert!(
+        out.join("run/stagesweep").is_dir(),
+        "the builder makes /out/run/stagesweep"
+    );
+    std::fs::copy(out.join("stagesweep"), ctx.path().join("out/stagesweep")).expect("copy binary");
     let tag = scope.tag("sidecar");
     let ctx_path = ctx.path().to_str().expect("utf-8 temp path");
     docker(&[
@@ -142,11 +127,26 @@ async fn sidecar_image_prunes_and_answers_healthz() {
         "65532:65532"
     );
 
+    tag
+}
+
+#[tokio::test]
+async fn sidecar_image_prunes_and_answers_healthz() {
+    let host = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"));
+    let socket = host
+        .strip_prefix("unix://")
+        .expect("the sidecar test needs a local unix:// DOCKER_HOST")
+        .to_owned();
+    let scope = Scope::new("sidecar").await;
+    let tag = build_image(&scope);
+
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let config = ctx.path().join("config.yaml");
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = config_dir.path().join("config.yaml");
     std::fs::write(&config, format!(
         "docker:\n  host: unix:///var/run/docker.sock\npolicies:\n  - name: sidecar\n    match:\n      labels: [\"{}\", stagesweep.role=fixture]\n    min_age: 1h\n\
          schedule: \"@every 2s\"\nrun_on_start: true\nshutdown_timeout: 5s\nmetrics:\n  listen: 127.0.0.1:{port}\n",
@@ -203,12 +203,140 @@ async fn sidecar_image_prunes_and_answers_healthz() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    check_healthcheck_and_labels(&name, &tag, port);
+
     docker(&["stop", "-t", "20", &name]);
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
         "0"
     );
     scope.cleanup().await;
+}
+
+#[test]
+fn dockerfile_is_pinned_labelled_and_not_tied_to_one_architecture() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    let build = std::fs::read_to_string(repo().join("deploy/image/build.sh")).expect("build.sh");
+    let steps = build_context::instructions(&dockerfile);
+    for from in steps.iter().filter(|i| i.starts_with("FROM ")) {
+        let image = from.split_whitespace().nth(1).expect("FROM IMAGE");
+        if image == "scratch" {
+            continue;
+        }
+        // rust:1.95.0-slim-bookworm: a full Rust version and a Debian release.
+        let tag = image.split_once(':').map_or("", |(_, t)| t);
+        let version: Vec<&str> = tag.split('-').next().unwrap_or("").split('.').collect();
+        assert!(
+            version.len() == 3 && version.iter().all(|p| p.parse::<u32>().is_ok()),
+            "{from}: pin the base image to a full version tag"
+        );
+        assert!(tag.contains("bookworm"), "{from}: pin the Debian release");
+        let pinned: Vec<u32> = version.iter().map(|p| p.parse().expect("number")).collect();
+        let needed: Vec<u32> = env!("CARGO_PKG_RUST_VERSION")
+            .split('.')
+            .map(|p| p.parse().expect("number"))
+            .collect();
+        assert!(pinned >= needed, "{from} is older than rust-version");
+    }
+    for (name, text) in [("Dockerfile", &dockerfile), ("build.sh", &build)] {
+        for arch in ["x86_64", "amd64", "aarch64", "arm64"] {
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect();
+            assert!(!code.contains(arch), "{name} hard-codes {arch}");
+        }
+    }
+    let labels: String = steps
+        .iter()
+        .filter(|i| i.starts_with("LABEL org.opencontainers"))
+        .cloned()
+        .collect();
+    for key in [
+        "title",
+        "description",
+        "version",
+        "revision",
+        "created",
+        "licenses",
+    ] {
+        assert!(
+            labels.contains(&format!("org.opencontainers.image.{key}=")),
+            "missing OCI label {key}"
+        );
+    }
+    assert!(
+        steps.contains(&format!("ARG VERSION={}", env!("CARGO_PKG_VERSION"))),
+        "ARG VERSION must default to Cargo.toml's version"
+    );
+    assert!(
+        steps.iter().any(|i| i.starts_with("HEALTHCHECK ")
+            && i.ends_with(r#"CMD ["/stagesweep", "healthcheck"]"#))
+    );
+}
+
+/// The image's `HEALTHCHECK` and OCI labels, and `stagesweep healthcheck` in the running
+/// container.
+fn check_healthcheck_and_labels(name: &str, tag: &str, port: u16) {
+    let name = name.to_owned();
+    // The image's HEALTHCHECK command: its default URL comes from the config the agent reads
+    // (STAGESWEEP_CONFIG), and it reports the endpoint's answer by its exit code.
+    let probe = Command::new("docker")
+        .args(["exec", &name, "/stagesweep", "healthcheck"])
+        .output()
+        .expect("docker exec");
+    let probe_out = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe_out.contains(&format!("http://127.0.0.1:{port}/livez")),
+        "healthcheck did not use /livez on metrics.listen: {probe_out} {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let healthz_url = format!("http://127.0.0.1:{port}/healthz");
+    let ok = docker(&[
+        "exec",
+        &name,
+        "/stagesweep",
+        "healthcheck",
+        "--url",
+        &healthz_url,
+    ]);
+    assert!(ok.contains("200 OK ok"), "{ok}");
+    let missing = Command::new("docker")
+        .args(["exec", &name, "/stagesweep", "healthcheck", "--url"])
+        .arg(format!("http://127.0.0.1:{port}/nowhere"))
+        .status()
+        .expect("docker exec");
+    assert_eq!(missing.code(), Some(1), "a 404 is unhealthy");
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Healthcheck.Test}}",
+            tag
+        ]),
+        r#"["CMD","/stagesweep","healthcheck"]"#
+    );
+    let labels: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Labels}}",
+        tag,
+    ]))
+    .expect("labels as JSON");
+    assert_eq!(
+        labels["org.opencontainers.image.version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.licenses"],
+        env!("CARGO_PKG_LICENSE")
+    );
+    assert!(
+        labels.get("stage").is_none(),
+        "the final image must not carry the builder's stage label"
+    );
 }
 
 #[test]

@@ -33,6 +33,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_check_config", help(&["check-config"]));
     insta::assert_snapshot!("help_apply", help(&["apply"]));
     insta::assert_snapshot!("help_hold", help(&["hold"]));
+    insta::assert_snapshot!("help_healthcheck", help(&["healthcheck"]));
 }
 
 #[test]

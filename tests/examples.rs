@@ -296,9 +296,13 @@ fn readme_yaml_blocks_pass_check_config() {
     let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
     for (i, block) in yaml_blocks(&readme).iter().enumerate() {
         let origin = format!("README.md yaml block {}", i + 1);
-        if yaml(block, &origin)["services"].is_object() || yaml(block, &origin)["groups"].is_array()
-        {
-            continue; // compose (checked above) or Prometheus rules
+        let doc = yaml(block, &origin);
+        let ci_job = doc["jobs"].is_object()
+            || (doc.as_object()).is_some_and(|m| m.values().any(|v| v["script"].is_array()));
+        if doc["services"].is_object() || doc["groups"].is_array() || ci_job {
+            // compose (checked above), Prometheus rules, or a GitHub Actions / GitLab CI job
+            // (checked by tests/readme_builds.rs)
+            continue;
         }
         config::parse_str(block, &origin).unwrap_or_else(|e| panic!("{origin}:\n{e}"));
     }

@@ -102,7 +102,8 @@ fn root_tree() -> (tempfile::TempDir, u32) {
         .and_then(|g| g.parse().ok())
         .expect("a docker group (installed with docker.io)");
     std::fs::write(etc.join("group"), groups).expect("group");
-    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+    let passwd = "root:x:0:0:root:/root:/bin/sh\nstagesweep:x:990:990::/:/usr/sbin/nologin\n";
+    std::fs::write(etc.join("passwd"), passwd).expect("passwd");
     // Let an unprivileged user reach the tree.
     set_mode(dir.path(), 0o755);
     (dir, docker_gid)
@@ -154,48 +155,34 @@ fn nobody_can_flock(lock: &Path, groups: Option<u32>) -> bool {
 }
 
 #[test]
-fn tmpfiles_entries_let_the_users_the_readme_names_hold_the_lock() {
+fn the_shipped_tmpfiles_entries_let_the_docker_group_and_only_it_hold_the_lock() {
     let text = section();
     let lines = tmpfiles_lines(&text);
-    let open: Vec<_> = lines.iter().filter(|l| l.contains(" root root")).collect();
-    let group_only: Vec<_> = lines
-        .iter()
-        .filter(|l| l.starts_with("f ") && l.contains(" 0640 root docker"))
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/stagesweep.tmpfiles"
+    ))
+    .expect("systemd/stagesweep.tmpfiles");
+    let shipped: Vec<String> = shipped
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_owned)
         .collect();
-    assert!(open.len() >= 2 && group_only.len() == 2, "{lines:#?}");
+    assert_eq!(lines, shipped, "the README shows the shipped entries");
 
     let (tree, docker) = root_tree();
-    apply(tree.path(), &open);
+    let entries: Vec<&String> = lines.iter().collect();
+    apply(tree.path(), &entries);
+    set_mode(&tree.path().join("run"), 0o755);
     let lock: PathBuf = tree
         .path()
         .join(DEFAULT_BUILD_LOCK_FILE.trim_start_matches('/'));
-    set_mode(&tree.path().join("run"), 0o755);
-    assert!(nobody_can_flock(&lock, None), "0644: every user");
-
-    // The group-only variants: the default path, and the separate directory.
-    let builds_dir = lines
-        .iter()
-        .filter(|l| l.starts_with("d /run/stagesweep-builds "))
-        .collect::<Vec<_>>();
-    let mut variant = builds_dir.clone();
-    variant.extend(group_only.iter().copied());
-    let (tree, docker_gid) = root_tree();
-    assert_eq!(docker, docker_gid);
-    std::fs::create_dir_all(tree.path().join("run/stagesweep")).expect("dir");
-    apply(tree.path(), &variant);
-    set_mode(&tree.path().join("run"), 0o755);
-    for lock in [
-        "run/stagesweep/builds.lock",
-        "run/stagesweep-builds/builds.lock",
-    ] {
-        let lock = tree.path().join(lock);
-        assert!(lock.is_file(), "{} was not created", lock.display());
-        assert!(
-            nobody_can_flock(&lock, Some(docker)),
-            "docker group holds it"
-        );
-        assert!(!nobody_can_flock(&lock, None), "others cannot");
-    }
+    assert!(lock.is_file(), "{} was not created", lock.display());
+    assert!(
+        nobody_can_flock(&lock, Some(docker)),
+        "docker group holds it"
+    );
+    assert!(!nobody_can_flock(&lock, None), "others cannot");
 }
 
 /// Unmounts on drop, so a failing assertion leaves no mount behind.

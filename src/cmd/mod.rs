@@ -4,8 +4,10 @@
 pub mod agent;
 pub mod apply;
 pub mod check_config;
+pub mod healthcheck;
 pub mod hold;
 pub mod prune;
+pub mod shell;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,9 @@ pub enum CmdError {
     /// A plan file that cannot be applied (a usage error: nothing was deleted).
     #[error("{0}")]
     PlanFile(#[from] crate::apply::PlanFileError),
+    /// A bad command-line value that clap cannot check by itself.
+    #[error("{0}")]
+    Usage(String),
     #[error(transparent)]
     Hold(#[from] crate::builds::hold::HoldError),
     #[error(transparent)]
@@ -44,7 +49,10 @@ impl CmdError {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            CmdError::Config(_) | CmdError::Context(_) | CmdError::PlanFile(_) => exit::CONFIG,
+            CmdError::Config(_)
+            | CmdError::Context(_)
+            | CmdError::PlanFile(_)
+            | CmdError::Usage(_) => exit::CONFIG,
             CmdError::Engine(_) => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
             CmdError::Hold(e) => e.exit_code(),
