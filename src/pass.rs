@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::engine::watch::Watched;
 use crate::engine::{Engine, EngineError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::{debug, warn};
@@ -73,6 +74,11 @@ pub struct PassReport {
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
     pub summary: Summary,
+    /// Set when the engine went away during the deletions (it stopped answering, the
+    /// connection broke, or its answers were unreadable): the deletions not yet started were
+    /// not attempted, and the pass as a whole failed with this error.
+    #[serde(skip)]
+    pub engine_lost: Option<EngineError>,
 }
 
 impl PassReport {
@@ -92,7 +98,8 @@ impl PassReport {
     }
 }
 
-/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
+/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish); so does
+/// the engine going away mid-pass (see [`PassReport::engine_lost`]).
 pub async fn run_pass<E: Engine>(
     engine: &E,
     config: &Config,
@@ -108,6 +115,9 @@ pub async fn run_pass<E: Engine>(
     )?;
     let now = engine_now(&info, now);
     let mut inventory = Inventory { images, containers };
+    inventory
+        .check_parents()
+        .map_err(|e| EngineError::Other(format!("{} {e}", engine.describe())))?;
     let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
     let concurrency = config.docker.concurrency;
     debug!(
@@ -120,8 +130,8 @@ pub async fn run_pass<E: Engine>(
         let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
-    let results = if opts.dry_run {
-        Vec::new()
+    let (results, engine_lost) = if opts.dry_run {
+        (Vec::new(), None)
     } else {
         execute_plan(engine, &plan, &inventory.images, concurrency, opts, stop).await
     };
@@ -133,10 +143,14 @@ pub async fn run_pass<E: Engine>(
         plan,
         results,
         summary,
+        engine_lost,
     })
 }
 
-/// Carry out a plan's deletions (none in a dry run), with a progress bar when asked.
+/// Carry out a plan's deletions (none in a dry run), with a progress bar when asked. The
+/// engine is watched: when it goes away (no answer in time, a broken connection, unreadable
+/// answers) no new deletion starts, and the error that stopped them comes back beside the
+/// results (see [`PassReport::engine_lost`]).
 pub async fn execute_plan<E: Engine>(
     engine: &E,
     plan: &Plan,
@@ -144,14 +158,16 @@ pub async fn execute_plan<E: Engine>(
     concurrency: usize,
     opts: &PassOptions,
     stop: &CancellationToken,
-) -> Vec<DeletionResult> {
+) -> (Vec<DeletionResult>, Option<EngineError>) {
     if opts.dry_run || plan.deletions.is_empty() {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let bar = progress_bar(opts.progress, plan.deletions.len());
-    let results = execute(engine, plan, images, concurrency, stop, &bar).await;
+    let lost = stop.child_token();
+    let watched = Watched::new(engine, lost.clone());
+    let results = execute(&watched, plan, images, concurrency, &lost, &bar).await;
     bar.finish_and_clear();
-    results
+    (results, watched.lost())
 }
 
 /// The time to plan at: the engine's clock when it tells it (it stamped `Created`), else ours.

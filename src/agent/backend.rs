@@ -24,13 +24,33 @@ pub enum PassError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The engine went away during the deletions: what was done is in `summary`, the rest
+    /// was not attempted.
+    #[error("{error} (the pass stopped; {} planned deletions not attempted)", .summary.not_attempted)]
+    EngineLost {
+        error: EngineError,
+        summary: Box<Summary>,
+    },
 }
 
 impl PassError {
     /// True when the engine could not be reached: the agent backs off and retries.
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, PassError::Engine(e) if is_unreachable(e))
+        match self {
+            PassError::Engine(e) => is_unreachable(e),
+            PassError::EngineLost { .. } => true,
+            PassError::Lock(_) => false,
+        }
+    }
+
+    /// What a pass that failed as a whole still did (deletions before the engine went away).
+    #[must_use]
+    pub fn partial_summary(&self) -> Option<&Summary> {
+        match self {
+            PassError::EngineLost { summary, .. } => Some(summary),
+            _ => None,
+        }
     }
 
     /// True when the pass gave up because the agent is stopping.
@@ -43,10 +63,7 @@ impl PassError {
 /// Errors that mean "the engine is not there" rather than "the engine said no".
 #[must_use]
 pub fn is_unreachable(e: &EngineError) -> bool {
-    matches!(
-        e,
-        EngineError::Unreachable { .. } | EngineError::Timeout { .. }
-    )
+    e.is_gone()
 }
 
 /// The agent's view of the engine.
@@ -137,7 +154,16 @@ impl<C: Connector> Backend for EngineBackend<C> {
         let opts = PassOptions::default();
         let report = run_pass(engine.as_ref(), config, clock.now(), &opts, stop).await;
         match report {
-            Ok(report) => Ok(report.summary),
+            Ok(report) => match report.engine_lost {
+                None => Ok(report.summary),
+                Some(error) => {
+                    self.forget().await;
+                    Err(PassError::EngineLost {
+                        error,
+                        summary: Box::new(report.summary),
+                    })
+                }
+            },
             Err(e) => {
                 if is_unreachable(&e) {
                     self.forget().await;

@@ -158,6 +158,20 @@ impl Metrics {
         self.passes
             .get_or_create(&label("result", result.as_str()))
             .inc();
+        self.count_images(summary);
+        self.pass_duration.observe(summary.duration_secs);
+        self.images_matched.clear();
+        for (policy, n) in &summary.matched_by_policy {
+            self.images_matched
+                .get_or_create(&label("policy", policy))
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.last_success.set(unix_secs(finished));
+    }
+
+    /// Count what a pass did to images (deleted, reclaimed, kept or skipped, failed), also
+    /// for a pass that stopped part-way because docker went away.
+    pub fn count_images(&self, summary: &Summary) {
         for (policy, n) in &summary.deleted_by_policy {
             self.images_deleted
                 .get_or_create(&label("policy", policy))
@@ -174,14 +188,6 @@ impl Metrics {
                 .inc_by(to_u64(*n));
         }
         self.deletions_failed.inc_by(to_u64(summary.failed));
-        self.pass_duration.observe(summary.duration_secs);
-        self.images_matched.clear();
-        for (policy, n) in &summary.matched_by_policy {
-            self.images_matched
-                .get_or_create(&label("policy", policy))
-                .set(i64::try_from(*n).unwrap_or(i64::MAX));
-        }
-        self.last_success.set(unix_secs(finished));
     }
 
     /// Count a pass that failed as a whole.

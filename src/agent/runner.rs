@@ -292,6 +292,10 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             }
             Err(e) if e.is_cancelled() => None,
             Err(e) if e.is_unreachable() => {
+                if let Some(done) = e.partial_summary() {
+                    tracing::warn!(error = %e, deleted = done.deleted, "pass stopped: docker went away");
+                    self.telemetry.metrics.count_images(done);
+                }
                 self.telemetry.metrics.record_failure(secs);
                 self.telemetry.engine_unreachable(&e.to_string());
                 Some(true)

@@ -36,7 +36,8 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
     let (stop, watcher) = stop_on_ctrl_c();
     let images = &saved.inventory.images;
     let concurrency = config.docker.concurrency;
-    let results = execute_plan(&engine, &saved.plan, images, concurrency, &opts, &stop).await;
+    let (results, engine_lost) =
+        execute_plan(&engine, &saved.plan, images, concurrency, &opts, &stop).await;
     watcher.abort();
     let summary = summarize(&saved.plan, &results, false, started.elapsed());
     let report = PassReport {
@@ -46,7 +47,8 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         plan: saved.plan,
         results,
         summary,
+        engine_lost,
     };
     print(&report, args.output, false)?;
-    Ok(exit_code(&report))
+    exit_code(&report)
 }

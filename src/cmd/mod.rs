@@ -22,6 +22,15 @@ pub enum CmdError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The engine went away during the deletions; the report was printed.
+    #[error(
+        "{error}; the pass stopped: {not_attempted} of {planned} planned deletions were not attempted and nothing outside the plan was touched (run it again once docker answers)"
+    )]
+    EngineLost {
+        error: EngineError,
+        planned: usize,
+        not_attempted: usize,
+    },
     #[error("{0}")]
     Locked(String),
     /// A plan file that cannot be applied (a usage error: nothing was deleted).
@@ -37,7 +46,7 @@ impl CmdError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CmdError::Config(_) | CmdError::PlanFile(_) => exit::CONFIG,
-            CmdError::Engine(_) => exit::UNREACHABLE,
+            CmdError::Engine(_) | CmdError::EngineLost { .. } => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
             CmdError::Other(_) => exit::ENVIRONMENT,
         }

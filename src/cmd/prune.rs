@@ -34,16 +34,24 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, false)?;
-    Ok(exit_code(&report))
+    exit_code(&report)
 }
 
-/// 1 when some deletions failed, else 0.
-pub(super) fn exit_code(report: &PassReport) -> i32 {
-    if report.summary.failed > 0 {
+/// 1 when some deletions failed, else 0; the engine going away mid-pass is an error (exit 3)
+/// after the report was printed.
+pub(super) fn exit_code(report: &PassReport) -> Result<i32, CmdError> {
+    if let Some(error) = &report.engine_lost {
+        return Err(CmdError::EngineLost {
+            error: error.clone(),
+            planned: report.plan.deletions.len(),
+            not_attempted: report.summary.not_attempted,
+        });
+    }
+    Ok(if report.summary.failed > 0 {
         crate::exit::DELETIONS_FAILED
     } else {
         crate::exit::OK
-    }
+    })
 }
 
 /// Run `plan`: a dry run that lists every decision.

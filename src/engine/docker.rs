@@ -4,6 +4,7 @@
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
 //! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
 
+mod protocol;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -119,6 +120,7 @@ async fn bounded<T>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(classify(e, host, timeout_secs, what)),
         Err(_elapsed) => Err(EngineError::Timeout {
+            host: host.to_owned(),
             seconds: timeout_secs,
             what: what.to_owned(),
         }),
@@ -316,6 +318,7 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
             unreachable(tls::CAUSE_WANTS_TLS.to_owned(), tls::HINT_WANTS_TLS)
         }
         BollardError::RequestTimeoutError => EngineError::Timeout {
+            host: host.to_owned(),
             seconds: timeout_secs,
             what: what.to_owned(),
         },
@@ -327,7 +330,8 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
         }
         other => tls::classify_handshake(&other, host)
             .or_else(|| classify_transport(&other, host, timeout_secs, what))
-            .unwrap_or_else(|| EngineError::Other(format!("{what}: {other}"))),
+            .or_else(|| protocol::classify(&other, host, what))
+            .unwrap_or_else(|| EngineError::Other(format!("{what} at {host}: {other}"))),
     }
 }
 
@@ -344,16 +348,20 @@ fn classify_transport(
     let hint = match io.kind() {
         K::TimedOut => {
             return Some(EngineError::Timeout {
+                host: host.to_owned(),
                 seconds: timeout_secs,
                 what: what.to_owned(),
             });
         }
         K::PermissionDenied => HINT_PERMISSION,
         K::ConnectionRefused if tcp => HINT_WRONG_HOST,
-        K::NotFound | K::ConnectionRefused => HINT_NOT_RUNNING,
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::NotConnected => {
-            HINT_NOT_RUNNING
-        }
+        K::NotFound
+        | K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::NotConnected
+        | K::UnexpectedEof => HINT_NOT_RUNNING,
         K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => HINT_WRONG_HOST,
         _ => return None,
     };
@@ -451,6 +459,7 @@ mod tests {
         assert_eq!(
             e,
             EngineError::Timeout {
+                host: UNIX.into(),
                 seconds: 7,
                 what: "list images".into()
             }
@@ -459,6 +468,7 @@ mod tests {
         assert_eq!(
             e,
             EngineError::Timeout {
+                host: TCP.into(),
                 seconds: 3,
                 what: "ping".into()
             }

@@ -1,0 +1,105 @@
+//! A dockerd of the test's own (scripts/dockerd.sh flags, in a temp dir under /tmp: socket
+//! paths are limited to 108 bytes), for tests that must kill and restart their daemon. The
+//! shared test daemon (`DOCKER_HOST`) is never touched. Stopped and removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+
+pub struct OwnDaemon {
+    /// The daemon's directory (data root, exec root, pidfile, socket).
+    pub dir: PathBuf,
+    /// `unix://…/docker.sock`.
+    pub host: String,
+    _base: tempfile::TempDir,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh")
+}
+
+fn run_script(action: &str, dir: &Path) -> String {
+    let out = Command::new(script())
+        .arg(action)
+        .arg(dir)
+        .output()
+        .expect("run scripts/dockerd.sh");
+    assert!(
+        out.status.success(),
+        "scripts/dockerd.sh {action} failed (starting a dockerd needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+impl OwnDaemon {
+    /// Start a fresh daemon and wait until it answers.
+    pub fn start(name: &str) -> OwnDaemon {
+        let base = tempfile::Builder::new()
+            .prefix(&format!("ss-{name}-"))
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let dir = base.path().join("d");
+        let host = run_script("start", &dir);
+        OwnDaemon {
+            dir,
+            host,
+            _base: base,
+        }
+    }
+
+    /// dockerd's pid (its own pidfile).
+    pub fn pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("docker.pid")).expect("dockerd pidfile");
+        text.trim().parse().expect("a pid")
+    }
+
+    /// SIGKILL dockerd (its containerd lives on, as after a real crash) and wait until it is gone.
+    pub fn kill9(&self) {
+        let pid = self.pid();
+        let ok = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -KILL {pid}");
+        let start = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            // A zombie until the script's shell (its parent) is gone; /proc/PID/stat says so.
+            let proc_stat =
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if proc_stat.split_whitespace().nth(2) == Some("Z") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dockerd {pid} survived SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start dockerd again on the same directory (same data, same socket).
+    pub fn restart(&self) {
+        let host = run_script("start", &self.dir);
+        assert_eq!(host, self.host, "same socket after a restart");
+    }
+
+    /// A bollard client for setting up and inspecting.
+    pub async fn client(&self) -> Docker {
+        Docker::connect_with_unix(&self.host, 60, bollard::API_DEFAULT_VERSION)
+            .expect("client")
+            .negotiate_version()
+            .await
+            .expect("the own daemon answers")
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        if self.dir.exists() {
+            let _ = Command::new(script()).arg("stop").arg(&self.dir).output();
+        }
+    }
+}
