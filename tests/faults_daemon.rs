@@ -48,15 +48,12 @@ impl World {
     }
 }
 
-/// Load `n` images built by `make(i)` in batches of 100, two batches in flight.
+/// Load `n` images built by `make(i)` in batches of 50.
 async fn load_many(docker: &Docker, n: usize, make: impl Fn(usize) -> FixtureImage) -> Vec<String> {
     let images: Vec<FixtureImage> = (0..n).map(make).collect();
     let mut ids = Vec::with_capacity(n);
-    for pair in images.chunks(200) {
-        let batches: Vec<_> = pair.chunks(100).map(|b| load(docker, b)).collect();
-        for batch in futures_util::future::join_all(batches).await {
-            ids.extend(batch);
-        }
+    for batch in images.chunks(50) {
+        ids.extend(load(docker, batch).await);
     }
     ids
 }

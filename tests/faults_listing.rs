@@ -219,3 +219,38 @@ async fn invalid_utf8_in_a_listing_is_an_engine_error_naming_the_host() {
     );
     assert_eq!(r.deletes, 0);
 }
+
+/// The agent fails such a pass as a whole and says why on `/healthz`.
+#[test]
+fn the_agent_reports_a_cyclic_listing_on_healthz() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(async {
+        FaultServer::unix(Behaviour {
+            misbehaviour: Misbehaviour::Nothing,
+            target: Target::Everything,
+            images: body(&[image(1, Some(2)), image(2, Some(1))]),
+        })
+    });
+    let config = "lock_file: {dir}/lock\nschedule: \"@every 1s\"\nshutdown_timeout: 5s\n\
+                  metrics:\n  listen: 127.0.0.1:{port}\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n";
+    let agent = support::agent_proc::AgentProc::start(config, &server.host);
+    support::agent_proc::wait_until(
+        "/healthz to name the cycle",
+        SPIN,
+        || agent.log(),
+        || {
+            agent.get("/healthz").is_some_and(|(s, b)| {
+                s == 503 && b.contains("last pass failed") && b.contains("cycle")
+            })
+        },
+    );
+    let deletes = server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("DELETE"))
+        .count();
+    assert_eq!(deletes, 0);
+    let (status, _, log) = agent.terminate();
+    assert!(status.success(), "exit {status}:\n{log}");
+    drop(rt);
+}

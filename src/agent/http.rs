@@ -1,5 +1,8 @@
 //! The agent's HTTP listener (hyper 1): `/metrics` (`OpenMetrics` text), `/healthz`
 //! (200 `ok`, or 503 with a one-line reason), 404 elsewhere. Read-only; decides nothing.
+//! Connection limits (count, header timeout and size) are in [`limits`].
+
+pub mod limits;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,7 +11,6 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -20,28 +22,33 @@ use super::telemetry::Telemetry;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Serve connections from `listener` until `stop` fires.
+/// Serve connections from `listener` until `stop` fires, within [`limits`].
 pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, stop: CancellationToken) {
+    let connections = limits::Connections::default();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                let Some(slot) = connections.try_open() else {
+                    // Closed at once (dropped): the cap keeps memory and descriptors bounded.
+                    tracing::debug!(%peer, "metrics listener at its connection cap; closing");
+                    continue;
+                };
                 let telemetry = Arc::clone(&telemetry);
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let response = respond(&telemetry, req.method(), req.uri().path());
                         async move { Ok::<_, Infallible>(response) }
                     });
-                    let conn = http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service);
+                    let conn =
+                        limits::builder(&slot).serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "metrics connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {

@@ -88,7 +88,8 @@ impl OwnDaemon {
 
     /// A bollard client for setting up and inspecting.
     pub async fn client(&self) -> Docker {
-        Docker::connect_with_unix(&self.host, 60, bollard::API_DEFAULT_VERSION)
+        // Generous: loading hundreds of fixtures takes a while on a busy machine.
+        Docker::connect_with_unix(&self.host, 600, bollard::API_DEFAULT_VERSION)
             .expect("client")
             .negotiate_version()
             .await
