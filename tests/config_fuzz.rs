@@ -198,7 +198,10 @@ fn bombs() -> Vec<(&'static str, String)> {
         ("many documents", "---\n{}\n".repeat(10_000)),
         (
             "many anchors",
-            (0..5_000).map(|i| format!("k{i}: &a{i} v\n")).collect(),
+            (0..5_000).fold(String::new(), |mut t, i| {
+                let _ = writeln!(t, "k{i}: &a{i} v");
+                t
+            }),
         ),
     ]
 }

@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,27 +36,12 @@ fn passes(agent: &AgentProc) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[test]
-fn the_listener_stays_bounded_and_answers_under_abuse() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let server = rt.block_on(async {
-        FaultServer::unix(Behaviour {
-            misbehaviour: Misbehaviour::Nothing,
-            target: Target::Everything,
-            images: b"[]".to_vec(),
-        })
-    });
-    let config = "lock_file: {dir}/lock\nschedule: \"@every 1s\"\nshutdown_timeout: 5s\n\
-                  metrics:\n  listen: 127.0.0.1:{port}\npolicies: []\n";
-    let agent = AgentProc::start(config, &server.host);
+/// 500 connections held open, 450 silent and 50 dribbling a header byte a second: `/metrics`
+/// still answers, the server sheds them all, descriptors come back. Returns the fd count
+/// while they were held.
+fn slowloris(agent: &AgentProc, fds0: usize) -> usize {
     let pid = agent.pid();
     let log = || agent.log();
-    wait_until("passes", Duration::from_secs(30), log, || {
-        passes(&agent) >= 2.0
-    });
-    let (fds0, rss0) = (fds(pid), rss_kib(pid));
-
-    // Slowloris: 500 connections, 450 silent, 50 dribbling a header byte a second.
     let mut held: Vec<TcpStream> = (0..500)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", agent.port)).ok())
         .collect();
@@ -104,13 +90,17 @@ fn the_listener_stays_bounded_and_answers_under_abuse() {
         fds(pid) <= fds0 + 4
     });
 
-    // A 1 MB request head: refused without buffering it.
-    let mut big = TcpStream::connect(("127.0.0.1", agent.port)).expect("connect");
+    fds_held
+}
+
+/// A 1 MB request head and one with 40 fields: refused without buffering them.
+fn oversized_heads(port: u16) {
+    let mut big = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     big.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let mut head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
-    head.resize(head.len() + (1 << 20), b'a');
-    head.extend_from_slice(b"\r\n\r\n");
-    let _ = big.write_all(&head); // the server may close before it is all sent
+    let mut big_head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    big_head.resize(big_head.len() + (1 << 20), b'a');
+    big_head.extend_from_slice(b"\r\n\r\n");
+    let _ = big.write_all(&big_head); // the server may close before it is all sent
     let mut answer = Vec::new();
     let _ = big.read_to_end(&mut answer);
     assert!(
@@ -120,23 +110,26 @@ fn the_listener_stays_bounded_and_answers_under_abuse() {
     );
 
     // Too many header fields.
-    let mut many = TcpStream::connect(("127.0.0.1", agent.port)).expect("connect");
+    let mut many = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     many.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let mut head = String::from("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+    let mut fields = String::from("GET /metrics HTTP/1.1\r\nHost: x\r\n");
     for i in 0..40 {
-        head.push_str(&format!("X-H{i}: v\r\n"));
+        let _ = write!(fields, "X-H{i}: v\r\n");
     }
-    head.push_str("Connection: close\r\n\r\n");
-    many.write_all(head.as_bytes()).expect("send");
+    fields.push_str("Connection: close\r\n\r\n");
+    many.write_all(fields.as_bytes()).expect("send");
     let mut answer = String::new();
     let _ = many.read_to_string(&mut answer);
     assert!(
         answer.starts_with("HTTP/1.1 431"),
         "40 header fields: {answer}"
     );
+}
 
-    // A flood: 8 clients for 4 s, one request per connection; passes go on meanwhile.
-    let before = passes(&agent);
+/// 8 clients for 4 s, one request per connection: all answered, passes go on meanwhile.
+fn flood(agent: &AgentProc) {
+    let log = || agent.log();
+    let before = passes(agent);
     let (ok, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|s| {
         for _ in 0..8 {
@@ -152,18 +145,41 @@ fn the_listener_stays_bounded_and_answers_under_abuse() {
         }
     });
     let (ok, failed) = (ok.into_inner(), failed.into_inner());
-    eprintln!(
-        "flood: {ok} answered, {failed} failed; fds {fds0}→{fds_held} held; rss {rss0} KiB→{} KiB",
-        rss_kib(pid)
-    );
+    eprintln!("flood: {ok} answered, {failed} failed");
     assert!(ok > 100 && failed == 0, "{ok} answered, {failed} failed");
     wait_until(
         "passes during and after the flood",
         Duration::from_secs(10),
         log,
-        || passes(&agent) >= before + 3.0,
+        || passes(agent) >= before + 3.0,
     );
+}
+
+#[test]
+fn the_listener_stays_bounded_and_answers_under_abuse() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(async {
+        FaultServer::unix(Behaviour {
+            misbehaviour: Misbehaviour::Nothing,
+            target: Target::Everything,
+            images: b"[]".to_vec(),
+        })
+    });
+    let config = "lock_file: {dir}/lock\nschedule: \"@every 1s\"\nshutdown_timeout: 5s\n\
+                  metrics:\n  listen: 127.0.0.1:{port}\npolicies: []\n";
+    let agent = AgentProc::start(config, &server.host);
+    let pid = agent.pid();
+    let log = || agent.log();
+    wait_until("passes", Duration::from_secs(30), log, || {
+        passes(&agent) >= 2.0
+    });
+    let (fds0, rss0) = (fds(pid), rss_kib(pid));
+
+    let fds_held = slowloris(&agent, fds0);
+    oversized_heads(agent.port);
+    flood(&agent);
     let rss1 = rss_kib(pid);
+    eprintln!("fds {fds0} → {fds_held} with 500 held; rss {rss0} KiB → {rss1} KiB");
     assert!(rss1 < rss0 + 32 * 1024, "rss {rss0} KiB → {rss1} KiB");
     wait_until(
         "descriptors back after the flood",
