@@ -75,10 +75,18 @@ impl FaultServer {
         let listener = UnixListener::bind(&path).expect("bind the fault socket");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
+        // Parsed once: image inspects are answered from it.
+        let parsed: Arc<Vec<serde_json::Value>> =
+            Arc::new(serde_json::from_slice(&behaviour.images).unwrap_or_default());
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                conns.spawn(serve_conn(stream, behaviour.clone(), Arc::clone(&log)));
+                conns.spawn(serve_conn(
+                    stream,
+                    behaviour.clone(),
+                    Arc::clone(&parsed),
+                    Arc::clone(&log),
+                ));
             }
         });
         FaultServer {
@@ -98,12 +106,20 @@ impl FaultServer {
         let port = listener.local_addr().expect("local addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
+        // Parsed once: image inspects are answered from it.
+        let parsed: Arc<Vec<serde_json::Value>> =
+            Arc::new(serde_json::from_slice(&behaviour.images).unwrap_or_default());
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 // Zero linger: closing the connection sends a reset, not a FIN.
                 let _ = stream.set_zero_linger();
-                conns.spawn(serve_conn(stream, behaviour.clone(), Arc::clone(&log)));
+                conns.spawn(serve_conn(
+                    stream,
+                    behaviour.clone(),
+                    Arc::clone(&parsed),
+                    Arc::clone(&log),
+                ));
             }
         });
         FaultServer {
@@ -152,6 +168,7 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
 async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     behaviour: Behaviour,
+    parsed: Arc<Vec<serde_json::Value>>,
     log: Arc<Mutex<Vec<String>>>,
 ) {
     while let Some(head) = read_head(&mut stream).await {
@@ -167,7 +184,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         if !misbehave(&mut stream, misbehaviour).await {
             return;
         }
-        let (status, body) = answer(method, path, &behaviour);
+        let (status, body) = answer(method, path, &behaviour, &parsed);
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -230,14 +247,13 @@ async fn misbehave<S: AsyncWrite + Unpin>(stream: &mut S, m: Misbehaviour) -> bo
 }
 
 /// `GET /images/{name}/json` from the listing: the image by ID or tag, else 404.
-fn inspect(path: &str, listing: &[u8]) -> (&'static str, Vec<u8>) {
+fn inspect(path: &str, images: &[serde_json::Value]) -> (&'static str, Vec<u8>) {
     let name = path
         .trim_end_matches("/json")
         .rsplit("/images/")
         .next()
         .unwrap_or_default()
         .replace("%3A", ":");
-    let images: Vec<serde_json::Value> = serde_json::from_slice(listing).unwrap_or_default();
     let found = images.iter().find(|im| {
         im["Id"] == name.as_str()
             || im["Id"].as_str().is_some_and(|id| id.ends_with(&name))
@@ -264,7 +280,12 @@ fn inspect(path: &str, listing: &[u8]) -> (&'static str, Vec<u8>) {
     ("200 OK", body.to_string().into_bytes())
 }
 
-fn answer(method: &str, path: &str, behaviour: &Behaviour) -> (&'static str, Vec<u8>) {
+fn answer(
+    method: &str,
+    path: &str,
+    behaviour: &Behaviour,
+    parsed: &[serde_json::Value],
+) -> (&'static str, Vec<u8>) {
     let bare = path.split('?').next().unwrap_or(path);
     if bare.ends_with("/_ping") {
         ("200 OK", b"OK".to_vec())
@@ -276,7 +297,7 @@ fn answer(method: &str, path: &str, behaviour: &Behaviour) -> (&'static str, Vec
     } else if method == "GET" && bare.ends_with("/images/json") {
         ("200 OK", behaviour.images.clone())
     } else if method == "GET" && bare.contains("/images/") && bare.ends_with("/json") {
-        inspect(bare, &behaviour.images)
+        inspect(bare, parsed)
     } else if method == "GET" && bare.ends_with("/containers/json") {
         ("200 OK", b"[]".to_vec())
     } else if method == "DELETE" {
