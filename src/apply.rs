@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::{BuildWait, Check, Gate, GateOutcome};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::execute::DeletionResult;
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::pass::{PassError, PassOptions, execute_plan};
@@ -260,6 +260,10 @@ pub fn check(
     Ok(())
 }
 
+/// What applying a plan did: the results, how it waited for builds, and the engine error
+/// that stopped it part-way, if one did.
+pub type Executed = (Vec<DeletionResult>, Option<BuildWait>, Option<EngineError>);
+
 /// Carry out a saved plan's deletions: wait for running builds as a pass does (re-listing
 /// containers for detection before each check, but not planning again: the executor
 /// re-checks every image), then delete while holding the build lock.
@@ -269,7 +273,7 @@ pub async fn execute<E: Engine>(
     concurrency: usize,
     opts: &PassOptions,
     stop: &CancellationToken,
-) -> Result<(Vec<DeletionResult>, Option<BuildWait>), PassError> {
+) -> Result<Executed, PassError> {
     let deletions = saved.plan.deletions.len();
     let mut gate = opts.builds.as_ref().map(Gate::new);
     let (lock, builds) = loop {
@@ -281,12 +285,13 @@ pub async fn execute<E: Engine>(
             Check::Go(lock) => break (lock, Some(gate.finish(GateOutcome::Clear))),
             Check::Defer => match gate.wait(stop).await? {
                 None => {}
-                Some(outcome) => return Ok((Vec::new(), Some(gate.finish(outcome)))),
+                Some(outcome) => return Ok((Vec::new(), Some(gate.finish(outcome)), None)),
             },
         }
     };
     let images = &saved.inventory.images;
-    let results = execute_plan(engine, &saved.plan, images, concurrency, opts, stop).await;
+    let (results, engine_lost) =
+        execute_plan(engine, &saved.plan, images, concurrency, opts, stop).await;
     drop(lock);
-    Ok((results, builds))
+    Ok((results, builds, engine_lost))
 }

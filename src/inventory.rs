@@ -2,13 +2,18 @@
 //!
 //! Owns the domain types that the planner reads. Knows nothing about bollard or I/O.
 
+mod cycles;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use cycles::{Cut, cut_cycles, cycle_of};
 
 /// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
 ///
@@ -160,6 +165,74 @@ pub struct Container {
 pub struct Inventory {
     pub images: Vec<Image>,
     pub containers: Vec<Container>,
+}
+
+impl Inventory {
+    /// Reject a listing whose parent links loop: no real image store holds such a chain,
+    /// and the planner's parent rules cannot be trusted on one (the module doc of
+    /// `inventory::cycles` says why this rejects rather than repairs). Linear in the images.
+    pub fn check_parents(&self) -> Result<(), ParentCycles> {
+        let mut index: FxHashMap<ImageId, usize> =
+            FxHashMap::with_capacity_and_hasher(self.images.len(), FxBuildHasher);
+        for (i, im) in self.images.iter().enumerate() {
+            index.insert(im.id, i);
+        }
+        let mut parent: Vec<Option<usize>> = self
+            .images
+            .iter()
+            .map(|im| im.parent_id.and_then(|p| index.get(&p).copied()))
+            .collect();
+        let cuts = cut_cycles(&mut parent);
+        if cuts.is_empty() {
+            return Ok(());
+        }
+        let cycles = cuts
+            .into_iter()
+            .map(|cut| {
+                cycle_of(&parent, cut)
+                    .into_iter()
+                    .map(|i| self.images[i].id)
+                    .collect()
+            })
+            .collect();
+        Err(ParentCycles { cycles })
+    }
+}
+
+/// A listing whose parent links loop (each cycle's images in parent order).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_cycles(.cycles))]
+pub struct ParentCycles {
+    pub cycles: Vec<Vec<ImageId>>,
+}
+
+/// `listed images whose parents form a cycle: 0a1b… → 2c3d… → 0a1b…; …`, at most five
+/// cycles and eight images of each, with the way out.
+fn render_cycles(cycles: &[Vec<ImageId>]) -> String {
+    const CYCLES: usize = 5;
+    const MEMBERS: usize = 8;
+    let shown: Vec<String> = cycles
+        .iter()
+        .take(CYCLES)
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().take(MEMBERS).map(ImageId::short).collect();
+            if c.len() > MEMBERS {
+                names.push(format!("… ({} images)", c.len()));
+            }
+            names.push(c.first().map(ImageId::short).unwrap_or_default());
+            names.join(" → ")
+        })
+        .collect();
+    let more = cycles.len().saturating_sub(CYCLES);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "listed images whose parents form a cycle: {}{more}; no real image store holds such a chain,          so the listing is not trusted and nothing was deleted (is a proxy or a non-Docker engine          answering on this socket?)",
+        shown.join("; ")
+    )
 }
 
 /// The first 12 hex digits of an image or container ID, with any `sha256:` prefix removed.

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builds::{BuildLockError, BuildWait, Check, Coordination, Gate, GateOutcome};
 use crate::config::Config;
+use crate::engine::watch::Watched;
 use crate::engine::{Engine, EngineError};
 use tracing::{debug, warn};
 
@@ -99,6 +100,11 @@ pub struct PassReport {
     pub summary: Summary,
     /// How the deletions waited for builds; `None` when the pass did not ask.
     pub builds: Option<BuildWait>,
+    /// Set when the engine went away during the deletions (it stopped answering, the
+    /// connection broke, or its answers were unreadable): the deletions not yet started were
+    /// not attempted, and the pass as a whole failed with this error.
+    #[serde(skip)]
+    pub engine_lost: Option<EngineError>,
 }
 
 impl PassReport {
@@ -119,8 +125,9 @@ impl PassReport {
 }
 
 /// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish) and ends
-/// a wait for builds. `now` is the wall clock at the start; plans made after a wait add the
-/// time waited (the engine's clock wins when it tells it).
+/// a wait for builds; so does the engine going away mid-pass (see
+/// [`PassReport::engine_lost`]). `now` is the wall clock at the start; plans made after a
+/// wait add the time waited (the engine's clock wins when it tells it).
 pub async fn run_pass<E: Engine>(
     engine: &E,
     config: &Config,
@@ -130,9 +137,9 @@ pub async fn run_pass<E: Engine>(
 ) -> Result<PassReport, PassError> {
     let started = Instant::now();
     let mut gate = opts.builds.as_ref().map(Gate::new);
+    let mut plan_at = now;
     loop {
-        let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        let planned = inventory_and_plan(engine, config, now + elapsed).await?;
+        let planned = inventory_and_plan(engine, config, plan_at).await?;
         let deletions = planned.plan.deletions.len();
         let deleting = !opts.dry_run && deletions > 0;
         let (lock, builds) = match gate.as_mut().filter(|_| deleting) {
@@ -140,20 +147,26 @@ pub async fn run_pass<E: Engine>(
             Some(gate) => match gate.check(&planned.inventory.containers, deletions)? {
                 Check::Go(lock) => (lock, Some(gate.finish(GateOutcome::Clear))),
                 Check::Defer => match gate.wait(stop).await? {
-                    None => continue,
+                    None => {
+                        // Plan again, as of now: the world changed while we waited.
+                        let waited = chrono::Duration::from_std(started.elapsed());
+                        plan_at = now + waited.unwrap_or_default();
+                        continue;
+                    }
                     Some(outcome) => {
                         let builds = Some(gate.finish(outcome));
                         let took = started.elapsed();
-                        return Ok(report(planned, Vec::new(), builds, opts, took));
+                        let done = (Vec::new(), None);
+                        return Ok(report(planned, done, builds, opts, took));
                     }
                 },
             },
         };
         let images = &planned.inventory.images;
         let concurrency = config.docker.concurrency;
-        let results = execute_plan(engine, &planned.plan, images, concurrency, opts, stop).await;
+        let done = execute_plan(engine, &planned.plan, images, concurrency, opts, stop).await;
         drop(lock);
-        return Ok(report(planned, results, builds, opts, started.elapsed()));
+        return Ok(report(planned, done, builds, opts, started.elapsed()));
     }
 }
 
@@ -177,6 +190,9 @@ async fn inventory_and_plan<E: Engine>(
     )?;
     let now = engine_now(&info, now);
     let mut inventory = Inventory { images, containers };
+    inventory
+        .check_parents()
+        .map_err(|e| EngineError::Other(format!("{} {e}", engine.describe())))?;
     let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
     debug!(
         images = plan.decisions.len(),
@@ -198,7 +214,7 @@ async fn inventory_and_plan<E: Engine>(
 
 fn report(
     planned: PlanSnapshot,
-    results: Vec<DeletionResult>,
+    (results, engine_lost): (Vec<DeletionResult>, Option<EngineError>),
     builds: Option<BuildWait>,
     opts: &PassOptions,
     took: Duration,
@@ -219,6 +235,7 @@ fn report(
         results,
         summary,
         builds,
+        engine_lost,
     }
 }
 
@@ -234,7 +251,10 @@ pub fn count_build_wait(summary: &mut Summary, builds: Option<&BuildWait>, delet
     }
 }
 
-/// Carry out a plan's deletions (none in a dry run), with a progress bar when asked.
+/// Carry out a plan's deletions (none in a dry run), with a progress bar when asked. The
+/// engine is watched: when it goes away (no answer in time, a broken connection, unreadable
+/// answers) no new deletion starts, and the error that stopped them comes back beside the
+/// results (see [`PassReport::engine_lost`]).
 pub async fn execute_plan<E: Engine>(
     engine: &E,
     plan: &Plan,
@@ -242,12 +262,16 @@ pub async fn execute_plan<E: Engine>(
     concurrency: usize,
     opts: &PassOptions,
     stop: &CancellationToken,
-) -> Vec<DeletionResult> {
+) -> (Vec<DeletionResult>, Option<EngineError>) {
     if opts.dry_run || plan.deletions.is_empty() {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let progress = Progress::deletions(opts.progress, plan.deletions.len());
-    execute(engine, plan, images, concurrency, stop, progress.bar()).await
+    let lost = stop.child_token();
+    let watched = Watched::new(engine, lost.clone());
+    let results = execute(&watched, plan, images, concurrency, &lost, progress.bar()).await;
+    drop(progress);
+    (results, watched.lost())
 }
 
 /// The time to plan at: the engine's clock when it tells it (it stamped `Created`), else ours.

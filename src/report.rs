@@ -156,7 +156,7 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
                 None => String::new(),
             });
         }
-        table.add_row(row);
+        table.add_row(row.into_iter().map(cell));
         rows += 1;
     }
     let mut out = String::new();
@@ -167,6 +167,23 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
     out.push_str(&report_summary_line(report));
     out.push('\n');
     out
+}
+
+/// Longest cell of the text table, in characters; JSON keeps the full values.
+pub const MAX_CELL_CHARS: usize = 200;
+
+/// A table cell cut to [`MAX_CELL_CHARS`] (with `…`): every row is padded to the widest cell
+/// of its column, so one 10 MB reference from a hostile engine would otherwise make the
+/// table as many times 10 MB as it has rows.
+fn cell(text: String) -> String {
+    match text.char_indices().nth(MAX_CELL_CHARS) {
+        None => text,
+        Some((cut, _)) => {
+            let mut short = text[..cut].to_owned();
+            short.push('…');
+            short
+        }
+    }
 }
 
 fn outcome_by_decision(report: &PassReport) -> Vec<Option<&DeletionResult>> {
@@ -313,5 +330,21 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
         reclaimable_bytes: report.plan.reclaimable_bytes,
         builds: report.builds.as_ref(),
         images,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_cells_are_cut_on_a_char_boundary() {
+        assert_eq!(cell("app:1".to_owned()), "app:1");
+        let exact = "é".repeat(MAX_CELL_CHARS);
+        assert_eq!(cell(exact.clone()), exact);
+        let long = format!("{exact}xyz");
+        let cut = cell(long);
+        assert_eq!(cut.chars().count(), MAX_CELL_CHARS + 1);
+        assert!(cut.ends_with("é…"), "{cut}");
     }
 }

@@ -448,7 +448,7 @@ async fn a_saved_plan_deletes_its_deletions_and_skips_what_changed() {
     engine.tag(fake_id("b"), "keep:b");
     engine.add_image(old_builder("late"));
     let opts = PassOptions::default();
-    let results = execute_plan(
+    let (results, engine_lost) = execute_plan(
         &engine,
         &plan.plan,
         &plan.inventory.images,
@@ -457,6 +457,7 @@ async fn a_saved_plan_deletes_its_deletions_and_skips_what_changed() {
         &CancellationToken::new(),
     )
     .await;
+    assert_eq!(engine_lost, None);
     let by = |seed: &str| {
         let i = plan
             .inventory

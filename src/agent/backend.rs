@@ -27,6 +27,13 @@ pub enum PassError {
     Lock(#[from] LockError),
     #[error(transparent)]
     BuildLock(#[from] BuildLockError),
+    /// The engine went away during the deletions: what was done is in `summary`, the rest
+    /// was not attempted.
+    #[error("{error} (the pass stopped; {} planned deletions not attempted)", .summary.not_attempted)]
+    EngineLost {
+        error: EngineError,
+        summary: Box<Summary>,
+    },
 }
 
 impl From<pass::PassError> for PassError {
@@ -42,7 +49,20 @@ impl PassError {
     /// True when the engine could not be reached: the agent backs off and retries.
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, PassError::Engine(e) if is_unreachable(e))
+        match self {
+            PassError::Engine(e) => is_unreachable(e),
+            PassError::EngineLost { .. } => true,
+            PassError::Lock(_) | PassError::BuildLock(_) => false,
+        }
+    }
+
+    /// What a pass that failed as a whole still did (deletions before the engine went away).
+    #[must_use]
+    pub fn partial_summary(&self) -> Option<&Summary> {
+        match self {
+            PassError::EngineLost { summary, .. } => Some(summary),
+            _ => None,
+        }
     }
 
     /// True when the pass gave up because the agent is stopping.
@@ -55,10 +75,7 @@ impl PassError {
 /// Errors that mean "the engine is not there" rather than "the engine said no".
 #[must_use]
 pub fn is_unreachable(e: &EngineError) -> bool {
-    matches!(
-        e,
-        EngineError::Unreachable { .. } | EngineError::Timeout { .. }
-    )
+    e.is_gone()
 }
 
 /// The agent's view of the engine.
@@ -155,7 +172,16 @@ impl<C: Connector> Backend for EngineBackend<C> {
         };
         let report = run_pass(engine.as_ref(), config, clock.now(), &opts, stop).await;
         match report {
-            Ok(report) => Ok(report.summary),
+            Ok(report) => match report.engine_lost {
+                None => Ok(report.summary),
+                Some(error) => {
+                    self.forget().await;
+                    Err(PassError::EngineLost {
+                        error,
+                        summary: Box::new(report.summary),
+                    })
+                }
+            },
             Err(e) => {
                 let e = PassError::from(e);
                 if e.is_unreachable() {

@@ -1,6 +1,9 @@
 //! The agent's HTTP listener (hyper 1): `/metrics` (Prometheus text 0.0.4 or `OpenMetrics`,
 //! by the `Accept` header), `/healthz` (readiness: 200 `ok`, or 503 with a one-line reason),
 //! `/livez` (liveness: the loop is turning), 404 elsewhere. Read-only; decides nothing.
+//! Connection limits (count, header timeout and size) are in [`limits`].
+
+pub mod limits;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,7 +12,6 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -21,15 +23,21 @@ use super::telemetry::Telemetry;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Serve connections from `listener` until `stop` fires.
+/// Serve connections from `listener` until `stop` fires, within [`limits`].
 pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, stop: CancellationToken) {
+    let connections = limits::Connections::default();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                let Some(slot) = connections.try_open() else {
+                    // Closed at once (dropped): the cap keeps memory and descriptors bounded.
+                    tracing::debug!(%peer, "metrics listener at its connection cap; closing");
+                    continue;
+                };
                 let telemetry = Arc::clone(&telemetry);
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
@@ -37,13 +45,12 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, stop: Cance
                         let response = respond(&telemetry, req.method(), req.uri().path(), accept);
                         async move { Ok::<_, Infallible>(response) }
                     });
-                    let conn = http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service);
+                    let conn =
+                        limits::builder(&slot).serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "metrics connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {

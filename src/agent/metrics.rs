@@ -262,6 +262,17 @@ impl Metrics {
         self.passes
             .get_or_create(&label("result", result.as_str()))
             .inc();
+        self.count_images(summary);
+        self.pass_duration.observe(summary.duration_secs);
+        set_gauges(&self.images_kept, "reason", &summary.kept_by_reason);
+        set_gauges(&self.images_matched, "policy", &summary.matched_by_policy);
+        set_optional(&self.last_success, Some(unix_secs(finished)));
+        self.record_build_wait(summary);
+    }
+
+    /// Count what a pass did to images (deleted, reclaimed, skipped, untagged only, failed),
+    /// also for a pass that stopped part-way because docker went away.
+    pub fn count_images(&self, summary: &Summary) {
         for (policy, n) in &summary.deleted_by_policy {
             self.images_deleted
                 .get_or_create(&label("policy", policy))
@@ -272,15 +283,10 @@ impl Metrics {
                 .get_or_create(&label("policy", policy))
                 .inc_by(*bytes);
         }
-        set_gauges(&self.images_kept, "reason", &summary.kept_by_reason);
-        set_gauges(&self.images_matched, "policy", &summary.matched_by_policy);
         self.images_skipped.inc_by(to_u64(summary.skipped));
         self.images_untagged_only
             .inc_by(to_u64(summary.untagged_only));
         self.deletions_failed.inc_by(to_u64(summary.failed));
-        self.pass_duration.observe(summary.duration_secs);
-        set_optional(&self.last_success, Some(unix_secs(finished)));
-        self.record_build_wait(summary);
     }
 
     fn record_build_wait(&self, summary: &Summary) {

@@ -293,7 +293,14 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             }
             Err(e) if e.is_cancelled() => None,
             Err(e) if e.is_unreachable() => {
-                self.telemetry.metrics.record_failure(secs);
+                if let Some(done) = e.partial_summary() {
+                    tracing::warn!(error = %e, deleted = done.deleted, "pass stopped: docker went away");
+                    self.telemetry.metrics.count_images(done);
+                }
+                // Failed as a whole: health stays 503 until a pass succeeds, even when pings
+                // answer again (a daemon that answers pings but hangs on listings is not well).
+                self.telemetry
+                    .pass_failed(&e.to_string(), secs, self.clock.now());
                 self.telemetry.engine_unreachable(&e.to_string());
                 Some(true)
             }

@@ -41,7 +41,7 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
     let concurrency = config.docker.concurrency;
     let executed = apply::execute(&engine, &saved, concurrency, &opts, &stop).await;
     watcher.abort();
-    let (results, builds) = executed?;
+    let (results, builds, engine_lost) = executed?;
     let mut summary = summarize(&saved.plan, &results, false, started.elapsed());
     count_build_wait(&mut summary, builds.as_ref(), saved.plan.deletions.len());
     let report = PassReport {
@@ -52,7 +52,8 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         results,
         summary,
         builds,
+        engine_lost,
     };
     print(&report, args.output, run_shows(args.output))?;
-    Ok(exit_code(&report))
+    exit_code(&report)
 }

@@ -30,6 +30,15 @@ pub enum CmdError {
     /// The docker CLI context (or `DOCKER_HOST`) names no usable engine.
     #[error("{0}")]
     Context(#[from] ContextError),
+    /// The engine went away during the deletions; the report was printed.
+    #[error(
+        "{error}; the pass stopped: {not_attempted} of {planned} planned deletions were not attempted and nothing outside the plan was touched (run it again once docker answers)"
+    )]
+    EngineLost {
+        error: EngineError,
+        planned: usize,
+        not_attempted: usize,
+    },
     #[error("{0}")]
     Locked(String),
     /// A plan file that cannot be applied (a usage error: nothing was deleted).
@@ -53,7 +62,7 @@ impl CmdError {
             | CmdError::Context(_)
             | CmdError::PlanFile(_)
             | CmdError::Usage(_) => exit::CONFIG,
-            CmdError::Engine(_) => exit::UNREACHABLE,
+            CmdError::Engine(_) | CmdError::EngineLost { .. } => exit::UNREACHABLE,
             CmdError::Locked(_) => exit::LOCKED,
             CmdError::Hold(e) => e.exit_code(),
             CmdError::Other(_) => exit::ENVIRONMENT,

@@ -47,7 +47,7 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, run_shows(args.output))?;
-    Ok(exit_code(&report))
+    exit_code(&report)
 }
 
 /// What a run that deleted shows: the table lists deletions, the JSON document every
@@ -60,16 +60,26 @@ pub(super) fn run_shows(output: Output) -> &'static [Action] {
 }
 
 /// 4 when a build held the deletions back (`--no-wait`, or `max_defer` ran out), 1 when
-/// some deletions failed, else 0.
-pub(super) fn exit_code(report: &PassReport) -> i32 {
-    let held_back = report.builds.as_ref().map(|b| b.outcome);
-    if matches!(held_back, Some(GateOutcome::NoWait | GateOutcome::Expired)) {
-        crate::exit::LOCKED
-    } else if report.summary.failed > 0 {
-        crate::exit::DELETIONS_FAILED
-    } else {
-        crate::exit::OK
+/// some deletions failed, else 0; the engine going away mid-pass is an error (exit 3) after
+/// the report was printed.
+pub(super) fn exit_code(report: &PassReport) -> Result<i32, CmdError> {
+    if let Some(error) = &report.engine_lost {
+        return Err(CmdError::EngineLost {
+            error: error.clone(),
+            planned: report.plan.deletions.len(),
+            not_attempted: report.summary.not_attempted,
+        });
     }
+    let held_back = report.builds.as_ref().map(|b| b.outcome);
+    Ok(
+        if matches!(held_back, Some(GateOutcome::NoWait | GateOutcome::Expired)) {
+            crate::exit::LOCKED
+        } else if report.summary.failed > 0 {
+            crate::exit::DELETIONS_FAILED
+        } else {
+            crate::exit::OK
+        },
+    )
 }
 
 /// `--lock-file` naming the build lock: the pass would hold the lock it must take, and

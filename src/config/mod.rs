@@ -5,6 +5,7 @@
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
 mod builds;
+mod limits;
 mod policy;
 mod raw;
 pub mod schedule;
@@ -13,6 +14,7 @@ mod types;
 mod validate;
 mod values;
 
+pub use limits::MAX_CONFIG_BYTES;
 pub use types::*;
 
 use std::path::Path;
@@ -51,7 +53,7 @@ fn render_problems(problems: &[Problem]) -> String {
                 line.push_str(&p.path);
             }
             line.push_str(": ");
-            line.push_str(&p.message);
+            line.push_str(&cut(&p.message));
             if let Some(h) = &p.hint {
                 line.push_str(" (");
                 line.push_str(h);
@@ -63,6 +65,16 @@ fn render_problems(problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// A message cut to 500 characters: messages quote the offending value, which in a hostile
+/// file can be a megabyte long.
+fn cut(message: &str) -> std::borrow::Cow<'_, str> {
+    const MAX_CHARS: usize = 500;
+    match message.char_indices().nth(MAX_CHARS) {
+        None => message.into(),
+        Some((at, _)) => format!("{}… (cut)", &message[..at]).into(),
+    }
+}
+
 /// The reference configuration, embedded in the binary (`config/default.yaml`).
 pub const DEFAULT_YAML: &str = include_str!("../../config/default.yaml");
 
@@ -72,7 +84,7 @@ pub const DEFAULT_YAML: &str = include_str!("../../config/default.yaml");
 /// nothing is deleted (the summary says so).
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = read_bounded(path).map_err(|e| ConfigError {
         problems: vec![Problem {
             location: origin.clone(),
             path: String::new(),
@@ -87,10 +99,32 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     parse_str(&text, &origin)
 }
 
+/// Read at most one byte more than [`MAX_CONFIG_BYTES`] (so [`parse_str`] can refuse it
+/// without reading a huge file whole).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Validate configuration text; `origin` names it in messages (usually the file path).
 ///
 /// Every problem is reported at once, each at `origin:line:column` of the offending value.
+/// Input beyond the limits in `config::limits` (size, depth, aliases, …) is refused.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError {
+            problems: vec![Problem {
+                location: origin.to_owned(),
+                path: String::new(),
+                message: format!("the file is larger than {MAX_CONFIG_BYTES} bytes"),
+                hint: Some(limits::HINT.to_owned()),
+            }],
+        });
+    }
     let raw = raw::parse(text, origin).map_err(|p| ConfigError { problems: vec![p] })?;
     validate::config(raw, origin)
 }

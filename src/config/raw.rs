@@ -93,7 +93,7 @@ pub(super) fn unplaced<T>(value: T) -> S<T> {
 /// Parse YAML text into the raw schema. Duplicate keys, unknown keys and type errors are
 /// rejected here, as one problem with the parser's position and the field path.
 pub(super) fn parse(text: &str, origin: &str) -> Result<RawConfig, Problem> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    let options = super::limits::options();
     let mut path = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize::<_, Option<RawConfig>>(de).map_err(|e| {
@@ -141,7 +141,9 @@ fn explain(message: &str) -> (String, Option<String>) {
         m if m.starts_with("invalid i64") => "expected a whole number here".to_owned(),
         m => m.to_owned(),
     };
-    let hint = if reworded.starts_with("unknown field") {
+    let hint = if reworded.contains("budget") || reworded.contains("limit exceeded") {
+        Some(super::limits::HINT)
+    } else if reworded.starts_with("unknown field") {
         Some("check the spelling; the README's configuration reference lists every key")
     } else if reworded.starts_with("duplicate mapping key") {
         Some("keep one of them")

@@ -8,6 +8,7 @@
 
 pub mod context;
 mod podman;
+mod protocol;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -198,6 +199,7 @@ async fn bounded<T, E: Into<CallError>>(
             Closed(cause) => tls::refused_client(host, cause),
         }),
         Err(_elapsed) => Err(EngineError::Timeout {
+            host: host.to_owned(),
             seconds: timeout_secs,
             what: what.to_owned(),
         }),
@@ -430,6 +432,7 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
             unreachable(tls::CAUSE_WANTS_TLS.to_owned(), tls::HINT_WANTS_TLS)
         }
         BollardError::RequestTimeoutError => EngineError::Timeout {
+            host: host.to_owned(),
             seconds: timeout_secs,
             what: what.to_owned(),
         },
@@ -441,7 +444,8 @@ fn classify(err: BollardError, host: &str, timeout_secs: u64, what: &str) -> Eng
         }
         other => tls::classify_handshake(&other, host)
             .or_else(|| classify_transport(&other, host, timeout_secs, what))
-            .unwrap_or_else(|| EngineError::Other(format!("{what}: {other}"))),
+            .or_else(|| protocol::classify(&other, host, what))
+            .unwrap_or_else(|| EngineError::Other(format!("{what} at {host}: {other}"))),
     }
 }
 
@@ -458,16 +462,20 @@ fn classify_transport(
     let hint = match io.kind() {
         K::TimedOut => {
             return Some(EngineError::Timeout {
+                host: host.to_owned(),
                 seconds: timeout_secs,
                 what: what.to_owned(),
             });
         }
         K::PermissionDenied => HINT_PERMISSION,
         K::ConnectionRefused if tcp => HINT_WRONG_HOST,
-        K::NotFound | K::ConnectionRefused => HINT_NOT_RUNNING,
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::NotConnected => {
-            HINT_NOT_RUNNING
-        }
+        K::NotFound
+        | K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::NotConnected
+        | K::UnexpectedEof => HINT_NOT_RUNNING,
         K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => HINT_WRONG_HOST,
         _ => return None,
     };
@@ -572,6 +580,7 @@ mod tests {
         assert_eq!(
             e,
             EngineError::Timeout {
+                host: UNIX.into(),
                 seconds: 7,
                 what: "list images".into()
             }
@@ -580,6 +589,7 @@ mod tests {
         assert_eq!(
             e,
             EngineError::Timeout {
+                host: TCP.into(),
                 seconds: 3,
                 what: "ping".into()
             }

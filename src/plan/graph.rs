@@ -50,6 +50,10 @@ impl<'a> Graph<'a> {
         par::fill(&mut parent, threads, |i| {
             images[i].parent_id.and_then(|p| index.get(&p).copied())
         });
+        // Every walk up a chain (in-use parents, parents of kept images, waves, cascades)
+        // relies on chains ending. A pass rejects a cyclic listing before planning
+        // (`Inventory::check_parents`); cutting here keeps `plan()` total on any input.
+        crate::inventory::cut_cycles(&mut parent);
         let own_bytes = size
             .iter()
             .zip(&parent)

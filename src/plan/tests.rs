@@ -468,6 +468,38 @@ fn chains_delete_children_first_and_count_no_byte_twice() {
     assert!(waves.windows(2).all(|w| w[0] <= w[1]), "{waves:?}");
 }
 
+/// A hostile listing with parent cycles (a pass rejects it before planning; `plan()` itself
+/// must still terminate): every image gets a decision, waves are finite, in-use chains hold.
+#[test]
+fn parent_cycles_cannot_make_the_planner_loop() {
+    let images = vec![
+        builder("leaf", 5 * H).parent("a"),
+        builder("a", 5 * H).parent("b"),
+        builder("b", 5 * H).parent("a"),
+        builder("self", 5 * H).parent("self"),
+        builder("u1", 5 * H).parent("u2"),
+        builder("u2", 5 * H).parent("u1"),
+    ];
+    let used = vec![container("c1", "u1", "running")];
+    let p = run(images, used, &cfg(vec![policy("b", &["stage=builder"])]));
+    assert_eq!(p.decisions.len(), 6);
+    assert!(p.deletions.iter().all(|d| d.wave < 6), "{:?}", p.deletions);
+    assert_eq!(decision(&p, "u1").action, Action::Keep);
+    assert_eq!(
+        decision(&p, "u2").action,
+        Action::Keep,
+        "{}",
+        line(&p, "u2")
+    );
+    let inv = Inventory {
+        images: p.inv.images.clone(),
+        containers: vec![],
+    };
+    let err = inv.check_parents().expect_err("cycles are rejected");
+    assert_eq!(err.cycles.len(), 3, "{err}");
+    assert!(err.to_string().contains("nothing was deleted"), "{err}");
+}
+
 #[test]
 fn durations_render_as_written() {
     let cases = [

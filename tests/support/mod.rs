@@ -8,6 +8,13 @@
 pub mod fake_api;
 pub mod fixture;
 
+// Fault suite (issue 13): processes, fake and proxied engines, a daemon of a test's own.
+pub mod accounting;
+pub mod agent_proc;
+pub mod daemon;
+pub mod fault_server;
+pub mod gate_proxy;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

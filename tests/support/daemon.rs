@@ -1,0 +1,144 @@
+//! A dockerd of the test's own (scripts/dockerd.sh flags, in a temp dir under /tmp: socket
+//! paths are limited to 108 bytes), for tests that must kill and restart their daemon. The
+//! shared test daemon (`DOCKER_HOST`) is never touched. Stopped and removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+
+pub struct OwnDaemon {
+    /// The daemon's directory (data root, exec root, pidfile, socket).
+    pub dir: PathBuf,
+    /// `unix://…/docker.sock`.
+    pub host: String,
+    _base: tempfile::TempDir,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh")
+}
+
+fn run_script(action: &str, dir: &Path) -> String {
+    try_script(action, dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_script(action: &str, dir: &Path) -> Result<String, String> {
+    let out = Command::new(script())
+        .arg(action)
+        .arg(dir)
+        .output()
+        .expect("run scripts/dockerd.sh");
+    if !out.status.success() {
+        let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+        let problems: Vec<&str> = log.lines().filter(|l| !l.contains("level=info")).collect();
+        return Err(format!(
+            "scripts/dockerd.sh {action} failed (starting a dockerd needs root): {}\nnot-info lines of dockerd.log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            problems.join("\n")
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// True while `pid` runs (a zombie does not count).
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && stat.split_whitespace().nth(2) != Some("Z")
+}
+
+impl OwnDaemon {
+    /// Start a fresh daemon and wait until it answers.
+    pub fn start(name: &str) -> OwnDaemon {
+        let base = tempfile::Builder::new()
+            .prefix(&format!("ss-{name}-"))
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let dir = base.path().join("d");
+        let host = run_script("start", &dir);
+        OwnDaemon {
+            dir,
+            host,
+            _base: base,
+        }
+    }
+
+    /// dockerd's pid (its own pidfile).
+    pub fn pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.dir.join("docker.pid")).expect("dockerd pidfile");
+        text.trim().parse().expect("a pid")
+    }
+
+    /// SIGKILL dockerd (its containerd lives on, as after a real crash) and wait until it is gone.
+    pub fn kill9(&self) {
+        let pid = self.pid();
+        let ok = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -KILL {pid}");
+        let start = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            // A zombie until the script's shell (its parent) is gone; /proc/PID/stat says so.
+            let proc_stat =
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if proc_stat.split_whitespace().nth(2) == Some("Z") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dockerd {pid} survived SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start dockerd again on the same directory (same data, same socket). The killed daemon's
+    /// pidfile is removed first, as a service manager does after a crash: a killed dockerd
+    /// whose parent never reaps it stays a zombie, and dockerd refuses a pidfile naming a
+    /// process that still exists.
+    ///
+    /// dockerd's containerd dies with it; its files (and the lock on its database) go when it
+    /// has exited, so the restart waits for that, and, like a service manager, tries up to
+    /// three times (a busy machine can exceed dockerd's wait for a fresh containerd).
+    pub fn restart(&self) {
+        let containerd = std::fs::read_to_string(self.dir.join("exec/containerd/containerd.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        let start = Instant::now();
+        while containerd.is_some_and(alive) && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut last = String::new();
+        for _ in 0..3 {
+            let _ = std::fs::remove_file(self.dir.join("docker.pid"));
+            match try_script("start", &self.dir) {
+                Ok(host) => {
+                    assert_eq!(host, self.host, "same socket after a restart");
+                    return;
+                }
+                Err(e) => last = e,
+            }
+        }
+        panic!("dockerd did not restart three times: {last}");
+    }
+
+    /// A bollard client for setting up and inspecting.
+    pub async fn client(&self) -> Docker {
+        // Generous: loading hundreds of fixtures takes a while on a busy machine.
+        Docker::connect_with_unix(&self.host, 600, bollard::API_DEFAULT_VERSION)
+            .expect("client")
+            .negotiate_version()
+            .await
+            .expect("the own daemon answers")
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        if self.dir.exists() {
+            let _ = Command::new(script()).arg("stop").arg(&self.dir).output();
+        }
+    }
+}
