@@ -86,9 +86,19 @@ impl Serialize for ImageId {
 }
 
 impl<'de> Deserialize<'de> for ImageId {
+    /// From the `sha256:<hex>` form (or the bare digits), without allocating.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ImageId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an image ID (sha256:<64 hex digits>)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ImageId, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -157,6 +167,16 @@ pub struct Container {
 pub struct Inventory {
     pub images: Vec<Image>,
     pub containers: Vec<Container>,
+}
+
+/// `Created` values at or before this (1980-01-01) are placeholders, not times.
+const EARLIEST_KNOWN_CREATED: i64 = 315_532_800;
+
+/// Whether a `Created` time means anything: after 1980-01-01 and at most a minute ahead of
+/// `now` (reproducible builds stamp 1970; a skewed builder clock stamps the future).
+#[must_use]
+pub fn created_is_known(created: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    created.timestamp() > EARLIEST_KNOWN_CREATED && created <= now + chrono::Duration::minutes(1)
 }
 
 /// The first 12 hex digits of an image or container ID, with any `sha256:` prefix removed.

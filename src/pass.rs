@@ -5,6 +5,7 @@
 //! measured on the engine's clock, which stamped the images.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -18,12 +19,15 @@ use tracing::{debug, warn};
 
 use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
+use crate::history::History;
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{Action, Decision, Plan};
 use crate::tag_times;
 
 /// Clock differences up to this are normal; beyond it, a pass says so.
 const SKEW_WORTH_A_WARNING: chrono::Duration = chrono::Duration::seconds(60);
+use crate::observe;
+use crate::plan::Usage;
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +63,9 @@ pub struct Summary {
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
+    /// The disk's used and `high` ratios (0–1), when the pass measured the disk.
+    #[serde(skip)]
+    pub disk: Option<(f64, f64)>,
 }
 
 /// Everything one pass produced.
@@ -73,6 +80,9 @@ pub struct PassReport {
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
     pub summary: Summary,
+    /// The history records and disk measurement the plan was made with.
+    #[serde(skip)]
+    pub usage: Usage,
 }
 
 impl PassReport {
@@ -92,13 +102,27 @@ impl PassReport {
     }
 }
 
-/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
+/// Run one pass without history. `stop` asks it to start no new deletions (in-flight ones
+/// finish).
 pub async fn run_pass<E: Engine>(
     engine: &E,
     config: &Config,
     now: DateTime<Utc>,
     opts: &PassOptions,
     stop: &CancellationToken,
+) -> Result<PassReport, EngineError> {
+    run_pass_with(engine, config, now, opts, stop, None).await
+}
+
+/// [`run_pass`] that reads and updates `history` (reconciled before planning; deleted
+/// images forgotten after).
+pub async fn run_pass_with<E: Engine>(
+    engine: &E,
+    config: &Config,
+    now: DateTime<Utc>,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+    history: Option<&Mutex<History>>,
 ) -> Result<PassReport, EngineError> {
     let started = Instant::now();
     let (info, images, containers) = tokio::try_join!(
@@ -108,7 +132,11 @@ pub async fn run_pass<E: Engine>(
     )?;
     let now = engine_now(&info, now);
     let mut inventory = Inventory { images, containers };
-    let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
+    let usage = observe::gather(config, &info, &inventory, history, now);
+    if let Some(Err(e)) = &usage.disk {
+        tracing::error!(error = %e, "disk_pressure policies delete nothing this pass");
+    }
+    let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, &usage, now).await?;
     let concurrency = config.docker.concurrency;
     debug!(
         images = plan.decisions.len(),
@@ -125,7 +153,13 @@ pub async fn run_pass<E: Engine>(
     } else {
         execute_plan(engine, &plan, &inventory.images, concurrency, opts, stop).await
     };
-    let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
+    if let Some(h) = history {
+        observe::forget_deleted(h, &inventory, &plan, &results);
+    }
+    let mut summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
+    if let (Some(Ok(u)), Some(d)) = (&usage.disk, &config.disk) {
+        summary.disk = Some((u.used_ratio(), f64::from(d.space.high) / 100.0));
+    }
     Ok(PassReport {
         engine_id: info.id,
         planned_at: now,
@@ -133,6 +167,7 @@ pub async fn run_pass<E: Engine>(
         plan,
         results,
         summary,
+        usage,
     })
 }
 

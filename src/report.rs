@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
+use crate::disk::DiskUsage;
 use crate::execute::{DeletionResult, Outcome};
+use crate::history::Record;
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
 use crate::plan::{Action, Reason, fmt_age, image_age};
@@ -165,6 +167,9 @@ pub struct JsonReport<'a> {
     pub planned_at: DateTime<Utc>,
     pub summary: &'a Summary,
     pub reclaimable_bytes: u64,
+    /// The disk measurement the plan used, when a `when: disk_pressure` policy needed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<&'a DiskUsage>,
     pub images: Vec<JsonImage<'a>>,
 }
 
@@ -189,6 +194,10 @@ pub struct JsonImage<'a> {
     /// For planned deletions: the estimated bytes the deletion frees.
     pub reclaimable_bytes: Option<u64>,
 
+    /// `first_seen`/`last_used` (Unix seconds) and their sources, when the history knows
+    /// the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<&'a Record>,
     /// Present for planned deletions once executed.
     pub outcome: Option<&'a Outcome>,
     pub reclaimed_bytes: u64,
@@ -223,6 +232,7 @@ pub fn to_json(report: &PassReport) -> JsonReport<'_> {
                 policy: d.policy.as_deref(),
                 reason: &d.reason,
                 reason_text: d.reason.to_string(),
+                history: report.usage.history.get(&image.id),
                 wave: del.map(|x| x.wave),
                 reclaimable_bytes: del.map(|x| x.reclaim_bytes),
                 outcome: r.map(|r| &r.outcome),
@@ -237,6 +247,7 @@ pub fn to_json(report: &PassReport) -> JsonReport<'_> {
         planned_at: report.planned_at,
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
+        disk: report.usage.disk.as_ref().and_then(|d| d.as_ref().ok()),
         images,
     }
 }

@@ -10,7 +10,7 @@ use stagesweep::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::Outcome;
 use stagesweep::pass::{PassOptions, Summary, run_pass};
-use stagesweep::plan::Reason;
+use stagesweep::plan::{DiskFigures, Reason, Source};
 use tokio_util::sync::CancellationToken;
 
 fn readme() -> String {
@@ -96,6 +96,41 @@ fn every_reason() -> Vec<Reason> {
             keep_last: 1,
             group: p.clone(),
         },
+        Reason::UnusedFor {
+            policy: p.clone(),
+            last_used: chrono::DateTime::UNIX_EPOCH,
+            last_used_by: Source::Event,
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        Reason::UsedRecently {
+            policy: p.clone(),
+            last_used: chrono::DateTime::UNIX_EPOCH,
+            last_used_by: Source::Event,
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        Reason::ArrivedRecently {
+            policy: p.clone(),
+            first_seen: chrono::DateTime::UNIX_EPOCH,
+            first_seen_by: Source::Listing,
+            age_secs: 0,
+            min_age_secs: 0,
+        },
+        Reason::DiskPressure {
+            policy: p.clone(),
+            last_used: None,
+            last_used_by: None,
+            disk: Arc::new(figures()),
+        },
+        Reason::NoDiskPressure {
+            policy: p.clone(),
+            disk: Arc::new(figures()),
+        },
+        Reason::DiskNotMeasured {
+            policy: p.clone(),
+            error: p.clone(),
+        },
         Reason::WithinPolicy { policy: p },
         Reason::NoPolicyMatches,
     ];
@@ -115,10 +150,27 @@ fn every_reason() -> Vec<Reason> {
             | Reason::YoungerThanMinAge { .. }
             | Reason::AmongNewest { .. }
             | Reason::WithinPolicy { .. }
+            | Reason::UnusedFor { .. }
+            | Reason::UsedRecently { .. }
+            | Reason::ArrivedRecently { .. }
+            | Reason::DiskPressure { .. }
+            | Reason::NoDiskPressure { .. }
+            | Reason::DiskNotMeasured { .. }
             | Reason::NoPolicyMatches => {}
         }
     }
     all
+}
+
+fn figures() -> DiskFigures {
+    DiskFigures {
+        measured: "/".into(),
+        resource: "space".into(),
+        used_permille: 0,
+        high_percent: 85,
+        low_percent: 80,
+        to_free_bytes: 0,
+    }
 }
 
 fn every_outcome() -> Vec<Outcome> {

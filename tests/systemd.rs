@@ -109,6 +109,7 @@ fn agent_unit_has_the_notify_reload_and_lock_settings() {
         "ExecStart=/usr/local/bin/stagesweep agent --config /etc/stagesweep/config.yaml",
         "WatchdogSec=",
         "RuntimeDirectory=stagesweep",
+        "StateDirectory=stagesweep",
         "SupplementaryGroups=docker",
     ] {
         assert!(
@@ -157,9 +158,10 @@ fn agent_speaks_the_notify_protocol() {
         format!(
             "policies:\n  - name: none\n    match:\n      labels: [stagesweep.test=notify-{}]\n    min_age: 1h\n\
              schedule: \"@hourly\"\nrun_on_start: true\nlock_file: {}\nshutdown_timeout: 5s\n\
-             metrics:\n  enabled: false\n",
+             metrics:\n  enabled: false\nhistory:\n  path: {}\n",
             std::process::id(),
-            dir.path().join("lock").display()
+            dir.path().join("lock").display(),
+            dir.path().join("history.json").display()
         ),
     )
     .expect("write config");

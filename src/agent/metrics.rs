@@ -57,6 +57,8 @@ pub struct Metrics {
     images_matched: Family<Label, Gauge>,
     ticks_skipped: Counter,
     config_reloads: Family<Label, Counter>,
+    disk_used: Gauge<f64, AtomicU64>,
+    disk_high: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,8 @@ impl Metrics {
             images_matched: Family::default(),
             ticks_skipped: Counter::default(),
             config_reloads: Family::default(),
+            disk_used: Gauge::default(),
+            disk_high: Gauge::default(),
         };
         m.register();
         m
@@ -146,6 +150,22 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+        r.register(
+            "disk_used_ratio",
+            "Used ratio of the engine's disk (1 - available/capacity, as kubelet counts it)",
+            self.disk_used.clone(),
+        );
+        r.register(
+            "disk_high_ratio",
+            "The disk.high watermark as a ratio",
+            self.disk_high.clone(),
+        );
+    }
+
+    /// The disk's last measurement: used ratio and `high` ratio.
+    pub fn set_disk(&self, used: f64, high: f64) {
+        self.disk_used.set(used);
+        self.disk_high.set(high);
     }
 
     /// Count a pass that produced a summary.
@@ -182,6 +202,9 @@ impl Metrics {
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         self.last_success.set(unix_secs(finished));
+        if let Some((used, high)) = summary.disk {
+            self.set_disk(used, high);
+        }
     }
 
     /// Count a pass that failed as a whole.
@@ -253,6 +276,7 @@ mod tests {
         m.tick_skipped();
         m.config_reload(false);
         m.set_next_pass(Some(at));
+        m.set_disk(0.875, 0.85);
         let text = m.encode();
         for line in [
             "stagesweep_passes_total{result=\"partial\"} 2",
@@ -267,6 +291,8 @@ mod tests {
             "stagesweep_images_matched{policy=\"builder\"} 5",
             "stagesweep_ticks_skipped_total 1",
             "stagesweep_config_reloads_total{result=\"failure\"} 1",
+            "stagesweep_disk_used_ratio 0.875",
+            "stagesweep_disk_high_ratio 0.85",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

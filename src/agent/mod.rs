@@ -10,6 +10,7 @@ pub mod clock;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod observers;
 pub mod reload;
 pub mod runner;
 pub mod telemetry;
@@ -34,6 +35,9 @@ pub use wiring::{DockerConnector, schedule_tickers};
 
 use crate::config::Config;
 
+/// How long the first pass waits for the events worker's first replay and reconcile.
+const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Run the agent with the Docker engine and the configured schedule until SIGTERM/SIGINT.
 /// `config_path` is re-read on SIGHUP.
 pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
@@ -50,7 +54,7 @@ pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 }
 
 /// [`main`] with its engine, schedule and config loader given by the caller.
-pub async fn run_with<C: Connector>(
+pub async fn run_with<C: Connector + Clone + 'static>(
     config_path: PathBuf,
     config: Config,
     connector: C,
@@ -97,15 +101,20 @@ pub async fn run_with<C: Connector>(
         }
         notify::stopping();
     };
-    let backend = EngineBackend::new(connector);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let observers = observers::start(&config_rx, &connector, &telemetry, &wake);
+    observers.wait_synced(SYNC_LIMIT).await;
+    let backend = EngineBackend::new(connector).with_history(observers.history());
     let agent = Agent::new(
         backend,
         SystemClock,
         config_rx,
         tickers,
         Arc::clone(&telemetry),
-    );
+    )
+    .with_wake(wake);
     let stopped = agent.run(shutdown).await;
+    observers.shutdown().await;
 
     stop_http.cancel();
     reloads.abort();

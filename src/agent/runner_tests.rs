@@ -40,6 +40,8 @@ fn config(run_on_start: bool) -> Config {
             enabled: false,
             listen: "127.0.0.1:0".parse().expect("addr"),
         },
+        history: crate::config::HistoryConfig::default(),
+        disk: None,
     }
 }
 

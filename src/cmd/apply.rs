@@ -46,6 +46,7 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         plan: saved.plan,
         results,
         summary,
+        usage: crate::plan::Usage::default(),
     };
     print(&report, args.output, false)?;
     Ok(exit_code(&report))

@@ -11,7 +11,13 @@ use crate::cli::{ConfigArg, Output, PlanArgs, PruneArgs};
 use crate::config::Config;
 use crate::engine::docker::{self, DockerEngine};
 use crate::lock::{HostLock, LockError};
-use crate::pass::{PassOptions, PassReport, run_pass};
+use std::sync::Mutex;
+
+use crate::config::{ConfigError, Problem};
+use crate::engine::Engine as _;
+use crate::history::store::{self, Opener};
+use crate::observe;
+use crate::pass::{PassOptions, PassReport, run_pass_with};
 use crate::report;
 
 /// Run `prune`; returns the exit code (0, or 1 when some deletions failed).
@@ -65,10 +71,25 @@ async fn pass(
     config: &Config,
     opts: &PassOptions,
 ) -> Result<PassReport, CmdError> {
+    check_disk(engine, config).await?;
+    let opener = if opts.dry_run {
+        Opener::DryRun
+    } else {
+        Opener::Prune
+    };
+    let history = store::open(&config.history, opener).map(Mutex::new);
     let (stop, watcher) = stop_on_ctrl_c();
-    let result = run_pass(engine, config, Utc::now(), opts, &stop).await;
+    let result = run_pass_with(engine, config, Utc::now(), opts, &stop, history.as_ref()).await;
     watcher.abort();
     let report = result?;
+    if let Some(h) = history {
+        let mut h = h
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = store::save(&config.history, &mut h, opener) {
+            warn!(error = %e, "history not written");
+        }
+    }
     debug!(summary = %report::report_summary_line(&report), "pass finished");
     Ok(report)
 }
@@ -85,6 +106,27 @@ pub(super) fn stop_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<()
         }
     });
     (stop, watcher)
+}
+
+/// Percentages without a visible filesystem are a configuration error (exit 2), found
+/// before anything is planned.
+async fn check_disk(engine: &DockerEngine, config: &Config) -> Result<(), CmdError> {
+    if !observe::needs_disk(config) {
+        return Ok(());
+    }
+    let info = engine.info().await?;
+    let inventory = crate::inventory::Inventory::default();
+    match observe::measure_disk(config, info.root_dir, &inventory) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CmdError::Config(ConfigError {
+            problems: vec![Problem {
+                location: "disk".to_owned(),
+                path: "disk.path".to_owned(),
+                message: e.to_string(),
+                hint: None,
+            }],
+        })),
+    }
 }
 
 /// Take the host lock. When its directory does not exist and cannot be created, no agent

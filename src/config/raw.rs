@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub lock_file: Option<S<String>>,
     pub shutdown_timeout: Option<S<String>>,
     pub metrics: Option<RawMetrics>,
+    pub history: Option<RawHistory>,
+    pub disk: Option<RawDisk>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +59,9 @@ pub(super) struct RawPolicy {
     pub group_by: Option<S<String>>,
     pub max_total_size: Option<S<String>>,
     pub all_references: Option<S<bool>>,
+    pub unused_for: Option<S<String>>,
+    pub order: Option<S<String>>,
+    pub when: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +78,35 @@ pub(super) struct RawMatch {
 pub(super) struct RawMetrics {
     pub enabled: Option<bool>,
     pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHistory {
+    pub enabled: Option<bool>,
+    pub path: Option<S<String>>,
+    pub gap_policy: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDisk {
+    pub high: Option<S<RawPercent>>,
+    pub low: Option<S<RawPercent>>,
+    pub inodes_high: Option<S<RawPercent>>,
+    pub inodes_low: Option<S<RawPercent>>,
+    pub path: Option<S<String>>,
+    pub measure: Option<S<String>>,
+    pub max_images_bytes: Option<S<String>>,
+    pub check_every: Option<S<String>>,
+}
+
+/// A percentage as written: `85` or `"85%"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawPercent {
+    Number(i64),
+    Text(String),
 }
 
 /// A value with no position (ad-hoc flags, built-in values).

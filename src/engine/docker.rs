@@ -4,6 +4,7 @@
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
 //! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
 
+mod events;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -188,6 +189,10 @@ impl Engine for DockerEngine {
     /// Docker honours `noprune`.
     fn deletes_parents(&self) -> bool {
         false
+    }
+
+    fn events(&self, since: Option<i64>, until: Option<i64>) -> super::EventStream {
+        self.event_stream(since, until)
     }
 
     fn describe(&self) -> String {
