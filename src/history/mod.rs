@@ -73,9 +73,10 @@ impl Record {
         }
     }
 
-    /// Record a use at `at` (kept when an equal or later use is already known).
+    /// Record a use at `at` (kept when a later use is already known; on a tie the newer
+    /// observation names the source).
     pub fn used(&mut self, at: i64, by: Source) {
-        if at > self.last_used {
+        if at >= self.last_used {
             self.last_used = at;
             self.last_used_by = by;
         }
