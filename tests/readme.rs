@@ -39,7 +39,7 @@ fn code_spans(text: &str) -> BTreeSet<String> {
 /// it is listed here (and then in the README).
 fn every_reason() -> Vec<Reason> {
     let p: Arc<str> = Arc::from("p");
-    let all = vec![
+    let mut all = vec![
         Reason::Matched {
             policy: p.clone(),
             age_secs: 0,
@@ -96,6 +96,41 @@ fn every_reason() -> Vec<Reason> {
             keep_last: 1,
             group: p.clone(),
         },
+        Reason::WithinPolicy { policy: p.clone() },
+        Reason::NoPolicyMatches,
+    ];
+    all.extend(history_and_disk_reasons(&p));
+    for r in &all {
+        match r {
+            Reason::Matched { .. }
+            | Reason::OlderThanMaxAge { .. }
+            | Reason::BeyondKeepLast { .. }
+            | Reason::OverSizeBudget { .. }
+            | Reason::InUse { .. }
+            | Reason::ParentOfInUse { .. }
+            | Reason::ParentOfKept { .. }
+            | Reason::ProtectedReference { .. }
+            | Reason::ProtectedLabel { .. }
+            | Reason::UnknownAge { .. }
+            | Reason::OtherReferences { .. }
+            | Reason::YoungerThanMinAge { .. }
+            | Reason::AmongNewest { .. }
+            | Reason::WithinPolicy { .. }
+            | Reason::UnusedFor { .. }
+            | Reason::UsedRecently { .. }
+            | Reason::ArrivedRecently { .. }
+            | Reason::DiskPressure { .. }
+            | Reason::NoDiskPressure { .. }
+            | Reason::DiskNotMeasured { .. }
+            | Reason::NoPolicyMatches => {}
+        }
+    }
+    all
+}
+
+/// The reasons that come from the history and the disk.
+fn history_and_disk_reasons(p: &Arc<str>) -> Vec<Reason> {
+    vec![
         Reason::UnusedFor {
             policy: p.clone(),
             last_used: chrono::DateTime::UNIX_EPOCH,
@@ -131,35 +166,7 @@ fn every_reason() -> Vec<Reason> {
             policy: p.clone(),
             error: p.clone(),
         },
-        Reason::WithinPolicy { policy: p },
-        Reason::NoPolicyMatches,
-    ];
-    for r in &all {
-        match r {
-            Reason::Matched { .. }
-            | Reason::OlderThanMaxAge { .. }
-            | Reason::BeyondKeepLast { .. }
-            | Reason::OverSizeBudget { .. }
-            | Reason::InUse { .. }
-            | Reason::ParentOfInUse { .. }
-            | Reason::ParentOfKept { .. }
-            | Reason::ProtectedReference { .. }
-            | Reason::ProtectedLabel { .. }
-            | Reason::UnknownAge { .. }
-            | Reason::OtherReferences { .. }
-            | Reason::YoungerThanMinAge { .. }
-            | Reason::AmongNewest { .. }
-            | Reason::WithinPolicy { .. }
-            | Reason::UnusedFor { .. }
-            | Reason::UsedRecently { .. }
-            | Reason::ArrivedRecently { .. }
-            | Reason::DiskPressure { .. }
-            | Reason::NoDiskPressure { .. }
-            | Reason::DiskNotMeasured { .. }
-            | Reason::NoPolicyMatches => {}
-        }
-    }
-    all
+    ]
 }
 
 fn figures() -> DiskFigures {
