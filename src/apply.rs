@@ -244,7 +244,7 @@ pub fn check(
             host: host.to_owned(),
         });
     }
-    if saved.planned_at > now + crate::plan::FUTURE_TOLERANCE {
+    if saved.planned_at > now + crate::inventory::FUTURE_TOLERANCE {
         return Err(PlanFileError::FromTheFuture {
             planned_at: saved.planned_at,
         });

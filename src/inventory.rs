@@ -91,9 +91,19 @@ impl Serialize for ImageId {
 }
 
 impl<'de> Deserialize<'de> for ImageId {
+    /// From the `sha256:<hex>` form (or the bare digits), without allocating.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ImageId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an image ID (sha256:<64 hex digits>)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ImageId, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -230,9 +240,27 @@ fn render_cycles(cycles: &[Vec<ImageId>]) -> String {
         String::new()
     };
     format!(
-        "listed images whose parents form a cycle: {}{more}; no real image store holds such a chain,          so the listing is not trusted and nothing was deleted (is a proxy or a non-Docker engine          answering on this socket?)",
+        "listed images whose parents form a cycle: {}{more}; no real image store holds such a \
+         chain, so the listing is not trusted and nothing was deleted (is a proxy or a \
+         non-Docker engine answering on this socket?)",
         shown.join("; ")
     )
+}
+
+/// Times at or before this are placeholders, not real times (0, 1970, the epoch that
+/// reproducible builds stamp): such a `Created` says nothing about an image's age.
+pub const EARLIEST_REAL_TIME: DateTime<Utc> =
+    DateTime::from_timestamp(315_532_800, 0).expect("1980-01-01T00:00:00Z is a valid timestamp");
+
+/// How far in the future (the engine's clock ahead of ours) a time may be and still count.
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Whether an image time (`Created`, `LastTagTime`) is a real time at `now`: after
+/// 1980-01-01 and at most a minute ahead (reproducible builds stamp 1970; a skewed clock
+/// stamps the future).
+#[must_use]
+pub fn is_real_time(t: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    t > EARLIEST_REAL_TIME && t <= now + FUTURE_TOLERANCE
 }
 
 /// The first 12 hex digits of an image or container ID, with any `sha256:` prefix removed.

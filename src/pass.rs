@@ -7,6 +7,7 @@
 //! reads the inventory and plans again after each wait, because the world changed.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,6 +23,7 @@ use tracing::{debug, warn};
 
 use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
+use crate::history::History;
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{Action, Decision, Plan};
 use crate::progress::Progress;
@@ -29,6 +31,8 @@ use crate::tag_times;
 
 /// Clock differences up to this are normal; beyond it, a pass says so.
 const SKEW_WORTH_A_WARNING: chrono::Duration = chrono::Duration::seconds(60);
+use crate::observe;
+use crate::plan::Usage;
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +88,9 @@ pub struct Summary {
     /// How long the deletions waited for builds; `None` when the pass did not ask (dry run,
     /// nothing to delete, no coordination).
     pub build_wait_secs: Option<f64>,
+    /// The disk's used and `high` ratios (0–1), when the pass measured the disk.
+    #[serde(skip)]
+    pub disk: Option<(f64, f64)>,
 }
 
 /// Everything one pass produced.
@@ -105,6 +112,9 @@ pub struct PassReport {
     /// not attempted, and the pass as a whole failed with this error.
     #[serde(skip)]
     pub engine_lost: Option<EngineError>,
+    /// The history records and disk measurement the plan was made with.
+    #[serde(skip)]
+    pub usage: Usage,
 }
 
 impl PassReport {
@@ -124,8 +134,8 @@ impl PassReport {
     }
 }
 
-/// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish) and ends
-/// a wait for builds; so does the engine going away mid-pass (see
+/// Run one pass without history. `stop` asks it to start no new deletions (in-flight ones
+/// finish) and ends a wait for builds; so does the engine going away mid-pass (see
 /// [`PassReport::engine_lost`]). `now` is the wall clock at the start; plans made after a
 /// wait add the time waited (the engine's clock wins when it tells it).
 pub async fn run_pass<E: Engine>(
@@ -135,11 +145,24 @@ pub async fn run_pass<E: Engine>(
     opts: &PassOptions,
     stop: &CancellationToken,
 ) -> Result<PassReport, PassError> {
+    run_pass_with(engine, config, now, opts, stop, None).await
+}
+
+/// [`run_pass`] that reads and updates `history` (reconciled before planning; deleted
+/// images forgotten after).
+pub async fn run_pass_with<E: Engine>(
+    engine: &E,
+    config: &Config,
+    now: DateTime<Utc>,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+    history: Option<&Mutex<History>>,
+) -> Result<PassReport, PassError> {
     let started = Instant::now();
     let mut gate = opts.builds.as_ref().map(Gate::new);
     let mut plan_at = now;
     loop {
-        let planned = inventory_and_plan(engine, config, plan_at).await?;
+        let planned = inventory_and_plan(engine, config, plan_at, history).await?;
         let deletions = planned.plan.deletions.len();
         let deleting = !opts.dry_run && deletions > 0;
         let (lock, builds) = match gate.as_mut().filter(|_| deleting) {
@@ -157,7 +180,7 @@ pub async fn run_pass<E: Engine>(
                         let builds = Some(gate.finish(outcome));
                         let took = started.elapsed();
                         let done = (Vec::new(), None);
-                        return Ok(report(planned, done, builds, opts, took));
+                        return Ok(report(planned, done, builds, config, opts, took));
                     }
                 },
             },
@@ -166,22 +189,35 @@ pub async fn run_pass<E: Engine>(
         let concurrency = config.docker.concurrency;
         let done = execute_plan(engine, &planned.plan, images, concurrency, opts, stop).await;
         drop(lock);
-        return Ok(report(planned, done, builds, opts, started.elapsed()));
+        if let Some(h) = history {
+            observe::forget_deleted(h, &planned.inventory, &planned.plan, &done.0);
+        }
+        return Ok(report(
+            planned,
+            done,
+            builds,
+            config,
+            opts,
+            started.elapsed(),
+        ));
     }
 }
 
-/// One inventory and its plan, with the engine's identity and the time planned for.
+/// One inventory and its plan, with the engine's identity, the time planned for, and the
+/// history and disk measurement it was made with.
 struct PlanSnapshot {
     engine_id: String,
     planned_at: DateTime<Utc>,
     inventory: Inventory,
     plan: Plan,
+    usage: Usage,
 }
 
 async fn inventory_and_plan<E: Engine>(
     engine: &E,
     config: &Config,
     now: DateTime<Utc>,
+    history: Option<&Mutex<History>>,
 ) -> Result<PlanSnapshot, EngineError> {
     let (info, images, containers) = tokio::try_join!(
         engine.info(),
@@ -193,7 +229,11 @@ async fn inventory_and_plan<E: Engine>(
     inventory
         .check_parents()
         .map_err(|e| EngineError::Other(format!("{} {e}", engine.describe())))?;
-    let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
+    let usage = observe::gather(config, &info, &inventory, history, now);
+    if let Some(Err(e)) = &usage.disk {
+        tracing::error!(error = %e, "disk_pressure policies delete nothing this pass");
+    }
+    let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, &usage, now).await?;
     debug!(
         images = plan.decisions.len(),
         deletions = plan.deletions.len(),
@@ -209,6 +249,7 @@ async fn inventory_and_plan<E: Engine>(
         planned_at: now,
         inventory,
         plan,
+        usage,
     })
 }
 
@@ -216,6 +257,7 @@ fn report(
     planned: PlanSnapshot,
     (results, engine_lost): (Vec<DeletionResult>, Option<EngineError>),
     builds: Option<BuildWait>,
+    config: &Config,
     opts: &PassOptions,
     took: Duration,
 ) -> PassReport {
@@ -224,9 +266,13 @@ fn report(
         planned_at,
         inventory,
         plan,
+        usage,
     } = planned;
     let mut summary = summarize(&plan, &results, opts.dry_run, took);
     count_build_wait(&mut summary, builds.as_ref(), plan.deletions.len());
+    if let (Some(Ok(u)), Some(d)) = (&usage.disk, &config.disk) {
+        summary.disk = Some((u.used_ratio(), f64::from(d.space.high) / 100.0));
+    }
     PassReport {
         engine_id,
         planned_at,
@@ -236,6 +282,7 @@ fn report(
         summary,
         builds,
         engine_lost,
+        usage,
     }
 }
 

@@ -9,7 +9,9 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::builds::{self, BuildWait, GateOutcome};
+use crate::disk::DiskUsage;
 use crate::execute::{DeletionResult, Outcome};
+use crate::history::Record;
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
 use crate::plan::{Action, Reason, fmt_age, image_age};
@@ -231,6 +233,9 @@ pub struct JsonReport<'a> {
     pub reclaimable_bytes: u64,
     /// How the deletions waited for builds; null when the pass did not ask.
     pub builds: Option<&'a BuildWait>,
+    /// The disk measurement the plan used, when a `when: disk_pressure` policy needed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<&'a DiskUsage>,
     pub images: Vec<JsonImage<'a>>,
 }
 
@@ -273,6 +278,10 @@ pub struct JsonImage<'a> {
     pub wave: Option<usize>,
     /// For planned deletions: the estimated bytes the deletion frees.
     pub reclaimable_bytes: Option<u64>,
+    /// `first_seen`/`last_used` (Unix seconds) and their sources, when the history knows
+    /// the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<&'a Record>,
     /// Present for planned deletions once executed, or held back by a build.
     pub outcome: Option<JsonOutcome<'a>>,
     pub reclaimed_bytes: u64,
@@ -310,6 +319,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
                 policy: d.policy.as_deref(),
                 reason: &d.reason,
                 reason_text: d.reason.to_string(),
+                history: report.usage.history.get(&image.id),
                 wave: del.map(|x| x.wave),
                 reclaimable_bytes: del.map(|x| x.reclaim_bytes),
                 outcome: match r {
@@ -329,6 +339,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
         builds: report.builds.as_ref(),
+        disk: report.usage.disk.as_ref().and_then(|d| d.as_ref().ok()),
         images,
     }
 }

@@ -17,7 +17,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use crate::inventory::Inventory;
-use crate::plan::{self, Action, Plan, Reason};
+use crate::plan::{self, Action, Plan, Reason, Usage};
 
 /// Plan, learning the tag times of the images whose fate they could change, until the plan
 /// asks for no tag time it does not have. Each round inspects only images not inspected yet.
@@ -25,11 +25,12 @@ pub async fn plan_with_tag_times<E: Engine>(
     engine: &E,
     inventory: &mut Inventory,
     config: &Config,
+    usage: &Usage,
     now: DateTime<Utc>,
 ) -> Result<Plan, EngineError> {
     let mut inspected: HashSet<usize> = HashSet::new();
     loop {
-        let plan = plan::plan(inventory, config, now);
+        let plan = plan::plan_with(inventory, config, usage, now);
         let wanted: Vec<usize> = plan
             .decisions
             .iter()

@@ -30,7 +30,9 @@ fn config_text(selector: &str, port: u16, lock: &Path) -> String {
     format!(
         "policies:\n  - name: agent-test\n    match:\n      labels: [\"{selector}\"]\n    min_age: 1h\n\
          schedule: \"@every 2s\"\nrun_on_start: true\nlock_file: {}\nshutdown_timeout: {SHUTDOWN_TIMEOUT_SECS}s\n\
-         metrics:\n  listen: 127.0.0.1:{port}\nbuilds:\n  lock_file: {}\n  retry: 1s\n  max_defer: 1s\n",
+         metrics:\n  listen: 127.0.0.1:{port}\nbuilds:\n  lock_file: {}\n  retry: 1s\n  max_defer: 1s\n\
+         # The loop's tests age images by Created; tests/history_daemon.rs covers the history.\n\
+         history:\n  enabled: false\n",
         lock.display(),
         lock.with_file_name("builds.lock").display()
     )

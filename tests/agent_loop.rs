@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use stagesweep::agent::{
     Agent, Connector, EngineBackend, Reloader, Telemetry, TokioClock, schedule_tickers,
 };
 use stagesweep::config::{self, Config, DockerConfig};
-use stagesweep::engine::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use stagesweep::engine::{Engine, EngineError, EngineInfo, EventStream, ImageState, RemoveReport};
 use stagesweep::inventory::{Container, Image};
 use tokio::sync::oneshot;
 
@@ -98,6 +99,10 @@ impl Engine for TinyEngine {
             untagged: Vec::new(),
             deleted: vec![name.to_owned()],
         })
+    }
+    fn events(&self, _since: Option<i64>, _until: Option<i64>) -> EventStream {
+        // No events: the loop's passes reconcile from the listing alone.
+        futures_util::stream::empty().boxed()
     }
     fn describe(&self) -> String {
         "tiny engine".into()

@@ -10,7 +10,7 @@ use stagesweep::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::Outcome;
 use stagesweep::pass::{PassOptions, Summary, run_pass};
-use stagesweep::plan::Reason;
+use stagesweep::plan::{DiskFigures, Reason, Source};
 use tokio_util::sync::CancellationToken;
 
 fn readme() -> String {
@@ -39,7 +39,7 @@ fn code_spans(text: &str) -> BTreeSet<String> {
 /// it is listed here (and then in the README).
 fn every_reason() -> Vec<Reason> {
     let p: Arc<str> = Arc::from("p");
-    let all = vec![
+    let mut all = vec![
         Reason::Matched {
             policy: p.clone(),
             age_secs: 0,
@@ -96,9 +96,10 @@ fn every_reason() -> Vec<Reason> {
             keep_last: 1,
             group: p.clone(),
         },
-        Reason::WithinPolicy { policy: p },
+        Reason::WithinPolicy { policy: p.clone() },
         Reason::NoPolicyMatches,
     ];
+    all.extend(history_and_disk_reasons(&p));
     for r in &all {
         match r {
             Reason::Matched { .. }
@@ -115,10 +116,68 @@ fn every_reason() -> Vec<Reason> {
             | Reason::YoungerThanMinAge { .. }
             | Reason::AmongNewest { .. }
             | Reason::WithinPolicy { .. }
+            | Reason::UnusedFor { .. }
+            | Reason::UsedRecently { .. }
+            | Reason::ArrivedRecently { .. }
+            | Reason::DiskPressure { .. }
+            | Reason::NoDiskPressure { .. }
+            | Reason::DiskNotMeasured { .. }
             | Reason::NoPolicyMatches => {}
         }
     }
     all
+}
+
+/// The reasons that come from the history and the disk.
+fn history_and_disk_reasons(p: &Arc<str>) -> Vec<Reason> {
+    vec![
+        Reason::UnusedFor {
+            policy: p.clone(),
+            last_used: chrono::DateTime::UNIX_EPOCH,
+            last_used_by: Source::Event,
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        Reason::UsedRecently {
+            policy: p.clone(),
+            last_used: chrono::DateTime::UNIX_EPOCH,
+            last_used_by: Source::Event,
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        Reason::ArrivedRecently {
+            policy: p.clone(),
+            first_seen: chrono::DateTime::UNIX_EPOCH,
+            first_seen_by: Source::Listing,
+            age_secs: 0,
+            min_age_secs: 0,
+        },
+        Reason::DiskPressure {
+            policy: p.clone(),
+            last_used: None,
+            last_used_by: None,
+            disk: Arc::new(figures()),
+        },
+        Reason::NoDiskPressure {
+            policy: p.clone(),
+            disk: Arc::new(figures()),
+        },
+        Reason::DiskNotMeasured {
+            policy: p.clone(),
+            error: p.clone(),
+        },
+    ]
+}
+
+fn figures() -> DiskFigures {
+    DiskFigures {
+        measured: "/".into(),
+        resource: "space".into(),
+        used_permille: 0,
+        high_percent: 85,
+        low_percent: 80,
+        to_free_bytes: 0,
+    }
 }
 
 fn every_outcome() -> Vec<Outcome> {

@@ -117,6 +117,8 @@ fn agent_unit_has_the_notify_reload_restart_and_lock_settings() {
         "ExecStart=/usr/bin/stagesweep agent --config /etc/stagesweep/config.yaml",
         "WatchdogSec=",
         "TimeoutStopSec=45s",
+        "RuntimeDirectory=stagesweep",
+        "StateDirectory=stagesweep",
     ] {
         assert!(
             lines.iter().any(|l| l.starts_with(needle)),
@@ -219,9 +221,10 @@ fn agent_speaks_the_notify_protocol() {
         format!(
             "policies:\n  - name: none\n    match:\n      labels: [stagesweep.test=notify-{}]\n    min_age: 1h\n\
              schedule: \"@hourly\"\nrun_on_start: true\nlock_file: {}\nshutdown_timeout: 5s\n\
-             metrics:\n  enabled: false\n",
+             metrics:\n  enabled: false\nhistory:\n  path: {}\n",
             std::process::id(),
-            dir.path().join("lock").display()
+            dir.path().join("lock").display(),
+            dir.path().join("history.json").display()
         ),
     )
     .expect("write config");

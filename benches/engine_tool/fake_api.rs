@@ -1,6 +1,7 @@
-//! A fake Engine API on a unix socket: `/_ping`, `/version`, `/images/json`,
-//! `/containers/json`, answering with a synthetic inventory in Docker 20.10's JSON shapes.
-//! Read-only; stops by itself after `max` (and when the socket cannot be served).
+//! A fake Engine API on a unix socket: `/_ping`, `/version`, `/info`, `/images/json`,
+//! `/containers/json`, and `/events` (a stream that stays open with no events), answering
+//! with a synthetic inventory in Docker 20.10's JSON shapes. Read-only; stops by itself after
+//! `max` (and when the socket cannot be served).
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -18,10 +19,31 @@ use serde_json::{Value, json};
 use stagesweep::inventory::{Image, Inventory};
 use tokio::net::UnixListener;
 
+/// The engine ID `/info` reports (and histories written for it carry).
+pub const ENGINE_ID: &str = "FAKE:ENGINE:API";
+
 struct Answers {
     images: Bytes,
     containers: Bytes,
     version: Bytes,
+    info: Bytes,
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A history file with one record per image, as an agent would have written it.
+pub fn write_history(path: &Path, inventory: &Inventory) -> Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let mut history = stagesweep::history::History {
+        engine_id: ENGINE_ID.to_owned(),
+        ..stagesweep::history::History::default()
+    };
+    for (k, im) in inventory.images.iter().enumerate() {
+        let at = now - i64::try_from(k % 86_400).unwrap_or(0);
+        history.used(im.id, at, stagesweep::history::Source::Event);
+    }
+    stagesweep::history::file::save(path, &history, true)?;
+    Ok(())
 }
 
 fn image_json(im: &Image) -> Value {
@@ -62,16 +84,34 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
         images: serde_json::to_vec(&images)?.into(),
         containers: serde_json::to_vec(&containers)?.into(),
         version: serde_json::to_vec(&version)?.into(),
+        info: serde_json::to_vec(&json!({
+            "ID": ENGINE_ID, "Name": "fake", "ServerVersion": "20.10.24",
+            "DockerRootDir": "/tmp", "SystemTime": chrono::Utc::now().to_rfc3339(),
+        }))?
+        .into(),
     })
 }
 
-fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
+    use http_body_util::BodyExt as _;
     let path = req.uri().path();
+    if path.ends_with("/events") {
+        // Open, and silent: a daemon where nothing happens.
+        let quiet =
+            futures_util::stream::pending::<Result<hyper::body::Frame<Bytes>, Infallible>>();
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "application/json")
+            .body(http_body_util::StreamBody::new(quiet).boxed())
+            .expect("a response from constant parts always builds");
+    }
     // Accept both `/images/json` and a versioned `/v1.41/images/json`.
     let (status, body, json) = if path.ends_with("/_ping") {
         (StatusCode::OK, Bytes::from_static(b"OK"), false)
     } else if path.ends_with("/version") {
         (StatusCode::OK, a.version.clone(), true)
+    } else if path.ends_with("/info") {
+        (StatusCode::OK, a.info.clone(), true)
     } else if path.ends_with("/images/json") {
         (StatusCode::OK, a.images.clone(), true)
     } else if path.ends_with("/containers/json") {
@@ -89,7 +129,7 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
         .status(status)
         .header("Content-Type", kind)
         .header("Api-Version", "1.41")
-        .body(Full::new(body))
+        .body(Full::new(body).boxed())
         .expect("a response from constant parts always builds")
 }
 

@@ -5,7 +5,7 @@
 //! - `delete`: the engine's own limit: bare `DELETE /images/{id}` calls over a pool of
 //!   persistent connections, C in flight, timed; prints one JSON line;
 //! - `serve`: a fake Engine API on a unix socket holding N synthetic images, for
-//!   `stagesweep plan` at scale.
+//!   `stagesweep plan` at scale and the agent's memory with a history (`--history FILE`).
 //!
 //! Without a subcommand (as under `cargo test --all-targets`) it prints its usage and exits 0.
 
@@ -80,6 +80,9 @@ enum Command {
         images: usize,
         #[arg(long, default_value_t = 900)]
         max_secs: u64,
+        /// Also write a history file with one record per served image (for the agent)
+        #[arg(long)]
+        history: Option<PathBuf>,
     },
 }
 
@@ -105,11 +108,18 @@ fn main() -> Result<()> {
             socket,
             images,
             max_secs,
-        }) => rt.block_on(fake_api::serve(
-            &socket,
-            &synth::inventory(images, Utc::now()),
-            Duration::from_secs(max_secs),
-        )),
+            history,
+        }) => {
+            let inventory = synth::inventory(images, Utc::now());
+            if let Some(path) = history {
+                fake_api::write_history(&path, &inventory)?;
+            }
+            rt.block_on(fake_api::serve(
+                &socket,
+                &inventory,
+                Duration::from_secs(max_secs),
+            ))
+        }
         Some(cmd) => rt.block_on(engine_command(cmd)),
     }
 }

@@ -1,5 +1,5 @@
 //! What one scheduled pass does against the world: (re)connect to the engine, take the
-//! host lock, run [`crate::pass::run_pass`]. The loop only sees the [`Backend`] trait, so
+//! host lock, run [`crate::pass::run_pass_with`] (with the agent's history). The loop only sees the [`Backend`] trait, so
 //! its tests can fake passes of any length and any failure.
 
 use std::future::Future;
@@ -13,7 +13,7 @@ use crate::builds::{BuildLockError, Coordination};
 use crate::config::{Config, DockerConfig};
 use crate::engine::{Engine, EngineError};
 use crate::lock::{HostLock, LockError};
-use crate::pass::{self, PassOptions, Summary, run_pass};
+use crate::pass::{self, PassOptions, Summary, run_pass_with};
 
 /// How often a pass waiting for the host lock (held by a manual `prune`) retries.
 const LOCK_POLL: Duration = Duration::from_millis(500);
@@ -110,6 +110,7 @@ pub trait Connector: Send + Sync {
 pub struct EngineBackend<C: Connector> {
     connector: C,
     engine: tokio::sync::Mutex<Option<(DockerConfig, Arc<C::Engine>)>>,
+    history: Option<crate::history::worker::Shared>,
 }
 
 impl<C: Connector> EngineBackend<C> {
@@ -117,7 +118,15 @@ impl<C: Connector> EngineBackend<C> {
         Self {
             connector,
             engine: tokio::sync::Mutex::new(None),
+            history: None,
         }
+    }
+
+    /// Passes read and update this history.
+    #[must_use]
+    pub fn with_history(mut self, history: Option<crate::history::worker::Shared>) -> Self {
+        self.history = history;
+        self
     }
 
     async fn engine(&self, docker: &DockerConfig) -> Result<Arc<C::Engine>, EngineError> {
@@ -170,7 +179,9 @@ impl<C: Connector> Backend for EngineBackend<C> {
             }),
             ..PassOptions::default()
         };
-        let report = run_pass(engine.as_ref(), config, clock.now(), &opts, stop).await;
+        let history = self.history.as_deref();
+        let report =
+            run_pass_with(engine.as_ref(), config, clock.now(), &opts, stop, history).await;
         match report {
             Ok(report) => match report.engine_lost {
                 None => Ok(report.summary),

@@ -96,6 +96,8 @@ pub struct Metrics {
     docker_up: Gauge,
     deferred_passes: Family<Label, Counter>,
     build_lock_wait: Histogram,
+    disk_used: Gauge<f64, AtomicU64>,
+    disk_high: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -126,6 +128,8 @@ impl Metrics {
             deferred_passes: Family::default(),
             // 1 s … 2048 s: the default max_defer (30 min) falls in the last bucket.
             build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            disk_used: Gauge::default(),
+            disk_high: Gauge::default(),
         };
         m.register();
         m.precreate();
@@ -133,8 +137,16 @@ impl Metrics {
     }
 
     fn register(&mut self) {
-        self.registry.register_collector(Box::new(ProcessCollector));
-        let r = self.registry.sub_registry_with_prefix("stagesweep");
+        let mut registry = std::mem::take(&mut self.registry);
+        registry.register_collector(Box::new(ProcessCollector));
+        let r = registry.sub_registry_with_prefix("stagesweep");
+        self.register_passes(r);
+        self.register_waits_and_disk(r);
+        self.registry = registry;
+    }
+
+    /// Build information, docker, passes and their images.
+    fn register_passes(&self, r: &mut Registry) {
         r.register(
             "build",
             "Build information: the version as a label, value 1",
@@ -214,6 +226,10 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+    }
+
+    /// Build waits and the disk gauges.
+    fn register_waits_and_disk(&self, r: &mut Registry) {
         r.register(
             "deferred_passes",
             "Passes whose deletions a running build held back, by result (resumed: deleted \
@@ -225,6 +241,16 @@ impl Metrics {
             "Time a pass's deletions waited for running builds (build lock or build steps)",
             Unit::Seconds,
             self.build_lock_wait.clone(),
+        );
+        r.register(
+            "disk_used_ratio",
+            "Used ratio of the engine's disk (1 - available/capacity, as kubelet counts it)",
+            self.disk_used.clone(),
+        );
+        r.register(
+            "disk_high_ratio",
+            "The disk.high watermark as a ratio",
+            self.disk_high.clone(),
         );
     }
 
@@ -252,6 +278,12 @@ impl Metrics {
         }
     }
 
+    /// The disk's last measurement: used ratio and `high` ratio.
+    pub fn set_disk(&self, used: f64, high: f64) {
+        self.disk_used.set(used);
+        self.disk_high.set(high);
+    }
+
     /// Count a pass that produced a summary.
     pub fn record_summary(&self, summary: &Summary, finished: DateTime<Utc>) {
         let result = if summary.failed > 0 {
@@ -267,6 +299,9 @@ impl Metrics {
         set_gauges(&self.images_kept, "reason", &summary.kept_by_reason);
         set_gauges(&self.images_matched, "policy", &summary.matched_by_policy);
         set_optional(&self.last_success, Some(unix_secs(finished)));
+        if let Some((used, high)) = summary.disk {
+            self.set_disk(used, high);
+        }
         self.record_build_wait(summary);
     }
 

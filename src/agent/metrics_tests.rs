@@ -171,3 +171,21 @@ fn build_waits_feed_the_deferral_metrics() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+#[test]
+fn the_disk_measurement_feeds_its_gauges() {
+    let m = Metrics::new();
+    let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let measured = Summary {
+        disk: Some((0.875, 0.85)),
+        ..Summary::default()
+    };
+    m.record_summary(&measured, at);
+    let text = m.encode();
+    for line in [
+        "stagesweep_disk_used_ratio 0.875",
+        "stagesweep_disk_high_ratio 0.85",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}

@@ -11,6 +11,7 @@ pub mod exposition;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod observers;
 pub mod process_metrics;
 pub mod reload;
 pub mod runner;
@@ -36,6 +37,9 @@ pub use wiring::{DockerConnector, schedule_tickers};
 
 use crate::config::Config;
 
+/// How long the first pass waits for the events worker's first replay and reconcile.
+const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Run the agent with the Docker engine and the configured schedule until SIGTERM/SIGINT.
 /// `config_path` is re-read on SIGHUP.
 pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
@@ -52,7 +56,7 @@ pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 }
 
 /// [`main`] with its engine, schedule and config loader given by the caller.
-pub async fn run_with<C: Connector>(
+pub async fn run_with<C: Connector + Clone + 'static>(
     config_path: PathBuf,
     config: Config,
     connector: C,
@@ -99,15 +103,20 @@ pub async fn run_with<C: Connector>(
         }
         notify::stopping();
     };
-    let backend = EngineBackend::new(connector);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let observers = observers::start(&config_rx, &connector, &telemetry, &wake);
+    observers.wait_synced(SYNC_LIMIT).await;
+    let backend = EngineBackend::new(connector).with_history(observers.history());
     let agent = Agent::new(
         backend,
         SystemClock,
         config_rx,
         tickers,
         Arc::clone(&telemetry),
-    );
+    )
+    .with_wake(wake);
     let stopped = agent.run(shutdown).await;
+    observers.shutdown().await;
 
     stop_http.cancel();
     reloads.abort();

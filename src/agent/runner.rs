@@ -30,6 +30,7 @@ enum Trigger {
     Start,
     Schedule,
     Recovered,
+    DiskPressure,
 }
 
 impl Trigger {
@@ -38,6 +39,7 @@ impl Trigger {
             Trigger::Start => "start",
             Trigger::Schedule => "schedule",
             Trigger::Recovered => "recovered",
+            Trigger::DiskPressure => "disk_pressure",
         }
     }
 }
@@ -63,6 +65,8 @@ pub struct Agent<B: Backend, K: Clock> {
     backoff: Backoff,
     probe_every: Duration,
     passes: u64,
+    /// Notified when a pass should run early (the disk is over `high`).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl<B: Backend, K: Clock> Agent<B, K> {
@@ -91,7 +95,15 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             backoff: Backoff::default(),
             probe_every: PROBE_EVERY,
             passes: 0,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Run a pass early whenever `wake` is notified (the disk checker does).
+    #[must_use]
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Draw jitter from a seeded generator (reproducible tests).
@@ -199,6 +211,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 tracing::debug!(next = ?self.ticks.next, "schedule re-planned after reload");
                 None
             }
+            () = self.wake.notified() => Some(Trigger::DiskPressure),
             () = tokio::time::sleep(self.probe_every) => {
                 match self.ensure_reachable(stop).await {
                     Some(true) => Some(Trigger::Recovered),

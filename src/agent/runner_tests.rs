@@ -42,6 +42,8 @@ fn config(run_on_start: bool) -> Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
         },
         builds: BuildsConfig::default(),
+        history: crate::config::HistoryConfig::default(),
+        disk: None,
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         summary,
         builds,
         engine_lost,
+        usage: crate::plan::Usage::default(),
     };
     print(&report, args.output, run_shows(args.output))?;
     exit_code(&report)

@@ -11,11 +11,13 @@ mod raw;
 pub mod schedule;
 mod summary;
 mod types;
+mod usage;
 mod validate;
 mod values;
 
 pub use limits::MAX_CONFIG_BYTES;
 pub use types::*;
+pub use usage::{DiskConfig, GapPolicy, HistoryConfig, Measure, Order, Watermarks, When};
 
 use std::path::Path;
 
@@ -183,6 +185,9 @@ pub fn adhoc_policy(flags: &AdhocPolicy) -> Result<Policy, ConfigError> {
         group_by: text(&flags.group_by),
         max_total_size: None,
         all_references: None,
+        unused_for: None,
+        order: None,
+        when: None,
     };
     let mut ctx = validate::Ctx::flags();
     let policy = policy::policy(&mut ctx, &raw_policy, serde_saphyr::Location::UNKNOWN, "");

@@ -88,6 +88,8 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
         })
     });
     let all_references = all_references(ctx, raw, base, matcher.as_ref());
+    let usage = super::usage::policy_usage(ctx, raw, base);
+    let usage = usage?;
     Some(Policy {
         name: name?,
         matcher: matcher?,
@@ -97,6 +99,9 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
         group_by: group_by.unwrap_or(Some(GroupBy::None))?,
         max_total_size: max_total_size.unwrap_or(None),
         all_references,
+        unused_for: usage.unused_for,
+        order: usage.order,
+        when: usage.when,
     })
 }
 

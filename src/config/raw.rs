@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub shutdown_timeout: Option<S<String>>,
     pub metrics: Option<RawMetrics>,
     pub builds: Option<RawBuilds>,
+    pub history: Option<RawHistory>,
+    pub disk: Option<RawDisk>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +60,9 @@ pub(super) struct RawPolicy {
     pub group_by: Option<S<String>>,
     pub max_total_size: Option<S<String>>,
     pub all_references: Option<S<bool>>,
+    pub unused_for: Option<S<String>>,
+    pub order: Option<S<String>>,
+    pub when: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +88,35 @@ pub(super) struct RawBuilds {
     pub detect: Option<bool>,
     pub retry: Option<S<String>>,
     pub max_defer: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHistory {
+    pub enabled: Option<bool>,
+    pub path: Option<S<String>>,
+    pub gap_policy: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDisk {
+    pub high: Option<S<RawPercent>>,
+    pub low: Option<S<RawPercent>>,
+    pub inodes_high: Option<S<RawPercent>>,
+    pub inodes_low: Option<S<RawPercent>>,
+    pub path: Option<S<String>>,
+    pub measure: Option<S<String>>,
+    pub max_images_bytes: Option<S<String>>,
+    pub check_every: Option<S<String>>,
+}
+
+/// A percentage as written: `85` or `"85%"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawPercent {
+    Number(i64),
+    Text(String),
 }
 
 /// A value with no position (ad-hoc flags, built-in values).

@@ -4,6 +4,7 @@
 use bytesize::ByteSize;
 
 use super::types::{Config, Dangling, GroupBy, Policy, Protect};
+use super::usage::{DiskConfig, GapPolicy, HistoryConfig, Measure, Order, When};
 use super::values::format_duration;
 
 /// The summary lines of a configuration.
@@ -33,6 +34,10 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
         agent.run_on_start,
         agent.lock_file.display()
     ));
+    out.push(history(&config.history));
+    if let Some(d) = &config.disk {
+        out.push(disk(d));
+    }
     out.push(if config.metrics.enabled {
         format!("metrics: http://{}/metrics", config.metrics.listen)
     } else {
@@ -85,6 +90,15 @@ fn policy(p: &Policy) -> String {
     if let Some(bytes) = p.max_total_size {
         parts.push(format!("max_total_size {}{per}", size(bytes)));
     }
+    if let Some(d) = p.unused_for {
+        parts.push(format!("unused_for {}", format_duration(d)));
+    }
+    if p.order == Order::Oldest {
+        parts.push("order oldest".to_owned());
+    }
+    if p.when == When::DiskPressure {
+        parts.push("when disk_pressure".to_owned());
+    }
     if p.is_plain_prune() {
         parts.push("deletes every match older than min_age".to_owned());
     }
@@ -104,6 +118,38 @@ fn size(bytes: u64) -> String {
     } else {
         display.si().to_string()
     }
+}
+
+fn history(h: &HistoryConfig) -> String {
+    if !h.enabled {
+        return "history: disabled".to_owned();
+    }
+    let gap = match h.gap_policy {
+        GapPolicy::AssumeUsed => "assume_used",
+        GapPolicy::Ignore => "ignore",
+    };
+    format!("history: {}, gap_policy {gap}", h.path.display())
+}
+
+fn disk(d: &DiskConfig) -> String {
+    let mut parts = vec![format!("high {}%, low {}%", d.space.high, d.space.low)];
+    if let Some(i) = d.inodes {
+        parts.push(format!("inodes high {}%, low {}%", i.high, i.low));
+    }
+    parts.push(match (d.measure, &d.path) {
+        (Measure::Api { max_images_bytes }, _) => {
+            format!(
+                "of max_images_bytes {} (image bytes from the api)",
+                size(max_images_bytes)
+            )
+        }
+        (Measure::Statvfs, Some(p)) => format!("statvfs on {}", p.display()),
+        (Measure::Statvfs, None) => "statvfs on the engine's data root".to_owned(),
+    });
+    if let Some(every) = d.check_every {
+        parts.push(format!("checked every {}", format_duration(every)));
+    }
+    format!("disk: {}", parts.join(", "))
 }
 
 fn protect(p: &Protect) -> String {

@@ -23,6 +23,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How deletions wait for running builds (build lock, detection).
     pub builds: BuildsConfig,
+    /// When images were first seen and last used (`history:`).
+    pub history: super::HistoryConfig,
+    /// Disk watermarks (`disk:`); `None` when the section is absent.
+    pub disk: Option<super::DiskConfig>,
 }
 
 /// `docker:` section.
@@ -76,14 +80,23 @@ pub struct Policy {
     /// With `match.references`: also delete images that carry references the globs do not
     /// match (removing those references too). Default false: such images are kept.
     pub all_references: bool,
+    /// Delete images not used for this long (`last_used`, else `first_seen`).
+    pub unused_for: Option<Duration>,
+    /// How `keep_last` ranks and budgets evict. Default `lru`.
+    pub order: super::Order,
+    /// `always` (default) or only under `disk_pressure`.
+    pub when: super::When,
 }
 
 impl Policy {
-    /// True when the policy has none of `max_age`, `keep_last`, `max_total_size`:
-    /// it then deletes every matched image older than `min_age`.
+    /// True when the policy has none of `max_age`, `keep_last`, `max_total_size`,
+    /// `unused_for`: it then deletes every matched image older than `min_age`.
     #[must_use]
     pub fn is_plain_prune(&self) -> bool {
-        self.max_age.is_none() && self.keep_last.is_none() && self.max_total_size.is_none()
+        self.max_age.is_none()
+            && self.keep_last.is_none()
+            && self.max_total_size.is_none()
+            && self.unused_for.is_none()
     }
 }
 

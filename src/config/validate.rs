@@ -125,7 +125,13 @@ pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError
     let agent = agent(&mut ctx, &raw);
     let docker = docker(&mut ctx, &raw.docker.unwrap_or_default());
     let protect = protect(&mut ctx, &raw.protect.unwrap_or_default());
-    let policies = super::policy::policies(&mut ctx, raw.policies.unwrap_or_default());
+    let history = super::usage::history(&mut ctx, &raw.history.unwrap_or_default());
+    let disk = super::usage::disk(&mut ctx, raw.disk.as_ref());
+    let raw_policies = raw.policies.unwrap_or_default();
+    if disk.is_none() {
+        super::usage::require_disk(&mut ctx, &raw_policies);
+    }
+    let policies = super::policy::policies(&mut ctx, raw_policies);
     let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
     let builds = super::builds::builds(&mut ctx, &raw.builds.unwrap_or_default(), &agent);
     ctx.finish(Config {
@@ -135,6 +141,8 @@ pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError
         agent,
         metrics,
         builds,
+        history,
+        disk,
     })
 }
 

@@ -7,6 +7,7 @@
 //! is particular to Podman in [`podman`].
 
 pub mod context;
+mod events;
 mod podman;
 mod protocol;
 mod tls;
@@ -280,6 +281,10 @@ impl Engine for DockerEngine {
     /// Docker honours `noprune`; Podman 4 deletes untagged parents left childless anyway.
     fn deletes_parents(&self) -> bool {
         self.kind == EngineKind::Podman
+    }
+
+    fn events(&self, since: Option<i64>, until: Option<i64>) -> super::EventStream {
+        self.event_stream(since, until)
     }
 
     fn describe(&self) -> String {

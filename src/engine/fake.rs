@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use super::{Engine, EngineError, EngineEvent, EngineInfo, EventStream, ImageState, RemoveReport};
 use crate::inventory::{Container, Image, ImageId};
 
 /// The ID the fake engine reports in [`EngineInfo`].
@@ -201,6 +201,10 @@ struct State {
     deleted: Vec<ImageId>,
     in_flight: usize,
     max_in_flight: usize,
+    /// Every event emitted, for replays.
+    events: Vec<EngineEvent>,
+    /// Live subscribers.
+    live: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
 }
 
 /// The in-memory engine. Cheap to share by reference across tasks.
@@ -266,6 +270,8 @@ impl FakeEngineBuilder {
                 unreachable: false,
                 calls: Vec::new(),
                 deleted: Vec::new(),
+                events: Vec::new(),
+                live: None,
                 in_flight: 0,
                 max_in_flight: 0,
             }),
@@ -379,6 +385,22 @@ impl FakeEngine {
         self.lock().max_in_flight
     }
 
+    /// Emit an event: kept for replays (`since`) and sent to live subscribers.
+    pub fn emit(&self, event: EngineEvent) {
+        let mut st = self.lock();
+        st.events.push(event.clone());
+        if let Some(live) = &st.live {
+            let _ = live.send(event); // no subscriber is fine
+        }
+    }
+
+    /// End every live event stream (as a daemon shutdown does) and forget the buffer.
+    pub fn restart_events(&self) {
+        let mut st = self.lock();
+        st.live = None;
+        st.events.clear();
+    }
+
     /// Run the hook for `call`, then fail when the engine is switched off.
     fn begin(&self, call: Call<'_>) -> Result<MutexGuard<'_, State>, EngineError> {
         let mut guard = self.lock();
@@ -478,6 +500,50 @@ impl Engine for FakeEngine {
 
     fn deletes_parents(&self) -> bool {
         self.lock().deletes_parents
+    }
+
+    fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {
+        use futures_util::StreamExt as _;
+        let mut st = self.lock();
+        if st.unreachable {
+            let e = EngineError::Unreachable {
+                host: "fake://engine".to_owned(),
+                cause: "connection refused".to_owned(),
+                hint: "wrong DOCKER_HOST?".to_owned(),
+            };
+            return futures_util::stream::iter([Err(e)]).boxed();
+        }
+        let live = until.is_none().then(|| {
+            st.live
+                .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
+                .subscribe()
+        });
+        // Like the daemon: without `since`, no replay.
+        let replay: Vec<_> = st
+            .events
+            .iter()
+            .filter(|e| since.is_some_and(|s| e.time_nano >= s))
+            .filter(|e| until.is_none_or(|u| e.time_nano <= u))
+            .cloned()
+            .map(Ok)
+            .collect();
+        drop(st);
+        let replay = futures_util::stream::iter(replay);
+        match live {
+            None => replay.boxed(),
+            Some(rx) => {
+                let live = futures_util::stream::unfold(rx, |mut rx| async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok(e) => return Some((Ok(e), rx)),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                });
+                replay.chain(live).boxed()
+            }
+        }
     }
 
     fn describe(&self) -> String {

@@ -66,6 +66,31 @@ pub struct ImageState {
     pub last_tagged: Option<DateTime<Utc>>,
 }
 
+/// What an event is about (`Type`); only these two are ever subscribed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Container,
+    Image,
+}
+
+/// One event from `GET /events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEvent {
+    /// `timeNano`: when the engine emitted it (its clock).
+    pub time_nano: i64,
+    pub kind: EventKind,
+    /// `Action`: `create`, `start`, `tag`, `load`, `pull`, `import`, `delete`, …
+    pub action: String,
+    /// `Actor.ID`: a container ID; for image events an image ID or a reference (`pull`).
+    pub actor: String,
+    /// `Actor.Attributes.image`: for container events, the image as the user typed it.
+    pub image: Option<String>,
+}
+
+/// The events an engine streams: replayed ones first, then live ones. Ends when the engine
+/// stops (it does not reconnect by itself).
+pub type EventStream = futures_util::stream::BoxStream<'static, Result<EngineEvent, EngineError>>;
+
 /// What the daemon reported for one `DELETE /images/{name}` call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoveReport {
@@ -161,6 +186,11 @@ pub trait Engine: Send + Sync {
     /// True when deleting an image also deletes its untagged parents left without children,
     /// whatever `noprune` says (Podman 4): the executor must check the parents first.
     fn deletes_parents(&self) -> bool;
+    /// Container and image events (`type=container`, `type=image`: never unfiltered, since
+    /// Podman's `system` events end the stream). `since`/`until` are `timeNano` values:
+    /// events the engine still buffers from `since` on are replayed first; without `until`
+    /// the stream then goes on live.
+    fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream;
 
     /// A human description of where the engine is (for messages).
     fn describe(&self) -> String;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use super::{Engine, EngineError, EngineInfo, EventStream, ImageState, RemoveReport};
 use crate::inventory::{Container, Image};
 
 /// `inner`, watched.
@@ -82,6 +82,11 @@ impl<E: Engine> Engine for Watched<'_, E> {
 
     fn deletes_parents(&self) -> bool {
         self.inner.deletes_parents()
+    }
+
+    /// Passed through unwatched: a pass's deletions never read events.
+    fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {
+        self.inner.events(since, until)
     }
 
     fn describe(&self) -> String {

@@ -11,26 +11,42 @@ use super::graph::Graph;
 use super::matching::{Compiled, Names};
 use super::order::assemble;
 use super::par;
-use super::retention::{Groups, Retention, age, group_key};
+use super::pressure::Eviction;
+use super::retention::{Groups, Retention, group_key, since_age};
+use super::seen::{Origin, Seen, Usage};
 use super::{Action, Plan, Reason};
 use crate::config::{Config, Policy};
 use crate::inventory::{Image, Inventory, short_id};
 
-/// Compute the plan for one pass. Deterministic: the same inputs give the same plan.
+/// Compute the plan for one pass without history or disk figures. Deterministic: the same
+/// inputs give the same plan.
 #[must_use]
 pub fn plan(inventory: &Inventory, config: &Config, now: DateTime<Utc>) -> Plan {
-    let threads = par::threads_for(inventory.images.len());
-    plan_on_threads(inventory, config, now, threads)
+    plan_with(inventory, config, &Usage::default(), now)
 }
 
-/// [`plan`] on up to `threads` threads; the plan is the same for any number of threads.
+/// [`plan`] with the history's records and the disk measurement.
+#[must_use]
+pub fn plan_with(
+    inventory: &Inventory,
+    config: &Config,
+    usage: &Usage,
+    now: DateTime<Utc>,
+) -> Plan {
+    let threads = par::threads_for(inventory.images.len());
+    plan_on_threads(inventory, config, usage, now, threads)
+}
+
+/// [`plan_with`] on up to `threads` threads; the plan is the same for any number of threads.
 pub(super) fn plan_on_threads(
     inventory: &Inventory,
     config: &Config,
+    usage: &Usage,
     now: DateTime<Utc>,
     threads: usize,
 ) -> Plan {
     let graph = Graph::new(&inventory.images, threads);
+    let seen = Seen::new(&graph, &usage.history);
     // Shared names: reasons and decisions point at them instead of copying them per image.
     let names: Vec<Arc<str>> = config
         .policies
@@ -46,6 +62,7 @@ pub(super) fn plan_on_threads(
         config,
         names: &names,
         compiled: Compiled::new(config),
+        seen: &seen,
         now,
     };
     // (policy, group) per image; groups are numbered per part, then merged in part order.
@@ -59,9 +76,18 @@ pub(super) fn plan_on_threads(
         graph: &graph,
         config,
         names: &names,
+        seen: &seen,
         now,
     };
     retention.apply(groups, &policy_of, &group_of, &mut reasons);
+    let eviction = Eviction {
+        graph: &graph,
+        config,
+        names: &names,
+        seen: &seen,
+        usage,
+    };
+    eviction.apply(&policy_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
     let reasons: Vec<Reason> = reasons
         .into_iter()
@@ -107,12 +133,13 @@ struct Protection {
     label: Option<usize>,
 }
 
-/// Reasons that keep (or leave untouched) an image before retention is considered.
+/// Reasons that keep (or leave untouched) image `i` before retention is considered.
 fn first_keep_reason(
-    image: &Image,
+    (i, image): (usize, &Image),
     policy: Option<(&Policy, &Arc<str>)>,
     protection: &Protection,
     config: &Config,
+    seen: &Seen,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
     let Some((policy, name)) = policy else {
@@ -140,7 +167,7 @@ fn first_keep_reason(
             });
         }
     }
-    let Some(age) = age(image, now) else {
+    let Some((since, origin)) = seen.effective(i, image, now) else {
         return Some(Reason::UnknownAge {
             policy: Arc::clone(name),
             created: image
@@ -148,11 +175,21 @@ fn first_keep_reason(
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
     };
+    let age = since_age(since, now);
     if age < policy.min_age {
-        return Some(Reason::YoungerThanMinAge {
-            policy: Arc::clone(name),
-            age_secs: age.as_secs(),
-            min_age_secs: policy.min_age.as_secs(),
+        return Some(match origin {
+            Origin::FirstSeen(by) => Reason::ArrivedRecently {
+                policy: Arc::clone(name),
+                first_seen: since,
+                first_seen_by: by,
+                age_secs: age.as_secs(),
+                min_age_secs: policy.min_age.as_secs(),
+            },
+            Origin::Created => Reason::YoungerThanMinAge {
+                policy: Arc::clone(name),
+                age_secs: age.as_secs(),
+                min_age_secs: policy.min_age.as_secs(),
+            },
         });
     }
     None
@@ -165,6 +202,7 @@ struct Walk<'a> {
     config: &'a Config,
     names: &'a [Arc<str>],
     compiled: Compiled<'a>,
+    seen: &'a Seen,
     now: DateTime<Utc>,
 }
 
@@ -196,7 +234,8 @@ impl<'a> Walk<'a> {
                     reference: policy.and_then(|_| self.compiled.protected_by_reference(&names)),
                     label: self.compiled.protected_by_label(&values),
                 };
-                *reason = first_keep_reason(image, p, &protection, self.config, self.now);
+                let at = (base + j, image);
+                *reason = first_keep_reason(at, p, &protection, self.config, self.seen, self.now);
             }
         }
         groups

@@ -9,17 +9,26 @@ mod graph;
 mod matching;
 mod order;
 mod par;
+mod pressure;
 mod retention;
+mod seen;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_usage;
 mod text;
+mod text_usage;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use decide::plan;
-pub use retention::{EARLIEST_REAL_TIME, FUTURE_TOLERANCE, age as image_age};
+pub use crate::history::Source;
+pub use decide::{plan, plan_with};
+pub use pressure::DiskFigures;
+pub use retention::age as image_age;
+pub use seen::Usage;
 pub use text::{fmt_age, fmt_duration};
 
 /// What happens to an image.
@@ -61,6 +70,23 @@ pub enum Reason {
         group_bytes: u64,
         max_total_size: u64,
     },
+    /// Not used for longer than the policy's `unused_for` (`last_used`, else `first_seen`;
+    /// a parent counts its children's uses).
+    UnusedFor {
+        policy: Arc<str>,
+        last_used: DateTime<Utc>,
+        last_used_by: Source,
+        idle_secs: u64,
+        unused_for_secs: u64,
+    },
+    /// Evicted, least recently used first, because the disk is at or over `high`.
+    DiskPressure {
+        policy: Arc<str>,
+        /// `last_used` (else `first_seen`) and its source, when the history knows them.
+        last_used: Option<DateTime<Utc>>,
+        last_used_by: Option<Source>,
+        disk: Arc<DiskFigures>,
+    },
     // ---- keep ----
     /// Used by a container (running or not).
     InUse { container: String, state: String },
@@ -95,6 +121,31 @@ pub enum Reason {
     },
     /// Matched, old enough, but no retention rule asks for its deletion.
     WithinPolicy { policy: Arc<str> },
+    /// First seen on this engine less than `min_age` ago (pulled or loaded recently),
+    /// whatever its `Created`.
+    ArrivedRecently {
+        policy: Arc<str>,
+        first_seen: DateTime<Utc>,
+        first_seen_by: Source,
+        age_secs: u64,
+        min_age_secs: u64,
+    },
+    /// Used within the policy's `unused_for`.
+    UsedRecently {
+        policy: Arc<str>,
+        last_used: DateTime<Utc>,
+        last_used_by: Source,
+        idle_secs: u64,
+        unused_for_secs: u64,
+    },
+    /// A `when: disk_pressure` policy, and the disk is below `high` (or eviction already
+    /// reaches `low` without this image).
+    NoDiskPressure {
+        policy: Arc<str>,
+        disk: Arc<DiskFigures>,
+    },
+    /// A `when: disk_pressure` policy, and the disk could not be measured.
+    DiskNotMeasured { policy: Arc<str>, error: Arc<str> },
     // ---- untouched ----
     /// No policy selects the image.
     NoPolicyMatches,
@@ -157,7 +208,9 @@ impl Reason {
             Reason::Matched { .. }
             | Reason::OlderThanMaxAge { .. }
             | Reason::BeyondKeepLast { .. }
-            | Reason::OverSizeBudget { .. } => Action::Delete,
+            | Reason::OverSizeBudget { .. }
+            | Reason::UnusedFor { .. }
+            | Reason::DiskPressure { .. } => Action::Delete,
             Reason::NoPolicyMatches => Action::Untouched,
             _ => Action::Keep,
         }
@@ -171,6 +224,12 @@ impl Reason {
             Reason::OlderThanMaxAge { .. } => "older_than_max_age",
             Reason::BeyondKeepLast { .. } => "beyond_keep_last",
             Reason::OverSizeBudget { .. } => "over_size_budget",
+            Reason::UnusedFor { .. } => "unused_for",
+            Reason::DiskPressure { .. } => "disk_pressure",
+            Reason::ArrivedRecently { .. } => "arrived_recently",
+            Reason::UsedRecently { .. } => "used_recently",
+            Reason::NoDiskPressure { .. } => "no_disk_pressure",
+            Reason::DiskNotMeasured { .. } => "disk_not_measured",
             Reason::InUse { .. } => "in_use",
             Reason::ParentOfInUse { .. } => "parent_of_in_use",
             Reason::ParentOfKept { .. } => "parent_of_kept",

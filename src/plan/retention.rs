@@ -8,23 +8,16 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::graph::Graph;
+use super::seen::Seen;
 use super::{Action, Reason};
-use crate::config::{Config, GroupBy};
-use crate::inventory::Image;
+use crate::config::{Config, GroupBy, Order};
+use crate::inventory::{Image, is_real_time};
 use crate::reference;
 
-/// Times at or before this are placeholders, not real times (0, 1970, the epoch that
-/// reproducible builds stamp): such a `Created` says nothing about an image's age.
-pub const EARLIEST_REAL_TIME: DateTime<Utc> =
-    DateTime::from_timestamp(315_532_800, 0).expect("1980-01-01T00:00:00Z is a valid timestamp");
-
-/// How far in the future (the engine's clock ahead of ours) a time may be and still count.
-pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::seconds(60);
-
 /// The time an image's age counts from: the later of `Created` and `LastTagTime`, each only
-/// when it is a real time (after 1980, at most a minute in the future). `None`: unknown.
+/// when it is a real time ([`is_real_time`]). `None`: unknown.
 pub(super) fn age_base(image: &Image, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let real = |t: &DateTime<Utc>| *t > EARLIEST_REAL_TIME && *t <= now + FUTURE_TOLERANCE;
+    let real = |t: &DateTime<Utc>| is_real_time(*t, now);
     let created = Some(image.created).filter(real);
     let tagged = image.last_tagged.filter(real);
     created.max(tagged)
@@ -34,6 +27,11 @@ pub(super) fn age_base(image: &Image, now: DateTime<Utc>) -> Option<DateTime<Utc
 /// tolerance); `None` when its age cannot be told ([`age_base`]).
 pub fn age(image: &Image, now: DateTime<Utc>) -> Option<Duration> {
     age_base(image, now).map(|t| (now - t).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// How long before `now` an effective time `since` is (zero when in the future).
+pub(super) fn since_age(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// The group an image falls in: the repository or the label value (borrowed, no allocation).
@@ -127,6 +125,7 @@ pub(super) struct Retention<'g, 'a> {
     pub graph: &'g Graph<'a>,
     pub config: &'g Config,
     pub names: &'g [Arc<str>],
+    pub seen: &'g Seen,
     pub now: DateTime<Utc>,
 }
 
@@ -144,11 +143,8 @@ impl Retention<'_, '_> {
         let graph = self.graph;
         let mut rank = vec![0usize; graph.len()];
         for group in &mut groups.list {
-            // Newest first; ties broken by ID so the order is total.
-            group.members.sort_unstable_by(|&a, &b| {
-                (graph.created[b].cmp(&graph.created[a]))
-                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
-            });
+            let order = self.config.policies[group.policy].order;
+            rank_newest_first(graph, self.seen, order, &mut group.members);
             for (r, &i) in group.members.iter().enumerate() {
                 rank[i] = r;
             }
@@ -164,7 +160,7 @@ impl Retention<'_, '_> {
             }
             let Some(p) = policy_of[i] else { continue };
             let group = &group_names[group_of[i]];
-            *reason = Some(self.decide(p, group, rank[i], &graph.images[i]));
+            *reason = Some(self.decide(p, group, rank[i], i));
         }
         for (group, name) in groups.list.iter().zip(&group_names) {
             let p = group.policy;
@@ -174,13 +170,22 @@ impl Retention<'_, '_> {
         }
     }
 
-    /// The retention decision for a matched image that nothing keeps, `rank` newest first.
+    /// The retention decision for matched image `i` that nothing keeps, `rank` newest first.
     /// `keep_last` is a floor: the N newest of a group are kept even past `max_age`.
-    fn decide(&self, p: usize, group: &Arc<str>, rank: usize, image: &Image) -> Reason {
+    fn decide(&self, p: usize, group: &Arc<str>, rank: usize, i: usize) -> Reason {
         let policy = &self.config.policies[p];
         let name = || Arc::clone(&self.names[p]);
+        let image = &self.graph.images[i];
         // Images of unknown age were kept before retention; zero never exceeds max_age.
-        let age = age(image, self.now).unwrap_or(Duration::ZERO);
+        let age = (self.seen.effective(i, image, self.now))
+            .map_or(Duration::ZERO, |(since, _)| since_age(since, self.now));
+        let idle = policy
+            .unused_for
+            .zip(self.seen.last_used(i))
+            .map(|(limit, (at, by))| {
+                let idle = (self.now - at).to_std().unwrap_or(Duration::ZERO);
+                (limit, at, by, idle)
+            });
         match (policy.keep_last, policy.max_age) {
             (Some(k), _) if rank < k => Reason::AmongNewest {
                 policy: name(),
@@ -192,6 +197,17 @@ impl Retention<'_, '_> {
                 age_secs: age.as_secs(),
                 max_age_secs: max.as_secs(),
             },
+            _ if let Some((limit, at, by, idle)) = idle
+                && idle > limit =>
+            {
+                Reason::UnusedFor {
+                    policy: name(),
+                    last_used: at,
+                    last_used_by: by,
+                    idle_secs: idle.as_secs(),
+                    unused_for_secs: limit.as_secs(),
+                }
+            }
             (Some(k), _) => Reason::BeyondKeepLast {
                 policy: name(),
                 keep_last: k,
@@ -202,8 +218,32 @@ impl Retention<'_, '_> {
                 age_secs: age.as_secs(),
                 min_age_secs: policy.min_age.as_secs(),
             },
-            _ => Reason::WithinPolicy { policy: name() },
+            _ => match idle {
+                Some((limit, at, by, idle)) => Reason::UsedRecently {
+                    policy: name(),
+                    last_used: at,
+                    last_used_by: by,
+                    idle_secs: idle.as_secs(),
+                    unused_for_secs: limit.as_secs(),
+                },
+                None => Reason::WithinPolicy { policy: name() },
+            },
         }
+    }
+}
+
+/// Sort a group's members newest first: by `Created` (`oldest`) or by last use (`lru`,
+/// the same as `oldest` for images the history does not know); ties by ID.
+fn rank_newest_first(graph: &Graph<'_>, seen: &Seen, order: Order, members: &mut [usize]) {
+    let by_id = |a: usize, b: usize| graph.images[a].id.cmp(&graph.images[b].id);
+    match order {
+        Order::Lru => members.sort_unstable_by(|&a, &b| {
+            let key = |i: usize| seen.lru_key(i, graph.created[i]);
+            key(b).cmp(&key(a)).then_with(|| by_id(a, b))
+        }),
+        Order::Oldest => members.sort_unstable_by(|&a, &b| {
+            (graph.created[b].cmp(&graph.created[a])).then_with(|| by_id(a, b))
+        }),
     }
 }
 

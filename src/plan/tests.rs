@@ -85,6 +85,9 @@ fn policy(name: &str, labels: &[&str]) -> Policy {
         keep_last: None,
         group_by: GroupBy::None,
         max_total_size: None,
+        unused_for: None,
+        order: config::Order::Lru,
+        when: config::When::Always,
     }
 }
 
@@ -758,6 +761,6 @@ proptest! {
 
     #[test]
     fn the_plan_does_not_depend_on_the_number_of_threads(inv in arb_inventory(), config in arb_config(), threads in 2usize..5) {
-        prop_assert_eq!(decide::plan_on_threads(&inv, &config, now(), threads), plan(&inv, &config, now()));
+        prop_assert_eq!(decide::plan_on_threads(&inv, &config, &Usage::default(), now(), threads), plan(&inv, &config, now()));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Action, Reason};
+use super::{Action, Reason, text_usage};
 use crate::units::fmt_bytes;
 pub use crate::units::{fmt_age, fmt_duration};
 
@@ -98,6 +98,12 @@ impl fmt::Display for Reason {
                 write!(f, "matched {policy}, within its max_age and size limits")
             }
             Reason::NoPolicyMatches => f.write_str("no policy matches"),
+            r @ (Reason::UnusedFor { .. }
+            | Reason::UsedRecently { .. }
+            | Reason::ArrivedRecently { .. }
+            | Reason::DiskPressure { .. }
+            | Reason::NoDiskPressure { .. }
+            | Reason::DiskNotMeasured { .. }) => text_usage::fmt(r, f),
         }
     }
 }

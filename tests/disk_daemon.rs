@@ -1,0 +1,260 @@
+//! Disk watermarks on a real filesystem: a private dockerd whose data root is a small tmpfs
+//! the test mounts, filled with fixtures of unique layers until usage crosses `high`.
+//! `prune` evicts the `when: disk_pressure` policy's images least recently used first
+//! (as the history file says) until the estimate reaches `low`, and no further; the disk
+//! really comes down, and the next pass deletes nothing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bollard::Docker;
+use chrono::Utc;
+use serde_json::Value;
+use stagesweep::disk::statvfs;
+use stagesweep::history::file::save;
+use stagesweep::history::{History, Source};
+use stagesweep::inventory::ImageId;
+use support::fixture::{FixtureImage, load};
+
+const MIB: usize = 1 << 20;
+const IMAGES: usize = 10;
+
+/// A private daemon whose data root is a tmpfs of `size`; stopped, unmounted and removed on drop.
+struct TmpfsDaemon {
+    dir: PathBuf,
+}
+
+impl TmpfsDaemon {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh")
+    }
+
+    fn start(dir: &Path, size: &str) -> (TmpfsDaemon, String) {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&data)
+            .status()
+            .expect("run mount");
+        assert!(
+            mounted.success(),
+            "mount -t tmpfs failed (the tests run as root)"
+        );
+        let daemon = TmpfsDaemon {
+            dir: dir.to_owned(),
+        };
+        let out = Command::new(Self::script())
+            .arg("start")
+            .arg(dir)
+            .output()
+            .expect("dockerd.sh");
+        assert!(
+            out.status.success(),
+            "cannot start a private dockerd on tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            daemon,
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    }
+}
+
+impl Drop for TmpfsDaemon {
+    fn drop(&mut self) {
+        // Stops the daemon, unmounts everything under the directory (the tmpfs too), removes it.
+        let _ = Command::new(Self::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+fn used_percent(path: &Path) -> f64 {
+    statvfs(path)
+        .expect("statvfs on the data root")
+        .used_ratio()
+        * 100.0
+}
+
+fn prune(config: &Path, host: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
+        .args(["prune", "--output", "json", "--config"])
+        .arg(config)
+        .env("DOCKER_HOST", host)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run stagesweep prune");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "prune failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
+/// Ten images of 4 MiB each, each its own layer, loaded one at a time (a load needs room
+/// for its archive too).
+async fn fill(docker: &Docker, label: &(String, String)) -> Vec<String> {
+    let month_ago = Utc::now() - chrono::Duration::days(30);
+    let mut ids = Vec::new();
+    for _ in 0..IMAGES {
+        let fixture = FixtureImage::new(label, month_ago).layer_bytes(4 * MIB);
+        ids.extend(load(docker, &[fixture]).await);
+    }
+    ids
+}
+
+/// A history in which `ids[0]` is the least recently used (10 days ago) … `ids[9]` 1 day ago.
+fn write_history(path: &Path, engine_id: String, ids: &[String]) {
+    let now = Utc::now().timestamp();
+    let mut history = History {
+        engine_id,
+        ..History::default()
+    };
+    for (k, id) in ids.iter().enumerate() {
+        let days = i64::try_from(IMAGES - k).expect("small");
+        let id: ImageId = id.parse().expect("an image ID");
+        history.used(id, now - 30 * 86_400, Source::Event);
+        history.used(id, now - days * 86_400, Source::Event);
+    }
+    save(path, &history, true).expect("write the history");
+}
+
+fn write_config(dir: &Path, label: &(String, String), high: u8, low: u8) -> PathBuf {
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "policies:\n  - name: pressure\n    match:\n      labels: [\"{}={}\"]\n    min_age: 1h\n    when: disk_pressure\n\
+             disk:\n  high: {high}\n  low: {low}\nhistory:\n  path: {}\nlock_file: {}\n",
+            label.0,
+            label.1,
+            dir.join("state/history.json").display(),
+            dir.join("run/stagesweep.lock").display()
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+/// A percentage rounded down, within 0..=100.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to 0..=100 first
+fn whole_percent(p: f64) -> u8 {
+    p.floor().clamp(0.0, 100.0) as u8
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_high_the_pass_evicts_lru_first_until_low_and_no_further() {
+    let _shared = std::env::var("DOCKER_HOST").expect(support::HOW_TO_START);
+    let base = tempfile::Builder::new()
+        .prefix("ss-disk-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let (daemon, host) = TmpfsDaemon::start(&base.path().join("d"), "96m");
+    let data = daemon.dir.join("data");
+    let docker = Docker::connect_with_unix(&host, 60, bollard::API_DEFAULT_VERSION)
+        .expect("client")
+        .negotiate_version()
+        .await
+        .expect("the tmpfs daemon answers");
+    let engine_id = docker.info().await.expect("info").id.expect("an engine ID");
+
+    let label = (
+        "stagesweep.test".to_owned(),
+        format!("disk-{}", std::process::id()),
+    );
+    let ids = fill(&docker, &label).await;
+    write_history(&base.path().join("state/history.json"), engine_id, &ids);
+
+    // Watermarks around what the disk holds now: over high, low ~20 points below.
+    let before = used_percent(&data);
+    let (high, low) = (whole_percent(before - 1.0), whole_percent(before - 20.0));
+    assert!(
+        low > 5,
+        "the fixtures should fill most of the tmpfs: {before:.1}% used"
+    );
+    let config = write_config(base.path(), &label, high, low);
+
+    let doc = prune(&config, &host);
+    let decisions: Vec<&Value> = ids
+        .iter()
+        .map(|id| {
+            doc["images"]
+                .as_array()
+                .expect("images")
+                .iter()
+                .find(|i| i["id"] == *id)
+                .expect("every fixture is planned")
+        })
+        .collect();
+    let evicted: Vec<bool> = decisions
+        .iter()
+        .map(|d| d["reason"]["kind"] == "disk_pressure")
+        .collect();
+    let to_free = decisions[0]["reason"]["disk"]["to_free_bytes"]
+        .as_u64()
+        .expect("figures");
+    // The least recently used ones, just enough to cover the bytes to free.
+    let sizes: Vec<u64> = decisions
+        .iter()
+        .map(|d| d["size"].as_u64().expect("size"))
+        .collect();
+    let k = (1..=IMAGES)
+        .find(|&k| sizes[..k].iter().sum::<u64>() >= to_free)
+        .expect("the fixtures can cover it");
+    let want: Vec<bool> = (0..IMAGES).map(|i| i < k).collect();
+    assert_eq!(
+        evicted, want,
+        "to free {to_free} bytes of {sizes:?}:\n{doc:#}"
+    );
+    for d in &decisions[..k] {
+        assert_eq!(d["outcome"]["kind"], "deleted", "{d:#}");
+    }
+    for d in &decisions[k..] {
+        assert_eq!(d["reason"]["kind"], "no_disk_pressure", "{d:#}");
+    }
+    let after = used_percent(&data);
+    assert!(
+        after < f64::from(high),
+        "{before:.1}% → {after:.1}%, high {high}"
+    );
+    assert!(
+        after <= f64::from(low) + 2.0,
+        "{before:.1}% → {after:.1}%, low {low}"
+    );
+
+    // Below high now: the next pass deletes nothing.
+    let again = prune(&config, &host);
+    assert_eq!(again["summary"]["deleted"], 0, "{again:#}");
+    assert!(again["disk"]["capacity_bytes"].as_u64().expect("measured") > 0);
+}
+
+#[test]
+fn percentages_without_a_visible_filesystem_are_a_config_error() {
+    let host = std::env::var("DOCKER_HOST").expect(support::HOW_TO_START);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "policies:\n  - name: p\n    match:\n      labels: [stagesweep.test=none]\n    when: disk_pressure\n\
+             disk:\n  path: /nonexistent/docker\nlock_file: {}/lock\nhistory:\n  enabled: false\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
+        .args(["plan", "--config"])
+        .arg(&config)
+        .env("DOCKER_HOST", &host)
+        .output()
+        .expect("run stagesweep plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/docker"), "{stderr}");
+    assert!(
+        stderr.contains("measure: api"),
+        "names the way out: {stderr}"
+    );
+}
