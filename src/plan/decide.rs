@@ -115,7 +115,7 @@ fn first_keep_reason(
         .protect
         .references
         .iter()
-        .find(|g| image.references.iter().any(|r| g.matches(r)))
+        .find(|g| image.all_references().any(|r| g.matches(r)))
     {
         return Some(Reason::ProtectedReference {
             pattern: g.pattern().to_owned(),

@@ -13,7 +13,8 @@ pub(super) struct Graph<'a> {
     pub parent: Vec<Option<usize>>,
     /// Bytes the image adds on top of its parent (its own layers).
     pub own_bytes: Vec<u64>,
-    /// Whether the image has a `repo:tag` (compact, for walks up the chains).
+    /// Whether the image has a reference, `repo:tag` or digest (compact, for walks up the
+    /// chains).
     pub tagged: Vec<bool>,
     /// Creation times as [`time_key`]s (compact, for sorting without touching the images).
     pub created: Vec<u128>,
@@ -41,7 +42,8 @@ impl<'a> Graph<'a> {
         let mut size = Vec::with_capacity(n);
         for (i, im) in images.iter().enumerate() {
             index.insert(im.id, i);
-            tagged.push(!im.references.is_empty());
+            // The daemon's cascade stops at any reference, a digest as much as a tag.
+            tagged.push(!im.is_dangling());
             created.push(time_key(im.created));
             size.push(im.size);
         }
@@ -72,11 +74,12 @@ impl<'a> Graph<'a> {
         self.index.get(&id).copied()
     }
 
-    /// How an image is named in reasons: its first reference, else its short ID.
+    /// How an image is named in reasons: its first reference (a tag before a digest),
+    /// else its short ID.
     pub fn display(&self, i: usize) -> String {
         let im = &self.images[i];
-        im.references
-            .first()
+        im.all_references()
+            .next()
             .cloned()
             .unwrap_or_else(|| im.short_id())
     }

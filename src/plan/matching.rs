@@ -37,11 +37,7 @@ impl<'c> Compiled<'c> {
     pub fn new(config: &'c Config) -> Self {
         let mut keys: Vec<&'c str> = Vec::new();
         let mut compile = |p: &'c LabelPredicate| {
-            let key = match p {
-                LabelPredicate::Exists(k)
-                | LabelPredicate::Equals(k, _)
-                | LabelPredicate::NotEquals(k, _) => k.as_str(),
-            };
+            let key = p.key();
             let k = keys.iter().position(|x| *x == key).unwrap_or_else(|| {
                 keys.push(key);
                 keys.len() - 1
@@ -83,20 +79,21 @@ impl<'c> Compiled<'c> {
         }
     }
 
-    /// The first policy whose matcher selects the image.
+    /// The first policy whose matcher selects the image. References are `repo:tag` and
+    /// `repo@sha256:…` alike; an image is dangling when it has neither.
     pub fn first_match(&self, image: &Image, values: &[Option<&str>]) -> Option<usize> {
+        let dangling = image.is_dangling();
         self.policies.iter().position(|(m, tests)| {
             let dangling_ok = match m.dangling {
                 Dangling::Any => true,
-                Dangling::Only => image.references.is_empty(),
-                Dangling::Never => !image.references.is_empty(),
+                Dangling::Only => dangling,
+                Dangling::Never => !dangling,
             };
             dangling_ok
                 && tests.iter().all(|t| t.holds(values))
                 && (m.references.is_empty()
                     || image
-                        .references
-                        .iter()
+                        .all_references()
                         .any(|r| m.references.iter().any(|g| g.matches(r))))
         })
     }

@@ -351,6 +351,8 @@ const LABELS: [(&str, &str); 4] = [
     ("project", "b"),
 ];
 const TAGS: [&str; 4] = ["app:1", "app:latest", "tool:2", "base/img:3"];
+/// Digest references; an image that has only these is not dangling.
+const DIGESTS: [&str; 2] = ["app@sha256:01", "base/img@sha256:02"];
 const PREDICATES: [&str; 6] = [
     "stage=builder",
     "stage",
@@ -367,6 +369,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
         prop::collection::vec(0usize..LABELS.len(), 0..3),
         0u64..(200 * H),
         1u64..1000,
+        prop::option::of(0usize..DIGESTS.len()),
     );
     (
         prop::collection::vec(img, 0..40),
@@ -378,7 +381,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
             let images: Vec<Image> = specs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (parent, tags, labels, age, size))| {
+                .map(|(i, (parent, tags, labels, age, size, digest))| {
                     let mut im = image(&format!("{i:x}"), age).size(size);
                     // Parents come earlier in the list, so the graph has no cycles.
                     im.parent_id = parent.filter(|p| *p < i).map(|p| id(&format!("{p:x}")));
@@ -390,6 +393,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                     for l in labels {
                         im.labels.insert(LABELS[l].0.into(), LABELS[l].1.into());
                     }
+                    im.digests.extend(digest.map(|d| DIGESTS[d].to_owned()));
                     im
                 })
                 .collect();
@@ -490,12 +494,12 @@ proptest! {
                 }
                 continue;
             }
-            let first = config.policies.iter().find(|pol| pol.matcher.matches(&im.references, &im.labels));
+            let first = config.policies.iter().find(|pol| pol.matcher.matches(&im.references, &im.digests, &im.labels));
             let Some(pol) = first else { return Err(TestCaseError::fail("deleted outside every match")) };
             let d = p.decisions.iter().find(|d| d.image == i).unwrap();
             prop_assert_eq!(d.policy.as_deref(), Some(pol.name.as_str()), "first match wins");
             prop_assert!(!protected_chain.contains(&i), "in-use image or parent deleted");
-            prop_assert!(!im.references.iter().any(|r| config.protect.references.iter().any(|g| g.matches(r))));
+            prop_assert!(!im.all_references().any(|r| config.protect.references.iter().any(|g| g.matches(r))));
             prop_assert!(!config.protect.labels.iter().any(|l| l.matches(&im.labels)));
             let age = (now() - im.created).to_std().unwrap();
             prop_assert!(age >= pol.min_age, "younger than min_age deleted");
@@ -509,10 +513,10 @@ proptest! {
                 if let Some(pd) = p.deletions.iter().find(|x| p.decisions[x.decision].image == a) {
                     prop_assert!(pd.wave > del.wave);
                 }
-                if del.prune_parents && parent.references.is_empty() {
+                if del.prune_parents && parent.is_dangling() {
                     prop_assert!(deleted.contains(&parent.id), "cascade would reach a kept image");
                 }
-                if !parent.references.is_empty() { break; }
+                if !parent.is_dangling() { break; }
             }
         }
     }
@@ -525,7 +529,7 @@ proptest! {
         pol.group_by = GroupBy::Label("project".into());
         let p = plan(&inv, &cfg(vec![pol.clone()]), now());
         let mut groups: BTreeMap<Option<String>, Vec<&Image>> = BTreeMap::new();
-        for im in inv.images.iter().filter(|im| pol.matcher.matches(&im.references, &im.labels)) {
+        for im in inv.images.iter().filter(|im| pol.matcher.matches(&im.references, &im.digests, &im.labels)) {
             groups.entry(im.labels.get("project").cloned()).or_default().push(im);
         }
         for members in groups.values_mut() {

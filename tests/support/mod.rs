@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod fixture;
+pub mod registry;
 
 use std::collections::HashMap;
 use std::time::Duration;
