@@ -257,6 +257,36 @@ fn protection_by_reference_and_label() {
 }
 
 #[test]
+fn digests_are_references_and_a_digest_only_image_is_not_dangling() {
+    let digest = |im: Image, d: &str| {
+        let mut im = im;
+        im.digests.push(d.into());
+        im
+    };
+    let mut untagged = policy("untagged", &["stage=builder"]);
+    untagged.matcher.dangling = Dangling::Only;
+    let mut by_digest = policy("by-digest", &[]);
+    by_digest.matcher.all_images = false;
+    by_digest.matcher.references = vec![RefGlob::new("app@sha256:*").unwrap()];
+    let mut c = cfg(vec![untagged, by_digest, policy("rest", &[])]);
+    c.protect.references = vec![RefGlob::new("base@*").unwrap()];
+    let images = vec![
+        builder("a", 5 * H),
+        digest(builder("b", 5 * H), "app@sha256:0b"),
+        digest(builder("c", 5 * H), "base@sha256:0c"),
+        digest(builder("d", 5 * H).tag("base:1"), "base@sha256:0d"),
+    ];
+    let p = run(images, vec![], &c);
+    assert_eq!(decision(&p, "a").policy.as_deref(), Some("untagged"));
+    // Known by digest only: not dangling, selected by a glob on its digest.
+    assert_eq!(decision(&p, "b").policy.as_deref(), Some("by-digest"));
+    assert_eq!(decision(&p, "b").action, Action::Delete);
+    // Protected through its digest, with or without a tag.
+    assert_eq!(line(&p, "c"), "keep: protected by reference base@*");
+    assert_eq!(line(&p, "d"), "keep: protected by reference base@*");
+}
+
+#[test]
 fn first_matching_policy_wins() {
     let mut lenient = policy("lenient", &["stage=builder", "project=a"]);
     lenient.min_age = Duration::from_secs(100 * H);
