@@ -109,10 +109,17 @@ pub struct ConfigArg {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Ad-hoc policy (replaces the configured policies)")]
 pub struct AdhocArgs {
-    /// Label predicate the image must satisfy: key, key=value or key!=value
-    /// (repeatable; all must hold) [default: stage=builder]
+    /// Label predicate the image must satisfy: key, key=value or key!=value, no spaces
+    /// around = or != (repeatable; all must hold) [default: stage=builder, unless a label
+    /// comes from --filter]
     #[arg(long = "label", value_name = "PREDICATE")]
     pub labels: Vec<String>,
+    /// A docker image prune filter: label=KEY[=VALUE] and label!=KEY=VALUE (as --label),
+    /// until=DURATION (as --min-age: docker deletes only images created more than DURATION
+    /// ago), dangling=true|false (images without / with a reference). Other filters are
+    /// refused (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
     /// Keep images younger than this (e.g. 30m, 1h, 7d) [default: 1h]
     #[arg(long, value_name = "DURATION")]
     pub min_age: Option<String>,

@@ -143,10 +143,17 @@ pub struct Image {
 }
 
 impl Image {
-    /// True when the image has no `repo:tag` reference.
+    /// True when the image has no reference at all: neither a `repo:tag` nor a
+    /// `repo@sha256:…` digest (an image known only by digest, e.g. pulled by digest, is not
+    /// dangling).
     #[must_use]
     pub fn is_dangling(&self) -> bool {
-        self.references.is_empty()
+        self.references.is_empty() && self.digests.is_empty()
+    }
+
+    /// Every reference: the `repo:tag` ones, then the `repo@sha256:…` digests.
+    pub fn all_references(&self) -> impl Iterator<Item = &String> {
+        self.references.iter().chain(&self.digests)
     }
 
     /// The first 12 hex digits of the ID, as `docker images` shows it.

@@ -140,11 +140,7 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
         let image = &report.inventory.images[d.image];
         let mut row = vec![
             image.id.short(),
-            if image.references.is_empty() {
-                "<none>".to_owned()
-            } else {
-                image.references.join(", ")
-            },
+            references_cell(image),
             age_secs(image, now).map_or_else(|| "?".to_owned(), fmt_age),
             fmt_bytes(image.size),
             d.action.to_string(),
@@ -186,6 +182,31 @@ fn cell(text: String) -> String {
             short
         }
     }
+}
+
+/// The REFERENCES cell: tags, then digests with their hex cut to 12 digits
+/// (`app@sha256:3f2a1c9d8e7b…`; JSON has them in full), or `<none>` for a dangling image.
+fn references_cell(image: &Image) -> String {
+    if image.is_dangling() {
+        return "<none>".to_owned();
+    }
+    image
+        .references
+        .iter()
+        .cloned()
+        .chain(image.digests.iter().map(|d| short_digest(d)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn short_digest(digest: &str) -> String {
+    if let Some((repo, hex)) = digest.split_once("@sha256:")
+        && hex.len() > 12
+        && let Some(head) = hex.get(..12)
+    {
+        return format!("{repo}@sha256:{head}…");
+    }
+    digest.to_owned()
 }
 
 fn outcome_by_decision(report: &PassReport) -> Vec<Option<&DeletionResult>> {
@@ -357,5 +378,30 @@ mod tests {
         let cut = cell(long);
         assert_eq!(cut.chars().count(), MAX_CELL_CHARS + 1);
         assert!(cut.ends_with("é…"), "{cut}");
+    }
+
+    #[test]
+    fn the_references_cell_shows_tags_then_short_digests() {
+        let hex = "0123456789abcdef".repeat(4);
+        let mut image = Image {
+            id: hex.parse().expect("a valid ID"),
+            parent_id: None,
+            references: Vec::new(),
+            digests: Vec::new(),
+            labels: std::collections::BTreeMap::new(),
+            created: DateTime::UNIX_EPOCH,
+            last_tagged: None,
+            size: 0,
+        };
+        assert_eq!(references_cell(&image), "<none>");
+        image.digests = vec![format!("app@sha256:{hex}"), "odd@sha256:ab".into()];
+        assert_eq!(
+            references_cell(&image),
+            "app@sha256:0123456789ab…, odd@sha256:ab"
+        );
+        image.references = vec!["app:1".into()];
+        assert!(references_cell(&image).starts_with("app:1, app@sha256:0123456789ab…"));
+        // Not hex (a daemon that sends garbage): shown as it is, never cut inside a character.
+        assert_eq!(short_digest("app@sha256:x€€€€€€€€"), "app@sha256:x€€€€€€€€");
     }
 }

@@ -140,3 +140,83 @@ fn the_pass_lock_cannot_be_the_build_lock() {
             "--lock-file: --lock-file /run/stagesweep/builds.lock is the build lock",
         ));
 }
+
+#[test]
+fn operator_mistakes_in_adhoc_flags_are_config_errors_before_docker_is_asked() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--label", "label=stage=builder"],
+            "--label: label predicate \"label=stage=builder\" is docker's filter syntax",
+        ),
+        (
+            &["--label", "tier != prod"],
+            "--label: label predicate \"tier != prod\" has spaces around \"!=\"",
+        ),
+        (
+            &["--label", "tier!=prod"],
+            "--label: policy \"cli\" has only negative label predicates (tier!=prod)",
+        ),
+        (
+            &["--filter", "until=2024-01-01T00:00:00"],
+            "--filter: filter \"until=2024-01-01T00:00:00\" is not until=DURATION",
+        ),
+        (
+            &["--filter", "before=app:1"],
+            "--filter: filter \"before=app:1\" has no stagesweep equivalent",
+        ),
+        (
+            &["--filter", "until=1h", "--min-age", "2h"],
+            "sets the grace period a second time",
+        ),
+    ];
+    for command in ["prune", "plan"] {
+        for (flags, want) in cases {
+            stagesweep()
+                .args([command, "--config", "config/default.yaml"])
+                .args(*flags)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains(*want));
+        }
+    }
+}
+
+#[test]
+fn docker_filters_that_map_are_accepted_by_prune_and_plan() {
+    // Valid flags get as far as the engine, which is not there: exit 3, not 2.
+    for command in ["prune", "plan"] {
+        stagesweep()
+            .args([command, "--config", "config/default.yaml"])
+            .args([
+                "--filter",
+                "label=stage=builder",
+                "--filter",
+                "label!=team=infra",
+            ])
+            .args(["--filter", "until=24h", "--filter", "dangling=true"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("cannot reach docker at"));
+    }
+}
+
+#[test]
+fn check_config_notes_a_policy_without_grace_period() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("zero.yaml");
+    std::fs::write(
+        &path,
+        "policies:\n  - name: now\n    match: {labels: [stage=builder]}\n    min_age: 0s\n",
+    )
+    .expect("write");
+    stagesweep()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "note: policy \"now\" has min_age 0s: it relies on build coordination alone",
+        ));
+}

@@ -10,7 +10,9 @@ use chrono::{TimeZone, Utc};
 use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::connect;
 use stagesweep::engine::{Engine, EngineError};
+use stagesweep::inventory::Inventory;
 use support::fixture::{self, FixtureImage};
+use support::registry;
 use support::{
     Scope, TestEngine, base_image, build_classic, chain, create_container, engine_or_fail,
     reported, test_engine,
@@ -361,4 +363,63 @@ async fn unreachable_hosts_answer_fast_with_a_hint() {
         msg,
         "cannot reach docker at tcp://127.0.0.1:1: connection refused (wrong DOCKER_HOST?)"
     );
+}
+
+#[tokio::test]
+async fn an_image_known_only_by_digest_is_not_dangling_and_digest_globs_protect_it() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("digest-only").await;
+    let created = Utc::now() - chrono::Duration::hours(48);
+    let image = FixtureImage::new(&scope.label(), created).label("stage", "builder");
+    let repo = format!("stagesweep-test/{}", scope.id);
+    let served = registry::serve(&repo, &image);
+    let reference = registry::pull(&scope.docker, &served, &repo).await;
+    drop(served);
+    let listed: Vec<_> = engine
+        .list_images()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|i| i.labels.get(support::TEST_LABEL) == Some(&scope.id))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    let pulled = &listed[0];
+    assert!(pulled.references.is_empty(), "{pulled:#?}");
+    assert_eq!(pulled.digests, vec![reference.clone()]);
+    assert!(!pulled.is_dangling());
+    let inventory = Inventory {
+        images: listed.clone(),
+        containers: Vec::new(),
+    };
+    let decide = |yaml: String| {
+        let config = stagesweep::config::parse_str(&yaml, "test.yaml").expect("valid");
+        let plan = stagesweep::plan::plan(&inventory, &config, Utc::now());
+        plan.decisions[0].reason.kind()
+    };
+    let selector = scope.selector();
+    let policy = |extra: &str| {
+        format!(
+            "policies:\n  - name: p\n    match: {{labels: [\"{selector}\"]{extra}}}\n    min_age: 0s\n"
+        )
+    };
+    // dangling: true does not select it; dangling: false does.
+    assert_eq!(decide(policy(", dangling: true")), "no_policy_matches");
+    assert_eq!(decide(policy(", dangling: false")), "matched");
+    // A reference glob on the digest selects it, and protects it.
+    let by_digest = format!("{}/{repo}@sha256:*", served_addr(&reference));
+    assert_eq!(
+        decide(policy(&format!(", references: [\"{by_digest}\"]"))),
+        "matched"
+    );
+    let protected = format!("protect:\n  references: [\"{by_digest}\"]\n{}", policy(""));
+    assert_eq!(decide(protected), "protected_reference");
+    scope.cleanup().await;
+}
+
+/// `127.0.0.1:PORT` of a pulled `127.0.0.1:PORT/repo@sha256:…` reference.
+fn served_addr(reference: &str) -> &str {
+    reference
+        .split('/')
+        .next()
+        .expect("split yields at least one part")
 }

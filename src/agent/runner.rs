@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
 use super::telemetry::Telemetry;
-use super::ticks::{SkipReason, TickerFactory, Ticks, busy};
+use super::ticks::{ScheduleKey, SkipReason, TickerFactory, Ticks, busy};
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -62,6 +62,8 @@ pub struct Agent<B: Backend, K: Clock> {
     tickers: TickerFactory,
     telemetry: Arc<Telemetry>,
     ticks: Ticks,
+    /// What the ticks were planned from; a reload that leaves it equal keeps them.
+    schedule: ScheduleKey,
     backoff: Backoff,
     probe_every: Duration,
     passes: u64,
@@ -92,6 +94,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             tickers,
             telemetry,
             ticks,
+            schedule: ScheduleKey::of(&current),
             backoff: Backoff::default(),
             probe_every: PROBE_EVERY,
             passes: 0,
@@ -171,6 +174,11 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 return;
             };
             if unreachable {
+                // A listing that timed out, or a daemon that went away mid-pass: the ping
+                // before the next pass may well answer, so back off here too (no relist loop).
+                if !self.back_off(stop).await {
+                    return;
+                }
                 due = Some(Trigger::Recovered);
             } else {
                 self.backoff.reset();
@@ -206,6 +214,12 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                     return None;
                 }
                 let config = self.current_config();
+                let schedule = ScheduleKey::of(&config);
+                if schedule == self.schedule {
+                    tracing::debug!(next = ?self.ticks.next, "schedule unchanged by the reload; next tick kept");
+                    return None;
+                }
+                self.schedule = schedule;
                 self.ticks.reset((self.tickers)(&config), config.agent.jitter, self.clock.now());
                 self.publish_next();
                 tracing::debug!(next = ?self.ticks.next, "schedule re-planned after reload");
@@ -246,26 +260,31 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 }
                 Err(e) => self.telemetry.engine_unreachable(&e.to_string()),
             }
-            let delay = self.backoff.next_delay();
-            tracing::debug!(retry_in = ?delay, "waiting before the next attempt to reach docker");
-            let nap = async {
-                tokio::select! {
-                    () = stop.cancelled() => false,
-                    () = tokio::time::sleep(delay) => true,
-                }
-            };
-            if !busy(
-                nap,
-                &mut self.ticks,
-                &self.clock,
-                &self.telemetry,
-                SkipReason::DockerUnreachable,
-            )
-            .await
-            {
+            if !self.back_off(stop).await {
                 return None;
             }
         }
+    }
+
+    /// Wait for the next backoff delay, skipping the ticks that fire meanwhile. False: stop
+    /// requested.
+    async fn back_off(&mut self, stop: &CancellationToken) -> bool {
+        let delay = self.backoff.next_delay();
+        tracing::debug!(retry_in = ?delay, "waiting before the next attempt to reach docker");
+        let nap = async {
+            tokio::select! {
+                () = stop.cancelled() => false,
+                () = tokio::time::sleep(delay) => true,
+            }
+        };
+        busy(
+            nap,
+            &mut self.ticks,
+            &self.clock,
+            &self.telemetry,
+            SkipReason::DockerUnreachable,
+        )
+        .await
     }
 
     /// Run one pass. `None`: stopping. `Some(true)`: the engine went away during the pass.

@@ -70,6 +70,8 @@ struct World {
     probes: Vec<DateTime<Utc>>,
     deletions_started: usize,
     concurrency_seen: Vec<usize>,
+    /// The engine answers pings, but listing the inventory times out after this long.
+    listing_times_out: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -118,13 +120,22 @@ impl Backend for Fake {
         clock: &dyn Clock,
         stop: &CancellationToken,
     ) -> Result<Summary, PassError> {
-        let (up, n, each) = self.with(|w| {
+        let (up, n, each, times_out) = self.with(|w| {
             w.pass_starts.push(clock.now());
             w.concurrency_seen.push(config.docker.concurrency);
-            (w.up, w.deletions, w.deletion_time)
+            (w.up, w.deletions, w.deletion_time, w.listing_times_out)
         });
         if !up {
             return Err(down().into());
+        }
+        if let Some(after) = times_out {
+            tokio::time::sleep(after).await;
+            return Err(EngineError::Timeout {
+                host: "unix:///fake.sock".into(),
+                seconds: after.as_secs(),
+                what: "list images".into(),
+            }
+            .into());
         }
         let mut s = Summary::default();
         for _ in 0..n {
@@ -387,4 +398,62 @@ async fn reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies_next_
         reloads.contains("stagesweep_config_reloads_total{result=\"success\"} 1"),
         "{reloads}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listing_that_times_out_backs_off_instead_of_relisting_at_once() {
+    let fake = Fake::new(true, 0, Duration::ZERO);
+    fake.with(|w| w.listing_times_out = Some(Duration::from_secs(10)));
+    let (run, _tx) = start_simple(&fake, config(true), every(3600));
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    finish(run).await;
+    let starts = offsets(&fake.with(|w| w.pass_starts.clone()));
+    let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // Each attempt takes 10s to time out, then the backoff grows: 1s, 2s, 4s, … (the pings in
+    // between answer at once, so without the backoff the passes would follow back to back).
+    assert_eq!(gaps[..6], [11, 12, 14, 18, 26, 42], "passes at {starts:?}");
+    assert!(starts.len() < 12, "passes at {starts:?}");
+}
+
+/// Pass start times over 400s of `@every 60s` with a 50s jitter, with the configuration
+/// reloaded at `reloads` (seconds after start) into one with `concurrency` 7.
+async fn pass_starts_with_reloads(reloads: &[u64], jitter: Duration) -> Vec<i64> {
+    let fake = Fake::new(true, 0, Duration::ZERO);
+    let mut initial = config(false);
+    initial.agent.jitter = Duration::from_secs(50);
+    let load: crate::agent::LoadFn = {
+        let initial = initial.clone();
+        Box::new(move |_: &std::path::Path| {
+            let mut c = initial.clone();
+            c.docker.concurrency = 7;
+            c.agent.jitter = jitter;
+            Ok(c)
+        })
+    };
+    let telemetry = Arc::new(Telemetry::new());
+    let (reloader, rx) = Reloader::new("cfg.yaml".into(), initial, load, telemetry);
+    let run = start(&fake, rx, every(60));
+    let mut at = 0;
+    for &r in reloads {
+        tokio::time::sleep(Duration::from_secs(r - at)).await;
+        reloader.reload().expect("valid");
+        at = r;
+    }
+    tokio::time::sleep(Duration::from_secs(400 - at)).await;
+    finish(run).await;
+    offsets(&fake.with(|w| w.pass_starts.clone()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_leaves_the_schedule_alone_keeps_the_planned_ticks() {
+    let undisturbed = pass_starts_with_reloads(&[], Duration::from_secs(50)).await;
+    assert!(undisturbed.len() >= 5, "{undisturbed:?}");
+    let reloaded = pass_starts_with_reloads(&[10, 95, 200], Duration::from_secs(50)).await;
+    assert_eq!(
+        reloaded, undisturbed,
+        "same seed, same schedule: same ticks"
+    );
+    // A reload that does change the schedule (here the jitter) re-plans at once.
+    let replanned = pass_starts_with_reloads(&[10], Duration::ZERO).await;
+    assert_eq!(replanned[..3], [30, 90, 150], "no jitter after the reload");
 }

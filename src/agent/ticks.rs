@@ -120,6 +120,25 @@ impl SkipReason {
     }
 }
 
+/// What the planned ticks depend on: the schedule, its time zone and the jitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleKey {
+    schedule: String,
+    timezone: chrono_tz::Tz,
+    jitter: Duration,
+}
+
+impl ScheduleKey {
+    #[must_use]
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            schedule: config.agent.schedule.to_string(),
+            timezone: config.agent.timezone,
+            jitter: config.agent.jitter,
+        }
+    }
+}
+
 /// While the loop waits on work, it tells [`Telemetry`] it is alive this often (`/livez`).
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
@@ -196,5 +215,18 @@ mod tests {
             ticks.advance(tick.fire);
         }
         assert!(seen_nonzero, "jitter is drawn, not always zero");
+    }
+
+    #[test]
+    fn the_longest_jitter_the_configuration_accepts_plans_without_overflow() {
+        // 100 years, the bound the configuration enforces on every duration.
+        let max = Duration::from_secs(3_155_760_000);
+        let mut ticks = Ticks::new(Arc::new(EveryMinute), max, StdRng::seed_from_u64(3));
+        ticks.plan_after(t("2026-01-01T00:00:30Z"));
+        let tick = ticks.next.expect("every minute has a next tick");
+        let jitter = (tick.fire - tick.at)
+            .to_std()
+            .expect("jitter is not negative");
+        assert!(jitter < max, "{tick:?}");
     }
 }

@@ -9,7 +9,7 @@ pub mod hold;
 pub mod prune;
 pub mod shell;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracing::info;
 
@@ -89,20 +89,30 @@ pub fn config_path(arg: &ConfigArg) -> (PathBuf, bool) {
 }
 
 /// Load the configuration: an explicit path must exist; the default path falls back
-/// to the embedded default when missing.
+/// to the embedded default only when it does not exist.
 pub fn load_config(arg: &ConfigArg) -> Result<Config, ConfigError> {
     let (path, explicit) = config_path(arg);
-    if !explicit && !path.exists() {
-        info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h)");
-        return Ok(config::embedded_default());
+    if explicit {
+        config::load_file(&path)
+    } else {
+        load_default(&path)
     }
-    config::load_file(&path)
+}
+
+/// The configuration at the default `path`, or the embedded default when nothing is there.
+fn load_default(path: &Path) -> Result<Config, ConfigError> {
+    if let Some(config) = config::load_default_file(path)? {
+        return Ok(config);
+    }
+    info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h)");
+    Ok(config::embedded_default())
 }
 
 /// Apply ad-hoc policy flags, when any is given: they replace the configured policies.
 pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigError> {
     let flags = AdhocPolicy {
         labels: args.labels.clone(),
+        filters: args.filters.clone(),
         min_age: args.min_age.clone(),
         max_age: args.max_age.clone(),
         keep_last: args.keep_last,
@@ -128,4 +138,41 @@ pub fn endpoint(config: &Config) -> Result<Endpoint, CmdError> {
 pub async fn connect(config: &Config) -> Result<DockerEngine, CmdError> {
     let endpoint = endpoint(config)?;
     Ok(docker::connect_to(&endpoint, &config.docker).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_path_falls_back_only_when_absent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let absent = dir.path().join("missing/config.yaml");
+        let config = load_default(&absent).expect("absent: the built-in policy");
+        assert_eq!(config.policies[0].name, "builder-stages");
+
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, "policies: []\n").expect("write");
+        assert!(load_default(&file).expect("valid").policies.is_empty());
+
+        // A directory at the path, and a path under a regular file: there is something
+        // there, so the built-in policy must not silently apply.
+        for unreadable in [dir.path().to_path_buf(), file.join("config.yaml")] {
+            let err = load_default(&unreadable).expect_err("not a readable file");
+            assert_eq!(err.problems.len(), 1);
+            let shown = err.to_string();
+            assert!(
+                shown.contains(&format!(
+                    "cannot read configuration file {}",
+                    unreadable.display()
+                )),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("only when the file does not exist"),
+                "{shown}"
+            );
+            assert_eq!(CmdError::from(err).exit_code(), exit::CONFIG);
+        }
+    }
 }

@@ -5,8 +5,10 @@
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
 mod builds;
+mod filter;
 mod limits;
 mod policy;
+mod predicate;
 mod raw;
 pub mod schedule;
 mod summary;
@@ -16,6 +18,7 @@ mod validate;
 mod values;
 
 pub use limits::MAX_CONFIG_BYTES;
+pub use predicate::{InvalidPredicate, LabelPredicate};
 pub use types::*;
 pub use usage::{DiskConfig, GapPolicy, HistoryConfig, Measure, Order, Watermarks, When};
 
@@ -85,20 +88,44 @@ pub const DEFAULT_YAML: &str = include_str!("../../config/default.yaml");
 /// An empty file, or one without a `policies` key, is valid and has no policies:
 /// nothing is deleted (the summary says so).
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = read_bounded(path).map_err(|e| {
+        unreadable(
+            path,
+            &e,
+            "pass --config PATH or set STAGESWEEP_CONFIG; without a file the embedded \
+             default applies",
+        )
+    })?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// Read and validate the configuration at the default path: `None` when nothing is there
+/// (the path, or a directory on it, does not exist), and only then. Any other failure
+/// (permission denied, a directory, an I/O error) is an error naming the path: falling back
+/// to the built-in policy would silently run a policy the operator did not write.
+pub fn load_default_file(path: &Path) -> Result<Option<Config>, ConfigError> {
+    match read_bounded(path) {
+        Ok(text) => parse_str(&text, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unreadable(
+            path,
+            &e,
+            "the built-in policy applies only when the file does not exist: make it readable, \
+             remove it, or pass --config PATH",
+        )),
+    }
+}
+
+fn unreadable(path: &Path, e: &std::io::Error, hint: &str) -> ConfigError {
     let origin = path.display().to_string();
-    let text = read_bounded(path).map_err(|e| ConfigError {
+    ConfigError {
         problems: vec![Problem {
             location: origin.clone(),
             path: String::new(),
             message: format!("cannot read configuration file {origin}: {e}"),
-            hint: Some(
-                "pass --config PATH or set STAGESWEEP_CONFIG; without a file the embedded \
-                 default applies"
-                    .to_owned(),
-            ),
+            hint: Some(hint.to_owned()),
         }],
-    })?;
-    parse_str(&text, &origin)
+    }
 }
 
 /// Read at most one byte more than [`MAX_CONFIG_BYTES`] (so [`parse_str`] can refuse it
@@ -139,10 +166,13 @@ pub fn embedded_default() -> Config {
         .expect("config/default.yaml is valid (tested in tests/config.rs)")
 }
 
-/// Ad-hoc policy flags of `stagesweep prune`; they replace the configured policies.
+/// Ad-hoc policy flags of `stagesweep prune` and `stagesweep plan`; they replace the
+/// configured policies.
 #[derive(Debug, Clone, Default)]
 pub struct AdhocPolicy {
     pub labels: Vec<String>,
+    /// Docker CLI filters (`label=…`, `label!=…`, `until=…`, `dangling=…`).
+    pub filters: Vec<String>,
     pub min_age: Option<String>,
     pub max_age: Option<String>,
     pub keep_last: Option<usize>,
@@ -154,6 +184,7 @@ impl AdhocPolicy {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+            && self.filters.is_empty()
             && self.min_age.is_none()
             && self.max_age.is_none()
             && self.keep_last.is_none()
@@ -161,35 +192,39 @@ impl AdhocPolicy {
     }
 }
 
-/// Build the policy named `cli` from ad-hoc flags (labels default to `stage=builder`),
-/// validated by the same rules as a file, with the flag name as the location
-/// (`--label`, `--min-age`, `--max-age`, `--keep-last`, `--group-by`).
+/// Build the policy named `cli` from ad-hoc flags, validated by the same rules as a file,
+/// with the flag name as the location (`--label`, `--filter`, `--min-age`, `--max-age`,
+/// `--keep-last`, `--group-by`). `--filter` adds label predicates, `min_age` (`until=`)
+/// and `dangling`; without any label predicate (from `--label` or `--filter label…`) the
+/// policy selects `stage=builder`.
 pub fn adhoc_policy(flags: &AdhocPolicy) -> Result<Policy, ConfigError> {
-    let labels = if flags.labels.is_empty() {
-        vec!["stage=builder".to_owned()]
-    } else {
-        flags.labels.clone()
-    };
-    let text = |v: &Option<String>| v.clone().map(raw::unplaced);
+    let mut ctx = validate::Ctx::flags();
+    let filters = filter::translate(&mut ctx, &flags.filters, flags.min_age.is_some());
+    let mut labels = flags.labels.clone();
+    labels.extend(filters.labels);
+    if labels.is_empty() {
+        labels.push("stage=builder".to_owned());
+    }
+    let text = |v: Option<String>| v.map(raw::unplaced);
     let raw_policy = raw::RawPolicy {
         name: Some(raw::unplaced("cli".to_owned())),
         matcher: Some(raw::unplaced(raw::RawMatch {
             labels: Some(labels.into_iter().map(raw::unplaced).collect()),
+            dangling: text(filters.dangling),
             ..raw::RawMatch::default()
         })),
-        min_age: text(&flags.min_age),
-        max_age: text(&flags.max_age),
+        min_age: text(flags.min_age.clone().or(filters.min_age)),
+        max_age: text(flags.max_age.clone()),
         keep_last: flags
             .keep_last
             .map(|n| raw::unplaced(i64::try_from(n).unwrap_or(i64::MAX))),
-        group_by: text(&flags.group_by),
+        group_by: text(flags.group_by.clone()),
         max_total_size: None,
         all_references: None,
         unused_for: None,
         order: None,
         when: None,
     };
-    let mut ctx = validate::Ctx::flags();
     let policy = policy::policy(&mut ctx, &raw_policy, serde_saphyr::Location::UNKNOWN, "");
     let policy = ctx.finish(policy)?;
     Ok(policy.expect("a policy without problems is built"))

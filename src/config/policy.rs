@@ -1,13 +1,15 @@
 //! Policy validation: one raw policy → [`Policy`], shared by configuration files and the
-//! ad-hoc flags of `stagesweep prune`. Rules: a non-empty unique name; a non-empty match
-//! unless `match.all_images: true`; valid durations, size, globs, label predicates and
-//! `group_by`; `min_age <= max_age`; `keep_last >= 1`.
+//! ad-hoc flags of `stagesweep prune`. Rules: a non-empty unique name; a match with a
+//! positive criterion unless `match.all_images: true` (and not both); no contradictory
+//! criteria; valid, bounded durations, size, globs, label predicates and `group_by`;
+//! `min_age <= max_age`; `keep_last >= 1`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_saphyr::Location;
 
+use super::predicate::LabelPredicate;
 use super::raw::{RawMatch, RawPolicy, S};
 use super::types::{Dangling, GroupBy, Matcher, Policy};
 use super::validate::{Ctx, globs, join, labels};
@@ -157,7 +159,12 @@ fn keep_last(ctx: &mut Ctx, raw: &S<i64>, base: &str) -> Option<usize> {
     }
 }
 
-/// `match:`; an empty match (every image) is an error unless `all_images: true`.
+/// `match:`. A match must say what an image has to *have*: a positive criterion (a label
+/// predicate `key` or `key=value`, a reference glob, or `dangling: true|false`). Without one
+/// (nothing at all, or only `key!=value` predicates, which hold on every image without that
+/// label) it selects every image, or every image but a few, which is an error unless the
+/// policy says so with `all_images: true`; with one, `all_images: true` is an error.
+/// Criteria that no image can satisfy together are errors too.
 fn matcher(
     ctx: &mut Ctx,
     raw: Option<&S<RawMatch>>,
@@ -168,47 +175,135 @@ fn matcher(
     let path = join(base, "match");
     let empty = RawMatch::default();
     let (m, at) = raw.map_or((&empty, at), |s| (&s.value, s.referenced));
-    let labels = labels(
-        ctx,
-        m.labels.as_deref().unwrap_or_default(),
-        &join(&path, "labels"),
-    );
-    let references = globs(
-        ctx,
-        m.references.as_deref().unwrap_or_default(),
-        &join(&path, "references"),
-    );
-    let dangling = m
-        .dangling
-        .as_ref()
-        .map(|s| ctx.check(s, &join(&path, "dangling"), values::dangling));
-    let all_images = m.all_images.as_ref().is_some_and(|s| s.value);
-    let has_criteria = m.labels.as_ref().is_some_and(|v| !v.is_empty())
-        || m.references.as_ref().is_some_and(|v| !v.is_empty())
-        // An invalid `dangling` is reported on its own; don't also call the match empty.
-        || matches!(dangling, Some(Some(Dangling::Only | Dangling::Never) | None));
-    let who = name.map_or_else(|| "policy".to_owned(), |n| format!("policy {n:?}"));
-    if !has_criteria && !all_images {
-        let bad = Bad::new(
-            format!("{who} has an empty match, which would select every image"),
-            "add match.labels or match.references, or set match.all_images: true if you mean it",
-        );
-        ctx.push(at, &path, bad);
+    let raw_labels = m.labels.as_deref().unwrap_or_default();
+    let raw_references = m.references.as_deref().unwrap_or_default();
+    let labels = labels(ctx, raw_labels, &join(&path, "labels"));
+    let references = globs(ctx, raw_references, &join(&path, "references"));
+    let dangling = match &m.dangling {
+        Some(s) => ctx.check(s, &join(&path, "dangling"), values::dangling),
+        None => Some(Dangling::Any),
+    };
+    // A label, glob or `dangling` that did not parse is reported on its own; the match is
+    // judged as a whole only when every part of it is valid.
+    let dangling = dangling?;
+    if labels.len() < raw_labels.len() || references.len() < raw_references.len() {
         return None;
     }
-    if has_criteria && all_images {
-        let s = m.all_images.as_ref().expect("all_images is set when true");
-        let bad = Bad::new(
-            format!("{who} sets all_images: true but also has match criteria"),
-            "remove all_images, or remove the criteria to really select every image",
-        );
-        ctx.push(s.referenced, &join(&path, "all_images"), bad);
-        return None;
-    }
-    Some(Matcher {
+    let matcher = Matcher {
         labels,
         references,
-        dangling: dangling.unwrap_or(Some(Dangling::Any))?,
-        all_images,
-    })
+        dangling,
+        all_images: m.all_images.as_ref().is_some_and(|s| s.value),
+    };
+    let who = name.map_or_else(|| "policy".to_owned(), |n| format!("policy {n:?}"));
+    let ok = breadth(ctx, &matcher, m, at, &path, &who) && contradictions(ctx, m, &path, &who);
+    ok.then_some(matcher)
+}
+
+/// A match without a positive criterion needs `all_images: true`, and one with a positive
+/// criterion must not have it. True when the match says what it means.
+fn breadth(
+    ctx: &mut Ctx,
+    matcher: &Matcher,
+    raw: &RawMatch,
+    at: Location,
+    path: &str,
+    who: &str,
+) -> bool {
+    let positive = matcher.labels.iter().any(|p| !p.is_negative())
+        || !matcher.references.is_empty()
+        || matcher.dangling != Dangling::Any;
+    if positive && matcher.all_images {
+        let s = raw
+            .all_images
+            .as_ref()
+            .expect("all_images is set when true");
+        let bad = Bad::new(
+            format!("{who} sets all_images: true but also has a positive match criterion"),
+            "remove all_images; it is only for a match with no criterion or only key!=value \
+             predicates",
+        );
+        ctx.push(s.referenced, &join(path, "all_images"), bad);
+        return false;
+    }
+    if positive || matcher.all_images {
+        return true;
+    }
+    if let Some(first) = raw.labels.as_deref().unwrap_or_default().first() {
+        let list: Vec<String> = matcher.labels.iter().map(ToString::to_string).collect();
+        let bad = Bad::new(
+            format!(
+                "{who} has only negative label predicates ({}), which select every image \
+                 without those labels",
+                list.join(", ")
+            ),
+            if ctx.for_flags() {
+                "add a positive --label (key or key=value); a configuration file can say \
+                 match.all_images: true if every other image is meant"
+            } else {
+                "add a positive criterion (key or key=value, references, dangling), or \
+                 set match.all_images: true if every other image is meant"
+            },
+        );
+        ctx.push(first.referenced, &format!("{path}.labels[0]"), bad);
+    } else {
+        let bad = Bad::new(
+            format!("{who} has an empty match, which would select every image"),
+            "add match.labels or match.references, or set match.all_images: true if you \
+             mean it",
+        );
+        ctx.push(at, path, bad);
+    }
+    false
+}
+
+/// Criteria that no image can satisfy together: `dangling: true` with `references` (a
+/// dangling image has no reference), `key=a` with `key=b`, `key=a` with `key!=a`. Each is
+/// reported at the later criterion. True when there is none.
+fn contradictions(ctx: &mut Ctx, m: &RawMatch, path: &str, who: &str) -> bool {
+    let mut ok = true;
+    if let (Some(d), Some(refs)) = (&m.dangling, &m.references)
+        && d.value.trim() == "true"
+        && !refs.is_empty()
+    {
+        let bad = Bad::new(
+            format!("{who} sets dangling: true and references, which no image satisfies"),
+            "a dangling image has no reference; remove references, or dangling: true",
+        );
+        ctx.push(d.referenced, &join(path, "dangling"), bad);
+        ok = false;
+    }
+    let raw = m.labels.as_deref().unwrap_or_default();
+    let parsed: Vec<_> = raw
+        .iter()
+        .map(|s| LabelPredicate::parse(&s.value).ok())
+        .collect();
+    for (i, p) in parsed.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let clash = parsed[..i].iter().flatten().find(|q| excludes(q, p));
+        if let Some(q) = clash {
+            let bad = Bad::new(
+                format!("{who} requires both {q} and {p}, which no image satisfies"),
+                "remove one of the two label predicates",
+            );
+            ctx.push(raw[i].referenced, &format!("{path}.labels[{i}]"), bad);
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// True when no label set satisfies both predicates.
+fn excludes(first: &LabelPredicate, second: &LabelPredicate) -> bool {
+    use LabelPredicate::{Equals, NotEquals};
+    match (first, second) {
+        (Equals(key, value), Equals(other_key, other_value)) => {
+            key == other_key && value != other_value
+        }
+        (Equals(key, value), NotEquals(other_key, other_value))
+        | (NotEquals(other_key, other_value), Equals(key, value)) => {
+            key == other_key && value == other_value
+        }
+        _ => false,
+    }
 }

@@ -36,7 +36,7 @@ impl Schedule {
     /// Parse a schedule expression.
     ///
     /// Forms: 5-field crontab, `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`,
-    /// `@yearly` (`@annually`), and `@every <humantime duration>` (at least 1s).
+    /// `@yearly` (`@annually`), and `@every <humantime duration>` (1s to 100 years).
     ///
     /// # Errors
     /// A lowercase message naming the expression and the accepted forms.
@@ -145,6 +145,11 @@ fn parse_every(text: &str, duration: &str) -> Result<Kind, String> {
     if interval < Duration::from_secs(1) {
         return Err(format!(
             "schedule {text:?} is shorter than 1s; use @every 1s or longer"
+        ));
+    }
+    if interval > super::values::MAX_DURATION {
+        return Err(format!(
+            "schedule {text:?} is longer than 100 years; use @every 100y or shorter"
         ));
     }
     Ok(Kind::Every(interval))
@@ -386,6 +391,8 @@ mod tests {
             ("@every", "has no duration"),
             ("@every 15", "has an invalid duration \"15\""),
             ("@every 500ms", "is shorter than 1s"),
+            ("@every 101y", "is longer than 100 years"),
+            ("@every 1000000000000y", "invalid duration"),
             ("@every soon", "invalid duration"),
         ];
         for (expr, want) in cases {

@@ -1,5 +1,6 @@
 //! Human summary of a validated configuration, for `stagesweep check-config`: one line per
-//! policy, then protection, engine and agent lines. Pure formatting.
+//! policy (and a note under a policy without grace period), then protection, engine and
+//! agent lines. Pure formatting.
 
 use bytesize::ByteSize;
 
@@ -13,7 +14,16 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
     if config.policies.is_empty() {
         out.push("no policies: nothing will be deleted".to_owned());
     }
-    out.extend(config.policies.iter().map(policy));
+    for p in &config.policies {
+        out.push(policy(p));
+        if p.min_age.is_zero() {
+            out.push(format!(
+                "note: policy {:?} has min_age 0s: it relies on build coordination alone; \
+                 no grace period keeps an image that a running build still needs",
+                p.name
+            ));
+        }
+    }
     out.push(protect(&config.protect));
     let docker = &config.docker;
     out.push(format!(
@@ -71,8 +81,8 @@ fn policy(p: &Policy) -> String {
     parts.push(
         match m.dangling {
             Dangling::Any => "dangling any",
-            Dangling::Only => "dangling true (untagged only)",
-            Dangling::Never => "dangling false (tagged only)",
+            Dangling::Only => "dangling true (no tag or digest)",
+            Dangling::Never => "dangling false (with a tag or digest)",
         }
         .to_owned(),
     );

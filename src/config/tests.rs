@@ -29,7 +29,28 @@ const RULES: &[(&str, &str, &str, &str)] = &[
     ("policies:\n  - name: p\n    match: {}\n", "c.yaml:3:12", "policies[0].match", "policy \"p\" has an empty match"),
     ("policies:\n  - name: p\n    min_age: 1h\n", "c.yaml:2:5", "policies[0].match", "policy \"p\" has an empty match"),
     ("policies:\n  - name: p\n    match:\n      dangling: any\n", "c.yaml:4:7", "policies[0].match", "policy \"p\" has an empty match"),
-    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n      all_images: true\n", "c.yaml:5:19", "policies[0].match.all_images", "policy \"p\" sets all_images: true but also has match criteria"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n      all_images: true\n", "c.yaml:5:19", "policies[0].match.all_images", "policy \"p\" sets all_images: true but also has a positive match criterion"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"team!=infra\", \"stage!=final\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "policy \"p\" has only negative label predicates (team!=infra, stage!=final), which select every image"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"team!=infra\"]\n      dangling: any\n", "c.yaml:4:16", "policies[0].match.labels[0]", "policy \"p\" has only negative label predicates"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"tier != prod\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"tier != prod\" has spaces around \"!=\""),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"stage= builder\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"stage= builder\" has spaces around \"=\""),
+    ("policies:\n  - name: p\n    match:\n      labels: [\" stage=builder\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \" stage=builder\" has spaces at its ends"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"stage\\t\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"stage\\t\" has spaces at its ends"),
+    ("policies:\n  - name: p\n    match:\n      labels: [label=stage=builder]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"label=stage=builder\" is docker's filter syntax"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"a=b!=c\"]\n", "c.yaml:4:16", "policies[0].match.labels[0]", "label predicate \"a=b!=c\" has more than one operator"),
+    ("policies:\n  - name: p\n    match:\n      labels: [a=1, a=2]\n", "c.yaml:4:21", "policies[0].match.labels[1]", "policy \"p\" requires both a=1 and a=2, which no image satisfies"),
+    ("policies:\n  - name: p\n    match:\n      labels: [\"a!=1\", stage, a=1]\n", "c.yaml:4:31", "policies[0].match.labels[2]", "policy \"p\" requires both a!=1 and a=1"),
+    ("policies:\n  - name: p\n    match:\n      dangling: true\n      references: [\"app/*\"]\n", "c.yaml:4:17", "policies[0].match.dangling", "policy \"p\" sets dangling: true and references, which no image satisfies"),
+    ("protect:\n  labels: [\"keep = yes\"]\n", "c.yaml:2:12", "protect.labels[0]", "label predicate \"keep = yes\" has spaces around \"=\""),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    min_age: 101y\n", "c.yaml:5:14", "policies[0].min_age", "min_age \"101y\" is longer than 100 years"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_age: 5000000000000s\n", "c.yaml:5:14", "policies[0].max_age", "max_age \"5000000000000s\" is longer than 100 years"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_total_size: 2EB\n", "c.yaml:5:21", "policies[0].max_total_size", "max_total_size \"2EB\" is larger than 1 EB"),
+    ("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n    max_total_size: 100000EB\n", "c.yaml:5:21", "policies[0].max_total_size", "max_total_size \"100000EB\" is larger than 1 EB"),
+    ("jitter: 200y\n", "c.yaml:1:9", "jitter", "jitter \"200y\" is longer than 100 years"),
+    ("jitter: 1000000000000y\n", "c.yaml:1:9", "jitter", "jitter \"1000000000000y\" is not a duration"),
+    ("shutdown_timeout: 1000y\n", "c.yaml:1:19", "shutdown_timeout", "shutdown_timeout \"1000y\" is longer than 100 years"),
+    ("docker:\n  timeout: 101y\n", "c.yaml:2:12", "docker.timeout", "timeout \"101y\" is longer than 100 years"),
+    ("schedule: \"@every 101y\"\n", "c.yaml:1:11", "schedule", "schedule \"@every 101y\" is longer than 100 years"),
     ("policies:\n  - name: \"\"\n    match: {all_images: true}\n", "c.yaml:2:11", "policies[0].name", "policy name \"\" is empty"),
     ("policies:\n  - match: {all_images: true}\n", "c.yaml:2:5", "policies[0].name", "policy has no name"),
     ("docker:\n  concurrency: 0\n", "c.yaml:2:16", "docker.concurrency", "concurrency 0 is outside 1..=64"),
@@ -132,6 +153,66 @@ fn builds_section_is_typed() {
 }
 
 #[test]
+fn all_images_widens_a_match_of_negative_predicates_only() {
+    let text = "\
+policies:
+  - name: all-but-prod
+    match:
+      labels: [\"tier!=prod\", \"stagesweep.keep!=true\"]
+      all_images: true
+    min_age: 0s
+";
+    let config = parse_str(text, "c.yaml").expect("valid");
+    let m = &config.policies[0].matcher;
+    assert!(m.all_images);
+    assert!(m.labels.iter().all(LabelPredicate::is_negative));
+    let lines = summary_lines(&config);
+    assert_eq!(
+        lines[..2],
+        [
+            "all-but-prod: all images, labels tier!=prod and stagesweep.keep!=true, \
+             dangling any, min_age 0s, deletes every match older than min_age",
+            "note: policy \"all-but-prod\" has min_age 0s: it relies on build coordination \
+             alone; no grace period keeps an image that a running build still needs",
+        ]
+    );
+}
+
+#[test]
+fn the_maxima_themselves_are_accepted() {
+    let text = "\
+schedule: \"@every 100y\"
+jitter: 100y
+shutdown_timeout: 100y
+docker:
+  timeout: 100y
+policies:
+  - name: p
+    match: {labels: [stage=builder]}
+    min_age: 100y
+    max_age: 100y
+    max_total_size: 1EB
+";
+    let config = parse_str(text, "c.yaml").expect("valid");
+    let hundred_years = Duration::from_secs(3_155_760_000);
+    assert_eq!(config.agent.jitter, hundred_years);
+    assert_eq!(config.agent.schedule.interval(), Some(hundred_years));
+    assert_eq!(
+        config.policies[0].max_total_size,
+        Some(1_000_000_000_000_000_000)
+    );
+    // The next tick is computable, not an overflow.
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("valid")
+        .to_utc();
+    let next = config.agent.schedule.next_after(now, chrono_tz::UTC);
+    assert_eq!(
+        next.map(|t| t.format("%Y").to_string()).as_deref(),
+        Some("2126")
+    );
+}
+
+#[test]
 fn jitter_longer_than_the_interval_is_fine() {
     let config = parse_str("schedule: \"@every 1m\"\njitter: 1h\n", "c.yaml").expect("valid");
     assert_eq!(config.agent.jitter, Duration::from_secs(3600));
@@ -198,7 +279,7 @@ policies:
     assert_eq!(
         summary_lines(&config)[0],
         "builder-stages: labels stage=builder and team!=infra, references app/*, \
-         dangling false (tagged only), min_age 90m, max_age 7d, \
+         dangling false (with a tag or digest), min_age 90m, max_age 7d, \
          keep_last 2 per label:com.example.project, max_total_size 10.0 GB per label:com.example.project"
     );
 }
@@ -243,6 +324,7 @@ fn adhoc_policy_defaults_to_builder_stages() {
     assert_eq!(p.min_age, Duration::from_secs(3600));
     let flags = AdhocPolicy {
         labels: vec!["stage=build".into(), "ci".into()],
+        filters: Vec::new(),
         min_age: Some("10m".into()),
         max_age: Some("2d".into()),
         keep_last: Some(3),
@@ -258,6 +340,7 @@ fn adhoc_policy_defaults_to_builder_stages() {
 fn adhoc_problems_are_located_at_the_flag() {
     let flags = AdhocPolicy {
         labels: vec!["=x".into()],
+        filters: Vec::new(),
         min_age: Some("2h".into()),
         max_age: Some("1h".into()),
         keep_last: Some(0),
@@ -277,6 +360,97 @@ fn adhoc_problems_are_located_at_the_flag() {
     };
     let err = adhoc_policy(&bad_age).expect_err("invalid");
     assert_eq!(err.problems[0].location, "--min-age");
+}
+
+#[test]
+fn adhoc_labels_are_as_strict_as_a_file() {
+    let cases = [
+        (vec!["tier != prod"], "--label", "has spaces around \"!=\""),
+        (
+            vec!["label=stage=builder"],
+            "--label",
+            "is docker's filter syntax",
+        ),
+        (
+            vec!["tier!=prod"],
+            "--label",
+            "has only negative label predicates (tier!=prod)",
+        ),
+    ];
+    for (labels, at, want) in cases {
+        let flags = AdhocPolicy {
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            ..AdhocPolicy::default()
+        };
+        let err = adhoc_policy(&flags).expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].location, at);
+        assert!(err.problems[0].message.contains(want), "{err}");
+        assert!(err.problems[0].hint.is_some(), "{err}");
+    }
+    let pasted = AdhocPolicy {
+        labels: vec!["label!=stage=builder".into()],
+        ..AdhocPolicy::default()
+    };
+    let hint = adhoc_policy(&pasted).expect_err("invalid").problems[0]
+        .hint
+        .clone()
+        .unwrap_or_default();
+    assert!(hint.contains("write \"stage!=builder\""), "{hint}");
+    // A positive predicate next to a negative one is a normal policy.
+    let mixed = AdhocPolicy {
+        labels: vec!["stage=builder".into(), "tier!=prod".into()],
+        ..AdhocPolicy::default()
+    };
+    assert_eq!(adhoc_policy(&mixed).expect("valid").matcher.labels.len(), 2);
+}
+
+#[test]
+fn adhoc_docker_filters_map_onto_the_policy() {
+    let flags = AdhocPolicy {
+        filters: vec![
+            "label=stage=builder".into(),
+            "label!=team=infra".into(),
+            "until=24h".into(),
+            "dangling=true".into(),
+        ],
+        ..AdhocPolicy::default()
+    };
+    let p = adhoc_policy(&flags).expect("valid");
+    assert_eq!(
+        p.matcher.labels,
+        [
+            LabelPredicate::Equals("stage".into(), "builder".into()),
+            LabelPredicate::NotEquals("team".into(), "infra".into()),
+        ]
+    );
+    assert_eq!(p.min_age, Duration::from_secs(86_400));
+    assert_eq!(p.matcher.dangling, Dangling::Only);
+    // Without a label from either flag, the policy still selects stage=builder.
+    let until_only = AdhocPolicy {
+        filters: vec!["until=10m".into()],
+        ..AdhocPolicy::default()
+    };
+    let p = adhoc_policy(&until_only).expect("valid");
+    assert_eq!(
+        p.matcher.labels,
+        [LabelPredicate::Equals("stage".into(), "builder".into())]
+    );
+    assert_eq!(p.min_age, Duration::from_secs(600));
+    // --label and --filter label=… add up; until= and --min-age cannot both be given.
+    let both = AdhocPolicy {
+        labels: vec!["project=web".into()],
+        filters: vec!["label=stage".into(), "until=1h".into()],
+        min_age: Some("2h".into()),
+        ..AdhocPolicy::default()
+    };
+    let err = adhoc_policy(&both).expect_err("until twice");
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("--filter: filter \"until=1h\" sets the grace period a second time"),
+        "{err}"
+    );
 }
 
 #[test]

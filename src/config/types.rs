@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
+use super::predicate::LabelPredicate;
+
 /// A fully validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -53,8 +55,8 @@ impl Default for DockerConfig {
 /// `protect:` section.
 #[derive(Debug, Clone, Default)]
 pub struct Protect {
-    /// Globs on `repo:tag`, matched against every spelling of each reference; an image with
-    /// any matching reference is protected.
+    /// Globs on references (`repo:tag` and `repo@sha256:…`), matched against every spelling
+    /// of each reference; an image with any matching reference is protected.
     pub references: Vec<RefGlob>,
     /// Label predicates; an image matching any one is protected.
     pub labels: Vec<LabelPredicate>,
@@ -67,15 +69,16 @@ pub struct Policy {
     pub name: String,
     /// Which images the policy selects.
     pub matcher: Matcher,
-    /// Grace period: younger images are kept. Default 1h.
+    /// Grace period: younger images are kept. Default 1h; 0s allowed; at most 100 years.
     pub min_age: Duration,
-    /// Older images are deleted.
+    /// Older images are deleted. At least `min_age`, at most 100 years. Default none.
     pub max_age: Option<Duration>,
     /// Keep the N newest images per group (N ≥ 1).
     pub keep_last: Option<usize>,
     /// How `keep_last` and `max_total_size` group images.
     pub group_by: GroupBy,
-    /// Delete oldest first until the group totals at most this many bytes.
+    /// Delete oldest first until the group totals at most this many bytes (at most 1 EB).
+    /// Default none.
     pub max_total_size: Option<u64>,
     /// With `match.references`: also delete images that carry references the globs do not
     /// match (removing those references too). Default false: such images are kept.
@@ -101,30 +104,47 @@ impl Policy {
 }
 
 /// `match:` of a policy. All given criteria must hold.
+///
+/// An image's references are its `repo:tag` references and its `repo@sha256:…` digest
+/// references alike: reference globs match either kind, and only an image with neither is
+/// dangling.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
     /// All must hold.
     pub labels: Vec<LabelPredicate>,
-    /// One must match a `repo:tag` of the image (untagged images have none); empty = no constraint.
+    /// One must match a reference of the image (`repo:tag` or `repo@sha256:…`; dangling
+    /// images have none); empty = no constraint.
     pub references: Vec<RefGlob>,
-    /// Tagged / untagged constraint.
+    /// Dangling (no reference at all) / referenced constraint.
     pub dangling: Dangling,
-    /// Set when the policy explicitly selects every image (`all_images: true`).
+    /// Set when the policy explicitly selects every image, or every image that its
+    /// negative label predicates (`key!=value`) let through (`all_images: true`).
     pub all_images: bool,
 }
 
 impl Matcher {
-    /// Whether an image with these references and labels is selected.
+    /// Whether an image with these `repo:tag` references, digest references and labels is
+    /// selected.
     #[must_use]
-    pub fn matches(&self, references: &[String], labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(
+        &self,
+        references: &[String],
+        digests: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        let dangling = references.is_empty() && digests.is_empty();
         let dangling_ok = match self.dangling {
             Dangling::Any => true,
-            Dangling::Only => references.is_empty(),
-            Dangling::Never => !references.is_empty(),
+            Dangling::Only => dangling,
+            Dangling::Never => !dangling,
         };
         dangling_ok
             && self.labels.iter().all(|p| p.matches(labels))
-            && (self.references.is_empty() || references.iter().any(|r| self.selects_reference(r)))
+            && (self.references.is_empty()
+                || references
+                    .iter()
+                    .chain(digests)
+                    .any(|r| self.selects_reference(r)))
     }
 
     /// Whether one of the `references` globs matches this reference.
@@ -134,7 +154,8 @@ impl Matcher {
     }
 }
 
-/// `dangling:` — `true` (untagged only), `false` (tagged only) or `any`.
+/// `dangling:` — `true` (only images with no reference, neither `repo:tag` nor
+/// `repo@sha256:…`), `false` (only images with one) or `any`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Dangling {
     #[default]
@@ -162,63 +183,8 @@ impl fmt::Display for GroupBy {
     }
 }
 
-/// A label predicate: `key`, `key=value` or `key!=value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelPredicate {
-    /// The label is present (any value).
-    Exists(String),
-    /// The label is present with this value.
-    Equals(String, String),
-    /// The label is absent, or present with another value.
-    NotEquals(String, String),
-}
-
-impl LabelPredicate {
-    /// Parse `key`, `key=value` or `key!=value`; the key must not be empty.
-    ///
-    /// # Errors
-    /// Returns a message naming the offending text when the key is empty.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (key, pred) = if let Some((k, v)) = text.split_once("!=") {
-            (
-                k,
-                LabelPredicate::NotEquals(k.trim().to_owned(), v.to_owned()),
-            )
-        } else if let Some((k, v)) = text.split_once('=') {
-            (k, LabelPredicate::Equals(k.trim().to_owned(), v.to_owned()))
-        } else {
-            (text, LabelPredicate::Exists(text.trim().to_owned()))
-        };
-        if key.trim().is_empty() {
-            return Err(format!(
-                "label predicate {text:?} has an empty key (use key, key=value or key!=value)"
-            ));
-        }
-        Ok(pred)
-    }
-
-    /// Whether a label set satisfies the predicate.
-    #[must_use]
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            LabelPredicate::Exists(k) => labels.contains_key(k),
-            LabelPredicate::Equals(k, v) => labels.get(k) == Some(v),
-            LabelPredicate::NotEquals(k, v) => labels.get(k) != Some(v),
-        }
-    }
-}
-
-impl fmt::Display for LabelPredicate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LabelPredicate::Exists(k) => f.write_str(k),
-            LabelPredicate::Equals(k, v) => write!(f, "{k}={v}"),
-            LabelPredicate::NotEquals(k, v) => write!(f, "{k}!={v}"),
-        }
-    }
-}
-
-/// A glob on `repo:tag` (`*:latest`, `registry.example.com/base/*`). `*` crosses `/`.
+/// A glob on a reference, `repo:tag` or `repo@sha256:…` (`*:latest`,
+/// `registry.example.com/base/*`). `*` crosses `/`.
 ///
 /// A reference matches when any of its spellings does ([`crate::reference::spellings`]): as
 /// the engine reported it, in its familiar form, or fully qualified. So `keepme/*` matches
@@ -243,7 +209,7 @@ impl RefGlob {
         })
     }
 
-    /// Whether a reference, in any of its spellings, matches.
+    /// Whether a reference (`repo:tag` or `repo@sha256:…`), in any of its spellings, matches.
     #[must_use]
     pub fn matches(&self, reference: &str) -> bool {
         crate::reference::spellings(reference).any(|s| self.matches_spelling(&s))
@@ -283,7 +249,7 @@ pub struct AgentConfig {
     pub schedule: crate::config::schedule::Schedule,
     /// IANA time zone the schedule is read in. Default UTC.
     pub timezone: chrono_tz::Tz,
-    /// Random delay added to each tick, in `[0, jitter)`. Default 0s.
+    /// Random delay added to each tick, in `[0, jitter)`. Default 0s; at most 100 years.
     pub jitter: Duration,
     /// Run a pass at start-up. Default true.
     pub run_on_start: bool,

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use serde_saphyr::Location;
 
+use super::predicate::LabelPredicate;
 use super::raw::{RawConfig, RawDocker, RawMetrics, RawProtect, S};
 use super::schedule::Schedule;
-use super::types::{
-    AgentConfig, Config, DockerConfig, LabelPredicate, MetricsConfig, Protect, RefGlob,
-};
+use super::types::{AgentConfig, Config, DockerConfig, MetricsConfig, Protect, RefGlob};
 use super::values::{self, Bad};
 use super::{ConfigError, Problem};
 
@@ -48,6 +47,11 @@ impl Ctx {
             flags: true,
             problems: Vec::new(),
         }
+    }
+
+    /// True for the ad-hoc flags of `prune` and `plan` (problems are located at the flag).
+    pub fn for_flags(&self) -> bool {
+        self.flags
     }
 
     /// Record a problem with the value at `at`, found under field `path`.
@@ -176,7 +180,7 @@ pub(super) fn labels(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<LabelP
         .enumerate()
         .filter_map(|(i, s)| {
             ctx.check(s, &format!("{path}[{i}]"), |t| {
-                LabelPredicate::parse(t).map_err(Bad::bare)
+                LabelPredicate::parse(t).map_err(|e| Bad::new(e.message, e.hint))
             })
         })
         .collect()
@@ -190,7 +194,8 @@ pub(super) fn globs(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<RefGlob
                 RefGlob::new(t).map_err(|m| {
                     Bad::new(
                         m,
-                        "globs match repo:tag, e.g. *:latest or registry.example.com/base/*",
+                        "globs match repo:tag and repo@sha256:… references, e.g. *:latest or \
+                         registry.example.com/base/*",
                     )
                 })
             })

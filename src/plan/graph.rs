@@ -76,11 +76,12 @@ impl<'a> Graph<'a> {
         self.index.get(&id).copied()
     }
 
-    /// How an image is named in reasons: its first reference, else its short ID.
+    /// How an image is named in reasons: its first reference (a tag before a digest),
+    /// else its short ID.
     pub fn display(&self, i: usize) -> String {
         let im = &self.images[i];
-        im.references
-            .first()
+        im.all_references()
+            .next()
             .cloned()
             .unwrap_or_else(|| im.short_id())
     }

@@ -20,8 +20,8 @@ pub(super) struct Names {
 }
 
 impl Names {
-    /// Replace the contents with the spellings of `references`.
-    pub fn fill(&mut self, references: &[String]) {
+    /// Replace the contents with the spellings of `references` (tags and digests).
+    pub fn fill<'r>(&mut self, references: impl IntoIterator<Item = &'r String>) {
         self.text.clear();
         self.ends.clear();
         for r in references {
@@ -91,11 +91,7 @@ impl<'c> Compiled<'c> {
     pub fn new(config: &'c Config) -> Self {
         let mut keys: Vec<&'c str> = Vec::new();
         let mut compile = |p: &'c LabelPredicate| {
-            let key = match p {
-                LabelPredicate::Exists(k)
-                | LabelPredicate::Equals(k, _)
-                | LabelPredicate::NotEquals(k, _) => k.as_str(),
-            };
+            let key = p.key();
             let k = keys.iter().position(|x| *x == key).unwrap_or_else(|| {
                 keys.push(key);
                 keys.len() - 1
@@ -134,7 +130,7 @@ impl<'c> Compiled<'c> {
     /// The image's spellings into `names`, when any glob will read them.
     pub fn names(&self, image: &Image, names: &mut Names) {
         if self.reads_names {
-            names.fill(&image.references);
+            names.fill(image.all_references());
         } else {
             names.clear();
         }
@@ -154,17 +150,20 @@ impl<'c> Compiled<'c> {
     }
 
     /// The first policy whose matcher selects the image (`names` filled by [`Self::names`]).
+    /// References are `repo:tag` and `repo@sha256:…` alike; an image is dangling when it has
+    /// neither.
     pub fn first_match(
         &self,
         image: &Image,
         values: &[Option<&str>],
         names: &Names,
     ) -> Option<usize> {
+        let dangling = image.is_dangling();
         self.policies.iter().position(|(m, tests)| {
             let dangling_ok = match m.dangling {
                 Dangling::Any => true,
-                Dangling::Only => image.references.is_empty(),
-                Dangling::Never => !image.references.is_empty(),
+                Dangling::Only => dangling,
+                Dangling::Never => !dangling,
             };
             dangling_ok
                 && tests.iter().all(|t| t.holds(values))

@@ -405,6 +405,36 @@ fn globs_see_every_spelling_of_a_reference() {
 }
 
 #[test]
+fn digests_are_references_and_a_digest_only_image_is_not_dangling() {
+    let digest = |im: Image, d: &str| {
+        let mut im = im;
+        im.digests.push(d.into());
+        im
+    };
+    let mut untagged = policy("untagged", &["stage=builder"]);
+    untagged.matcher.dangling = Dangling::Only;
+    let mut by_digest = policy("by-digest", &[]);
+    by_digest.matcher.all_images = false;
+    by_digest.matcher.references = vec![RefGlob::new("app@sha256:*").unwrap()];
+    let mut c = cfg(vec![untagged, by_digest, policy("rest", &[])]);
+    c.protect.references = vec![RefGlob::new("base@*").unwrap()];
+    let images = vec![
+        builder("a", 5 * H),
+        digest(builder("b", 5 * H), "app@sha256:0b"),
+        digest(builder("c", 5 * H), "base@sha256:0c"),
+        digest(builder("d", 5 * H).tag("base:1"), "base@sha256:0d"),
+    ];
+    let p = run(images, vec![], &c);
+    assert_eq!(decision(&p, "a").policy.as_deref(), Some("untagged"));
+    // Known by digest only: not dangling, selected by a glob on its digest.
+    assert_eq!(decision(&p, "b").policy.as_deref(), Some("by-digest"));
+    assert_eq!(decision(&p, "b").action, Action::Delete);
+    // Protected through its digest, with or without a tag.
+    assert_eq!(line(&p, "c"), "keep: protected by reference base@*");
+    assert_eq!(line(&p, "d"), "keep: protected by reference base@*");
+}
+
+#[test]
 fn first_matching_policy_wins() {
     let mut lenient = policy("lenient", &["stage=builder", "project=a"]);
     lenient.min_age = Duration::from_secs(100 * H);
@@ -528,6 +558,8 @@ const LABELS: [(&str, &str); 4] = [
     ("project", "b"),
 ];
 const TAGS: [&str; 4] = ["app:1", "app:latest", "tool:2", "base/img:3"];
+/// Digest references; an image that has only these is not dangling.
+const DIGESTS: [&str; 2] = ["app@sha256:01", "base/img@sha256:02"];
 const PREDICATES: [&str; 6] = [
     "stage=builder",
     "stage",
@@ -544,6 +576,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
         prop::collection::vec(0usize..LABELS.len(), 0..3),
         0u64..(200 * H),
         1u64..1000,
+        prop::option::of(0usize..DIGESTS.len()),
     );
     (
         prop::collection::vec(img, 0..40),
@@ -555,7 +588,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
             let images: Vec<Image> = specs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (parent, tags, labels, age, size))| {
+                .map(|(i, (parent, tags, labels, age, size, digest))| {
                     let mut im = image(&format!("{i:x}"), age).size(size);
                     // Parents come earlier in the list, so the graph has no cycles.
                     im.parent_id = parent.filter(|p| *p < i).map(|p| id(&format!("{p:x}")));
@@ -567,6 +600,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                     for l in labels {
                         im.labels.insert(LABELS[l].0.into(), LABELS[l].1.into());
                     }
+                    im.digests.extend(digest.map(|d| DIGESTS[d].to_owned()));
                     im
                 })
                 .collect();
@@ -667,12 +701,12 @@ proptest! {
                 }
                 continue;
             }
-            let first = config.policies.iter().find(|pol| pol.matcher.matches(&im.references, &im.labels));
+            let first = config.policies.iter().find(|pol| pol.matcher.matches(&im.references, &im.digests, &im.labels));
             let Some(pol) = first else { return Err(TestCaseError::fail("deleted outside every match")) };
             let d = p.decisions.iter().find(|d| d.image == i).unwrap();
             prop_assert_eq!(d.policy.as_deref(), Some(pol.name.as_str()), "first match wins");
             prop_assert!(!protected_chain.contains(&i), "in-use image or parent deleted");
-            prop_assert!(!im.references.iter().any(|r| config.protect.references.iter().any(|g| g.matches(r))));
+            prop_assert!(!im.all_references().any(|r| config.protect.references.iter().any(|g| g.matches(r))));
             prop_assert!(!config.protect.labels.iter().any(|l| l.matches(&im.labels)));
             let age = (now() - im.created).to_std().unwrap();
             prop_assert!(age >= pol.min_age, "younger than min_age deleted");
@@ -696,7 +730,7 @@ proptest! {
         pol.group_by = GroupBy::Label("project".into());
         let p = plan(&inv, &cfg(vec![pol.clone()]), now());
         let mut groups: BTreeMap<Option<String>, Vec<&Image>> = BTreeMap::new();
-        for im in inv.images.iter().filter(|im| pol.matcher.matches(&im.references, &im.labels)) {
+        for im in inv.images.iter().filter(|im| pol.matcher.matches(&im.references, &im.digests, &im.labels)) {
             groups.entry(im.labels.get("project").cloned()).or_default().push(im);
         }
         for members in groups.values_mut() {

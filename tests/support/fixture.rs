@@ -55,7 +55,7 @@ impl FixtureImage {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().fold(String::with_capacity(64), |mut s, b| {
         use std::fmt::Write as _;
@@ -146,6 +146,23 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
             .expect("finishing an in-memory tar cannot fail"),
         ids,
     )
+}
+
+/// The image config and the (uncompressed) layer of a single-layer image, as a registry
+/// serves them; `parent` is ignored.
+pub fn image_blobs(img: &FixtureImage) -> (Vec<u8>, Vec<u8>) {
+    let layer = layer_tar(img.layer_bytes);
+    let created = img.created.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": { "Labels": img.labels, "Cmd": ["/fixture"] },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&layer))] },
+        "history": [{ "created": created }],
+    });
+    let config = serde_json::to_vec(&config).expect("a json value always serializes");
+    (config, layer)
 }
 
 /// Build `images` into one archive and load it with one call; returns their IDs, in order.
