@@ -79,6 +79,9 @@ struct FileHead {
 struct PlanFile {
     engine_id: String,
     planned_at: DateTime<Utc>,
+    /// Whether the plan's byte estimates had layer-sharing data.
+    #[serde(default)]
+    sharing_data: bool,
     images: Vec<FileImage>,
 }
 
@@ -176,6 +179,7 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
             created: f.created,
             last_tagged: f.last_tagged,
             size: f.size,
+            shared_size: None,
         });
     }
     check_waves(&images, &deletions)?;
@@ -189,12 +193,14 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
         inventory: Inventory {
             images,
             containers: Vec::new(),
+            build_cache: None,
         },
         plan: Plan {
             decisions,
             order,
             deletions,
             reclaimable_bytes,
+            sharing_data: file.sharing_data,
         },
     })
 }

@@ -18,9 +18,6 @@ fn main() {
 }
 
 fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
-    if let Command::CheckConfig = command {
-        return cmd::check_config::run(config).map(|()| stagesweep::exit::OK);
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -31,7 +28,9 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Plan(args) => cmd::prune::plan(config, &args).await,
             Command::Apply(args) => cmd::apply::run(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
-            Command::CheckConfig => unreachable!("handled above"),
+            Command::CheckConfig => cmd::check_config::run(config)
+                .await
+                .map(|()| stagesweep::exit::OK),
         }
     })
 }

@@ -16,6 +16,7 @@ use crate::engine::{Engine, EngineError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::{debug, warn};
 
+use crate::cache::{self, CacheReport, CacheSummary};
 use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
 use crate::inventory::{Image, ImageId, Inventory};
@@ -59,6 +60,22 @@ pub struct Summary {
     pub kept_by_reason: BTreeMap<String, usize>,
     pub duration_secs: f64,
     pub dry_run: bool,
+    /// The build cache section, counted separately from images.
+    pub build_cache: CacheSummary,
+}
+
+impl Summary {
+    /// True when some image or build cache deletion failed.
+    #[must_use]
+    pub fn some_failed(&self) -> bool {
+        self.failed > 0 || self.build_cache.failed > 0
+    }
+
+    /// Images the policies selected, over all policies.
+    #[must_use]
+    pub fn images_matched(&self) -> usize {
+        self.matched_by_policy.values().sum()
+    }
 }
 
 /// Everything one pass produced.
@@ -72,6 +89,10 @@ pub struct PassReport {
     pub inventory: Inventory,
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
+    /// The build cache section (its records are `inventory.build_cache`).
+    pub cache: CacheReport,
+    /// "Say what the host needs" (see [`cache::hint::host_needs`]), when there is something to say.
+    pub host_hint: Option<String>,
     pub summary: Summary,
 }
 
@@ -90,6 +111,12 @@ impl PassReport {
             .iter()
             .find(|d| self.image(d).id == image_id)
     }
+
+    /// The build cache records the cache plan's decisions index (empty without a cache).
+    #[must_use]
+    pub fn cache_records(&self) -> &[cache::CacheRecord] {
+        self.inventory.build_cache.as_deref().unwrap_or_default()
+    }
 }
 
 /// Run one pass. `stop` asks it to start no new deletions (in-flight ones finish).
@@ -101,13 +128,23 @@ pub async fn run_pass<E: Engine>(
     stop: &CancellationToken,
 ) -> Result<PassReport, EngineError> {
     let started = Instant::now();
-    let (info, images, containers) = tokio::try_join!(
-        engine.info(),
-        engine.list_images(),
-        engine.list_containers()
-    )?;
+    let listing = async {
+        tokio::try_join!(
+            engine.info(),
+            engine.list_images(),
+            engine.list_containers()
+        )
+    };
+    // Boxed: the disk usage and build cache steps would make every pass future large.
+    let (listing, usage) = tokio::join!(listing, Box::pin(engine.disk_usage()));
+    let (info, images, containers) = listing?;
     let now = engine_now(&info, now);
-    let mut inventory = Inventory { images, containers };
+    let mut inventory = Inventory {
+        images,
+        containers,
+        build_cache: None,
+    };
+    let notice = cache::take_disk_usage(&mut inventory, usage, !config.build_cache.is_empty());
     let plan = tag_times::plan_with_tag_times(engine, &mut inventory, config, now).await?;
     let concurrency = config.docker.concurrency;
     debug!(
@@ -125,13 +162,38 @@ pub async fn run_pass<E: Engine>(
     } else {
         execute_plan(engine, &plan, &inventory.images, concurrency, opts, stop).await
     };
-    let summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
+    let rules = &config.build_cache;
+    let cache = Box::pin(cache::run(
+        engine,
+        &inventory,
+        rules,
+        now,
+        opts.dry_run,
+        stop,
+        notice,
+    ))
+    .await;
+    let records = inventory.build_cache.as_deref().unwrap_or_default();
+    let mut summary = summarize(&plan, &results, opts.dry_run, started.elapsed());
+    summary.build_cache = cache::summarize(
+        records,
+        &cache.plan,
+        &cache.results,
+        cache.notice.as_deref(),
+    );
+    let host_hint = cache::hint::host_needs(
+        summary.images_matched(),
+        summary.build_cache.total_bytes,
+        config.build_cache.len(),
+    );
     Ok(PassReport {
         engine_id: info.id,
         planned_at: now,
         inventory,
         plan,
         results,
+        cache,
+        host_hint,
         summary,
     })
 }

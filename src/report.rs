@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
+use crate::cache::{self, render::JsonCache};
 use crate::execute::{DeletionResult, Outcome};
 use crate::inventory::{Image, ImageId};
 use crate::pass::{PassReport, Summary};
@@ -19,12 +20,16 @@ use crate::units::fmt_bytes;
 /// estimates per deletion; `untagged_only` outcomes; no cascades.
 pub const JSON_VERSION: u32 = 2;
 
-/// The one-line summary of a pass.
+/// How byte figures are qualified when the engine gave no layer-sharing data.
+pub const NO_SHARING_DATA: &str = " (estimate: the engine gave no layer-sharing data)";
+
+/// The one-line summary of a pass. Without `sharing_data` the bytes are called an estimate.
 #[must_use]
-pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
+pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize, sharing_data: bool) -> String {
+    let estimate = if sharing_data { "" } else { NO_SHARING_DATA };
     if s.dry_run {
         return format!(
-            "dry run: would delete {planned} images, reclaim ~{}, keep {}, leave {} untouched; nothing changed in {:.1}s",
+            "dry run: would delete {planned} images, reclaim ~{}{estimate}, keep {}, leave {} untouched; nothing changed in {:.1}s",
             fmt_bytes(planned_bytes),
             s.kept,
             s.untouched,
@@ -34,7 +39,7 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     let mut line = format!("deleted {} images", s.deleted);
     let _ = write!(
         line,
-        ", reclaimed {}, kept {}, skipped {}, failed {}",
+        ", reclaimed {}{estimate}, kept {}, skipped {}, failed {}",
         fmt_bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
@@ -60,7 +65,23 @@ pub fn report_summary_line(report: &PassReport) -> String {
         &report.summary,
         report.plan.reclaimable_bytes,
         report.plan.deletions.len(),
+        report.plan.sharing_data,
     )
+}
+
+/// The build cache summary line of a report, when the pass saw a build cache (or a notice).
+#[must_use]
+pub fn cache_summary_line(report: &PassReport) -> Option<String> {
+    let s = &report.summary.build_cache;
+    let shown = s.records > 0 || s.notice.is_some() || !report.cache.results.is_empty();
+    shown.then(|| {
+        cache::render::summary_line(
+            s,
+            report.cache.plan.deletions.len(),
+            report.cache.plan.reclaimable_bytes,
+            report.summary.dry_run,
+        )
+    })
 }
 
 /// Text output: a table of deletions (all decisions with `all`), then the summary line.
@@ -122,6 +143,15 @@ pub fn render_text(report: &PassReport, all: bool) -> String {
     }
     out.push_str(&report_summary_line(report));
     out.push('\n');
+    let records = report.cache_records();
+    if let Some(t) = cache::render::table(&report.cache, records, now, all, executed) {
+        out.push_str(&t);
+        out.push('\n');
+    }
+    for line in cache_summary_line(report).iter().chain(&report.host_hint) {
+        out.push_str(line);
+        out.push('\n');
+    }
     out
 }
 
@@ -165,7 +195,13 @@ pub struct JsonReport<'a> {
     pub planned_at: DateTime<Utc>,
     pub summary: &'a Summary,
     pub reclaimable_bytes: u64,
+    /// False when the engine gave no layer-sharing data: byte figures are then estimates
+    /// that may count a shared base more than once.
+    pub sharing_data: bool,
     pub images: Vec<JsonImage<'a>>,
+    pub build_cache: JsonCache<'a>,
+    /// "Say what the host needs", when there is something to say.
+    pub host_hint: Option<&'a str>,
 }
 
 /// One image in the JSON document.
@@ -237,6 +273,9 @@ pub fn to_json(report: &PassReport) -> JsonReport<'_> {
         planned_at: report.planned_at,
         summary: &report.summary,
         reclaimable_bytes: report.plan.reclaimable_bytes,
+        sharing_data: report.plan.sharing_data,
         images,
+        build_cache: cache::render::to_json(&report.cache, report.cache_records(), now),
+        host_hint: report.host_hint.as_deref(),
     }
 }

@@ -57,6 +57,8 @@ pub struct Metrics {
     images_matched: Family<Label, Gauge>,
     ticks_skipped: Counter,
     config_reloads: Family<Label, Counter>,
+    build_cache_bytes: Gauge,
+    build_cache_reclaimed: Family<Label, Counter>,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,8 @@ impl Metrics {
             images_matched: Family::default(),
             ticks_skipped: Counter::default(),
             config_reloads: Family::default(),
+            build_cache_bytes: Gauge::default(),
+            build_cache_reclaimed: Family::default(),
         };
         m.register();
         m
@@ -146,11 +150,23 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+        r.register_with_unit(
+            "build_cache",
+            "Build cache the engine held at the last pass (before its deletions)",
+            Unit::Bytes,
+            self.build_cache_bytes.clone(),
+        );
+        r.register_with_unit(
+            "build_cache_reclaimed",
+            "Build cache freed, as the engine reports it, by rule",
+            Unit::Bytes,
+            self.build_cache_reclaimed.clone(),
+        );
     }
 
     /// Count a pass that produced a summary.
     pub fn record_summary(&self, summary: &Summary, finished: DateTime<Utc>) {
-        let result = if summary.failed > 0 {
+        let result = if summary.some_failed() {
             PassResult::Partial
         } else {
             PassResult::Success
@@ -180,6 +196,14 @@ impl Metrics {
             self.images_matched
                 .get_or_create(&label("policy", policy))
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        let cache = &summary.build_cache;
+        self.build_cache_bytes
+            .set(i64::try_from(cache.total_bytes).unwrap_or(i64::MAX));
+        for (rule, bytes) in &cache.bytes_by_rule {
+            self.build_cache_reclaimed
+                .get_or_create(&label("rule", rule))
+                .inc_by(*bytes);
         }
         self.last_success.set(unix_secs(finished));
     }
@@ -240,6 +264,10 @@ mod tests {
         s.bytes_by_policy.insert("builder".into(), 1000);
         s.matched_by_policy.insert("builder".into(), 5);
         s.kept_by_reason.insert("in_use".into(), 2);
+        s.build_cache.total_bytes = 4_200;
+        s.build_cache
+            .bytes_by_rule
+            .insert("stale-cache".into(), 700);
         s
     }
 
@@ -267,6 +295,8 @@ mod tests {
             "stagesweep_images_matched{policy=\"builder\"} 5",
             "stagesweep_ticks_skipped_total 1",
             "stagesweep_config_reloads_total{result=\"failure\"} 1",
+            "stagesweep_build_cache_bytes 4200",
+            "stagesweep_build_cache_reclaimed_bytes_total{rule=\"stale-cache\"} 1400",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -19,6 +19,7 @@ use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
 use super::telemetry::Telemetry;
 use super::ticks::{TickerFactory, Ticks, busy};
+use crate::cache::hint::host_needs;
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -63,6 +64,8 @@ pub struct Agent<B: Backend, K: Clock> {
     backoff: Backoff,
     probe_every: Duration,
     passes: u64,
+    /// The first finished pass says what the host needs (once per agent run).
+    host_checked: bool,
 }
 
 impl<B: Backend, K: Clock> Agent<B, K> {
@@ -91,6 +94,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             backoff: Backoff::default(),
             probe_every: PROBE_EVERY,
             passes: 0,
+            host_checked: false,
         }
     }
 
@@ -288,6 +292,13 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                     "pass finished"
                 );
                 self.telemetry.pass_finished(&s, self.clock.now());
+                if !std::mem::replace(&mut self.host_checked, true) {
+                    let matched = s.images_matched();
+                    let cache = s.build_cache.total_bytes;
+                    if let Some(line) = host_needs(matched, cache, config.build_cache.len()) {
+                        tracing::warn!("{line}");
+                    }
+                }
                 Some(false)
             }
             Err(e) if e.is_cancelled() => None,

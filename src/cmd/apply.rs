@@ -45,6 +45,8 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
         inventory: saved.inventory,
         plan: saved.plan,
         results,
+        cache: crate::cache::CacheReport::default(),
+        host_hint: None,
         summary,
     };
     print(&report, args.output, false)?;

@@ -58,13 +58,14 @@ pub fn config_path(arg: &ConfigArg) -> (PathBuf, bool) {
 pub fn load_config(arg: &ConfigArg) -> Result<Config, ConfigError> {
     let (path, explicit) = config_path(arg);
     if !explicit && !path.exists() {
-        info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h)");
+        info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h; build cache unused for 7d)");
         return Ok(config::embedded_default());
     }
     config::load_file(&path)
 }
 
-/// Apply ad-hoc policy flags, when any is given: they replace the configured policies.
+/// Apply ad-hoc policy flags, when any is given: they replace the configured policies, and
+/// the `build_cache:` rules are left out (a one-off prune touches only the images it names).
 pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigError> {
     let flags = AdhocPolicy {
         labels: args.labels.clone(),
@@ -75,6 +76,7 @@ pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigEr
     };
     if !flags.is_empty() {
         config.policies = vec![config::adhoc_policy(&flags)?];
+        config.build_cache.clear();
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
 
 /// 1 when some deletions failed, else 0.
 pub(super) fn exit_code(report: &PassReport) -> i32 {
-    if report.summary.failed > 0 {
+    if report.summary.some_failed() {
         crate::exit::DELETIONS_FAILED
     } else {
         crate::exit::OK

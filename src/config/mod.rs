@@ -4,6 +4,7 @@
 //! embedded default. Durations, sizes, globs, label predicates and the schedule are
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
+mod cache;
 mod policy;
 mod raw;
 pub mod schedule;
@@ -12,6 +13,7 @@ mod types;
 mod validate;
 mod values;
 
+pub use cache::{CacheRule, SharedRecords, default_types as default_cache_types};
 pub use types::*;
 
 use std::path::Path;

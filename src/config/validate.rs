@@ -126,11 +126,13 @@ pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError
     let docker = docker(&mut ctx, &raw.docker.unwrap_or_default());
     let protect = protect(&mut ctx, &raw.protect.unwrap_or_default());
     let policies = super::policy::policies(&mut ctx, raw.policies.unwrap_or_default());
+    let build_cache = super::cache::rules(&mut ctx, raw.build_cache.unwrap_or_default());
     let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
     ctx.finish(Config {
         docker,
         protect,
         policies,
+        build_cache,
         agent,
         metrics,
     })

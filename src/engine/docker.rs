@@ -4,10 +4,14 @@
 //! [`crate::inventory`] values and classifying bollard errors into [`EngineError`]. Decides
 //! nothing. TLS (`https://`, `tcp://` with `DOCKER_TLS_VERIFY`) lives in [`tls`].
 
+mod cache;
+mod df;
+mod raw;
 mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -20,7 +24,10 @@ use bollard::query_parameters::{
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineInfo, ImageState, RemoveReport};
+use super::{
+    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, ImageState,
+    RemoveReport,
+};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
@@ -42,6 +49,8 @@ pub struct DockerEngine {
     docker: Docker,
     host: String,
     timeout_secs: u64,
+    /// Disk usage requests go one at a time (Docker 20.10 refuses concurrent ones).
+    df_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Connect to the engine named by `cfg.host`, else `$DOCKER_HOST`, else [`DEFAULT_HOST`], and
@@ -81,6 +90,7 @@ pub async fn connect_with(
         docker,
         host,
         timeout_secs,
+        df_lock: Arc::default(),
     })
 }
 
@@ -190,6 +200,17 @@ impl Engine for DockerEngine {
         false
     }
 
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        self.read_disk_usage().await
+    }
+
+    async fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> Result<CachePruneReport, EngineError> {
+        self.prune_one_record(request).await
+    }
+
     fn describe(&self) -> String {
         let v = self.docker.client_version();
         format!(
@@ -226,6 +247,8 @@ fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
         created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
         last_tagged: None,
         size: u64::try_from(s.size).unwrap_or(0),
+        // -1 unless the engine computed it (`shared-size=1`, API 1.42+).
+        shared_size: u64::try_from(s.shared_size).ok(),
     })
 }
 
