@@ -18,8 +18,8 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
 }
 
-fn days_ago(d: i64) -> Option<DateTime<Utc>> {
-    Some(now() - chrono::Duration::days(d))
+fn days_ago(d: i64) -> DateTime<Utc> {
+    now() - chrono::Duration::days(d)
 }
 
 fn record(id: &str, idle_days: i64, size: u64) -> CacheRecord {
@@ -29,8 +29,8 @@ fn record(id: &str, idle_days: i64, size: u64) -> CacheRecord {
         kind: CacheType::Regular,
         description: format!("mount / from exec /bin/sh -c make {id}"),
         size,
-        created: days_ago(30),
-        last_used: days_ago(idle_days),
+        created: Some(days_ago(30)),
+        last_used: Some(days_ago(idle_days)),
         usage_count: 2,
         shared: false,
         in_use: false,

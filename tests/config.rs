@@ -130,3 +130,20 @@ fn duplicate_keys_are_rejected() {
     );
     assert!(problems[0].message.contains("duplicate mapping key"));
 }
+
+/// Every yaml code block of the README is a valid configuration (the recipes it shows).
+#[test]
+fn readme_yaml_examples_are_valid() {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let mut blocks = 0;
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```yaml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("```").expect("a closed code block");
+        config::parse_str(&body[..end], "README.md")
+            .unwrap_or_else(|e| panic!("README yaml block {}:\n{e}", blocks + 1));
+        blocks += 1;
+        rest = &body[end + 3..];
+    }
+    assert!(blocks >= 1, "the README shows its recipes as yaml blocks");
+}

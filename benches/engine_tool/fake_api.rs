@@ -1,5 +1,6 @@
 //! A fake Engine API on a unix socket: `/_ping`, `/version`, `/images/json`,
-//! `/containers/json`, answering with a synthetic inventory in Docker 20.10's JSON shapes.
+//! `/containers/json`, `/system/df`, answering with a synthetic inventory in Docker 20.10's
+//! JSON shapes (disk usage: every image sharing nothing, an empty build cache).
 //! Read-only; stops by itself after `max` (and when the socket cannot be served).
 
 use std::convert::Infallible;
@@ -22,6 +23,7 @@ struct Answers {
     images: Bytes,
     containers: Bytes,
     version: Bytes,
+    disk_usage: Bytes,
 }
 
 fn image_json(im: &Image) -> Value {
@@ -42,6 +44,24 @@ fn image_json(im: &Image) -> Value {
 
 fn answers(inventory: &Inventory) -> Result<Answers> {
     let images: Vec<Value> = inventory.images.iter().map(image_json).collect();
+    // Docker 20.10 lists top-level images only, with their SharedSize; 0 = shares nothing.
+    let parents: std::collections::HashSet<_> = inventory
+        .images
+        .iter()
+        .filter_map(|im| im.parent_id)
+        .collect();
+    let top: Vec<Value> = (inventory.images.iter())
+        .zip(&images)
+        .filter(|(im, _)| !parents.contains(&im.id))
+        .map(|(_, json)| {
+            let mut json = json.clone();
+            json["SharedSize"] = json!(0);
+            json
+        })
+        .collect();
+    let disk_usage = json!({
+        "LayersSize": 0, "Images": top, "Containers": [], "Volumes": [], "BuildCache": [],
+    });
     let containers: Vec<Value> = inventory
         .containers
         .iter()
@@ -62,6 +82,7 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
         images: serde_json::to_vec(&images)?.into(),
         containers: serde_json::to_vec(&containers)?.into(),
         version: serde_json::to_vec(&version)?.into(),
+        disk_usage: serde_json::to_vec(&disk_usage)?.into(),
     })
 }
 
@@ -76,6 +97,8 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Full<Bytes>> {
         (StatusCode::OK, a.images.clone(), true)
     } else if path.ends_with("/containers/json") {
         (StatusCode::OK, a.containers.clone(), true)
+    } else if path.ends_with("/system/df") {
+        (StatusCode::OK, a.disk_usage.clone(), true)
     } else {
         let msg = format!("{{\"message\":\"fake engine: {path} is not served\"}}");
         (StatusCode::NOT_FOUND, Bytes::from(msg), true)

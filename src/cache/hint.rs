@@ -38,8 +38,13 @@ mod tests {
         assert_eq!(host_needs(1, big, 0), None, "policies matched images");
         assert_eq!(host_needs(0, HINT_THRESHOLD_BYTES, 0), None, "small cache");
         let add = host_needs(0, 4_200_000_000, 0).expect("a line");
-        assert!(add.contains("4.2 GB of build cache"), "{add}");
-        assert!(add.contains("add build_cache: rules"), "{add}");
+        // As the README's "Classic builder or BuildKit?" shows it.
+        assert_eq!(
+            add,
+            "the image policies matched no image, but the engine holds 4.2 GB of build cache: \
+             this host builds with BuildKit, which leaves build cache instead of builder-stage \
+             images; add build_cache: rules to manage it (README: Classic builder or BuildKit?)"
+        );
         let managed = host_needs(0, big, 1).expect("a line");
         assert!(
             managed.contains("the build_cache: rules manage it"),
