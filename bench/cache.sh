@@ -54,7 +54,7 @@ printf 'tool\trep\trecords_before\trecords_deleted\tbytes_before\tbytes_freed\ts
 
 df_json() { curl -fsS --unix-socket "$sock" http://localhost/v1.41/system/df; }
 # records and bytes of the build cache: "<count> <bytes>"
-cache_stats() { df_json | jq -r '[(.BuildCache // []) | length, ((.BuildCache // []) | map(.Size) | add // 0)] | @tsv'; }
+cache_stats() { df_json | jq -r '(.BuildCache // []) as $c | [($c | length), ($c | map(.Size) | add // 0)] | @tsv'; }
 
 # N different builds; fills the cache (not timed).
 fill() {

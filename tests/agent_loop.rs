@@ -118,11 +118,11 @@ impl Engine for TinyEngine {
     ) -> Result<CachePruneReport, EngineError> {
         self.up()?;
         let mut d = self.0.lock().expect("daemon");
-        let gone = d.cache.iter().find(|r| r.id == request.id && !r.in_use);
-        let report = gone.map_or_else(CachePruneReport::default, |r| CachePruneReport {
-            deleted: vec![r.id.clone()],
-            reclaimed_bytes: r.size,
-        });
+        let mut report = CachePruneReport::default();
+        for r in (d.cache.iter()).filter(|r| request.ids.contains(&r.id) && !r.in_use) {
+            report.deleted.push(r.id.clone());
+            report.reclaimed_bytes += r.size;
+        }
         d.cache.retain(|r| !report.deleted.contains(&r.id));
         Ok(report)
     }

@@ -101,8 +101,12 @@ async fn a_dry_run_plans_the_cache_and_changes_nothing() {
 async fn a_pass_deletes_children_first_with_the_engine_checks() {
     let engine = engine();
     let r = pass(&engine, &config(STALE), false).await;
-    let order: Vec<String> = engine.cache_calls().into_iter().map(|c| c.id).collect();
-    assert_eq!(order, ["leaf", "step", "base"]);
+    let order: Vec<Vec<String>> = engine.cache_calls().into_iter().map(|c| c.ids).collect();
+    assert_eq!(
+        order,
+        [["leaf"], ["step"], ["base"]],
+        "one wave after the other"
+    );
     for call in engine.cache_calls() {
         assert_eq!(call.unused_for, Some(Duration::from_secs(7 * 86_400)));
         assert_eq!((call.all, call.kind), (false, CacheType::Regular));
@@ -257,4 +261,29 @@ async fn adhoc_flags_leave_the_build_cache_alone() {
             .iter()
             .all(|d| d.action != Action::Delete)
     );
+}
+
+#[tokio::test]
+async fn records_with_the_same_checks_go_in_one_call_per_wave() {
+    let mut builder = FakeEngine::builder().clock(now());
+    for i in 0..5 {
+        builder = builder.cache_record(record(&format!("r{i}"), 10 + i, 10));
+    }
+    let mut mount = record("mount", 10, 10);
+    mount.kind = CacheType::ExecCachemount;
+    let engine = builder.cache_record(mount).build();
+    let r = pass(&engine, &config(STALE), false).await;
+    let calls: Vec<(CacheType, usize)> = (engine.cache_calls().into_iter())
+        .map(|c| (c.kind, c.ids.len()))
+        .collect();
+    assert_eq!(
+        calls,
+        [(CacheType::Regular, 5), (CacheType::ExecCachemount, 1)],
+        "one call per type and check"
+    );
+    assert_eq!(r.summary.build_cache.deleted, 6);
+    assert!(engine.cache_records().is_empty());
+    let deleted: Vec<usize> = r.cache.results.iter().map(|x| x.decision).collect();
+    let planned: Vec<usize> = r.cache.plan.deletions.iter().map(|d| d.decision).collect();
+    assert_eq!(deleted, planned, "results in plan order");
 }

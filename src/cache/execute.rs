@@ -63,75 +63,161 @@ pub struct CacheExecution {
 pub const NO_PRUNE_API: &str = "this engine has no build cache API (POST /build/prune answered \
      404, as Podman does): build_cache rules are skipped";
 
-/// Run the plan's record deletions one at a time, in plan order (children first), stopping
-/// before new ones once `stop` fires.
+/// Most record IDs in one call (they travel in the query as one regular expression).
+const MAX_BATCH: usize = 100;
+
+/// Run the plan's record deletions wave by wave (children first). Within a wave, records
+/// whose engine-side checks are the same go in one call (an anchored alternation of their
+/// IDs), at most [`MAX_BATCH`] at a time; nothing new starts once `stop` fires. Results come
+/// back in plan order.
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &CachePlan,
     records: &[CacheRecord],
     stop: &CancellationToken,
 ) -> CacheExecution {
-    let children = planned_children(plan, records);
-    let mut not_deleted: HashSet<&str> = HashSet::new();
-    let mut out = CacheExecution::default();
-    for d in &plan.deletions {
-        let record = &records[plan.decisions[d.decision].record];
-        let blocked = (children.get(record.id.as_str()))
-            .and_then(|kids| kids.iter().find(|k| not_deleted.contains(*k)));
-        let (outcome, bytes) = if stop.is_cancelled() {
-            (CacheOutcome::NotAttempted, 0)
-        } else if out.notice.is_some() {
-            skipped("the engine has no build cache API")
-        } else if let Some(child) = blocked {
-            skipped(&format!("child record {} was not deleted", short(child)))
-        } else {
-            let request = request(record, &plan.decisions[d.decision].reason);
-            match engine.prune_build_cache(&request).await {
-                Ok(report) if report.deleted.contains(&record.id) => {
-                    (CacheOutcome::Deleted, report.reclaimed_bytes)
-                }
-                Ok(_) => skipped(&kept_by_engine(&request)),
-                Err(EngineError::NotFound(message)) => {
-                    warn!(%message, "{NO_PRUNE_API}");
-                    out.notice = Some(NO_PRUNE_API.to_owned());
-                    skipped("the engine has no build cache API")
-                }
-                Err(e) => (
-                    CacheOutcome::Failed {
-                        error: e.to_string(),
-                    },
-                    0,
-                ),
+    let mut run = Run {
+        plan,
+        records,
+        children: planned_children(plan, records),
+        not_deleted: HashSet::new(),
+        out: CacheExecution::default(),
+    };
+    let mut start = 0;
+    while start < plan.deletions.len() {
+        let wave = plan.deletions[start].wave;
+        let end = (plan.deletions[start..].iter())
+            .position(|d| d.wave != wave)
+            .map_or(plan.deletions.len(), |n| start + n);
+        for (checks, batch) in batches(plan, records, &plan.deletions[start..end]) {
+            run.batch(engine, checks, &batch, stop).await;
+        }
+        start = end;
+    }
+    let mut position = vec![0; plan.decisions.len()];
+    for (k, d) in plan.deletions.iter().enumerate() {
+        position[d.decision] = k;
+    }
+    run.out.results.sort_by_key(|r| position[r.decision]);
+    run.out
+}
+
+/// The deletions of one wave grouped by the checks their calls carry, in plan order.
+fn batches<'p>(
+    plan: &CachePlan,
+    records: &[CacheRecord],
+    wave: &'p [CacheDeletion],
+) -> Vec<(CachePrune, Vec<&'p CacheDeletion>)> {
+    let mut out: Vec<(CachePrune, Vec<&CacheDeletion>)> = Vec::new();
+    for d in wave {
+        let decision = &plan.decisions[d.decision];
+        let mut checks = request(&records[decision.record], &decision.reason);
+        checks.ids.clear();
+        match out
+            .iter_mut()
+            .find(|(c, b)| *c == checks && b.len() < MAX_BATCH)
+        {
+            Some((_, batch)) => batch.push(d),
+            None => out.push((checks, vec![d])),
+        }
+    }
+    out
+}
+
+/// One execution's state: which planned records were not deleted, and the outcomes so far.
+struct Run<'a> {
+    plan: &'a CachePlan,
+    records: &'a [CacheRecord],
+    children: HashMap<&'a str, Vec<&'a str>>,
+    not_deleted: HashSet<&'a str>,
+    out: CacheExecution,
+}
+
+impl<'a> Run<'a> {
+    fn record(&self, d: &CacheDeletion) -> &'a CacheRecord {
+        &self.records[self.plan.decisions[d.decision].record]
+    }
+
+    /// One call for the records of `batch` that may still go; an outcome for each.
+    async fn batch<E: Engine>(
+        &mut self,
+        engine: &E,
+        mut checks: CachePrune,
+        batch: &[&CacheDeletion],
+        stop: &CancellationToken,
+    ) {
+        let mut ready = Vec::with_capacity(batch.len());
+        for &d in batch {
+            let record = self.record(d);
+            let blocked = (self.children.get(record.id.as_str()))
+                .and_then(|kids| kids.iter().find(|k| self.not_deleted.contains(*k)));
+            if stop.is_cancelled() {
+                self.finish(d, CacheOutcome::NotAttempted, 0);
+            } else if self.out.notice.is_some() {
+                self.finish(d, skipped("the engine has no build cache API"), 0);
+            } else if let Some(child) = blocked {
+                let why = format!("child record {} was not deleted", short(child));
+                self.finish(d, skipped(&why), 0);
+            } else {
+                ready.push(d);
             }
-        };
+        }
+        if ready.is_empty() {
+            return;
+        }
+        checks.ids = ready.iter().map(|d| self.record(d).id.clone()).collect();
+        match engine.prune_build_cache(&checks).await {
+            Ok(report) => {
+                for d in ready {
+                    let record = self.record(d);
+                    if report.deleted.contains(&record.id) {
+                        self.finish(d, CacheOutcome::Deleted, record.size);
+                    } else {
+                        self.finish(d, skipped(&kept_by_engine(&checks)), 0);
+                    }
+                }
+            }
+            Err(EngineError::NotFound(message)) => {
+                warn!(%message, "{NO_PRUNE_API}");
+                self.out.notice = Some(NO_PRUNE_API.to_owned());
+                for d in ready {
+                    self.finish(d, skipped("the engine has no build cache API"), 0);
+                }
+            }
+            Err(e) => {
+                for d in ready {
+                    let error = e.to_string();
+                    self.finish(d, CacheOutcome::Failed { error }, 0);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, d: &CacheDeletion, outcome: CacheOutcome, bytes: u64) {
+        let record = self.record(d);
         log(
             record,
             d,
-            &plan.decisions[d.decision].reason,
+            &self.plan.decisions[d.decision].reason,
             &outcome,
             bytes,
         );
         if outcome != CacheOutcome::Deleted {
-            not_deleted.insert(&record.id);
+            self.not_deleted.insert(&record.id);
         }
-        out.results.push(CacheResult {
+        self.out.results.push(CacheResult {
             decision: d.decision,
             outcome,
             bytes,
         });
     }
-    out
 }
 
-fn skipped(reason: &str) -> (CacheOutcome, u64) {
-    (
-        CacheOutcome::Skipped {
-            reason: reason.to_owned(),
-        },
-        0,
-    )
+fn skipped(reason: &str) -> CacheOutcome {
+    CacheOutcome::Skipped {
+        reason: reason.to_owned(),
+    }
 }
-
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
@@ -154,6 +240,7 @@ fn planned_children<'a>(
 /// The call for one record. The checks repeat why the plan deletes it, so that the engine
 /// keeps a record used since the plan (`unused_for`), one that became shared (no `all`
 /// unless the plan selected a shared record), or the cache already fits (`keep_storage`).
+/// Records whose calls differ only in `ids` share one call.
 #[must_use]
 pub fn request(record: &CacheRecord, reason: &CacheReason) -> CachePrune {
     let (unused_for, keep_storage) = match reason {
@@ -164,7 +251,7 @@ pub fn request(record: &CacheRecord, reason: &CacheReason) -> CachePrune {
         _ => (None, None),
     };
     CachePrune {
-        id: record.id.clone(),
+        ids: vec![record.id.clone()],
         kind: record.kind.clone(),
         all: record.shared || record.kind.needs_all(),
         unused_for: unused_for.filter(|d| !d.is_zero()),

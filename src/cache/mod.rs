@@ -3,7 +3,7 @@
 //! deletions through the engine, and their rendering.
 //!
 //! `record` owns the domain types the engine fills; `plan` decides (no I/O, no clock, no
-//! bollard); `execute` deletes one record per `POST /build/prune`; `summary`, `render` and
+//! bollard); `execute` deletes exactly the planned records through `POST /build/prune`; `summary`, `render` and
 //! `hint` report. Only `engine::docker` knows how the engine spells any of it.
 
 mod execute;

@@ -63,6 +63,8 @@ pub fn table(
         "TYPE",
         "DESCRIPTION",
         "LAST USED",
+        "USES",
+        "HELD BY",
         "SIZE",
         "ACTION",
         "RULE",
@@ -85,6 +87,8 @@ pub fn table(
             r.kind.to_string(),
             shorten(&r.description),
             idle_secs(r, now).map_or_else(|| "?".to_owned(), |s| format!("{} ago", fmt_age(s))),
+            r.usage_count.to_string(),
+            held_by(r).to_owned(),
             fmt_bytes(r.size),
             d.action.to_string(),
             d.rule.as_deref().unwrap_or("-").to_owned(),
@@ -97,6 +101,16 @@ pub fn table(
         rows += 1;
     }
     (rows > 0).then(|| table.to_string())
+}
+
+/// Who else holds the record: a running build, an image, or nobody.
+fn held_by(r: &CacheRecord) -> &'static str {
+    match (r.in_use, r.shared) {
+        (true, true) => "build, image",
+        (true, false) => "build",
+        (false, true) => "image",
+        (false, false) => "-",
+    }
 }
 
 fn shorten(text: &str) -> String {

@@ -259,7 +259,7 @@ fn requests_repeat_the_reason_as_checks_for_the_engine() {
         unused_for_secs: 7 * 86_400,
     };
     let r = request(&old, &reason);
-    assert_eq!(r.id, "old");
+    assert_eq!(r.ids, ["old"]);
     assert_eq!(r.kind, CacheType::Regular);
     assert_eq!(r.unused_for, Some(Duration::from_secs(7 * 86_400)));
     assert_eq!((r.all, r.keep_storage), (false, None));

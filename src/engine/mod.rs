@@ -64,13 +64,13 @@ pub struct DiskUsage {
     pub build_cache: Option<Vec<CacheRecord>>,
 }
 
-/// One `POST /build/prune` for exactly one record, with the checks the engine makes at
+/// One `POST /build/prune` for exactly these records, with the checks the engine makes at
 /// deletion time so that a record that changed since the plan is not deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachePrune {
-    /// The record's ID (sent as an anchored `id` filter).
-    pub id: String,
-    /// The record's type (sent as a `type` filter).
+    /// The records' IDs (sent as one anchored `id` filter: `^(a|b)$`).
+    pub ids: Vec<String>,
+    /// The records' type (sent as a `type` filter).
     pub kind: CacheType,
     /// Let the engine delete a shared, `internal` or `frontend` record (`all=true`).
     pub all: bool,
@@ -150,8 +150,9 @@ pub trait Engine: Send + Sync {
     /// and the build cache records.
     fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage, EngineError>> + Send;
 
-    /// Delete one build cache record (`POST /build/prune`), never an in-use one. An engine
-    /// without a build cache API answers [`EngineError::NotFound`].
+    /// Delete exactly the records `request` names, when its checks still hold
+    /// (`POST /build/prune`), never an in-use one, children before parents within the call.
+    /// An engine without a build cache API answers [`EngineError::NotFound`].
     fn prune_build_cache(
         &self,
         request: &CachePrune,

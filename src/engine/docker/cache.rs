@@ -1,5 +1,7 @@
-//! `POST /build/prune` for one record on the negotiated API version: an anchored `id` filter
-//! (20.10 matches `id` as a regular expression), `type` and `unused-for` filters, and the
+//! `POST /build/prune` for a set of records on the negotiated API version: one anchored `id`
+//! filter `^(a|b|c)$` (20.10 matches `id` as a regular expression and refuses a filter with
+//! several values; in one call it deletes a child and then its parent), `type` and
+//! `unused-for` filters, and the
 //! storage bound as `keep-storage` before API 1.48 or `reserved-space` + `max-used-space`
 //! since (an older engine refuses a `/v1.48/` path, and ignores an unversioned
 //! `reserved-space`). `all` only when the plan selected a shared, internal or frontend record.
@@ -22,24 +24,31 @@ fn go_duration(d: Duration) -> String {
     }
 }
 
-/// `^<regex-escaped id>$`: exactly this record (BuildKit IDs are alphanumeric anyway).
-fn anchored(id: &str) -> String {
-    let mut out = String::with_capacity(id.len() + 2);
-    out.push('^');
-    for c in id.chars() {
-        if !c.is_ascii_alphanumeric() {
-            out.push('\\');
-        }
-        out.push(c);
+/// `^(a|b)$` (`^a$` for one): exactly these records, each ID regex-escaped (BuildKit IDs are
+/// alphanumeric anyway).
+fn anchored(ids: &[String]) -> String {
+    let escaped: Vec<String> = (ids.iter())
+        .map(|id| {
+            id.chars()
+                .fold(String::with_capacity(id.len()), |mut out, c| {
+                    if !c.is_ascii_alphanumeric() {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                    out
+                })
+        })
+        .collect();
+    match &escaped[..] {
+        [one] => format!("^{one}$"),
+        many => format!("^({})$", many.join("|")),
     }
-    out.push('$');
-    out
 }
 
 /// The path and query of the prune call for `request` on `api`.
 pub(super) fn path(api: ApiVersion, request: &CachePrune) -> String {
     let mut filters: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    filters.insert("id", vec![anchored(&request.id)]);
+    filters.insert("id", vec![anchored(&request.ids)]);
     filters.insert("type", vec![request.kind.as_str().to_owned()]);
     if let Some(d) = request.unused_for {
         filters.insert("unused-for", vec![go_duration(d)]);
@@ -79,7 +88,10 @@ impl DockerEngine {
         request: &CachePrune,
     ) -> Result<CachePruneReport, EngineError> {
         let path = path(ApiVersion::of(&self.docker), request);
-        let what = format!("prune build cache record {}", request.id);
+        let what = match &request.ids[..] {
+            [one] => format!("prune build cache record {one}"),
+            many => format!("prune {} build cache records", many.len()),
+        };
         let answer = self
             .call(&what, raw::post_build_prune(&self.docker, &path))
             .await?;
@@ -94,7 +106,7 @@ mod tests {
 
     fn request() -> CachePrune {
         CachePrune {
-            id: "uf12l0ts3vv6bpgrorhfktszx".into(),
+            ids: vec!["uf12l0ts3vv6bpgrorhfktszx".into()],
             kind: CacheType::ExecCachemount,
             all: false,
             unused_for: Some(Duration::from_secs(7 * 86_400)),
@@ -166,8 +178,9 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_escaped_and_durations_are_go_durations() {
-        assert_eq!(anchored("a.b*c"), r"^a\.b\*c$");
+    fn ids_are_escaped_and_alternated_and_durations_are_go_durations() {
+        assert_eq!(anchored(&["a.b*c".into()]), r"^a\.b\*c$");
+        assert_eq!(anchored(&["ab".into(), "cd".into()]), "^(ab|cd)$");
         assert_eq!(go_duration(Duration::from_secs(90)), "90s");
         assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
     }

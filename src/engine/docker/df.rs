@@ -16,7 +16,7 @@ use crate::inventory::ImageId;
 /// What Docker 20.10 answers to a disk usage request while another one runs.
 const BUSY: &str = "a disk usage operation is already running";
 /// Attempts at a disk usage request the engine refuses as busy, and the first wait.
-const BUSY_ATTEMPTS: u32 = 5;
+const BUSY_ATTEMPTS: u32 = 6;
 const BUSY_FIRST_WAIT: Duration = Duration::from_millis(250);
 
 /// The request for `api`: only images and build cache where the engine can be told (API
