@@ -1,6 +1,6 @@
-//! Carry out a build cache plan: one `POST /build/prune` per record, children before parents,
-//! each call carrying the checks that make the engine keep a record that changed since the
-//! plan. Decides nothing the plan did not decide.
+//! Carry out a build cache plan: `POST /build/prune` naming exactly the planned records, wave
+//! by wave (children before parents), each call carrying the checks that make the engine keep
+//! a record that changed since the plan. Decides nothing the plan did not decide.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
