@@ -5,7 +5,8 @@
 //! another engine or older than the allowed age. The deletions it lists are executed like a
 //! pass's ([`crate::pass::execute_plan`]): every image is re-checked on the engine first, so
 //! whatever changed since the plan (a moved tag, a new tag, a new container or child) is
-//! skipped with its reason.
+//! skipped with its reason. The plan's build cache deletions follow, each call repeating the
+//! checks that made the plan delete the records ([`crate::cache::saved`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::cache::saved::{self, FileCache, SavedCache};
 use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::{Action, Decision, Deletion, Plan, Reason, fmt_duration};
 use crate::report::JSON_VERSION;
@@ -26,6 +28,8 @@ pub struct SavedPlan {
     /// The images the plan deletes (its decisions index them).
     pub inventory: Inventory,
     pub plan: Plan,
+    /// The build cache records the plan deletes, and the plan over them.
+    pub cache: SavedCache,
 }
 
 /// Why a plan file cannot be applied. Each names the file and the way out.
@@ -83,6 +87,8 @@ struct PlanFile {
     #[serde(default)]
     sharing_data: bool,
     images: Vec<FileImage>,
+    #[serde(default)]
+    build_cache: FileCache,
 }
 
 /// One image of the file; fields the apply does not need (outcomes, texts) are ignored.
@@ -183,6 +189,7 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
         });
     }
     check_waves(&images, &deletions)?;
+    let cache = saved::build(file.build_cache)?;
     // Execution order: by wave, keeping the file's order within a wave.
     deletions.sort_by_key(|d| d.wave);
     let reclaimable_bytes = deletions.iter().map(|d| d.reclaim_bytes).sum();
@@ -202,6 +209,7 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
             reclaimable_bytes,
             sharing_data: file.sharing_data,
         },
+        cache,
     })
 }
 

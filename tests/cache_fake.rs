@@ -287,3 +287,61 @@ async fn records_with_the_same_checks_go_in_one_call_per_wave() {
     let planned: Vec<usize> = r.cache.plan.deletions.iter().map(|d| d.decision).collect();
     assert_eq!(deleted, planned, "results in plan order");
 }
+
+#[tokio::test]
+async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
+    let engine = engine();
+    let planned = pass(&engine, &config(STALE), true).await;
+    let text = serde_json::to_string(&report::to_json(&planned)).expect("serializes");
+    let saved = stagesweep::apply::parse(&text, std::path::Path::new("plan.json"))
+        .expect("a plan reads back");
+    let ids: Vec<&str> = (saved.cache.plan.deletions.iter())
+        .map(|d| saved.cache.records[d.decision].id.as_str())
+        .collect();
+    assert_eq!(ids, ["leaf", "step", "base"], "in execution order");
+    // Between review and apply a build uses `leaf` again: it and its parents stay.
+    let fresh = FakeEngine::builder().clock(now());
+    let mut leaf = record("leaf", 0, 300);
+    leaf.parents = vec!["step".into()];
+    let engine2 = (engine.cache_records().into_iter())
+        .map(|r| if r.id == "leaf" { leaf.clone() } else { r })
+        .fold(
+            fresh,
+            stagesweep::engine::fake::FakeEngineBuilder::cache_record,
+        )
+        .build();
+    let records = saved.cache.records.clone();
+    let run = cache::execute(
+        &engine2,
+        &saved.cache.plan,
+        &records,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(run.results.iter().all(|r| r.outcome.kind() == "skipped"));
+    assert_eq!(engine2.cache_records().len(), 6);
+    // Unchanged, the same plan deletes its three records.
+    let run = cache::execute(
+        &engine,
+        &saved.cache.plan,
+        &records,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        run.results
+            .iter()
+            .all(|r| r.outcome == CacheOutcome::Deleted)
+    );
+    assert_eq!(ids.len(), 3);
+    assert_eq!(engine.cache_records().len(), 3);
+    let mut edited: serde_json::Value = serde_json::from_str(&text).expect("json");
+    edited["build_cache"]["records"][0]["wave"] = serde_json::json!(5);
+    let err = stagesweep::apply::parse(&edited.to_string(), std::path::Path::new("e.json"))
+        .expect_err("a parent before its child is refused");
+    assert!(
+        err.to_string()
+            .contains("would be deleted before its child"),
+        "{err}"
+    );
+}

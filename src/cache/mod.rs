@@ -13,6 +13,7 @@ mod reason;
 pub mod record;
 pub mod render;
 mod run;
+pub mod saved;
 mod summary;
 #[cfg(test)]
 mod tests;

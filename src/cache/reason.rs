@@ -4,13 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::Action;
 use crate::units::{fmt_age, fmt_bytes, fmt_duration};
 
 /// The reason for a build cache decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CacheReason {
     // ---- delete ----

@@ -174,6 +174,8 @@ pub struct JsonRecord<'a> {
     pub rule: Option<&'a str>,
     pub reason: &'a CacheReason,
     pub reason_text: String,
+    /// For planned deletions: the execution wave (children before parents).
+    pub wave: Option<usize>,
     /// Present for planned deletions once executed.
     pub outcome: Option<&'a CacheOutcome>,
     pub reclaimed_bytes: u64,
@@ -187,9 +189,13 @@ pub fn to_json<'a>(
     now: DateTime<Utc>,
 ) -> JsonCache<'a> {
     let outcomes = outcome_by_decision(report);
+    let mut wave = vec![None; report.plan.decisions.len()];
+    for d in &report.plan.deletions {
+        wave[d.decision] = Some(d.wave);
+    }
     let records = (report.plan.order.iter())
-        .map(|&i| (&report.plan.decisions[i], outcomes[i]))
-        .map(|(d, o)| {
+        .map(|&i| (&report.plan.decisions[i], outcomes[i], wave[i]))
+        .map(|(d, o, wave)| {
             let r = &records[d.record];
             JsonRecord {
                 id: &r.id,
@@ -207,6 +213,7 @@ pub fn to_json<'a>(
                 rule: d.rule.as_deref(),
                 reason: &d.reason,
                 reason_text: d.reason.to_string(),
+                wave,
                 outcome: o.map(|o| &o.outcome),
                 reclaimed_bytes: o.map_or(0, |o| o.bytes),
             }

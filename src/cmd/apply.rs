@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::prune::{exit_code, print, stop_on_ctrl_c, take_lock};
 use super::{CmdError, load_config};
 use crate::apply;
+use crate::cache::{self, CacheReport};
 use crate::cli::{ApplyArgs, ConfigArg};
 use crate::engine::Engine;
 use crate::engine::docker;
@@ -37,15 +38,34 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
     let images = &saved.inventory.images;
     let concurrency = config.docker.concurrency;
     let results = execute_plan(&engine, &saved.plan, images, concurrency, &opts, &stop).await;
+    let records = saved.cache.records;
+    let cache_run = if saved.cache.plan.deletions.is_empty() {
+        cache::CacheExecution::default()
+    } else {
+        Box::pin(cache::execute(&engine, &saved.cache.plan, &records, &stop)).await
+    };
     watcher.abort();
-    let summary = summarize(&saved.plan, &results, false, started.elapsed());
+    let mut summary = summarize(&saved.plan, &results, false, started.elapsed());
+    let cache = CacheReport {
+        plan: saved.cache.plan,
+        results: cache_run.results,
+        notice: cache_run.notice,
+    };
+    summary.build_cache = cache::summarize(
+        &records,
+        &cache.plan,
+        &cache.results,
+        cache.notice.as_deref(),
+    );
+    let mut inventory = saved.inventory;
+    inventory.build_cache = Some(records);
     let report = PassReport {
         engine_id: saved.engine_id,
         planned_at: saved.planned_at,
-        inventory: saved.inventory,
+        inventory,
         plan: saved.plan,
         results,
-        cache: crate::cache::CacheReport::default(),
+        cache,
         host_hint: None,
         summary,
     };
