@@ -5,7 +5,8 @@
 //! another engine or older than the allowed age. The deletions it lists are executed like a
 //! pass's ([`crate::pass::execute_plan`]): every image is re-checked on the engine first, so
 //! whatever changed since the plan (a moved tag, a new tag, a new container or child) is
-//! skipped with its reason.
+//! skipped with its reason. The plan's build cache deletions follow, each call repeating the
+//! checks that made the plan delete the records ([`crate::cache::saved`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::{BuildWait, Check, Gate, GateOutcome};
+use crate::cache::saved::{self, FileCache, SavedCache};
+use crate::cache::{self, CacheExecution};
 use crate::engine::{Engine, EngineError};
 use crate::execute::DeletionResult;
 use crate::inventory::{Image, ImageId, Inventory};
@@ -32,6 +35,8 @@ pub struct SavedPlan {
     /// The images the plan deletes (its decisions index them).
     pub inventory: Inventory,
     pub plan: Plan,
+    /// The build cache records the plan deletes, and the plan over them.
+    pub cache: SavedCache,
 }
 
 /// Why a plan file cannot be applied. Each names the file and the way out.
@@ -85,7 +90,12 @@ struct FileHead {
 struct PlanFile {
     engine_id: String,
     planned_at: DateTime<Utc>,
+    /// Whether the plan's byte estimates had layer-sharing data.
+    #[serde(default)]
+    sharing_data: bool,
     images: Vec<FileImage>,
+    #[serde(default)]
+    build_cache: FileCache,
 }
 
 /// One image of the file; fields the apply does not need (outcomes, texts) are ignored.
@@ -182,9 +192,11 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
             created: f.created,
             last_tagged: f.last_tagged,
             size: f.size,
+            shared_size: None,
         });
     }
     check_waves(&images, &deletions)?;
+    let cache = saved::build(file.build_cache)?;
     // Execution order: by wave, keeping the file's order within a wave.
     deletions.sort_by_key(|d| d.wave);
     let reclaimable_bytes = deletions.iter().map(|d| d.reclaim_bytes).sum();
@@ -195,13 +207,16 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
         inventory: Inventory {
             images,
             containers: Vec::new(),
+            build_cache: None,
         },
         plan: Plan {
             decisions,
             order,
             deletions,
             reclaimable_bytes,
+            sharing_data: file.sharing_data,
         },
+        cache,
     })
 }
 
@@ -262,7 +277,12 @@ pub fn check(
 
 /// What applying a plan did: the results, how it waited for builds, and the engine error
 /// that stopped it part-way, if one did.
-pub type Executed = (Vec<DeletionResult>, Option<BuildWait>, Option<EngineError>);
+pub type Executed = (
+    Vec<DeletionResult>,
+    Option<BuildWait>,
+    Option<EngineError>,
+    CacheExecution,
+);
 
 /// Carry out a saved plan's deletions: wait for running builds as a pass does (re-listing
 /// containers for detection before each check, but not planning again: the executor
@@ -274,7 +294,7 @@ pub async fn execute<E: Engine>(
     opts: &PassOptions,
     stop: &CancellationToken,
 ) -> Result<Executed, PassError> {
-    let deletions = saved.plan.deletions.len();
+    let deletions = saved.plan.deletions.len() + saved.cache.plan.deletions.len();
     let mut gate = opts.builds.as_ref().map(Gate::new);
     let (lock, builds) = loop {
         let Some(gate) = gate.as_mut().filter(|_| deletions > 0) else {
@@ -285,13 +305,24 @@ pub async fn execute<E: Engine>(
             Check::Go(lock) => break (lock, Some(gate.finish(GateOutcome::Clear))),
             Check::Defer => match gate.wait(stop).await? {
                 None => {}
-                Some(outcome) => return Ok((Vec::new(), Some(gate.finish(outcome)), None)),
+                Some(outcome) => {
+                    let builds = Some(gate.finish(outcome));
+                    return Ok((Vec::new(), builds, None, CacheExecution::default()));
+                }
             },
         }
     };
     let images = &saved.inventory.images;
     let (results, engine_lost) =
         execute_plan(engine, &saved.plan, images, concurrency, opts, stop).await;
+    // The build cache after the images, under the same build lock; not once the engine
+    // went away.
+    let cache = if engine_lost.is_none() && !saved.cache.plan.deletions.is_empty() {
+        let records = &saved.cache.records;
+        Box::pin(cache::execute(engine, &saved.cache.plan, records, stop)).await
+    } else {
+        CacheExecution::default()
+    };
     drop(lock);
-    Ok((results, builds, engine_lost))
+    Ok((results, builds, engine_lost, cache))
 }

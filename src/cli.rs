@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Garbage-collect the images Docker builds leave behind, by policy.
+/// Garbage-collect the images and build cache Docker builds leave behind, by policy.
 ///
 /// stagesweep selects images by labels (such as stage=builder), references and age,
 /// and deletes them according to a YAML retention policy — never an image in use,
-/// protected, younger than its grace period, or the parent of a kept image.
+/// protected, younger than its grace period, or the parent of a kept image. BuildKit's
+/// build cache goes by build_cache: rules (type, last use, storage) — never a record a
+/// running build holds.
 #[derive(Debug, Parser)]
 #[command(
     name = "stagesweep",
@@ -49,14 +51,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Delete the images the policy selects, once, and report what happened
+    /// Delete the images and build cache the policy selects, once, and report what happened
     Prune(PruneArgs),
     /// Show every decision (delete, keep, untouched) and why, without changing anything
     Plan(PlanArgs),
     /// Delete exactly what a saved plan lists (plan --output json > plan.json), after
     /// re-checking every image on the engine
     Apply(ApplyArgs),
-    /// Validate the configuration and summarise its policies
+    /// Validate the configuration and summarise its policies and build cache rules; when the
+    /// engine answers, say what the host needs
     CheckConfig,
     /// Run passes on the configured schedule until stopped (systemd service, sidecar)
     Agent,
@@ -94,7 +97,8 @@ pub struct CompletionsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArg {
     /// Configuration file [default: /etc/stagesweep/config.yaml; when it does not
-    /// exist, a built-in policy deleting `stage=builder` images older than 1h]
+    /// exist, a built-in policy deleting `stage=builder` images older than 1h and build
+    /// cache unused for 7 days]
     #[arg(
         long,
         short = 'c',
@@ -105,9 +109,12 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
-/// Flags that replace the configured policies with one ad-hoc policy named `cli`.
+/// Flags that replace the configured policies with one ad-hoc policy named `cli` (and skip
+/// the `build_cache:` rules: a one-off prune touches only the images it names).
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Ad-hoc policy (replaces the configured policies)")]
+#[command(
+    next_help_heading = "Ad-hoc policy (replaces the configured policies; skips build_cache rules)"
+)]
 pub struct AdhocArgs {
     /// Label predicate the image must satisfy: key, key=value or key!=value, no spaces
     /// around = or != (repeatable; all must hold) [default: stage=builder, unless a label

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::cache::CacheRecord;
 pub use cycles::{Cut, cut_cycles, cycle_of};
 
 /// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
@@ -140,6 +141,9 @@ pub struct Image {
     pub last_tagged: Option<DateTime<Utc>>,
     /// Size in bytes as reported by the engine (includes parent layers).
     pub size: u64,
+    /// Bytes of this image's layers that other images also hold (`SharedSize` from the
+    /// engine's disk usage); `None` when the engine gave no sharing data for it.
+    pub shared_size: Option<u64>,
 }
 
 impl Image {
@@ -182,6 +186,32 @@ pub struct Container {
 pub struct Inventory {
     pub images: Vec<Image>,
     pub containers: Vec<Container>,
+    /// BuildKit's cache records; `None` when the engine has none or they could not be read.
+    pub build_cache: Option<Vec<CacheRecord>>,
+}
+
+impl Inventory {
+    /// True while BuildKit holds cache records for a running build (see
+    /// [`crate::cache::build_in_progress`]); false when the engine has no build cache.
+    #[must_use]
+    pub fn build_in_progress(&self) -> bool {
+        self.build_cache
+            .as_deref()
+            .is_some_and(crate::cache::build_in_progress)
+    }
+
+    /// Fill in each image's `shared_size` from the engine's disk usage.
+    pub fn apply_shared_sizes(&mut self, shared: &[(ImageId, u64)]) {
+        if shared.is_empty() {
+            return;
+        }
+        let by_id: std::collections::HashMap<ImageId, u64> = shared.iter().copied().collect();
+        for image in &mut self.images {
+            if let Some(&bytes) = by_id.get(&image.id) {
+                image.shared_size = Some(bytes);
+            }
+        }
+    }
 }
 
 impl Inventory {

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod apply;
 pub mod builds;
+pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod config;

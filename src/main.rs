@@ -19,9 +19,6 @@ fn main() {
 
 fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
     match command {
-        Command::CheckConfig => {
-            return cmd::check_config::run(config).map(|()| stagesweep::exit::OK);
-        }
         Command::Completions(args) => {
             return cmd::shell::completions(args.shell, &mut std::io::stdout().lock())
                 .map(|()| stagesweep::exit::OK);
@@ -44,7 +41,10 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Agent => cmd::agent::run(config).await,
             Command::Hold(args) => cmd::hold::run(config, &args).await,
             Command::Healthcheck(args) => cmd::healthcheck::run(config, &args).await,
-            Command::CheckConfig | Command::Completions(_) | Command::Manpage => {
+            Command::CheckConfig => cmd::check_config::run(config)
+                .await
+                .map(|()| stagesweep::exit::OK),
+            Command::Completions(_) | Command::Manpage => {
                 unreachable!("handled above, without a runtime")
             }
         }

@@ -21,6 +21,7 @@ use crate::engine::watch::Watched;
 use crate::engine::{Engine, EngineError};
 use tracing::{debug, warn};
 
+use crate::cache::{self, CacheReport, CacheSummary};
 use crate::engine::EngineInfo;
 use crate::execute::{DeletionResult, Outcome, execute};
 use crate::history::History;
@@ -91,6 +92,22 @@ pub struct Summary {
     /// The disk's used and `high` ratios (0–1), when the pass measured the disk.
     #[serde(skip)]
     pub disk: Option<(f64, f64)>,
+    /// The build cache section, counted separately from images.
+    pub build_cache: CacheSummary,
+}
+
+impl Summary {
+    /// True when some image or build cache deletion failed.
+    #[must_use]
+    pub fn some_failed(&self) -> bool {
+        self.failed > 0 || self.build_cache.failed > 0
+    }
+
+    /// Images the policies selected, over all policies.
+    #[must_use]
+    pub fn images_matched(&self) -> usize {
+        self.matched_by_policy.values().sum()
+    }
 }
 
 /// Everything one pass produced.
@@ -104,6 +121,10 @@ pub struct PassReport {
     pub inventory: Inventory,
     pub plan: Plan,
     pub results: Vec<DeletionResult>,
+    /// The build cache section (its records are `inventory.build_cache`).
+    pub cache: CacheReport,
+    /// "Say what the host needs" (see [`cache::hint::host_needs`]), when there is something to say.
+    pub host_hint: Option<String>,
     pub summary: Summary,
     /// How the deletions waited for builds; `None` when the pass did not ask.
     pub builds: Option<BuildWait>,
@@ -131,6 +152,12 @@ impl PassReport {
             .decisions
             .iter()
             .find(|d| self.image(d).id == image_id)
+    }
+
+    /// The build cache records the cache plan's decisions index (empty without a cache).
+    #[must_use]
+    pub fn cache_records(&self) -> &[cache::CacheRecord] {
+        self.inventory.build_cache.as_deref().unwrap_or_default()
     }
 }
 
@@ -162,8 +189,9 @@ pub async fn run_pass_with<E: Engine>(
     let mut gate = opts.builds.as_ref().map(Gate::new);
     let mut plan_at = now;
     loop {
-        let planned = inventory_and_plan(engine, config, plan_at, history).await?;
-        let deletions = planned.plan.deletions.len();
+        // Boxed: the listing, disk usage and tag-time lookups make a large future.
+        let planned = Box::pin(inventory_and_plan(engine, config, plan_at, history)).await?;
+        let deletions = planned.plan.deletions.len() + planned.cache.plan.deletions.len();
         let deleting = !opts.dry_run && deletions > 0;
         let (lock, builds) = match gate.as_mut().filter(|_| deleting) {
             None => (None, None),
@@ -188,6 +216,15 @@ pub async fn run_pass_with<E: Engine>(
         let images = &planned.inventory.images;
         let concurrency = config.docker.concurrency;
         let done = execute_plan(engine, &planned.plan, images, concurrency, opts, stop).await;
+        // The build cache after the images (deleting an image can leave records unshared),
+        // under the same build lock; not once the engine went away.
+        let mut planned = planned;
+        if !opts.dry_run && done.1.is_none() && !planned.cache.plan.deletions.is_empty() {
+            let records = planned.inventory.build_cache.as_deref().unwrap_or_default();
+            let run = Box::pin(cache::execute(engine, &planned.cache.plan, records, stop)).await;
+            planned.cache.results = run.results;
+            planned.cache.notice = planned.cache.notice.take().or(run.notice);
+        }
         drop(lock);
         if let Some(h) = history {
             observe::forget_deleted(h, &planned.inventory, &planned.plan, &done.0);
@@ -211,6 +248,8 @@ struct PlanSnapshot {
     inventory: Inventory,
     plan: Plan,
     usage: Usage,
+    /// The build cache plan (no results yet), with the notice when it was skipped.
+    cache: CacheReport,
 }
 
 async fn inventory_and_plan<E: Engine>(
@@ -219,13 +258,24 @@ async fn inventory_and_plan<E: Engine>(
     now: DateTime<Utc>,
     history: Option<&Mutex<History>>,
 ) -> Result<PlanSnapshot, EngineError> {
-    let (info, images, containers) = tokio::try_join!(
-        engine.info(),
-        engine.list_images(),
-        engine.list_containers()
-    )?;
+    let listing = async {
+        tokio::try_join!(
+            engine.info(),
+            engine.list_images(),
+            engine.list_containers()
+        )
+    };
+    // Boxed: the disk usage step would make every pass future large.
+    let (listing, disk_usage) = tokio::join!(listing, Box::pin(engine.disk_usage()));
+    let (info, images, containers) = listing?;
     let now = engine_now(&info, now);
-    let mut inventory = Inventory { images, containers };
+    let mut inventory = Inventory {
+        images,
+        containers,
+        build_cache: None,
+    };
+    let have_rules = !config.build_cache.is_empty();
+    let notice = cache::take_disk_usage(&mut inventory, disk_usage, have_rules);
     inventory
         .check_parents()
         .map_err(|e| EngineError::Other(format!("{} {e}", engine.describe())))?;
@@ -244,12 +294,19 @@ async fn inventory_and_plan<E: Engine>(
         let image = inventory.images[d.image].id.short();
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
+    let records = inventory.build_cache.as_deref().unwrap_or_default();
+    let cache = CacheReport {
+        plan: cache::plan_logged(records, &config.build_cache, now),
+        results: Vec::new(),
+        notice,
+    };
     Ok(PlanSnapshot {
         engine_id: info.id,
         planned_at: now,
         inventory,
         plan,
         usage,
+        cache,
     })
 }
 
@@ -267,8 +324,21 @@ fn report(
         inventory,
         plan,
         usage,
+        cache,
     } = planned;
     let mut summary = summarize(&plan, &results, opts.dry_run, took);
+    let records = inventory.build_cache.as_deref().unwrap_or_default();
+    summary.build_cache = cache::summarize(
+        records,
+        &cache.plan,
+        &cache.results,
+        cache.notice.as_deref(),
+    );
+    let host_hint = cache::hint::host_needs(
+        summary.images_matched(),
+        summary.build_cache.total_bytes,
+        config.build_cache.len(),
+    );
     count_build_wait(&mut summary, builds.as_ref(), plan.deletions.len());
     if let (Some(Ok(u)), Some(d)) = (&usage.disk, &config.disk) {
         summary.disk = Some((u.used_ratio(), f64::from(d.space.high) / 100.0));
@@ -279,6 +349,8 @@ fn report(
         inventory,
         plan,
         results,
+        cache,
+        host_hint,
         summary,
         builds,
         engine_lost,

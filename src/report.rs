@@ -9,6 +9,7 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::builds::{self, BuildWait, GateOutcome};
+use crate::cache::{self, render::JsonCache};
 use crate::disk::DiskUsage;
 use crate::execute::{DeletionResult, Outcome};
 use crate::history::Record;
@@ -22,12 +23,16 @@ use crate::units::fmt_bytes;
 /// estimates per deletion; `untagged_only` outcomes; no cascades.
 pub const JSON_VERSION: u32 = 2;
 
-/// The one-line summary of a pass.
+/// How byte figures are qualified when the engine gave no layer-sharing data.
+pub const NO_SHARING_DATA: &str = " (estimate: the engine gave no layer-sharing data)";
+
+/// The one-line summary of a pass. Without `sharing_data` the bytes are called an estimate.
 #[must_use]
-pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
+pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize, sharing_data: bool) -> String {
+    let estimate = if sharing_data { "" } else { NO_SHARING_DATA };
     if s.dry_run {
         return format!(
-            "dry run: would delete {planned} images, reclaim ~{}, keep {}, leave {} untouched; nothing changed in {:.1}s",
+            "dry run: would delete {planned} images, reclaim ~{}{estimate}, keep {}, leave {} untouched; nothing changed in {:.1}s",
             fmt_bytes(planned_bytes),
             s.kept,
             s.untouched,
@@ -44,7 +49,7 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize) -> String {
     let mut line = format!("deleted {} images", s.deleted);
     let _ = write!(
         line,
-        ", reclaimed {}, kept {}, skipped {}, failed {}",
+        ", reclaimed {}{estimate}, kept {}, skipped {}, failed {}",
         fmt_bytes(s.reclaimed_bytes),
         s.kept,
         s.skipped,
@@ -94,11 +99,27 @@ pub fn report_summary_line(report: &PassReport) -> String {
         &report.summary,
         report.plan.reclaimable_bytes,
         report.plan.deletions.len(),
+        report.plan.sharing_data,
     );
     match held_back(report) {
         Some(why) => format!("{line}; {why}"),
         None => line,
     }
+}
+
+/// The build cache summary line of a report, when the pass saw a build cache (or a notice).
+#[must_use]
+pub fn cache_summary_line(report: &PassReport) -> Option<String> {
+    let s = &report.summary.build_cache;
+    let shown = s.records > 0 || s.notice.is_some() || !report.cache.results.is_empty();
+    shown.then(|| {
+        cache::render::summary_line(
+            s,
+            report.cache.plan.deletions.len(),
+            report.cache.plan.reclaimable_bytes,
+            report.summary.dry_run,
+        )
+    })
 }
 
 /// Every action, for listings that show all decisions.
@@ -164,6 +185,15 @@ pub fn render_text(report: &PassReport, shown: &[Action]) -> String {
     }
     out.push_str(&report_summary_line(report));
     out.push('\n');
+    let records = report.cache_records();
+    if let Some(t) = cache::render::table(&report.cache, records, now, shown, executed) {
+        out.push_str(&t);
+        out.push('\n');
+    }
+    for line in cache_summary_line(report).iter().chain(&report.host_hint) {
+        out.push_str(line);
+        out.push('\n');
+    }
     out
 }
 
@@ -257,7 +287,13 @@ pub struct JsonReport<'a> {
     /// The disk measurement the plan used, when a `when: disk_pressure` policy needed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<&'a DiskUsage>,
+    /// False when the engine gave no layer-sharing data: byte figures are then estimates
+    /// that may count a shared base more than once.
+    pub sharing_data: bool,
     pub images: Vec<JsonImage<'a>>,
+    pub build_cache: JsonCache<'a>,
+    /// "Say what the host needs", when there is something to say.
+    pub host_hint: Option<&'a str>,
 }
 
 /// An image's outcome in the JSON document: what execution did, or why it did not run.
@@ -361,7 +397,10 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
         reclaimable_bytes: report.plan.reclaimable_bytes,
         builds: report.builds.as_ref(),
         disk: report.usage.disk.as_ref().and_then(|d| d.as_ref().ok()),
+        sharing_data: report.plan.sharing_data,
         images,
+        build_cache: cache::render::to_json(&report.cache, report.cache_records(), now, shown),
+        host_hint: report.host_hint.as_deref(),
     }
 }
 
@@ -392,6 +431,7 @@ mod tests {
             created: DateTime::UNIX_EPOCH,
             last_tagged: None,
             size: 0,
+            shared_size: None,
         };
         assert_eq!(references_cell(&image), "<none>");
         image.digests = vec![format!("app@sha256:{hex}"), "odd@sha256:ab".into()];

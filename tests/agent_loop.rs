@@ -11,8 +11,12 @@ use futures_util::StreamExt as _;
 use stagesweep::agent::{
     Agent, Connector, EngineBackend, Reloader, Telemetry, TokioClock, schedule_tickers,
 };
+use stagesweep::cache::CacheRecord;
 use stagesweep::config::{self, Config, DockerConfig};
-use stagesweep::engine::{Engine, EngineError, EngineInfo, EventStream, ImageState, RemoveReport};
+use stagesweep::engine::{
+    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EventStream,
+    ImageState, RemoveReport,
+};
 use stagesweep::inventory::{Container, Image};
 use tokio::sync::oneshot;
 
@@ -24,6 +28,7 @@ struct Daemon {
     up: bool,
     images: Vec<Image>,
     removed: Vec<String>,
+    cache: Vec<CacheRecord>,
     /// `docker.host` of every successful connect.
     connects: Vec<Option<String>>,
 }
@@ -104,6 +109,29 @@ impl Engine for TinyEngine {
         // No events: the loop's passes reconcile from the listing alone.
         futures_util::stream::empty().boxed()
     }
+
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        self.up()?;
+        let d = self.0.lock().expect("daemon");
+        Ok(DiskUsage {
+            shared_sizes: Vec::new(),
+            build_cache: Some(d.cache.clone()),
+        })
+    }
+    async fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> Result<CachePruneReport, EngineError> {
+        self.up()?;
+        let mut d = self.0.lock().expect("daemon");
+        let mut report = CachePruneReport::default();
+        for r in (d.cache.iter()).filter(|r| request.ids.contains(&r.id) && !r.in_use) {
+            report.deleted.push(r.id.clone());
+            report.reclaimed_bytes += r.size;
+        }
+        d.cache.retain(|r| !report.deleted.contains(&r.id));
+        Ok(report)
+    }
     fn describe(&self) -> String {
         "tiny engine".into()
     }
@@ -138,6 +166,7 @@ fn old_image(n: u8) -> Image {
         created: t(T0) - chrono::Duration::days(2),
         last_tagged: None,
         size: 1000,
+        shared_size: None,
     }
 }
 
@@ -270,6 +299,62 @@ async fn reconnects_after_the_engine_went_away_and_after_a_reload_changes_docker
                 hosts,
                 ["unix:///a.sock", "unix:///a.sock", "unix:///b.sock"],
                 "re-made after the outage and after the reload"
+            );
+        })
+        .await;
+}
+
+fn old_record(id: &str, in_use: bool) -> CacheRecord {
+    CacheRecord {
+        id: id.to_owned(),
+        parents: Vec::new(),
+        kind: stagesweep::cache::CacheType::Regular,
+        description: "mount / from exec /bin/sh -c make".to_owned(),
+        size: 5_000,
+        created: Some(t(T0) - chrono::Duration::days(10)),
+        last_used: Some(t(T0) - chrono::Duration::days(9)),
+        usage_count: 1,
+        shared: false,
+        in_use,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn agent_passes_prune_stale_build_cache_and_count_it() {
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let daemon = shared(true, Vec::new());
+            daemon.lock().expect("d").cache =
+                vec![old_record("old", false), old_record("busy", true)];
+            let text = config_text(&dir.path().join("l"), "unix:///tiny.sock")
+                + "build_cache:\n  - name: stale\n    unused_for: 7d\n";
+            let (_tx, rx) = tokio::sync::watch::channel(Arc::new(parse(&text)));
+            let run = start(&daemon, rx, Arc::new(Telemetry::new()));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let metrics = run.telemetry.metrics.encode();
+            let status = run.telemetry.status_line();
+            finish(run).await;
+            let left: Vec<String> = (daemon.lock().expect("d").cache.iter())
+                .map(|r| r.id.clone())
+                .collect();
+            assert_eq!(
+                left,
+                ["busy"],
+                "the stale record went, the in-use one stayed"
+            );
+            assert!(
+                metrics
+                    .contains("stagesweep_build_cache_reclaimed_bytes_total{rule=\"stale\"} 5000"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("stagesweep_build_cache_bytes 10000"),
+                "{metrics}"
+            );
+            assert!(
+                status.contains("build cache deleted 1 (5.0 kB) of 2"),
+                "{status}"
             );
         })
         .await;

@@ -7,16 +7,18 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use stagesweep::config::DockerConfig;
+use stagesweep::config::{self, DockerConfig};
 use stagesweep::engine::docker::connect;
 use stagesweep::engine::{Engine, EngineError};
 use stagesweep::inventory::Inventory;
+use stagesweep::pass::{PassOptions, run_pass};
 use support::fixture::{self, FixtureImage};
 use support::registry;
 use support::{
     Scope, TestEngine, base_image, build_classic, chain, create_container, engine_or_fail,
     reported, test_engine,
 };
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn ping_host_and_describe() {
@@ -390,6 +392,7 @@ async fn an_image_known_only_by_digest_is_not_dangling_and_digest_globs_protect_
     let inventory = Inventory {
         images: listed.clone(),
         containers: Vec::new(),
+        build_cache: None,
     };
     let decide = |yaml: String| {
         let config = stagesweep::config::parse_str(&yaml, "test.yaml").expect("valid");
@@ -422,4 +425,76 @@ fn served_addr(reference: &str) -> &str {
         .split('/')
         .next()
         .expect("split yields at least one part")
+}
+
+/// `GET /system/df` through a versioned request: on Docker 20.10 (API 1.41) bollard's own
+/// `df()` reads all `None`. Two images loaded on one base: the engine reports the base as
+/// shared by each, and a pass counts it once.
+#[tokio::test]
+async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("shared-base").await;
+    let label = scope.label();
+    let old = Utc::now() - chrono::Duration::days(2);
+    let ids = fixture::load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&label, old)
+                .tag(&scope.tag("base"))
+                .layer_bytes(500_000),
+            FixtureImage::new(&label, old)
+                .on(0)
+                .label("stage", "builder")
+                .layer_bytes(2_000),
+            FixtureImage::new(&label, old)
+                .on(0)
+                .label("stage", "builder")
+                .layer_bytes(3_000),
+        ],
+    )
+    .await;
+    let usage = engine.disk_usage().await.expect("disk usage");
+    assert!(usage.build_cache.is_some(), "20.10 lists its build cache");
+    let shared = |id: &str| {
+        (usage.shared_sizes.iter())
+            .find(|(i, _)| *i == *id)
+            .map(|(_, s)| *s)
+    };
+    for id in &ids {
+        let s = shared(id).unwrap_or_else(|| panic!("no SharedSize for {id}"));
+        assert!((500_000..560_000).contains(&s), "{id} shares the base: {s}");
+    }
+
+    let config = config::parse_str(
+        &format!(
+            "policies:\n  - name: on-base\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
+            scope.selector()
+        ),
+        "test.yaml",
+    )
+    .expect("valid config");
+    let opts = PassOptions {
+        dry_run: true,
+        ..PassOptions::default()
+    };
+    let report = run_pass(
+        &engine,
+        &config,
+        Utc::now(),
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("pass");
+    assert!(report.plan.sharing_data);
+    let planned: Vec<u64> = (report.plan.deletions.iter())
+        .map(|d| d.reclaim_bytes)
+        .collect();
+    assert_eq!(planned.len(), 2, "both images on the base are planned");
+    assert!(
+        planned.iter().all(|b| (2_000..20_000).contains(b)),
+        "each counts its own layer only, not the 500 kB base: {planned:?}"
+    );
+    assert!(report.plan.reclaimable_bytes < 40_000);
+    scope.cleanup().await;
 }

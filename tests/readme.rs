@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use clap::CommandFactory;
+use stagesweep::cache::{CacheOutcome, CacheReason, CacheRecord, CacheType};
 use stagesweep::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::Outcome;
@@ -320,5 +321,157 @@ async fn the_json_fields_are_the_documented_ones() {
     let images_row = code_spans(&row("images[]"));
     for key in doc["images"][0].as_object().expect("an image").keys() {
         assert!(images_row.contains(key), "images[].{key} undocumented");
+    }
+}
+
+/// One build cache reason of each kind; the match has no wildcard (see `every_reason`).
+fn every_cache_reason() -> Vec<CacheReason> {
+    let p: Arc<str> = Arc::from("p");
+    let all = vec![
+        CacheReason::UnusedFor {
+            rule: p.clone(),
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        CacheReason::OverKeepStorage {
+            rule: p.clone(),
+            total_bytes: 0,
+            keep_storage: 0,
+        },
+        CacheReason::InUse,
+        CacheReason::ParentOfKept {
+            child: String::new(),
+        },
+        CacheReason::Shared { rule: p.clone() },
+        CacheReason::UsedRecently {
+            rule: p.clone(),
+            idle_secs: 0,
+            unused_for_secs: 0,
+        },
+        CacheReason::WithinKeepStorage {
+            rule: p.clone(),
+            total_bytes: 0,
+            keep_storage: 0,
+        },
+        CacheReason::UnknownLastUse { rule: p },
+        CacheReason::NoRuleMatches,
+    ];
+    for r in &all {
+        match r {
+            CacheReason::UnusedFor { .. }
+            | CacheReason::OverKeepStorage { .. }
+            | CacheReason::InUse
+            | CacheReason::ParentOfKept { .. }
+            | CacheReason::Shared { .. }
+            | CacheReason::UsedRecently { .. }
+            | CacheReason::WithinKeepStorage { .. }
+            | CacheReason::UnknownLastUse { .. }
+            | CacheReason::NoRuleMatches => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn every_build_cache_reason_and_outcome_kind_is_documented() {
+    let kinds: BTreeSet<String> = (every_cache_reason().iter())
+        .map(|r| r.kind().to_owned())
+        .collect();
+    let documented = code_spans(&paragraph(&readme(), "Build cache reason kinds:"));
+    assert_eq!(documented, kinds);
+    let outcomes = [
+        CacheOutcome::Deleted,
+        CacheOutcome::Skipped {
+            reason: String::new(),
+        },
+        CacheOutcome::Failed {
+            error: String::new(),
+        },
+        CacheOutcome::NotAttempted,
+    ];
+    let text = paragraph(&readme(), "Build cache outcome kinds:");
+    let documented = code_spans(&text);
+    for o in &outcomes {
+        match o {
+            CacheOutcome::Deleted
+            | CacheOutcome::Skipped { .. }
+            | CacheOutcome::Failed { .. }
+            | CacheOutcome::NotAttempted => {}
+        }
+        assert!(
+            documented.contains(o.kind()),
+            "{} missing from: {text}",
+            o.kind()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_build_cache_json_fields_are_the_documented_ones() {
+    let now = chrono::DateTime::from_timestamp(1_750_000_000, 0).expect("valid");
+    let record = CacheRecord {
+        id: "r1".to_owned(),
+        parents: Vec::new(),
+        kind: CacheType::Regular,
+        description: "mount / from exec /bin/sh -c make".to_owned(),
+        size: 10,
+        created: Some(now - chrono::Duration::days(20)),
+        last_used: Some(now - chrono::Duration::days(10)),
+        usage_count: 1,
+        shared: false,
+        in_use: false,
+    };
+    let engine = FakeEngine::builder()
+        .clock(now)
+        .cache_record(record)
+        .build();
+    let cfg = stagesweep::config::embedded_default();
+    let opts = PassOptions::default();
+    let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
+        .await
+        .expect("pass");
+    let all = stagesweep::report::ALL_ACTIONS;
+    let doc = serde_json::to_value(stagesweep::report::to_json(&r, &all)).expect("json");
+    let text = readme();
+    let table = &text[text
+        .find("`--output json` prints one document")
+        .expect("section")..];
+    let row = |field: &str| -> BTreeSet<String> {
+        let start =
+            (table.find(&format!("| `{field}` |"))).unwrap_or_else(|| panic!("no row for {field}"));
+        code_spans(table[start..].lines().next().expect("row"))
+    };
+    let cache_row = row("build_cache");
+    let cache = doc["build_cache"].as_object().expect("build_cache");
+    for key in cache.keys() {
+        let shown = if key == "records" { "records[]" } else { key };
+        assert!(
+            cache_row.contains(shown) || cache_row.iter().any(|s| s.starts_with(shown)),
+            "build_cache.{key} undocumented"
+        );
+    }
+    let first = doc["build_cache"]["records"][0]
+        .as_object()
+        .expect("a record");
+    assert_eq!(
+        first["outcome"]["kind"], "deleted",
+        "the default rule deleted it"
+    );
+    for key in first.keys() {
+        assert!(
+            cache_row.contains(key),
+            "build_cache.records[].{key} undocumented"
+        );
+    }
+    let summary_row = row("summary");
+    for key in doc["summary"]["build_cache"]
+        .as_object()
+        .expect("object")
+        .keys()
+    {
+        assert!(
+            summary_row.contains(key),
+            "summary.build_cache.{key} undocumented"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A fake Engine API on a unix socket: `/_ping`, `/version`, `/info`, `/images/json`,
-//! `/containers/json`, and `/events` (a stream that stays open with no events), answering
-//! with a synthetic inventory in Docker 20.10's JSON shapes. Read-only; stops by itself after
-//! `max` (and when the socket cannot be served).
+//! `/containers/json`, `/system/df` (every image sharing nothing, an empty build cache) and
+//! `/events` (a stream that stays open with no events), answering with a synthetic inventory
+//! in Docker 20.10's JSON shapes. Read-only; stops by itself after `max` (and when the socket
+//! cannot be served).
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -27,6 +28,7 @@ struct Answers {
     containers: Bytes,
     version: Bytes,
     info: Bytes,
+    disk_usage: Bytes,
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -64,6 +66,24 @@ fn image_json(im: &Image) -> Value {
 
 fn answers(inventory: &Inventory) -> Result<Answers> {
     let images: Vec<Value> = inventory.images.iter().map(image_json).collect();
+    // Docker 20.10 lists top-level images only, with their SharedSize; 0 = shares nothing.
+    let parents: std::collections::HashSet<_> = inventory
+        .images
+        .iter()
+        .filter_map(|im| im.parent_id)
+        .collect();
+    let top: Vec<Value> = (inventory.images.iter())
+        .zip(&images)
+        .filter(|(im, _)| !parents.contains(&im.id))
+        .map(|(_, json)| {
+            let mut json = json.clone();
+            json["SharedSize"] = json!(0);
+            json
+        })
+        .collect();
+    let disk_usage = json!({
+        "LayersSize": 0, "Images": top, "Containers": [], "Volumes": [], "BuildCache": [],
+    });
     let containers: Vec<Value> = inventory
         .containers
         .iter()
@@ -89,6 +109,7 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
             "DockerRootDir": "/tmp", "SystemTime": chrono::Utc::now().to_rfc3339(),
         }))?
         .into(),
+        disk_usage: serde_json::to_vec(&disk_usage)?.into(),
     })
 }
 
@@ -116,6 +137,8 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
         (StatusCode::OK, a.images.clone(), true)
     } else if path.ends_with("/containers/json") {
         (StatusCode::OK, a.containers.clone(), true)
+    } else if path.ends_with("/system/df") {
+        (StatusCode::OK, a.disk_usage.clone(), true)
     } else {
         let msg = format!("{{\"message\":\"fake engine: {path} is not served\"}}");
         (StatusCode::NOT_FOUND, Bytes::from(msg), true)

@@ -64,6 +64,7 @@ impl Builder {
             created,
             last_tagged: None,
             size,
+            shared_size: None,
         });
         i
     }
@@ -122,6 +123,7 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
     Inventory {
         images: b.images,
         containers,
+        build_cache: None,
     }
 }
 

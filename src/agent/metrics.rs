@@ -98,6 +98,8 @@ pub struct Metrics {
     build_lock_wait: Histogram,
     disk_used: Gauge<f64, AtomicU64>,
     disk_high: Gauge<f64, AtomicU64>,
+    build_cache_bytes: Gauge,
+    build_cache_reclaimed: Family<Label, Counter>,
 }
 
 impl Default for Metrics {
@@ -130,6 +132,8 @@ impl Metrics {
             build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             disk_used: Gauge::default(),
             disk_high: Gauge::default(),
+            build_cache_bytes: Gauge::default(),
+            build_cache_reclaimed: Family::default(),
         };
         m.register();
         m.precreate();
@@ -226,6 +230,18 @@ impl Metrics {
             "Configuration reloads, by result (success, failure)",
             self.config_reloads.clone(),
         );
+        r.register_with_unit(
+            "build_cache",
+            "Build cache the engine held at the last pass (before its deletions)",
+            Unit::Bytes,
+            self.build_cache_bytes.clone(),
+        );
+        r.register_with_unit(
+            "build_cache_reclaimed",
+            "Build cache freed, as the engine reports it, by rule",
+            Unit::Bytes,
+            self.build_cache_reclaimed.clone(),
+        );
     }
 
     /// Build waits and the disk gauges.
@@ -286,7 +302,7 @@ impl Metrics {
 
     /// Count a pass that produced a summary.
     pub fn record_summary(&self, summary: &Summary, finished: DateTime<Utc>) {
-        let result = if summary.failed > 0 {
+        let result = if summary.some_failed() {
             PassResult::Partial
         } else {
             PassResult::Success
@@ -303,6 +319,7 @@ impl Metrics {
             self.set_disk(used, high);
         }
         self.record_build_wait(summary);
+        self.record_build_cache(summary);
     }
 
     /// Count what a pass did to images (deleted, reclaimed, skipped, untagged only, failed),
@@ -337,6 +354,17 @@ impl Metrics {
             self.deferred_passes
                 .get_or_create(&label("result", result))
                 .inc();
+        }
+    }
+
+    fn record_build_cache(&self, summary: &Summary) {
+        let cache = &summary.build_cache;
+        self.build_cache_bytes
+            .set(i64::try_from(cache.total_bytes).unwrap_or(i64::MAX));
+        for (rule, bytes) in &cache.bytes_by_rule {
+            self.build_cache_reclaimed
+                .get_or_create(&label("rule", rule))
+                .inc_by(*bytes);
         }
     }
 

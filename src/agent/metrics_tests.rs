@@ -189,3 +189,23 @@ fn the_disk_measurement_feeds_its_gauges() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+#[test]
+fn the_build_cache_feeds_its_gauge_and_counter() {
+    let m = Metrics::new();
+    let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let mut s = Summary::default();
+    s.build_cache.total_bytes = 4_200;
+    s.build_cache
+        .bytes_by_rule
+        .insert("stale-cache".into(), 700);
+    m.record_summary(&s, at);
+    m.record_summary(&s, at);
+    let text = m.encode();
+    for line in [
+        "stagesweep_build_cache_bytes 4200",
+        "stagesweep_build_cache_reclaimed_bytes_total{rule=\"stale-cache\"} 1400",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}

@@ -258,6 +258,7 @@ async fn measure<C: Connector>(connector: &C, cfg: &Config) -> anyhow::Result<(f
         Inventory {
             images: engine.list_images().await?,
             containers: Vec::new(),
+            build_cache: None,
         }
     } else {
         Inventory::default()

@@ -19,6 +19,7 @@ use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
 use super::telemetry::Telemetry;
 use super::ticks::{ScheduleKey, SkipReason, TickerFactory, Ticks, busy};
+use crate::cache::hint::host_needs;
 use crate::config::Config;
 
 /// How often the engine is pinged between passes, so health follows it.
@@ -69,6 +70,8 @@ pub struct Agent<B: Backend, K: Clock> {
     passes: u64,
     /// Notified when a pass should run early (the disk is over `high`).
     wake: Arc<tokio::sync::Notify>,
+    /// The first finished pass says what the host needs (once per agent run).
+    host_checked: bool,
 }
 
 impl<B: Backend, K: Clock> Agent<B, K> {
@@ -99,6 +102,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             probe_every: PROBE_EVERY,
             passes: 0,
             wake: Arc::new(tokio::sync::Notify::new()),
+            host_checked: false,
         }
     }
 
@@ -321,6 +325,13 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                     "pass finished"
                 );
                 self.telemetry.pass_finished(&s, self.clock.now());
+                if !std::mem::replace(&mut self.host_checked, true) {
+                    let matched = s.images_matched();
+                    let cache = s.build_cache.total_bytes;
+                    if let Some(line) = host_needs(matched, cache, config.build_cache.len()) {
+                        tracing::warn!("{line}");
+                    }
+                }
                 Some(false)
             }
             Err(e) if e.is_cancelled() => None,

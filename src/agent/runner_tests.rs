@@ -29,6 +29,7 @@ fn config(run_on_start: bool) -> Config {
         docker: DockerConfig::default(),
         protect: Protect::default(),
         policies: Vec::new(),
+        build_cache: Vec::new(),
         agent: AgentConfig {
             schedule: Schedule::parse("@hourly").expect("valid schedule"),
             timezone: chrono_tz::UTC,

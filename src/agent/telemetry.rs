@@ -200,8 +200,19 @@ pub fn summary_line(s: &Summary) -> String {
             s.deferred, s.kept, s.duration_secs
         );
     }
+    let c = &s.build_cache;
+    let cache = if c.records > 0 || c.deleted > 0 {
+        format!(
+            ", build cache deleted {} ({}) of {}",
+            c.deleted,
+            fmt_bytes(c.reclaimed_bytes),
+            c.records
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "deleted {} ({}), kept {}, skipped {}, failed {} in {:.1}s",
+        "deleted {} ({}), kept {}, skipped {}, failed {}{cache} in {:.1}s",
         s.deleted,
         fmt_bytes(s.reclaimed_bytes),
         s.kept,

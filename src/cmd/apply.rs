@@ -7,6 +7,7 @@ use super::prune::{exit_code, print, run_shows, stop_on_ctrl_c, take_lock};
 use super::{CmdError, connect, load_config};
 use crate::apply;
 use crate::builds::Coordination;
+use crate::cache::{self, CacheReport};
 use crate::cli::{ApplyArgs, ConfigArg};
 use crate::engine::Engine;
 use crate::pass::{PassOptions, PassReport, count_build_wait, summarize};
@@ -41,15 +42,32 @@ pub async fn run(config_arg: &ConfigArg, args: &ApplyArgs) -> Result<i32, CmdErr
     let concurrency = config.docker.concurrency;
     let executed = apply::execute(&engine, &saved, concurrency, &opts, &stop).await;
     watcher.abort();
-    let (results, builds, engine_lost) = executed?;
+    let (results, builds, engine_lost, cache_run) = executed?;
     let mut summary = summarize(&saved.plan, &results, false, started.elapsed());
-    count_build_wait(&mut summary, builds.as_ref(), saved.plan.deletions.len());
+    let deletions = saved.plan.deletions.len() + saved.cache.plan.deletions.len();
+    count_build_wait(&mut summary, builds.as_ref(), deletions);
+    let records = saved.cache.records;
+    let cache = CacheReport {
+        plan: saved.cache.plan,
+        results: cache_run.results,
+        notice: cache_run.notice,
+    };
+    summary.build_cache = cache::summarize(
+        &records,
+        &cache.plan,
+        &cache.results,
+        cache.notice.as_deref(),
+    );
+    let mut inventory = saved.inventory;
+    inventory.build_cache = Some(records);
     let report = PassReport {
         engine_id: saved.engine_id,
         planned_at: saved.planned_at,
-        inventory: saved.inventory,
+        inventory,
         plan: saved.plan,
         results,
+        cache,
+        host_hint: None,
         summary,
         builds,
         engine_lost,

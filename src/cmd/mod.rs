@@ -104,11 +104,12 @@ fn load_default(path: &Path) -> Result<Config, ConfigError> {
     if let Some(config) = config::load_default_file(path)? {
         return Ok(config);
     }
-    info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h)");
+    info!(path = %path.display(), "no configuration file; using the built-in policy (stage=builder, min_age 1h; build cache unused for 7d)");
     Ok(config::embedded_default())
 }
 
-/// Apply ad-hoc policy flags, when any is given: they replace the configured policies.
+/// Apply ad-hoc policy flags, when any is given: they replace the configured policies, and
+/// the `build_cache:` rules are left out (a one-off prune touches only the images it names).
 pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigError> {
     let flags = AdhocPolicy {
         labels: args.labels.clone(),
@@ -120,6 +121,7 @@ pub fn apply_adhoc(config: &mut Config, args: &AdhocArgs) -> Result<(), ConfigEr
     };
     if !flags.is_empty() {
         config.policies = vec![config::adhoc_policy(&flags)?];
+        config.build_cache.clear();
     }
     Ok(())
 }

@@ -78,7 +78,7 @@ pub(super) fn exit_code(report: &PassReport) -> Result<i32, CmdError> {
     Ok(
         if matches!(held_back, Some(GateOutcome::NoWait | GateOutcome::Expired)) {
             crate::exit::LOCKED
-        } else if report.summary.failed > 0 {
+        } else if report.summary.some_failed() {
             crate::exit::DELETIONS_FAILED
         } else {
             crate::exit::OK

@@ -5,6 +5,7 @@
 //! parsed here, once, at load. Must not talk to Docker or read the clock.
 
 mod builds;
+mod cache;
 mod filter;
 mod limits;
 mod policy;
@@ -17,6 +18,7 @@ mod usage;
 mod validate;
 mod values;
 
+pub use cache::{CacheRule, SharedRecords, default_types as default_cache_types};
 pub use limits::MAX_CONFIG_BYTES;
 pub use predicate::{InvalidPredicate, LabelPredicate};
 pub use types::*;

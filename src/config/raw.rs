@@ -6,6 +6,7 @@
 //! with the parser's position and the field path. Must not interpret any value.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::Problem;
@@ -21,6 +22,7 @@ pub(super) struct RawConfig {
     pub docker: Option<RawDocker>,
     pub protect: Option<RawProtect>,
     pub policies: Option<Vec<S<RawPolicy>>>,
+    pub build_cache: Option<Vec<S<RawCacheRule>>>,
     pub schedule: Option<S<String>>,
     pub timezone: Option<S<String>>,
     pub jitter: Option<S<String>>,
@@ -72,6 +74,23 @@ pub(super) struct RawMatch {
     pub references: Option<Vec<S<String>>>,
     pub dangling: Option<S<String>>,
     pub all_images: Option<S<bool>>,
+}
+
+/// One `build_cache:` rule. `labels`, `label`, `match` and `filters` are never valid (the
+/// engine ignores label filters on build cache); they are read only to say so.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCacheRule {
+    pub name: Option<S<String>>,
+    pub types: Option<Vec<S<String>>>,
+    pub shared: Option<S<String>>,
+    pub unused_for: Option<S<String>>,
+    pub keep_storage: Option<S<String>>,
+    pub labels: Option<S<IgnoredAny>>,
+    pub label: Option<S<IgnoredAny>>,
+    #[serde(rename = "match")]
+    pub matcher: Option<S<IgnoredAny>>,
+    pub filters: Option<S<IgnoredAny>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

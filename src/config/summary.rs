@@ -24,6 +24,10 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
             ));
         }
     }
+    if config.build_cache.is_empty() {
+        out.push("no build_cache rules: build cache is left alone".to_owned());
+    }
+    out.extend(config.build_cache.iter().map(super::cache::summary));
     out.push(protect(&config.protect));
     let docker = &config.docker;
     out.push(format!(
@@ -117,7 +121,7 @@ fn policy(p: &Policy) -> String {
 
 /// IEC units when the size is a whole multiple of its IEC unit (as when written in
 /// GiB), SI units otherwise (as when written in GB).
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     let display = ByteSize(bytes).display();
     let unit = [1u64 << 40, 1 << 30, 1 << 20, 1 << 10]
         .into_iter()

@@ -73,6 +73,17 @@ const RULES: &[(&str, &str, &str, &str)] = &[
     ("builds:\n  retry: 500ms\n", "c.yaml:2:10", "builds.retry", "retry \"500ms\" is shorter than 1s"),
     ("builds:\n  retry: often\n", "c.yaml:2:10", "builds.retry", "retry \"often\" is not a duration"),
     ("builds:\n  max_defer: 30\n", "c.yaml:2:14", "builds.max_defer", "max_defer \"30\" is not a duration"),
+    ("build_cache:\n  - name: c\n    labels: [stage=builder]\n    unused_for: 1d\n", "c.yaml:3:13", "build_cache[0].labels", "build cache rules cannot select by labels"),
+    ("build_cache:\n  - name: c\n    filters: [\"label=stage=builder\"]\n    unused_for: 1d\n", "c.yaml:3:14", "build_cache[0].filters", "build cache rules cannot select by filters"),
+    ("build_cache:\n  - name: c\n    match:\n      labels: [stage=builder]\n    unused_for: 1d\n", "c.yaml:4:7", "build_cache[0].match", "build cache rules cannot select by match"),
+    ("build_cache:\n  - name: c\n    types: [regular, layers]\n    unused_for: 1d\n", "c.yaml:3:22", "build_cache[0].types[1]", "\"layers\" is not a build cache type"),
+    ("build_cache:\n  - name: c\n    types: []\n    unused_for: 1d\n", "c.yaml:2:5", "build_cache[0].types", "types: [] selects no record"),
+    ("build_cache:\n  - name: c\n    shared: yes\n    unused_for: 1d\n", "c.yaml:3:13", "build_cache[0].shared", "shared \"yes\" is neither include nor exclude"),
+    ("build_cache:\n  - name: c\n    unused_for: a week\n", "c.yaml:3:17", "build_cache[0].unused_for", "unused_for \"a week\" is not a duration"),
+    ("build_cache:\n  - name: c\n    keep_storage: much\n", "c.yaml:3:19", "build_cache[0].keep_storage", "keep_storage \"much\" is not a size"),
+    ("build_cache:\n  - name: c\n    types: [regular]\n", "c.yaml:2:5", "build_cache[0]", "build cache rule has neither unused_for nor keep_storage"),
+    ("build_cache:\n  - unused_for: 1d\n", "c.yaml:2:5", "build_cache[0].name", "build cache rule has no name"),
+    ("build_cache:\n  - name: c\n    unused_for: 1d\n  - name: c\n    unused_for: 2d\n", "c.yaml:4:11", "build_cache[1].name", "build cache rule name \"c\" is already used at line 2"),
 ];
 
 #[test]
@@ -302,6 +313,8 @@ fn embedded_default_is_the_builder_stage_policy() {
         [
             "builder-stages: labels stage=builder, dangling any, min_age 1h, \
              deletes every match older than min_age",
+            "stale-build-cache: build cache types regular, source.local, exec.cachemount, \
+             source.git.checkout, shared excluded, unused_for 7d, in-use records never",
             "protect: no references or labels",
             "docker: $DOCKER_HOST or the local socket, timeout 1m, concurrency 4",
             "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
@@ -466,4 +479,56 @@ fn load_file_reports_an_unreadable_path() {
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, DEFAULT_YAML).expect("write");
     assert_eq!(load_file(&good).expect("valid").policies.len(), 1);
+}
+
+#[test]
+fn build_cache_rules_are_typed_with_defaults() {
+    let text = "\
+build_cache:
+  - name: mounts
+    types: [exec.cachemount, exec.cachemount]
+    shared: include
+    keep_storage: 10GB
+  - name: rest
+    unused_for: 7d
+";
+    let config = parse_str(text, "c.yaml").expect("valid");
+    let [mounts, rest] = &config.build_cache[..] else {
+        panic!("two rules: {:?}", config.build_cache)
+    };
+    assert_eq!(
+        mounts.types,
+        [crate::cache::CacheType::ExecCachemount],
+        "deduplicated"
+    );
+    assert_eq!(mounts.shared, SharedRecords::Include);
+    assert_eq!(
+        (mounts.unused_for, mounts.keep_storage),
+        (None, Some(10_000_000_000))
+    );
+    assert_eq!(rest.types, default_cache_types());
+    assert_eq!(rest.shared, SharedRecords::Exclude);
+    assert_eq!(rest.unused_for, Some(Duration::from_secs(7 * 86_400)));
+    let lines = summary_lines(&config);
+    assert!(
+        lines.contains(
+            &"mounts: build cache types exec.cachemount, shared included, \
+             keep_storage 10.0 GB, in-use records never"
+                .to_owned()
+        ),
+        "{lines:#?}"
+    );
+    assert!(lines.contains(&"no policies: nothing will be deleted".to_owned()));
+}
+
+#[test]
+fn a_label_selector_on_build_cache_says_why_it_cannot_work() {
+    let found =
+        problems("build_cache:\n  - name: c\n    label: stage=builder\n    unused_for: 1d\n");
+    let hint = found[0].hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("accepts a label filter on /build/prune and ignores it"),
+        "{hint}"
+    );
+    assert!(hint.contains("delete every record"), "{hint}");
 }

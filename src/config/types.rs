@@ -19,6 +19,8 @@ pub struct Config {
     pub protect: Protect,
     /// Policies in order: the first whose `match` selects an image decides its fate.
     pub policies: Vec<Policy>,
+    /// `build_cache:` rules in order: the first that selects a BuildKit cache record decides.
+    pub build_cache: Vec<super::CacheRule>,
     /// Agent settings (schedule, lock, shutdown); used by `stagesweep agent` and the lock by `prune`.
     pub agent: AgentConfig,
     /// The metrics and health HTTP listener of the agent.

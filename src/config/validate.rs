@@ -136,12 +136,14 @@ pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError
         super::usage::require_disk(&mut ctx, &raw_policies);
     }
     let policies = super::policy::policies(&mut ctx, raw_policies);
+    let build_cache = super::cache::rules(&mut ctx, raw.build_cache.unwrap_or_default());
     let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
     let builds = super::builds::builds(&mut ctx, &raw.builds.unwrap_or_default(), &agent);
     ctx.finish(Config {
         docker,
         protect,
         policies,
+        build_cache,
         agent,
         metrics,
         builds,

@@ -6,14 +6,18 @@
 //! engine to talk to (config, `DOCKER_HOST`, the docker CLI's contexts) in [`context`]; what
 //! is particular to Podman in [`podman`].
 
+mod cache;
 pub mod context;
+mod df;
 mod events;
 mod podman;
 mod protocol;
+mod raw;
 mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -26,7 +30,10 @@ use bollard::query_parameters::{
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineInfo, EngineKind, ImageState, RemoveReport};
+use super::{
+    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EngineKind,
+    ImageState, RemoveReport,
+};
 use crate::config::DockerConfig;
 use crate::inventory::{Container, Image, ImageId, is_placeholder_reference};
 
@@ -52,6 +59,8 @@ pub struct DockerEngine {
     context: Option<String>,
     timeout_secs: u64,
     kind: EngineKind,
+    /// Disk usage requests go one at a time (Docker 20.10 refuses concurrent ones).
+    df_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Connect to the engine [`Endpoint::from_env`] resolves (`cfg.host`, else `$DOCKER_HOST`,
@@ -141,6 +150,7 @@ pub async fn connect_to(
         context: endpoint.context().map(str::to_owned),
         timeout_secs,
         kind,
+        df_lock: Arc::default(),
     })
 }
 
@@ -287,6 +297,17 @@ impl Engine for DockerEngine {
         self.event_stream(since, until)
     }
 
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        self.read_disk_usage().await
+    }
+
+    async fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> Result<CachePruneReport, EngineError> {
+        self.prune_one_record(request).await
+    }
+
     fn describe(&self) -> String {
         let v = self.docker.client_version();
         let via = self
@@ -327,6 +348,8 @@ fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
         created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
         last_tagged: None,
         size: u64::try_from(s.size).unwrap_or(0),
+        // -1 unless the engine computed it (`shared-size=1`, API 1.42+).
+        shared_size: u64::try_from(s.shared_size).ok(),
     })
 }
 

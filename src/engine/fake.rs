@@ -14,7 +14,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, EngineError, EngineEvent, EngineInfo, EventStream, ImageState, RemoveReport};
+use super::{
+    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineEvent, EngineInfo,
+    EventStream, ImageState, RemoveReport,
+};
+use crate::cache::CacheRecord;
 use crate::inventory::{Container, Image, ImageId};
 
 /// The ID the fake engine reports in [`EngineInfo`].
@@ -58,6 +62,7 @@ pub fn image(seed: &str) -> ImageBuilder {
         created: DateTime::from_timestamp(1_735_689_600, 0).expect("constant timestamp is valid"),
         last_tagged: None,
         size: 1000,
+        shared_size: None,
     })
 }
 
@@ -92,6 +97,12 @@ impl ImageBuilder {
     #[must_use]
     pub fn size(mut self, bytes: u64) -> Self {
         self.0.size = bytes;
+        self
+    }
+    /// `SharedSize`, as the engine's disk usage reports it.
+    #[must_use]
+    pub fn shared(mut self, bytes: u64) -> Self {
+        self.0.shared_size = Some(bytes);
         self
     }
     #[must_use]
@@ -144,6 +155,8 @@ pub enum Call<'a> {
     ListContainers,
     Inspect(&'a str),
     Remove(&'a str),
+    DiskUsage,
+    PruneBuildCache,
 }
 
 /// What the fake engine holds; a [`Hook`] may change it before any call is answered, as
@@ -195,6 +208,11 @@ struct State {
     deletes_parents: bool,
     hook: HookSlot,
     answers: HashMap<String, Result<RemoveReport, EngineError>>,
+    /// `None`: the disk usage has no build cache section.
+    cache: Option<Vec<CacheRecord>>,
+    /// `POST /build/prune` answers 404 (Podman).
+    no_prune_api: bool,
+    cache_calls: Vec<CachePrune>,
     unreachable: bool,
     calls: Vec<RemoveCall>,
     /// Images deleted by `remove_image` calls, in order.
@@ -219,6 +237,8 @@ pub struct FakeEngine {
 pub struct FakeEngineBuilder {
     images: Vec<Image>,
     containers: Vec<Container>,
+    cache: Option<Vec<CacheRecord>>,
+    no_prune_api: bool,
     delay: Duration,
     deletes_parents: bool,
     clock: Option<DateTime<Utc>>,
@@ -235,6 +255,18 @@ impl FakeEngineBuilder {
         self.containers.push(container);
         self
     }
+    /// A build cache record.
+    #[must_use]
+    pub fn cache_record(mut self, record: CacheRecord) -> Self {
+        self.cache.get_or_insert_with(Vec::new).push(record);
+        self
+    }
+    /// An empty build cache whose `POST /build/prune` answers 404, as Podman's.
+    #[must_use]
+    pub fn no_prune_api(mut self) -> Self {
+        self.no_prune_api = true;
+        self
+    }
     /// How long each removal takes (default: one `yield_now`). Uses `tokio::time`, so paused
     /// test time works.
     #[must_use]
@@ -242,7 +274,8 @@ impl FakeEngineBuilder {
         self.delay = delay;
         self
     }
-    /// The engine's clock, as `/info` reports it (default: none reported).
+    /// The engine's clock, as `/info` reports it and as it checks `unused-for` when it prunes
+    /// build cache (default: none reported; the real clock for build cache).
     #[must_use]
     pub fn clock(mut self, now: DateTime<Utc>) -> Self {
         self.clock = Some(now);
@@ -267,6 +300,9 @@ impl FakeEngineBuilder {
                 clock: self.clock,
                 hook: HookSlot(None),
                 answers: HashMap::new(),
+                cache: self.cache.or_else(|| Some(Vec::new())),
+                no_prune_api: self.no_prune_api,
+                cache_calls: Vec::new(),
                 unreachable: false,
                 calls: Vec::new(),
                 deleted: Vec::new(),
@@ -378,6 +414,21 @@ impl FakeEngine {
     /// The images that `remove_image` calls deleted, in order.
     pub fn deleted_ids(&self) -> Vec<ImageId> {
         self.lock().deleted.clone()
+    }
+
+    /// The build cache records now held.
+    pub fn cache_records(&self) -> Vec<CacheRecord> {
+        self.lock().cache.clone().unwrap_or_default()
+    }
+
+    /// Every `prune_build_cache` request, in call order.
+    pub fn cache_calls(&self) -> Vec<CachePrune> {
+        self.lock().cache_calls.clone()
+    }
+
+    /// Drop the build cache section from the disk usage (an engine without BuildKit).
+    pub fn remove_build_cache(&self) {
+        self.lock().cache = None;
     }
 
     /// The most removals that were in flight at once.
@@ -546,11 +597,37 @@ impl Engine for FakeEngine {
         }
     }
 
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        let st = self.begin(Call::DiskUsage)?;
+        Ok(DiskUsage {
+            shared_sizes: (st.world.images.iter())
+                .filter_map(|i| i.shared_size.map(|s| (i.id, s)))
+                .collect(),
+            build_cache: st.cache.clone(),
+        })
+    }
+
+    async fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> Result<CachePruneReport, EngineError> {
+        tokio::task::yield_now().await;
+        let mut st = self.begin(Call::PruneBuildCache)?;
+        st.cache_calls.push(request.clone());
+        if st.no_prune_api {
+            return Err(EngineError::NotFound("page not found".to_owned()));
+        }
+        let now = st.clock.unwrap_or_else(Utc::now);
+        let records = st.cache.get_or_insert_with(Vec::new);
+        Ok(cache::prune(records, request, now))
+    }
+
     fn describe(&self) -> String {
         "fake engine".to_owned()
     }
 }
 
+mod cache;
 mod daemon;
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::cache::{CacheRecord, CacheType};
 use crate::inventory::{Container, Image, ImageId};
 
 /// Which engine answers the Docker Engine API (detected at connect time from `/version`).
@@ -98,6 +100,42 @@ pub struct RemoveReport {
     pub untagged: Vec<String>,
     /// IDs the daemon reports as deleted: the image's, and its layers' (not image IDs).
     pub deleted: Vec<String>,
+}
+
+/// What the engine's disk usage (`GET /system/df`) says, as plain values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// `SharedSize` per image: bytes of its layers that other images also hold. Only images
+    /// the engine computed it for (on Docker 20.10 the top-level ones, not intermediates).
+    pub shared_sizes: Vec<(ImageId, u64)>,
+    /// BuildKit's cache records; `None` when the answer has no build cache section at all.
+    pub build_cache: Option<Vec<CacheRecord>>,
+}
+
+/// One `POST /build/prune` for exactly these records, with the checks the engine makes at
+/// deletion time so that a record that changed since the plan is not deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePrune {
+    /// The records' IDs (sent as one anchored `id` filter: `^(a|b)$`).
+    pub ids: Vec<String>,
+    /// The records' type (sent as a `type` filter).
+    pub kind: CacheType,
+    /// Let the engine delete a shared, `internal` or `frontend` record (`all=true`).
+    pub all: bool,
+    /// Only if not used for this long (`unused-for` filter).
+    pub unused_for: Option<Duration>,
+    /// Only while the cache holds more than this many bytes (`keep-storage` before API 1.48,
+    /// `reserved-space` and `max-used-space` since).
+    pub keep_storage: Option<u64>,
+}
+
+/// What the engine answered to a [`CachePrune`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CachePruneReport {
+    /// IDs of the records deleted.
+    pub deleted: Vec<String>,
+    /// Bytes the engine says it freed.
+    pub reclaimed_bytes: u64,
 }
 
 /// Errors from the engine, classified by what the caller should do about them.
@@ -191,6 +229,18 @@ pub trait Engine: Send + Sync {
     /// events the engine still buffers from `since` on are replayed first; without `until`
     /// the stream then goes on live.
     fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream;
+
+    /// Disk usage (`GET /system/df` on the negotiated API version): layer sharing per image
+    /// and the build cache records.
+    fn disk_usage(&self) -> impl Future<Output = Result<DiskUsage, EngineError>> + Send;
+
+    /// Delete exactly the records `request` names, when its checks still hold
+    /// (`POST /build/prune`), never an in-use one, children before parents within the call.
+    /// An engine without a build cache API answers [`EngineError::NotFound`].
+    fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> impl Future<Output = Result<CachePruneReport, EngineError>> + Send;
 
     /// A human description of where the engine is (for messages).
     fn describe(&self) -> String;

@@ -9,7 +9,10 @@ use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, EngineError, EngineInfo, EventStream, ImageState, RemoveReport};
+use super::{
+    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EventStream,
+    ImageState, RemoveReport,
+};
 use crate::inventory::{Container, Image};
 
 /// `inner`, watched.
@@ -82,6 +85,17 @@ impl<E: Engine> Engine for Watched<'_, E> {
 
     fn deletes_parents(&self) -> bool {
         self.inner.deletes_parents()
+    }
+
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        self.note(self.inner.disk_usage().await)
+    }
+
+    async fn prune_build_cache(
+        &self,
+        request: &CachePrune,
+    ) -> Result<CachePruneReport, EngineError> {
+        self.note(self.inner.prune_build_cache(request).await)
     }
 
     /// Passed through unwatched: a pass's deletions never read events.

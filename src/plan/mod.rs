@@ -171,7 +171,7 @@ pub struct Deletion {
     pub decision: usize,
     /// 0 for images with no planned-for-deletion child; parents come after all their children.
     pub wave: usize,
-    /// Estimated bytes this deletion frees (own layers only; no double counting along chains).
+    /// Estimated bytes this deletion frees: each layer counted once (see `graph::own_bytes`).
     pub reclaim_bytes: u64,
 }
 
@@ -186,6 +186,9 @@ pub struct Plan {
     pub order: Vec<usize>,
     pub deletions: Vec<Deletion>,
     pub reclaimable_bytes: u64,
+    /// Whether the engine gave layer-sharing data (`SharedSize`). Without it the byte figures
+    /// may count a base that parentless images share more than once.
+    pub sharing_data: bool,
 }
 
 impl Plan {

@@ -48,6 +48,7 @@ pub(super) fn assemble(
         order,
         deletions,
         reclaimable_bytes,
+        sharing_data: graph.sharing_data,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Retention: images grouped per (policy, group), ranked newest first, then decided by
 //! `max_age`, `keep_last` and `max_total_size`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -248,6 +249,10 @@ fn rank_newest_first(graph: &Graph<'_>, seen: &Seen, order: Order, members: &mut
 }
 
 /// Delete the oldest deletable images until the group's remaining bytes fit the budget.
+///
+/// The group's bytes are its images' own bytes plus, once, the largest share of layers one
+/// of them holds with images outside its chain (a common base, counted once and not once
+/// per image; see `graph::own_bytes`).
 fn apply_size_budget(
     graph: &Graph<'_>,
     policy: &Arc<str>,
@@ -257,11 +262,14 @@ fn apply_size_budget(
     reasons: &mut [Option<Reason>],
 ) {
     let is_delete = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
-    let mut total: u64 = members
-        .iter()
-        .filter(|&&i| !is_delete(&reasons[i]))
-        .map(|&i| graph.own_bytes[i])
-        .sum();
+    let staying = || members.iter().copied().filter(|&i| !is_delete(&reasons[i]));
+    let mut own: u64 = staying().map(|i| graph.own_bytes[i]).sum();
+    let mut shared: BTreeMap<u64, usize> = BTreeMap::new();
+    for i in staying().filter(|&i| graph.shared_bytes[i] > 0) {
+        *shared.entry(graph.shared_bytes[i]).or_default() += 1;
+    }
+    let base = |shared: &BTreeMap<u64, usize>| shared.keys().next_back().copied().unwrap_or(0);
+    let mut total = own + base(&shared);
     for &i in members.iter().rev() {
         if total <= limit {
             break;
@@ -277,7 +285,15 @@ fn apply_size_budget(
                 group_bytes: total,
                 max_total_size: limit,
             });
-            total -= graph.own_bytes[i];
+            own -= graph.own_bytes[i];
+            let s = graph.shared_bytes[i];
+            if let Some(n) = shared.get_mut(&s) {
+                *n -= 1;
+                if *n == 0 {
+                    shared.remove(&s);
+                }
+            }
+            total = own + base(&shared);
         }
     }
 }

@@ -26,6 +26,7 @@ fn image(short: &str, age_secs: u64) -> Image {
         created: now() - chrono::Duration::seconds(i64::try_from(age_secs).unwrap()),
         last_tagged: None,
         size: 100,
+        shared_size: None,
     }
 }
 
@@ -111,7 +112,11 @@ impl std::ops::Deref for Planned {
 }
 
 fn run(images: Vec<Image>, containers: Vec<Container>, config: &Config) -> Planned {
-    let inv = Inventory { images, containers };
+    let inv = Inventory {
+        images,
+        containers,
+        build_cache: None,
+    };
     Planned {
         plan: plan(&inv, config, now()),
         inv,
@@ -527,6 +532,7 @@ fn parent_cycles_cannot_make_the_planner_loop() {
     let inv = Inventory {
         images: p.inv.images.clone(),
         containers: vec![],
+        build_cache: None,
     };
     let err = inv.check_parents().expect_err("cycles are rejected");
     assert_eq!(err.cycles.len(), 3, "{err}");
@@ -616,7 +622,11 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                     )
                 })
                 .collect();
-            Inventory { images, containers }
+            Inventory {
+                images,
+                containers,
+                build_cache: None,
+            }
         })
 }
 
@@ -796,5 +806,108 @@ proptest! {
     #[test]
     fn the_plan_does_not_depend_on_the_number_of_threads(inv in arb_inventory(), config in arb_config(), threads in 2usize..5) {
         prop_assert_eq!(decide::plan_on_threads(&inv, &config, &Usage::default(), now(), threads), plan(&inv, &config, now()));
+    }
+}
+
+trait SharedExt {
+    fn shared(self, s: u64) -> Self;
+}
+
+impl SharedExt for Image {
+    fn shared(mut self, s: u64) -> Self {
+        self.shared_size = Some(s);
+        self
+    }
+}
+
+#[test]
+fn parentless_images_on_one_base_count_the_base_once_not_per_image() {
+    // A 1000-byte base image and two BuildKit-style images on it (no ParentId), 10 and 20
+    // bytes of their own: the engine says each shares 1000 bytes with the others.
+    let images = vec![
+        image("base", 9 * H).tag("base:1").size(1000).shared(1000),
+        builder("x", 5 * H).size(1010).shared(1000),
+        builder("y", 5 * H).size(1020).shared(1000),
+    ];
+    let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
+    assert!(p.sharing_data);
+    let bytes: Vec<u64> = p.deletions.iter().map(|d| d.reclaim_bytes).collect();
+    assert_eq!(bytes, [10, 20], "own layers only");
+    assert_eq!(
+        p.reclaimable_bytes, 30,
+        "not 2030: the base stays with base:1"
+    );
+}
+
+#[test]
+fn without_sharing_data_parentless_images_count_their_whole_size() {
+    let images = vec![
+        builder("x", 5 * H).size(1010),
+        builder("y", 5 * H).size(1020),
+    ];
+    let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
+    assert!(!p.sharing_data, "the figure is then an estimate");
+    assert_eq!(p.reclaimable_bytes, 2030);
+}
+
+#[test]
+fn classic_chains_keep_the_parent_difference_with_sharing_data() {
+    // l1 <- l2 (leaf). The engine lists only the leaf, which shares nothing with other
+    // top-level images; l1's layers are l2's too, counted once in l1.
+    let images = vec![
+        builder("l1", 5 * H).size(100),
+        builder("l2", 5 * H).parent("l1").size(150).shared(0),
+        // A tagged parent listed by the engine: all its layers are shared with its child.
+        image("t", 5 * H)
+            .tag("t:1")
+            .label("stage", "builder")
+            .size(40)
+            .shared(40),
+        builder("c", 5 * H).parent("t").size(70).shared(40),
+    ];
+    let p = run(images, vec![], &cfg(vec![policy("b", &["stage=builder"])]));
+    let own = |s: &str| {
+        let i = position(&p, s);
+        p.deletions
+            .iter()
+            .find(|d| d.decision == i)
+            .map(|d| d.reclaim_bytes)
+    };
+    assert_eq!(own("l2"), Some(50));
+    assert_eq!(own("l1"), Some(100));
+    assert_eq!(own("c"), Some(30));
+    assert_eq!(
+        own("t"),
+        Some(40),
+        "a parent keeps what it adds: its child holds it too"
+    );
+    assert_eq!(
+        p.reclaimable_bytes, 220,
+        "the chains' 220 bytes, each layer once"
+    );
+}
+
+#[test]
+fn a_size_budget_counts_a_shared_base_once() {
+    // Three images of 10 own bytes on one 1000-byte base: the group holds 1030 bytes, not
+    // 3030. A 1020-byte budget deletes only the oldest one.
+    let images = vec![
+        builder("a", 9 * H).size(1010).shared(1000),
+        builder("b", 8 * H).size(1010).shared(1000),
+        builder("c", 7 * H).size(1010).shared(1000),
+    ];
+    let mut budget = policy("b", &["stage=builder"]);
+    budget.max_total_size = Some(1020);
+    let p = run(images, vec![], &cfg(vec![budget]));
+    assert_eq!(
+        line(&p, "a"),
+        "delete: matched b, group all totals 1.0 kB > max_total_size 1.0 kB"
+    );
+    assert_eq!(decision(&p, "b").action, Action::Keep);
+    assert_eq!(decision(&p, "c").action, Action::Keep);
+    if let Reason::OverSizeBudget { group_bytes, .. } = &decision(&p, "a").reason {
+        assert_eq!(*group_bytes, 1030);
+    } else {
+        panic!("a is deleted by the budget");
     }
 }

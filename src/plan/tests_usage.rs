@@ -55,6 +55,7 @@ fn run(images: Vec<Image>, config: &Config, usage: &Usage) -> (Inventory, Plan) 
     let inv = Inventory {
         images,
         containers: Vec::new(),
+        build_cache: None,
     };
     let plan = plan_with(&inv, config, usage, now());
     (inv, plan)
@@ -315,6 +316,7 @@ fn pressure_keeps_keep_last_safety_and_children_before_parents() {
     let inv = Inventory {
         images,
         containers: vec![container("c", "kid", "running")],
+        build_cache: None,
     };
     let plan = plan_with(&inv, &pressure_config("    keep_last: 1\n"), &usage, now());
     assert_eq!(kind(&inv, &plan, "kid"), "in_use");
@@ -382,7 +384,7 @@ proptest! {
             }
         }
         let usage = Usage { history: records, ..disk_usage(available) };
-        let inv = Inventory { images, containers };
+        let inv = Inventory { images, containers, build_cache: None };
         let config = pressure_config("");
         let plan = plan_with(&inv, &config, &usage, now());
         let over_high = available <= 1500; // 85 % of 10 000 used

@@ -2,7 +2,8 @@
 //! docker-archive (`docker save` format) and loaded through `POST /images/load`.
 //!
 //! Each image gets its own layer of random bytes, so deleting it frees real space and no two
-//! fixtures share a layer. Several images go into one archive and one load call.
+//! fixtures share a layer unless one is built on another (`parent`, or `on` without a parent
+//! link). Several images go into one archive and one load call.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,9 @@ pub struct FixtureImage {
     pub layer_bytes: usize,
     /// Index of an earlier image in the same archive to use as parent (its layers come first).
     pub parent: Option<usize>,
+    /// Index of an earlier image whose layers come first, without becoming the parent (as
+    /// with images built by BuildKit, pulled or loaded on a shared base).
+    pub base: Option<usize>,
 }
 
 impl FixtureImage {
@@ -35,6 +39,7 @@ impl FixtureImage {
             created,
             layer_bytes: 1024,
             parent: None,
+            base: None,
         }
     }
     pub fn tag(mut self, tag: &str) -> Self {
@@ -51,6 +56,11 @@ impl FixtureImage {
     }
     pub fn parent(mut self, index: usize) -> Self {
         self.parent = Some(index);
+        self
+    }
+    /// Share the layers of image `index` without a parent link.
+    pub fn on(mut self, index: usize) -> Self {
+        self.base = Some(index);
         self
     }
 }
@@ -102,9 +112,12 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
     // daemon accepts a `Parent` only when the child's history is the parent's plus one entry.
     let mut chains: Vec<(Vec<String>, Vec<String>, Vec<serde_json::Value>)> = Vec::new();
     for (i, img) in images.iter().enumerate() {
-        let (mut diff_ids, mut paths, mut history) = match img.parent {
+        let (mut diff_ids, mut paths, mut history) = match img.parent.or(img.base) {
             Some(p) => {
-                assert!(p < i, "fixture parent {p} must come before image {i}");
+                assert!(
+                    p < i,
+                    "fixture parent or base {p} must come before image {i}"
+                );
                 chains[p].clone()
             }
             None => (Vec::new(), Vec::new(), Vec::new()),

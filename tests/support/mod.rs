@@ -335,3 +335,43 @@ pub async fn base_image(scope: &Scope) -> (String, String) {
     .await;
     (id, tag)
 }
+
+/// Debian's docker CLI (20.10), the one here that builds with BuildKit (`DOCKER_BUILDKIT=1`):
+/// the 28.x CLI in `/usr/local/bin` has no buildx.
+pub const BUILDKIT_CLI: &str = "/usr/bin/docker";
+
+/// A build context in a temp dir: `files` (path, bytes, mode) plus the static busybox.
+pub fn buildkit_context(files: &[(&str, &[u8], u32)]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bb = busybox();
+    for (path, data, mode) in files.iter().chain([&("busybox", bb.as_slice(), 0o755)]) {
+        let file = dir.path().join(path);
+        std::fs::write(&file, data).expect("write the build context");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode)).expect("chmod");
+    }
+    dir
+}
+
+/// `docker build --network none -t TAG DIR` with BuildKit against `$DOCKER_HOST`, not yet run.
+pub fn buildkit_build(dir: &std::path::Path, tag: &str) -> std::process::Command {
+    let host = docker_host_or_fail();
+    assert!(
+        std::path::Path::new(BUILDKIT_CLI).exists(),
+        "{BUILDKIT_CLI} is missing: install Debian's docker.io (.ci/run does)"
+    );
+    let mut cmd = std::process::Command::new(BUILDKIT_CLI);
+    cmd.env("DOCKER_HOST", host)
+        .env("DOCKER_BUILDKIT", "1")
+        .args([
+            "build",
+            "--network",
+            "none",
+            "--progress",
+            "plain",
+            "-t",
+            tag,
+        ])
+        .arg(dir);
+    cmd
+}

@@ -1,0 +1,268 @@
+//! `GET /system/df` on the negotiated API version, read in every shape the engine answers
+//! with: the legacy lists (`Images`, `BuildCache`; `Parent` before API 1.42, `Parents` since)
+//! and API 1.52's `ImageUsage`/`BuildCacheUsage` with their `Items` (`verbose=1`; API 1.53
+//! drops the legacy lists).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::DockerEngine;
+use super::raw::{self, ApiVersion};
+use crate::cache::{CacheRecord, CacheType};
+use crate::engine::{DiskUsage, EngineError};
+use crate::inventory::ImageId;
+
+/// What Docker 20.10 answers to a disk usage request while another one runs.
+const BUSY: &str = "a disk usage operation is already running";
+/// Attempts at a disk usage request the engine refuses as busy, and the first wait.
+const BUSY_ATTEMPTS: u32 = 6;
+const BUSY_FIRST_WAIT: Duration = Duration::from_millis(250);
+
+/// The request for `api`: only images and build cache where the engine can be told (API
+/// 1.42+; older engines ignore `type` and compute everything), their items on 1.52+.
+pub(super) fn path(api: ApiVersion) -> String {
+    let mut path = format!("{}/system/df", api.prefix());
+    if api >= ApiVersion::v1(42) {
+        path.push_str("?type=image&type=build-cache");
+    }
+    if api >= ApiVersion::v1(52) {
+        path.push_str("&verbose=1");
+    }
+    path
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Answer {
+    images: Option<Vec<DfImage>>,
+    build_cache: Option<Vec<DfRecord>>,
+    image_usage: Option<Usage<DfImage>>,
+    build_cache_usage: Option<Usage<DfRecord>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Usage<T> {
+    items: Option<Vec<T>>,
+}
+
+#[derive(Deserialize)]
+struct DfImage {
+    #[serde(rename = "Id")]
+    id: String,
+    /// -1 when the engine did not compute it.
+    #[serde(rename = "SharedSize", default = "minus_one")]
+    shared_size: i64,
+}
+
+const fn minus_one() -> i64 {
+    -1
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DfRecord {
+    #[serde(rename = "ID")]
+    id: String,
+    parent: Option<String>,
+    parents: Option<Vec<String>>,
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    description: Option<String>,
+    in_use: Option<bool>,
+    shared: Option<bool>,
+    size: Option<i64>,
+    created_at: Option<String>,
+    last_used_at: Option<String>,
+    usage_count: Option<i64>,
+}
+
+/// Read a disk usage answer of any API version.
+pub(super) fn parse(body: &str) -> Result<DiskUsage, EngineError> {
+    let answer: Answer = serde_json::from_str(body).map_err(|e| {
+        EngineError::Other(format!(
+            "docker answered GET /system/df with something that is not disk usage ({e}); \
+             is this a Docker-compatible engine?"
+        ))
+    })?;
+    let images = (answer.image_usage.and_then(|u| u.items))
+        .or(answer.images)
+        .unwrap_or_default();
+    let mut shared_sizes = Vec::with_capacity(images.len());
+    for image in images {
+        let Ok(id) = image.id.parse::<ImageId>() else {
+            return Err(EngineError::Other(format!(
+                "docker listed an image with a malformed ID {:?} in its disk usage \
+                 (expected sha256:<64 hex digits>); is this a Docker-compatible engine?",
+                image.id
+            )));
+        };
+        if let Ok(bytes) = u64::try_from(image.shared_size) {
+            shared_sizes.push((id, bytes));
+        }
+    }
+    let records = (answer.build_cache_usage.and_then(|u| u.items)).or(answer.build_cache);
+    Ok(DiskUsage {
+        shared_sizes,
+        build_cache: records.map(|rs| rs.into_iter().map(record).collect()),
+    })
+}
+
+fn record(r: DfRecord) -> CacheRecord {
+    let mut parents = r.parents.unwrap_or_default();
+    if let Some(p) = r.parent.filter(|p| !p.is_empty() && !parents.contains(p)) {
+        parents.push(p);
+    }
+    parents.retain(|p| !p.is_empty());
+    CacheRecord {
+        id: r.id,
+        parents,
+        kind: CacheType::from_engine(r.kind.as_deref().unwrap_or_default()),
+        description: r.description.unwrap_or_default(),
+        size: r.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        created: super::engine_time(r.created_at.as_deref()).filter(|t| t.timestamp() > 0),
+        last_used: super::engine_time(r.last_used_at.as_deref()).filter(|t| t.timestamp() > 0),
+        usage_count: r
+            .usage_count
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        shared: r.shared.unwrap_or(false),
+        in_use: r.in_use.unwrap_or(false),
+    }
+}
+
+impl DockerEngine {
+    /// `GET /system/df`, one at a time from this process, retried while the engine says
+    /// another disk usage operation runs (Docker 20.10 refuses concurrent ones).
+    pub(super) async fn read_disk_usage(&self) -> Result<DiskUsage, EngineError> {
+        let _one_at_a_time = self.df_lock.lock().await;
+        let path = path(ApiVersion::of(&self.docker));
+        let mut wait = BUSY_FIRST_WAIT;
+        let mut attempt = 1;
+        loop {
+            let answer = self
+                .call("read disk usage", raw::get_text(&self.docker, &path))
+                .await;
+            match answer {
+                Err(EngineError::Other(m)) if m.contains(BUSY) && attempt < BUSY_ATTEMPTS => {
+                    tracing::debug!(attempt, retry_in = ?wait, "the engine is busy with another disk usage request");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                answer => return parse(&answer?),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn the_request_follows_the_api_version() {
+        assert_eq!(path(ApiVersion::v1(41)), "/v1.41/system/df");
+        assert_eq!(
+            path(ApiVersion::v1(44)),
+            "/v1.44/system/df?type=image&type=build-cache"
+        );
+        assert_eq!(
+            path(ApiVersion::v1(48)),
+            "/v1.48/system/df?type=image&type=build-cache"
+        );
+        assert_eq!(
+            path(ApiVersion::v1(52)),
+            "/v1.52/system/df?type=image&type=build-cache&verbose=1"
+        );
+    }
+
+    /// API 1.41 (Docker 20.10), as seen here: `Parent` strings, `SharedSize` per image.
+    #[test]
+    fn reads_the_1_41_shape() {
+        let body = format!(
+            r#"{{"LayersSize": 10, "Images": [
+                {{"Id": "{A}", "ParentId": "", "SharedSize": 1982256, "Size": 2506544}},
+                {{"Id": "{B}", "SharedSize": -1, "Size": 5}}],
+              "Containers": [], "Volumes": [],
+              "BuildCache": [
+                {{"ID": "uf12l0ts3vv6bpgrorhfktszx", "Parent": "hescy2zdq0oxgpqd73i84nrns",
+                  "Type": "regular", "Description": "mount / from exec /bin/sh -c make",
+                  "InUse": false, "Shared": false, "Size": 6,
+                  "CreatedAt": "2026-11-29T14:07:53.446867103Z",
+                  "LastUsedAt": "2026-11-29T14:07:53.876004057Z", "UsageCount": 1}},
+                {{"ID": "hdct3fh1b3sw9ylz0db26voas", "Parent": "", "Type": "exec.cachemount",
+                  "Description": "cached mount /cache", "InUse": true, "Shared": true,
+                  "Size": 7, "CreatedAt": "2026-11-29T14:07:53Z", "LastUsedAt": null,
+                  "UsageCount": 0}}]}}"#
+        );
+        let du = parse(&body).unwrap();
+        assert_eq!(du.shared_sizes, vec![(A.parse().unwrap(), 1_982_256)]);
+        let records = du.build_cache.unwrap();
+        assert_eq!(records.len(), 2);
+        let r = &records[0];
+        assert_eq!(r.parents, vec!["hescy2zdq0oxgpqd73i84nrns".to_owned()]);
+        assert_eq!(
+            (r.kind.clone(), r.size, r.usage_count),
+            (CacheType::Regular, 6, 1)
+        );
+        assert_eq!(r.last_used.map(|t| t.timestamp()), Some(1_795_961_273));
+        let m = &records[1];
+        assert!(m.parents.is_empty() && m.in_use && m.shared);
+        assert_eq!(m.kind, CacheType::ExecCachemount);
+        assert_eq!(m.last_used, None);
+        assert_eq!(m.last_touched(), m.created);
+    }
+
+    /// API 1.44 and 1.48: the legacy lists with `Parents` (and no `Parent`).
+    #[test]
+    fn reads_the_1_44_and_1_48_shape() {
+        let body = format!(
+            r#"{{"Images": [{{"Id": "{A}", "SharedSize": 0}}],
+              "BuildCache": [{{"ID": "r1", "Parents": ["p1", "p2"], "Type": "source.local",
+                "Size": 100, "LastUsedAt": "2026-01-01T00:00:00Z"}}]}}"#
+        );
+        let du = parse(&body).unwrap();
+        assert_eq!(du.shared_sizes, vec![(A.parse().unwrap(), 0)]);
+        let records = du.build_cache.unwrap();
+        assert_eq!(records[0].parents, ["p1", "p2"]);
+        assert_eq!(records[0].kind, CacheType::SourceLocal);
+    }
+
+    /// API 1.52 with `verbose=1`: `ImageUsage.Items` and `BuildCacheUsage.Items`.
+    #[test]
+    fn reads_the_1_52_shape() {
+        let body = format!(
+            r#"{{"ImageUsage": {{"ActiveCount": 1, "TotalCount": 1, "Reclaimable": 0,
+                  "TotalSize": 10, "Items": [{{"Id": "{B}", "SharedSize": 4}}]}},
+              "BuildCacheUsage": {{"ActiveCount": 1, "TotalCount": 2, "Reclaimable": 3,
+                  "TotalSize": 9, "Items": [
+                  {{"ID": "x", "Parents": [], "Type": "frontend", "InUse": true, "Size": 9}},
+                  {{"ID": "y", "Type": "source.git.checkout"}}]}}}}"#
+        );
+        let du = parse(&body).unwrap();
+        assert_eq!(du.shared_sizes, vec![(B.parse().unwrap(), 4)]);
+        let records = du.build_cache.unwrap();
+        let kinds: Vec<_> = records.iter().map(|r| r.kind.clone()).collect();
+        assert_eq!(kinds, [CacheType::Frontend, CacheType::SourceGitCheckout]);
+        assert!(records[0].in_use);
+        assert_eq!(records[1].created, None);
+    }
+
+    #[test]
+    fn no_build_cache_section_is_none_and_garbage_is_an_error() {
+        let podman =
+            r#"{"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}"#;
+        assert_eq!(parse(podman).unwrap().build_cache, Some(Vec::new()));
+        let bare = r#"{"LayersSize": 0, "Images": []}"#;
+        assert_eq!(parse(bare).unwrap().build_cache, None);
+        let e = parse("OK").unwrap_err();
+        assert!(e.to_string().contains("GET /system/df"), "{e}");
+        let e = parse(r#"{"Images": [{"Id": "nope", "SharedSize": 1}]}"#).unwrap_err();
+        assert!(e.to_string().contains("\"nope\""), "{e}");
+    }
+}

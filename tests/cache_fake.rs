@@ -1,0 +1,348 @@
+//! Whole passes with build cache against the in-memory engine: dry runs change nothing,
+//! deletions go children first with the engine-side checks, a record used since the plan is
+//! kept by the engine, engines without a build cache API get one notice, and the report and
+//! summary count cache records apart from images.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stagesweep::cache::{self, CacheOutcome, CacheRecord, CacheType};
+use stagesweep::config::{self, Config};
+use stagesweep::engine::fake::{FakeEngine, image};
+use stagesweep::pass::{PassOptions, PassReport, run_pass};
+use stagesweep::plan::Action;
+use stagesweep::report;
+use tokio_util::sync::CancellationToken;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
+}
+
+fn days_ago(d: i64) -> DateTime<Utc> {
+    now() - chrono::Duration::days(d)
+}
+
+fn record(id: &str, idle_days: i64, size: u64) -> CacheRecord {
+    CacheRecord {
+        id: id.to_owned(),
+        parents: Vec::new(),
+        kind: CacheType::Regular,
+        description: format!("mount / from exec /bin/sh -c make {id}"),
+        size,
+        created: Some(days_ago(30)),
+        last_used: Some(days_ago(idle_days)),
+        usage_count: 2,
+        shared: false,
+        in_use: false,
+    }
+}
+
+fn config(yaml: &str) -> Config {
+    config::parse_str(yaml, "test.yaml").expect("test config is valid")
+}
+
+const STALE: &str = "build_cache:\n  - name: stale\n    unused_for: 7d\n";
+
+async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
+    let opts = PassOptions {
+        dry_run,
+        ..PassOptions::default()
+    };
+    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
+        .await
+        .expect("inventory readable")
+}
+
+fn ids(engine: &FakeEngine) -> Vec<String> {
+    engine.cache_records().into_iter().map(|r| r.id).collect()
+}
+
+/// base <- step <- leaf, all stale; a fresh record; a busy one; a shared one.
+fn engine() -> FakeEngine {
+    let mut step = record("step", 9, 200);
+    step.parents = vec!["base".into()];
+    let mut leaf = record("leaf", 8, 300);
+    leaf.parents = vec!["step".into()];
+    let mut busy = record("busy", 20, 50);
+    busy.in_use = true;
+    let mut shared = record("shared", 20, 70);
+    shared.shared = true;
+    FakeEngine::builder()
+        .clock(now())
+        .cache_record(record("base", 10, 100))
+        .cache_record(step)
+        .cache_record(leaf)
+        .cache_record(record("fresh", 1, 400))
+        .cache_record(busy)
+        .cache_record(shared)
+        .build()
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_the_cache_and_changes_nothing() {
+    let engine = engine();
+    let r = pass(&engine, &config(STALE), true).await;
+    assert_eq!(r.cache.plan.deletions.len(), 3);
+    assert!(engine.cache_calls().is_empty());
+    assert_eq!(ids(&engine).len(), 6);
+    let s = &r.summary.build_cache;
+    assert_eq!((s.records, s.total_bytes, s.in_use), (6, 1120, 1));
+    assert_eq!((s.kept, s.deleted), (3, 0));
+    assert_eq!(s.kept_by_reason.get("in_use"), Some(&1));
+    assert_eq!(s.kept_by_reason.get("shared"), Some(&1));
+    let line = report::cache_summary_line(&r).expect("a cache line");
+    assert_eq!(
+        line,
+        "build cache: would delete 3 records, reclaim ~600 B of 1.1 kB, keep 3, leave 0 untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_pass_deletes_children_first_with_the_engine_checks() {
+    let engine = engine();
+    let r = pass(&engine, &config(STALE), false).await;
+    let order: Vec<Vec<String>> = engine.cache_calls().into_iter().map(|c| c.ids).collect();
+    assert_eq!(
+        order,
+        [["leaf"], ["step"], ["base"]],
+        "one wave after the other"
+    );
+    for call in engine.cache_calls() {
+        assert_eq!(call.unused_for, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!((call.all, call.kind), (false, CacheType::Regular));
+    }
+    assert_eq!(ids(&engine), ["fresh", "busy", "shared"]);
+    let s = &r.summary.build_cache;
+    assert_eq!((s.deleted, s.reclaimed_bytes, s.failed), (3, 600, 0));
+    assert_eq!(s.bytes_by_rule.get("stale"), Some(&600));
+    assert_eq!(r.summary.deleted, 0, "images are counted apart");
+    assert!(!r.summary.some_failed());
+    let text = report::render_text(&r, &[Action::Delete]);
+    assert!(text.contains("CACHE RECORD"), "{text}");
+    assert!(
+        text.contains("build cache: deleted 3 records, reclaimed 600 B of 1.1 kB"),
+        "{text}"
+    );
+    let doc = serde_json::to_value(report::to_json(&r, &report::ALL_ACTIONS)).expect("json");
+    let first = &doc["build_cache"]["records"][0];
+    assert_eq!(first["id"], "leaf");
+    assert_eq!(first["outcome"]["kind"], "deleted");
+    assert_eq!(first["reason"]["kind"], "unused_for");
+    assert_eq!(doc["summary"]["build_cache"]["deleted"], 3);
+}
+
+#[tokio::test]
+async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_not_tried() {
+    let engine = engine();
+    let records = engine.cache_records();
+    let plan = cache::plan(&records, &config(STALE).build_cache, now());
+    // A build reuses `leaf` after the plan was made.
+    let mut used = record("leaf", 0, 300);
+    used.parents = vec!["step".into()];
+    let engine_now = FakeEngine::builder().clock(now());
+    let engine2 = records
+        .iter()
+        .map(|r| {
+            if r.id == "leaf" {
+                used.clone()
+            } else {
+                r.clone()
+            }
+        })
+        .fold(
+            engine_now,
+            stagesweep::engine::fake::FakeEngineBuilder::cache_record,
+        )
+        .build();
+    let run = cache::execute(&engine2, &plan, &records, &CancellationToken::new()).await;
+    let outcomes: Vec<(String, String)> = (run.results.iter())
+        .map(|r| (records[r.decision].id.clone(), r.outcome.kind().to_owned()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("leaf".to_owned(), "skipped".to_owned()),
+            ("step".to_owned(), "skipped".to_owned()),
+            ("base".to_owned(), "skipped".to_owned())
+        ]
+    );
+    assert_eq!(
+        engine2.cache_calls().len(),
+        1,
+        "parents of a kept child are not tried"
+    );
+    let CacheOutcome::Skipped { reason } = &run.results[1].outcome else {
+        panic!("step is skipped");
+    };
+    assert_eq!(reason, "child record leaf was not deleted");
+    assert_eq!(engine2.cache_records().len(), 6);
+    drop(engine);
+}
+
+#[tokio::test]
+async fn an_engine_without_a_prune_api_gets_one_notice_and_no_error() {
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .cache_record(record("a", 10, 10))
+        .cache_record(record("b", 10, 10))
+        .no_prune_api()
+        .build();
+    let r = pass(&engine, &config(STALE), false).await;
+    assert_eq!(
+        engine.cache_calls().len(),
+        1,
+        "one call, then the section is skipped"
+    );
+    let notice = r.cache.notice.as_deref().expect("a notice");
+    assert!(notice.contains("no build cache API"), "{notice}");
+    assert_eq!(r.summary.build_cache.skipped, 2);
+    assert_eq!(r.summary.build_cache.failed, 0);
+    assert!(!r.summary.some_failed());
+    assert_eq!(
+        report::cache_summary_line(&r).as_deref(),
+        Some(format!("build cache: {notice}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_engine_without_build_cache_gets_a_notice_only_when_rules_exist() {
+    let engine = FakeEngine::builder().image(image("a")).build();
+    engine.remove_build_cache();
+    let r = pass(&engine, &config(STALE), true).await;
+    assert!(
+        r.cache
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("reports no build cache"))
+    );
+    let r = pass(&engine, &config("policies: []\n"), true).await;
+    assert_eq!(r.cache.notice, None);
+    assert_eq!(report::cache_summary_line(&r), None, "nothing to say");
+}
+
+#[tokio::test]
+async fn the_host_hint_speaks_when_only_build_cache_is_there() {
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .cache_record(record("big", 1, 2_000_000_000))
+        .build();
+    let builder_policy =
+        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n";
+    let r = pass(&engine, &config(builder_policy), true).await;
+    let hint = r.host_hint.as_deref().expect("a hint");
+    assert!(hint.contains("2.0 GB of build cache") && hint.contains("add build_cache: rules"));
+    assert!(report::render_text(&r, &report::ALL_ACTIONS).contains(hint));
+    let r = pass(&engine, &config(&format!("{builder_policy}{STALE}")), true).await;
+    assert!(
+        r.host_hint
+            .as_deref()
+            .is_some_and(|h| h.contains("rules manage it"))
+    );
+    assert_eq!(r.cache.plan.decisions[0].action, Action::Keep);
+}
+
+#[tokio::test]
+async fn adhoc_flags_leave_the_build_cache_alone() {
+    let mut cfg = config(STALE);
+    let args = stagesweep::cli::AdhocArgs {
+        labels: vec!["stage=builder".into()],
+        ..stagesweep::cli::AdhocArgs::default()
+    };
+    stagesweep::cmd::apply_adhoc(&mut cfg, &args).expect("valid flags");
+    assert!(cfg.build_cache.is_empty());
+    let engine = engine();
+    let r = pass(&engine, &cfg, false).await;
+    assert!(engine.cache_calls().is_empty());
+    assert!(r.cache.plan.deletions.is_empty());
+    assert!(
+        r.cache
+            .plan
+            .decisions
+            .iter()
+            .all(|d| d.action != Action::Delete)
+    );
+}
+
+#[tokio::test]
+async fn records_with_the_same_checks_go_in_one_call_per_wave() {
+    let mut builder = FakeEngine::builder().clock(now());
+    for i in 0..5 {
+        builder = builder.cache_record(record(&format!("r{i}"), 10 + i, 10));
+    }
+    let mut mount = record("mount", 10, 10);
+    mount.kind = CacheType::ExecCachemount;
+    let engine = builder.cache_record(mount).build();
+    let r = pass(&engine, &config(STALE), false).await;
+    let calls: Vec<(CacheType, usize)> = (engine.cache_calls().into_iter())
+        .map(|c| (c.kind, c.ids.len()))
+        .collect();
+    assert_eq!(
+        calls,
+        [(CacheType::Regular, 5), (CacheType::ExecCachemount, 1)],
+        "one call per type and check"
+    );
+    assert_eq!(r.summary.build_cache.deleted, 6);
+    assert!(engine.cache_records().is_empty());
+    let deleted: Vec<usize> = r.cache.results.iter().map(|x| x.decision).collect();
+    let planned: Vec<usize> = r.cache.plan.deletions.iter().map(|d| d.decision).collect();
+    assert_eq!(deleted, planned, "results in plan order");
+}
+
+#[tokio::test]
+async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
+    let engine = engine();
+    let planned = pass(&engine, &config(STALE), true).await;
+    let text = serde_json::to_string(&report::to_json(&planned, &report::ALL_ACTIONS))
+        .expect("serializes");
+    let saved = stagesweep::apply::parse(&text, std::path::Path::new("plan.json"))
+        .expect("a plan reads back");
+    let ids: Vec<&str> = (saved.cache.plan.deletions.iter())
+        .map(|d| saved.cache.records[d.decision].id.as_str())
+        .collect();
+    assert_eq!(ids, ["leaf", "step", "base"], "in execution order");
+    // Between review and apply a build uses `leaf` again: it and its parents stay.
+    let fresh = FakeEngine::builder().clock(now());
+    let mut leaf = record("leaf", 0, 300);
+    leaf.parents = vec!["step".into()];
+    let engine2 = (engine.cache_records().into_iter())
+        .map(|r| if r.id == "leaf" { leaf.clone() } else { r })
+        .fold(
+            fresh,
+            stagesweep::engine::fake::FakeEngineBuilder::cache_record,
+        )
+        .build();
+    let records = saved.cache.records.clone();
+    let run = cache::execute(
+        &engine2,
+        &saved.cache.plan,
+        &records,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(run.results.iter().all(|r| r.outcome.kind() == "skipped"));
+    assert_eq!(engine2.cache_records().len(), 6);
+    // Unchanged, the same plan deletes its three records.
+    let run = cache::execute(
+        &engine,
+        &saved.cache.plan,
+        &records,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        run.results
+            .iter()
+            .all(|r| r.outcome == CacheOutcome::Deleted)
+    );
+    assert_eq!(ids.len(), 3);
+    assert_eq!(engine.cache_records().len(), 3);
+    let mut edited: serde_json::Value = serde_json::from_str(&text).expect("json");
+    edited["build_cache"]["records"][0]["wave"] = serde_json::json!(5);
+    let err = stagesweep::apply::parse(&edited.to_string(), std::path::Path::new("e.json"))
+        .expect_err("a parent before its child is refused");
+    assert!(
+        err.to_string()
+            .contains("would be deleted before its child"),
+        "{err}"
+    );
+}

@@ -1,0 +1,322 @@
+//! Build cache against the private dockerd, with real BuildKit builds (Debian's docker CLI
+//! 20.10, `DOCKER_BUILDKIT=1`): records appear and `plan` explains them, a type rule deletes
+//! exactly the records it selects (compared through `GET /system/df` before and after),
+//! shared records survive, and a record in use by a running build survives a prune while the
+//! build still succeeds.
+//!
+//! Build cache carries no label a test could scope it by, so these tests compare the whole
+//! cache before and after, run one at a time, and refuse a daemon reused from outside
+//! `scripts/test.sh` (they delete its records).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use stagesweep::cache::CacheRecord;
+use stagesweep::engine::Engine;
+use support::{Scope, buildkit_build, buildkit_context, engine_or_fail};
+
+/// One test at a time: they all read and prune the daemon's one build cache.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn private_daemon_only() {
+    assert_ne!(
+        std::env::var("STAGESWEEP_REUSE_DOCKER_HOST").as_deref(),
+        Ok("1"),
+        "these tests delete build cache records of the daemon (build cache has no label to \
+         scope a test by): run them on the private daemon of scripts/test.sh, without \
+         STAGESWEEP_REUSE_DOCKER_HOST=1"
+    );
+}
+
+/// A builder stage with `RUN` steps and a cache mount, and a final image that copies from
+/// it; `extra` is one more `RUN` in the builder stage. Every step names the scope, so each
+/// test gets records of its own.
+fn dockerfile(scope: &Scope, extra: &str) -> String {
+    let id = &scope.id;
+    format!(
+        "FROM scratch AS base\n\
+         COPY busybox /bin/busybox\n\
+         RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         FROM base AS builder\n\
+         LABEL stage=builder\n\
+         RUN --mount=type=cache,target=/cache,id={id} echo {id} > /cache/stamp && dd if=/dev/urandom of=/out.bin bs=1k count=256 2>/dev/null\n\
+         RUN echo {id} > /step2\n\
+         {extra}\n\
+         FROM base\n\
+         LABEL stagesweep.test={id}\n\
+         COPY --from=builder /out.bin /app.bin\n"
+    )
+}
+
+fn build(scope: &Scope, extra: &str) -> String {
+    let text = dockerfile(scope, extra);
+    let dir = buildkit_context(&[("Dockerfile", text.as_bytes(), 0o644)]);
+    let tag = scope.tag("app");
+    let out = buildkit_build(dir.path(), &tag)
+        .output()
+        .expect("run docker build");
+    assert!(
+        out.status.success(),
+        "BuildKit build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag
+}
+
+async fn records() -> BTreeMap<String, CacheRecord> {
+    let engine = engine_or_fail().await;
+    let usage = engine.disk_usage().await.expect("disk usage");
+    let records = usage
+        .build_cache
+        .expect("Docker 20.10 lists its build cache");
+    records.into_iter().map(|r| (r.id.clone(), r)).collect()
+}
+
+fn stagesweep(config: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
+    cmd.env_remove("STAGESWEEP_CONFIG")
+        .env("RUST_LOG", "warn")
+        .arg("--config")
+        .arg(config)
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// A config with no image policy and these `build_cache:` rules (YAML list items).
+fn config(dir: &tempfile::TempDir, rules: &str) -> std::path::PathBuf {
+    let path = dir.path().join("config.yaml");
+    let text = format!(
+        "lock_file: {}\nbuild_cache:\n{rules}",
+        dir.path().join("stagesweep.lock").display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stagesweep failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_appear_and_plan_explains_them_without_changing_anything() {
+    private_daemon_only();
+    let _one = SERIAL.lock().await;
+    let scope = Scope::new("cache-plan").await;
+    // 101 MB in a builder step: enough build cache for "say what the host needs".
+    build(
+        &scope,
+        "RUN dd if=/dev/zero of=/big.bin bs=1M count=101 2>/dev/null",
+    );
+    let before = records().await;
+    let mount = (before.values())
+        .find(|r| r.kind.as_str() == "exec.cachemount" && r.description.contains(&scope.id))
+        .expect("the cache mount is a record");
+    assert!(
+        before
+            .values()
+            .any(|r| r.kind.as_str() == "regular" && !r.shared)
+    );
+    assert!(
+        before.values().any(|r| r.shared),
+        "the final image shares the base's records"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(
+        &dir,
+        "  - name: mounts\n    types: [exec.cachemount]\n    unused_for: 0s\n",
+    );
+    let doc = json(
+        &stagesweep(&cfg)
+            .args(["plan", "--output", "json"])
+            .output()
+            .expect("runs"),
+    );
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["summary"]["build_cache"]["records"], before.len());
+    let listed = doc["build_cache"]["records"].as_array().expect("records");
+    let entry = |id: &str| listed.iter().find(|r| r["id"] == id).expect("listed");
+    let m = entry(&mount.id);
+    assert_eq!(
+        (m["action"].as_str(), m["reason"]["kind"].as_str()),
+        (Some("delete"), Some("unused_for"))
+    );
+    assert_eq!(m["type"], "exec.cachemount");
+    assert_eq!(m["rule"], "mounts");
+    for r in before.values().filter(|r| r.kind.as_str() == "regular") {
+        assert_eq!(entry(&r.id)["reason"]["kind"], "no_rule_matches");
+    }
+    let hint = doc["host_hint"]
+        .as_str()
+        .expect("a host hint: 101 MB of cache, no image matched");
+    assert!(hint.contains("the build_cache: rules manage it"), "{hint}");
+
+    let text = stagesweep(&cfg).arg("plan").output().expect("runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("CACHE RECORD") && text.contains(mount.short_id()),
+        "{text}"
+    );
+    assert!(text.contains("build cache: would delete"), "{text}");
+    assert!(text.contains("this host builds with BuildKit"), "{text}");
+    let check = stagesweep(&cfg).arg("check-config").output().expect("runs");
+    let check = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.starts_with("ok\n") && check.contains("this host builds with BuildKit"),
+        "{check}"
+    );
+
+    let after: BTreeSet<String> = records().await.into_keys().collect();
+    assert_eq!(after, before.into_keys().collect(), "plan changes nothing");
+    scope.cleanup().await;
+}
+
+/// What a rule over `types` with `unused_for: 0s` must delete: every selected record that is
+/// neither shared nor in use, unless a record that stays builds on it.
+fn expected_deletions(before: &BTreeMap<String, CacheRecord>, types: &[&str]) -> BTreeSet<String> {
+    let mut doomed: BTreeSet<String> = (before.values())
+        .filter(|r| types.contains(&r.kind.as_str()) && !r.shared && !r.in_use)
+        .map(|r| r.id.clone())
+        .collect();
+    loop {
+        let stays: Vec<&CacheRecord> = before
+            .values()
+            .filter(|r| !doomed.contains(&r.id))
+            .collect();
+        let kept_parents: BTreeSet<&String> = stays.iter().flat_map(|r| &r.parents).collect();
+        let before_len = doomed.len();
+        doomed.retain(|id| !kept_parents.contains(id));
+        if doomed.len() == before_len {
+            return doomed;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_rule_deletes_exactly_the_selected_records_and_shared_ones_survive() {
+    private_daemon_only();
+    let _one = SERIAL.lock().await;
+    let scope = Scope::new("cache-prune").await;
+    let tag = build(&scope, "");
+    let before = records().await;
+    let types = ["regular", "exec.cachemount", "source.local"];
+    let expected = expected_deletions(&before, &types);
+    assert!(
+        expected.len() >= 3,
+        "the build left records to delete: {before:#?}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(
+        &dir,
+        "  - name: steps\n    types: [regular, exec.cachemount, source.local]\n    unused_for: 0s\n",
+    );
+    let doc = json(
+        &stagesweep(&cfg)
+            .args(["prune", "--output", "json"])
+            .output()
+            .expect("runs"),
+    );
+    let after = records().await;
+    let gone: BTreeSet<String> = (before.keys())
+        .filter(|id| !after.contains_key(*id))
+        .cloned()
+        .collect();
+    assert_eq!(gone, expected, "exactly the selected records went");
+    for shared in before.values().filter(|r| r.shared) {
+        assert!(
+            after.contains_key(&shared.id),
+            "shared record {} survived",
+            shared.id
+        );
+    }
+    let s = &doc["summary"]["build_cache"];
+    assert_eq!(s["deleted"], expected.len());
+    assert_eq!(s["failed"], 0);
+    let freed: u64 = expected.iter().map(|id| before[id].size).sum();
+    assert_eq!(
+        s["reclaimed_bytes"], freed,
+        "bytes as the engine reported them"
+    );
+    let deleted_in_json: BTreeSet<String> = (doc["build_cache"]["records"]
+        .as_array()
+        .expect("records")
+        .iter())
+    .filter(|r| r["outcome"]["kind"] == "deleted")
+    .map(|r| r["id"].as_str().expect("id").to_owned())
+    .collect();
+    assert_eq!(deleted_in_json, expected);
+    let image = scope.docker.inspect_image(&tag).await;
+    assert!(image.is_ok(), "the image built from the cache is untouched");
+    scope.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succeeds() {
+    private_daemon_only();
+    let _one = SERIAL.lock().await;
+    let scope = Scope::new("cache-in-use").await;
+    let text = dockerfile(&scope, "RUN sleep 8 && echo slept > /slept");
+    let context = buildkit_context(&[("Dockerfile", text.as_bytes(), 0o644)]);
+    let running = buildkit_build(context.path(), &scope.tag("slow"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start docker build");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let in_use: BTreeSet<String> = loop {
+        let busy: BTreeSet<String> = (records().await.into_values())
+            .filter(|r| r.in_use)
+            .map(|r| r.id)
+            .collect();
+        if !busy.is_empty() {
+            break busy;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no record was ever in use during the build"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(&dir, "  - name: everything\n    unused_for: 0s\n");
+    let doc = json(
+        &stagesweep(&cfg)
+            .args(["prune", "--output", "json"])
+            .output()
+            .expect("runs"),
+    );
+    let listed = doc["build_cache"]["records"].as_array().expect("records");
+    let held: Vec<&Value> = listed.iter().filter(|r| r["in_use"] == true).collect();
+    assert!(!held.is_empty(), "the prune saw the build's records in use");
+    for r in &held {
+        assert_eq!(r["reason"]["kind"], "in_use", "{r}");
+        assert!(r["outcome"].is_null(), "never attempted: {r}");
+    }
+    let after = records().await;
+    for id in &in_use {
+        let held_then = held.iter().any(|r| r["id"] == id.as_str());
+        assert!(
+            !held_then || after.contains_key(id),
+            "in-use record {id} survived"
+        );
+    }
+    let out = running.wait_with_output().expect("wait for the build");
+    assert!(
+        out.status.success(),
+        "the build survived the prune:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    scope.cleanup().await;
+}
