@@ -25,5 +25,6 @@ pub mod plan;
 pub mod progress;
 pub mod reference;
 pub mod report;
+pub mod summary;
 pub mod tag_times;
 pub mod units;
