@@ -7,7 +7,7 @@
 #
 # `podman system service -t 0` with its own --root (images, layers, libpod database),
 # --runroot, --tmpdir (libpod state, events log), --network-config-dir and socket under DIR,
-# an empty registries.conf (no registry is ever asked) and cgroupfs, so it never touches the
+# a registries.conf with no search registries (only the tests' own local registry, as insecure) and cgroupfs, so it never touches the
 # system's containers storage and needs neither systemd nor the network. Needs root.
 # STAGESWEEP_PODMAN_TIMEOUT (seconds, default 60) bounds the start-up wait.
 set -euo pipefail
@@ -27,7 +27,10 @@ start() {
     command -v podman >/dev/null 2>&1 || die "podman not found (install it: apt-get install -y podman)"
     command -v curl >/dev/null 2>&1 || die "curl not found (install it: apt-get install -y curl)"
     mkdir -p "$dir/root" "$dir/runroot" "$dir/tmp" "$dir/networks"
-    : >"$dir/registries.conf"
+    # No registry is searched for short names; the tests' own registry (tests/support/
+    # registry.rs: plain HTTP on 127.0.0.1 and a random port) is insecure, as dockerd treats
+    # 127.0.0.0/8 by default. (Podman 4 matches the prefix 127.0.0.1 for any port.)
+    printf '[[registry]]\nlocation = "127.0.0.1"\ninsecure = true\n' >"$dir/registries.conf"
     local sock="$dir/podman.sock"
     CONTAINERS_REGISTRIES_CONF="$dir/registries.conf" podman \
         --root "$dir/root" \

@@ -165,7 +165,7 @@ async fn coordinated(race: &Race, wrapper: &[&str], detect: bool) -> Value {
         "the build broke:\n{}\nprune:\n{stderr}",
         race.build_log()
     );
-    let deleted = json["summary"]["deleted_total"].as_u64().expect("deleted");
+    let deleted = json["summary"]["deleted"].as_u64().expect("deleted");
     assert!(deleted >= 2, "builder stage not deleted: {json}");
     assert_eq!(race.builder_images().await, 0);
     assert_eq!(json["builds"]["outcome"], "clear", "{json}");
@@ -181,10 +181,7 @@ async fn without_coordination_the_prune_breaks_the_build() {
     race.wait_for_the_sleep_step().await;
     let (code, json, stderr) = prune(&race.config(false), &[]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        json["summary"]["deleted_total"].as_u64() >= Some(2),
-        "{json}"
-    );
+    assert!(json["summary"]["deleted"].as_u64() >= Some(2), "{json}");
     let status = build.wait().await.expect("build exits");
     let log = race.build_log();
     assert!(!status.success(), "the hazard did not show:\n{log}");
@@ -270,7 +267,7 @@ async fn no_wait_exits_4_and_max_defer_gives_up_while_a_build_holds_the_lock() {
     drop(build);
     let (code, json, stderr) = prune(&config, &["--no-wait"]).await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(json["summary"]["deleted_total"], 2, "{json}");
+    assert_eq!(json["summary"]["deleted"], 2, "{json}");
     assert_eq!(json["builds"]["deferrals"], 0, "{json}");
     scope.cleanup().await;
 }

@@ -339,11 +339,12 @@ fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
         "" => None,
         p => Some(image_id(&format!("image {id} with a parent"), p)?),
     };
+    let (references, digests) = tags_and_digests(s.repo_tags, s.repo_digests);
     Ok(Image {
         id,
         parent_id,
-        references: real_references(s.repo_tags),
-        digests: real_references(s.repo_digests),
+        references,
+        digests,
         labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
         created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
         last_tagged: None,
@@ -353,11 +354,21 @@ fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
     })
 }
 
-/// References without the engine's placeholders for "none".
-fn real_references(refs: Vec<String>) -> Vec<String> {
-    refs.into_iter()
-        .filter(|r| !is_placeholder_reference(r))
-        .collect()
+/// `RepoTags` and `RepoDigests` as tags and digest references, without the engine's
+/// placeholders for "none". Podman also lists the `repo@sha256:…` of an image pulled by
+/// digest among its `RepoTags`: that is a digest, not a tag.
+fn tags_and_digests(tags: Vec<String>, digests: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let real = |r: &String| !is_placeholder_reference(r);
+    let mut digests: Vec<String> = digests.into_iter().filter(real).collect();
+    let mut references = Vec::with_capacity(tags.len());
+    for t in tags.into_iter().filter(real) {
+        if !t.contains('@') {
+            references.push(t);
+        } else if !digests.contains(&t) {
+            digests.push(t);
+        }
+    }
+    (references, digests)
 }
 
 /// An RFC 3339 time from the engine; `None` when missing or unparsable.
@@ -389,10 +400,14 @@ fn to_image_state(name: &str, inspect: ImageInspect) -> Result<ImageState, Engin
     // The zero time (`0001-01-01T00:00:00Z`) means "never tagged".
     let last_tagged = engine_time(inspect.metadata.and_then(|m| m.last_tag_time).as_deref())
         .filter(|t| t.timestamp() > 0);
+    let (references, digests) = tags_and_digests(
+        inspect.repo_tags.unwrap_or_default(),
+        inspect.repo_digests.unwrap_or_default(),
+    );
     Ok(ImageState {
         id,
-        references: real_references(inspect.repo_tags.unwrap_or_default()),
-        digests: real_references(inspect.repo_digests.unwrap_or_default()),
+        references,
+        digests,
         created: engine_time(inspect.created.as_deref()),
         last_tagged,
     })
@@ -737,6 +752,18 @@ mod tests {
         .unwrap();
         assert_eq!(child.parent_id, Some(img.id));
         assert!(child.is_dangling());
+    }
+
+    #[test]
+    fn a_digest_among_the_tags_is_a_digest() {
+        // Podman lists an image pulled by digest with `repo@sha256:…` in RepoTags too.
+        let d = "127.0.0.1:5000/app@sha256:ff".to_owned();
+        let (tags, digests) = tags_and_digests(
+            vec![d.clone(), "app:1".into(), "other@sha256:ee".into()],
+            vec![d.clone()],
+        );
+        assert_eq!(tags, vec!["app:1".to_owned()]);
+        assert_eq!(digests, vec![d, "other@sha256:ee".to_owned()]);
     }
 
     #[test]
