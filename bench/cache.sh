@@ -47,7 +47,7 @@ DOCKER_HOST=$(scripts/dockerd.sh start "$work/d")
 sock=${DOCKER_HOST#unix://}
 echo "bench: private dockerd at $DOCKER_HOST" >&2
 cp "$(command -v busybox)" "$work/ctx/busybox"
-printf 'lock_file: %s\nbuild_cache:\n  - name: everything\n    unused_for: 0s\n' \
+printf 'lock_file: %s\nhistory:\n  enabled: false\nbuild_cache:\n  - name: everything\n    unused_for: 0s\n' \
     "$work/stagesweep.lock" >"$work/stagesweep.yaml"
 results=$out/results.tsv
 printf 'tool\trep\trecords_before\trecords_deleted\tbytes_before\tbytes_freed\tsecs\n' >"$results"

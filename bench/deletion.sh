@@ -49,7 +49,9 @@ printf 'tool\tconcurrency\tn\trep\tsecs\tpeak_rss_kib\n' >"$results"
 # stagesweep's config: the ad-hoc flags pick the images; this only sets docker.concurrency.
 ss_config() {
     local c=$1 f=$work/stagesweep-c$1.yaml
-    printf 'docker:\n  concurrency: %s\n' "$c" >"$f"
+    # No history: the images are loaded just before the timed run (with a history they would
+    # be first seen now, kept until min_age).
+    printf 'docker:\n  concurrency: %s\nhistory:\n  enabled: false\n' "$c" >"$f"
     echo "$f"
 }
 

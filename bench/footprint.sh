@@ -73,6 +73,8 @@ run_on_start: true
 lock_file: $work/lock
 metrics:
   listen: 127.0.0.1:$port
+history:
+  path: $work/state/history.json
 EOF
     "$bin" agent --config "$work/agent.yaml" 2>"$work/agent.log" &
     agent=$!

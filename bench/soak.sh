@@ -62,6 +62,10 @@ port=$(( 20000 + RANDOM % 20000 ))
 cat >"$work/agent.yaml" <<EOF
 schedule: "@every 1s"
 lock_file: $work/lock
+# No history: the churn loads old images that the next pass must delete (with a history
+# they would be first seen now, younger than min_age); bench/history.sh measures the history.
+history:
+  enabled: false
 metrics:
   listen: 127.0.0.1:$port
 policies:

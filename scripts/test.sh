@@ -35,8 +35,9 @@ ping_host() {
 }
 
 daemon_dir=""
+# Stop the private dockerd and exit with the status given (else the one on entry).
 stop_daemon() {
-    local rc=$?
+    local rc=${1:-$?}
     trap - EXIT INT TERM
     if [ -n "$daemon_dir" ]; then
         "$root/scripts/dockerd.sh" stop "$daemon_dir" || echo "test.sh: stopping the private dockerd failed" >&2
@@ -90,7 +91,9 @@ stop_podman() {
 }
 run_podman=${STAGESWEEP_TEST_PODMAN:-$full_suite}
 if [ "$run_podman" = 1 ] || [ "$run_podman" = true ]; then
-    trap 'rc_=$?; stop_podman; (exit "$rc_"); stop_daemon' EXIT
+    # Not `(exit "$rc_")` before stop_daemon: under set -e a failing status there would end
+    # the trap before the dockerd is stopped.
+    trap 'rc_=$?; stop_podman; stop_daemon "$rc_"' EXIT
     podman_dir=$(mktemp -d "${TMPDIR:-/tmp}/stagesweep-podman.XXXXXX")
     started=$SECONDS
     podman_host=$("$root/scripts/podman.sh" start "$podman_dir")

@@ -62,7 +62,7 @@ impl Race {
     fn config(&self, detect: bool) -> PathBuf {
         let path = self.dir.path().join(format!("config-{detect}.yaml"));
         let text = format!(
-            "lock_file: {}\nbuilds:\n  lock_file: {}\n  detect: {detect}\n  retry: 1s\n  max_defer: 3m\n\
+            "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\n  detect: {detect}\n  retry: 1s\n  max_defer: 3m\n\
              policies:\n  - name: race\n    match:\n      labels: [stage=builder, \"{}\"]\n    min_age: 0s\n",
             self.dir
                 .path()
@@ -242,7 +242,7 @@ async fn no_wait_exits_4_and_max_defer_gives_up_while_a_build_holds_the_lock() {
     std::fs::write(
         &config,
         format!(
-            "lock_file: {}\nbuilds:\n  lock_file: {}\n  detect: false\n  retry: 1s\n  max_defer: 1s\n\
+            "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\n  detect: false\n  retry: 1s\n  max_defer: 1s\n\
              policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
             dir.path().join("run/stagesweep.lock").display(),
             build_lock.display(),

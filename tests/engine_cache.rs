@@ -91,8 +91,9 @@ fn stagesweep(config: &Path) -> Command {
 fn config(dir: &tempfile::TempDir, rules: &str) -> std::path::PathBuf {
     let path = dir.path().join("config.yaml");
     let text = format!(
-        "lock_file: {}\nbuild_cache:\n{rules}",
-        dir.path().join("stagesweep.lock").display()
+        "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\nbuild_cache:\n{rules}",
+        dir.path().join("stagesweep.lock").display(),
+        dir.path().join("builds.lock").display()
     );
     std::fs::write(&path, text).expect("write config");
     path
@@ -266,9 +267,9 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
     private_daemon_only();
     let _one = SERIAL.lock().await;
     let scope = Scope::new("cache-in-use").await;
-    let text = dockerfile(&scope, "RUN sleep 8 && echo slept > /slept");
+    let text = dockerfile(&scope, "RUN sleep 15 && echo slept > /slept");
     let context = buildkit_context(&[("Dockerfile", text.as_bytes(), 0o644)]);
-    let running = buildkit_build(context.path(), &scope.tag("slow"))
+    let mut running = buildkit_build(context.path(), &scope.tag("slow"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -305,6 +306,13 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
         assert!(r["outcome"].is_null(), "never attempted: {r}");
     }
     let after = records().await;
+    // A record is in use only while its step runs: once the build has moved on, BuildKit
+    // itself may drop or replace it, so survival is checked while the build still runs.
+    let still_running = running.try_wait().expect("the build's status").is_none();
+    assert!(
+        still_running,
+        "the build ended before the check (slower than its 15 s step?): raise the sleep"
+    );
     for id in &in_use {
         let held_then = held.iter().any(|r| r["id"] == id.as_str());
         assert!(

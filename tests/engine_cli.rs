@@ -43,7 +43,7 @@ async fn world(
     std::fs::write(
         &config,
         format!(
-            "lock_file: {}\nbuilds:\n  lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
+            "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
             lock.display(),
             dir.path().join("run/builds.lock").display(),
             scope.selector()

@@ -41,7 +41,7 @@ fn use_context(dir: &Path, name: &str) {
 
 fn plan(docker_config: &Path, env: &[(&str, &str)]) -> Output {
     let config = docker_config.join("stagesweep.yaml");
-    std::fs::write(&config, "policies: []\n").expect("write config");
+    std::fs::write(&config, "history:\n  enabled: false\npolicies: []\n").expect("write config");
     let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
     cmd.args(["plan", "--config"])
         .arg(&config)

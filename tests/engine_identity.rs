@@ -28,8 +28,9 @@ fn stagesweep(config: &Path) -> Command {
 fn config(scope: &Scope, dir: &tempfile::TempDir) -> PathBuf {
     let path = dir.path().join("config.yaml");
     let text = format!(
-        "lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
+        "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
         dir.path().join("run/stagesweep.lock").display(),
+        dir.path().join("run/builds.lock").display(),
         scope.selector()
     );
     std::fs::write(&path, text).expect("write config");

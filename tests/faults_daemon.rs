@@ -103,8 +103,9 @@ async fn killed_mid_prune_exit_3_in_time_nothing_outside_the_plan_and_the_agent_
     std::fs::write(
         &config,
         format!(
-            "docker:\n  host: \"{}\"\n  timeout: {TIMEOUT_SECS}s\n  concurrency: 2\nlock_file: {}/lock\n{}",
+            "history:\n  enabled: false\ndocker:\n  host: \"{}\"\n  timeout: {TIMEOUT_SECS}s\n  concurrency: 2\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\n{}",
             daemon.host,
+            dir.path().display(),
             dir.path().display(),
             w.policy()
         ),

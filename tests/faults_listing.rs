@@ -59,8 +59,9 @@ async fn run(images: Vec<u8>, args: &[&str]) -> Run {
     std::fs::write(
         &config,
         format!(
-            "docker:\n  host: \"{}\"\n  timeout: 30s\nlock_file: {}/lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
+            "history:\n  enabled: false\ndocker:\n  host: \"{}\"\n  timeout: 30s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
             server.host,
+            dir.path().display(),
             dir.path().display()
         ),
     )

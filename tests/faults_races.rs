@@ -59,8 +59,9 @@ async fn race(name: &str, n: usize) -> Race {
     std::fs::write(
         &config,
         format!(
-            "docker:\n  host: \"{}\"\n  timeout: 60s\nlock_file: {}/lock\npolicies:\n  - name: builders\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
+            "history:\n  enabled: false\ndocker:\n  host: \"{}\"\n  timeout: 60s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
             proxy.host,
+            dir.path().display(),
             dir.path().display(),
             scope.selector()
         ),

@@ -31,7 +31,8 @@ fn one_old_builder() -> Vec<u8> {
 
 fn config(host: &str, dir: &std::path::Path) -> String {
     format!(
-        "docker:\n  host: \"{host}\"\n  timeout: {TIMEOUT_SECS}s\nlock_file: {}/lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
+        "history:\n  enabled: false\ndocker:\n  host: \"{host}\"\n  timeout: {TIMEOUT_SECS}s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
+        dir.display(),
         dir.display()
     )
 }

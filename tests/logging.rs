@@ -16,7 +16,7 @@ fn agent_log(dir: &Path, flags: &[&str], env: &[(&str, String)]) -> String {
         &config,
         format!(
             "policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n\
-             lock_file: {}\nmetrics:\n  enabled: false\n",
+             lock_file: {}\nmetrics:\n  enabled: false\nhistory:\n  enabled: false\n",
             dir.join("lock").display()
         ),
     )

@@ -33,6 +33,9 @@ fn exposition() -> String {
     s.bytes_by_policy.insert("builder-stages".into(), 4096);
     s.matched_by_policy.insert("builder-stages".into(), 5);
     s.kept_by_reason.insert("younger_than_min_age".into(), 3);
+    s.build_cache
+        .bytes_by_rule
+        .insert("stale-build-cache".into(), 1024);
     m.record_summary(&s, chrono::Utc::now());
     m.record_failure(0.1);
     m.tick_skipped(SkipReason::DockerUnreachable);

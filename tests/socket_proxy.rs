@@ -99,10 +99,11 @@ async fn stagesweep_works_through_the_proxy_and_nothing_else_does() {
     std::fs::write(
         &config,
         format!(
-            "docker:\n  host: unix://{}\npolicies:\n  - name: proxied\n    match:\n      labels: [\"{}\", stagesweep.role=fixture]\n    min_age: 1h\nlock_file: {}\n",
+            "history:\n  enabled: false\ndocker:\n  host: unix://{}\npolicies:\n  - name: proxied\n    match:\n      labels: [\"{}\", stagesweep.role=fixture]\n    min_age: 1h\nlock_file: {}\nbuilds:\n  lock_file: {}\n",
             socket.display(),
             scope.selector(),
-            dir.path().join("lock").display()
+            dir.path().join("lock").display(),
+            dir.path().join("builds.lock").display()
         ),
     )
     .expect("write config");

@@ -1,6 +1,7 @@
 //! `stagesweep agent` as a child process for fault tests: its config in a temp dir, its log,
 //! one-shot HTTP GETs against its listener (each bounded in time), SIGTERM and exit.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -27,9 +28,21 @@ impl AgentProc {
     pub fn start(config: &str, docker_host: &str) -> AgentProc {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let text = config
+        let mut text = config
             .replace("{port}", &port.to_string())
             .replace("{dir}", &dir.path().display().to_string());
+        // The agent keeps a history and takes the build lock to delete: this one's are the
+        // test's own, never the host's (another test's agent or prune would share them).
+        let has =
+            |text: &str, key: &str| text.starts_with(key) || text.contains(&format!("\n{key}"));
+        if !has(&text, "history:") {
+            let history = dir.path().join("state/history.json");
+            let _ = writeln!(text, "history:\n  path: {}", history.display());
+        }
+        if !has(&text, "builds:") {
+            let lock = dir.path().join("builds.lock");
+            let _ = writeln!(text, "builds:\n  lock_file: {}", lock.display());
+        }
         let path = dir.path().join("agent.yaml");
         std::fs::write(&path, text).expect("write the agent config");
         let log = dir.path().join("agent.log");
