@@ -275,12 +275,18 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
         .spawn()
         .expect("start docker build");
     let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait until the build is in its long step: the same records in use for 1.5 s. Early
+    // in a build the records in use belong to the context transfer and COPY, whose refs are
+    // committed under other IDs as soon as those steps end.
+    let mut seen: (BTreeSet<String>, Instant) = (BTreeSet::new(), Instant::now());
     let in_use: BTreeSet<String> = loop {
         let busy: BTreeSet<String> = (records().await.into_values())
             .filter(|r| r.in_use)
             .map(|r| r.id)
             .collect();
-        if !busy.is_empty() {
+        if busy != seen.0 {
+            seen = (busy, Instant::now());
+        } else if !busy.is_empty() && seen.1.elapsed() >= Duration::from_millis(1500) {
             break busy;
         }
         assert!(
@@ -306,8 +312,7 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
         assert!(r["outcome"].is_null(), "never attempted: {r}");
     }
     let after = records().await;
-    // A record is in use only while its step runs: once the build has moved on, BuildKit
-    // itself may drop or replace it, so survival is checked while the build still runs.
+    // Checked while the build is still in that step (its records are still in use).
     let still_running = running.try_wait().expect("the build's status").is_none();
     assert!(
         still_running,
