@@ -610,7 +610,7 @@ fn check_journal_text(machine: &Machine) {
         std::fs::write(
             &config,
             format!(
-                "docker:\n  host: tcp://127.0.0.1:1\nrun_on_start: true\nmetrics:\n  enabled: false\nlock_file: {}\n",
+                "docker:\n  host: tcp://127.0.0.1:1\nrun_on_start: true\nmetrics:\n  enabled: false\nhistory:\n  enabled: false\nlock_file: {}\n",
                 dir.path().join("l").display()
             ),
         )
