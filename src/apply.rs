@@ -188,7 +188,7 @@ fn build(file: PlanFile) -> Result<SavedPlan, String> {
             parent_id: f.parent_id,
             references: f.references,
             digests: f.digests,
-            labels: std::collections::BTreeMap::new(),
+            labels: crate::inventory::Labels::new(),
             created: f.created,
             last_tagged: f.last_tagged,
             size: f.size,

@@ -3,8 +3,8 @@
 //! Owns the domain types that the planner reads. Knows nothing about bollard or I/O.
 
 mod cycles;
+mod labels;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cache::CacheRecord;
 pub use cycles::{Cut, cut_cycles, cycle_of};
+pub use labels::Labels;
 
 /// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
 ///
@@ -133,7 +134,7 @@ pub struct Image {
     /// `repo@sha256:…` references (`RepoDigests`; `<none>@<none>` is filtered out).
     pub digests: Vec<String>,
     /// Image labels (`config.Labels`).
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// Creation time reported by the engine.
     pub created: DateTime<Utc>,
     /// When the image was last tagged on this engine (`Metadata.LastTagTime` from image

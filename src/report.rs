@@ -427,7 +427,7 @@ mod tests {
             parent_id: None,
             references: Vec::new(),
             digests: Vec::new(),
-            labels: std::collections::BTreeMap::new(),
+            labels: crate::inventory::Labels::new(),
             created: DateTime::UNIX_EPOCH,
             last_tagged: None,
             size: 0,

@@ -2,7 +2,6 @@
 //! in-test engine and paused tokio time: start-up before docker exists, reconnecting after
 //! the engine goes away, and re-connecting when a reload changes `docker:`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use stagesweep::engine::{
     CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EventStream,
     ImageState, RemoveReport,
 };
-use stagesweep::inventory::{Container, Image};
+use stagesweep::inventory::{Container, Image, Labels};
 use tokio::sync::oneshot;
 
 const T0: &str = "2026-03-01T00:00:30Z";
@@ -162,7 +161,7 @@ fn old_image(n: u8) -> Image {
         parent_id: None,
         references: Vec::new(),
         digests: Vec::new(),
-        labels: BTreeMap::from([("stage".to_owned(), "builder".to_owned())]),
+        labels: Labels::from([("stage".to_owned(), "builder".to_owned())]),
         created: t(T0) - chrono::Duration::days(2),
         last_tagged: None,
         size: 1000,

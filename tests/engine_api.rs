@@ -101,7 +101,7 @@ async fn reads_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
         assert_eq!(Some(i.size), r["Size"].as_u64(), "{shape}");
         let labels: BTreeMap<String, String> =
             serde_json::from_value(r["Labels"].clone()).unwrap_or_default();
-        assert_eq!(i.labels, labels, "{shape}");
+        assert_eq!(i.labels, labels.into_iter().collect(), "{shape}");
     }
 
     let containers = engine.list_containers().await.expect("list containers");

@@ -89,7 +89,7 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
         .iter()
         .map(|c| {
             json!({
-                "Id": c.id, "Names": [format!("/bench-{}", &c.id[..8])], "Image": c.image_id,
+                "Id": c.id, "Names": [format!("/bench-{}", &c.id[..8])], "Image": c.image,
                 "ImageID": c.image_id, "Command": "/app", "Created": 1_700_000_000,
                 "State": c.state, "Status": c.state, "Ports": [], "Labels": {},
                 "HostConfig": { "NetworkMode": "none" }, "Mounts": [],

@@ -3,8 +3,6 @@
 //! untagged intermediate and a tagged final image per build), labels per project and tier,
 //! a few containers. Deterministic for a given size.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 use stagesweep::inventory::{Container, Image, ImageId, Inventory};
 
@@ -60,7 +58,7 @@ impl Builder {
             labels: labels
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect(),
             created,
             last_tagged: None,
             size,
@@ -127,18 +125,28 @@ pub fn inventory(n: usize, now: DateTime<Utc>) -> Inventory {
     }
 }
 
-/// Containers on the newest final images and on one builder stage (a `RUN` step in flight).
+/// Containers on the newest final images (by tag, a quarter of them stopped) and on one
+/// builder stage (a classic `RUN` step's container left behind, by bare ID and stopped: no
+/// build is in flight, so an agent's pass is not deferred).
 fn containers(images: &[Image], finals: &[usize], builder_leaves: &[usize]) -> Vec<Container> {
     let mut used: Vec<usize> = finals.iter().rev().take(20).copied().collect();
     used.extend(builder_leaves.get(builder_leaves.len() / 2));
     used.retain(|&i| i < images.len());
     used.iter()
         .enumerate()
-        .map(|(k, &i)| Container {
-            id: format!("{:016x}{:016x}", mix(k as u64 ^ 0xc0), mix(k as u64 ^ 0xc1)),
-            image_id: images[i].id,
-            image: images[i].id.to_string(),
-            state: if k % 4 == 0 { "exited" } else { "running" }.to_owned(),
+        .map(|(k, &i)| {
+            let tag = images[i].references.first();
+            Container {
+                id: format!("{:016x}{:016x}", mix(k as u64 ^ 0xc0), mix(k as u64 ^ 0xc1)),
+                image_id: images[i].id,
+                image: tag.cloned().unwrap_or_else(|| images[i].id.to_string()),
+                state: if k % 4 == 0 || tag.is_none() {
+                    "exited"
+                } else {
+                    "running"
+                }
+                .to_owned(),
+            }
         })
         .collect()
 }

@@ -18,7 +18,7 @@ use super::clock::Backoff;
 use super::telemetry::Telemetry;
 use crate::config::{Config, HistoryConfig, Measure};
 use crate::engine::Engine as _;
-use crate::history::History;
+use crate::history::file;
 use crate::history::store::{self, Opener};
 use crate::history::worker::{Ended, Shared, lock, session};
 use crate::inventory::Inventory;
@@ -169,26 +169,23 @@ async fn write_history(history: Shared, config: HistoryConfig, stop: Cancellatio
     save(&history, &config, failing).await;
 }
 
-/// Write a snapshot off the runtime's threads; on failure it stays dirty for the next try.
-/// Returns whether writing fails (warned about once, until it works again).
+/// Write the history off the runtime's thread; on failure it stays dirty for the next try.
+/// Returns whether writing fails (warned about once, until it works again). The file's bytes
+/// are made here, and only they cross to the blocking thread: that thread allocates next
+/// to nothing, so its memory arena stays small.
 async fn save(history: &Shared, config: &HistoryConfig, failing: bool) -> bool {
-    let snapshot: Option<History> = {
+    let bytes = {
         let mut h = lock(history);
-        h.dirty.then(|| {
-            let snapshot = h.clone(); // still dirty: `store::save` writes it
-            h.dirty = false;
-            snapshot
-        })
+        if !h.dirty {
+            return failing;
+        }
+        h.dirty = false;
+        file::to_bytes(&h)
     };
-    let Some(mut snapshot) = snapshot else {
-        return failing;
-    };
-    let config = config.clone();
-    let written =
-        tokio::task::spawn_blocking(move || store::save(&config, &mut snapshot, Opener::Agent))
-            .await;
+    let path = config.path.clone();
+    let written = tokio::task::spawn_blocking(move || file::write(&path, &bytes, true)).await;
     match written {
-        Ok(Ok(_)) => {
+        Ok(Ok(())) => {
             if failing {
                 tracing::info!("history written again");
             }

@@ -1,7 +1,6 @@
 //! Label predicates (`key`, `key=value`, `key!=value`): strict parsing, so that a typo or
 //! a pasted docker filter cannot silently select something else, and evaluation.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A label predicate: `key`, `key=value` or `key!=value`.
@@ -112,7 +111,7 @@ impl LabelPredicate {
 
     /// Whether a label set satisfies the predicate.
     #[must_use]
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &crate::inventory::Labels) -> bool {
         match self {
             LabelPredicate::Exists(k) => labels.contains_key(k),
             LabelPredicate::Equals(k, v) => labels.get(k) == Some(v),

@@ -1,6 +1,5 @@
 //! The validated, typed configuration that the rest of stagesweep reads.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -132,7 +131,7 @@ impl Matcher {
         &self,
         references: &[String],
         digests: &[String],
-        labels: &BTreeMap<String, String>,
+        labels: &crate::inventory::Labels,
     ) -> bool {
         let dangling = references.is_empty() && digests.is_empty();
         let dangling_ok = match self.dangling {

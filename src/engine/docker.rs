@@ -10,23 +10,19 @@ mod cache;
 pub mod context;
 mod df;
 mod events;
+mod listing;
 mod podman;
 mod protocol;
 mod raw;
 mod tls;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerSummary, ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo,
-};
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::models::{ContainerSummary, ImageDeleteResponseItem, ImageInspect, SystemInfo};
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptionsBuilder};
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::{DateTime, Utc};
 
@@ -61,6 +57,9 @@ pub struct DockerEngine {
     kind: EngineKind,
     /// Disk usage requests go one at a time (Docker 20.10 refuses concurrent ones).
     df_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Image listings go one at a time (the agent's history and its pass both list; two
+    /// 10 000-image answers at once would double the agent's peak memory).
+    listing_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Connect to the engine [`Endpoint::from_env`] resolves (`cfg.host`, else `$DOCKER_HOST`,
@@ -151,6 +150,7 @@ pub async fn connect_to(
         timeout_secs,
         kind,
         df_lock: Arc::default(),
+        listing_lock: Arc::default(),
     })
 }
 
@@ -243,11 +243,28 @@ impl Engine for DockerEngine {
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
-        let opts = ListImagesOptionsBuilder::new().all(true).build();
-        let summaries = self
-            .call("list images", self.docker.list_images(Some(opts)))
-            .await?;
-        summaries.into_iter().map(to_image).collect()
+        const WHAT: &str = "list images";
+        let _one_at_a_time = self.listing_lock.lock().await;
+        let path = listing::path(raw::ApiVersion::of(&self.docker));
+        let read = async {
+            use futures_util::TryStreamExt as _;
+            let mut answer = std::pin::pin!(raw::get_stream(&self.docker, &path));
+            let mut reader = listing::Reader::default();
+            while let Some(chunk) = answer.try_next().await? {
+                if let Err(e) = reader.feed(&chunk) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok::<_, BollardError>(reader.finish())
+        };
+        self.call(WHAT, read).await?.map_err(|e| match e {
+            listing::Unreadable::Image(e) => e,
+            listing::Unreadable::Text(cause) => EngineError::Garbled {
+                host: self.host.clone(),
+                what: WHAT.to_owned(),
+                cause: format!("not the JSON expected: {cause}"),
+            },
+        })
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
@@ -329,35 +346,17 @@ fn malformed(what: &str, id: &str) -> EngineError {
     ))
 }
 
-fn image_id(what: &str, id: &str) -> Result<ImageId, EngineError> {
+pub(super) fn image_id(what: &str, id: &str) -> Result<ImageId, EngineError> {
     id.parse().map_err(|_| malformed(what, id))
-}
-
-fn to_image(s: ImageSummary) -> Result<Image, EngineError> {
-    let id = image_id("an image", &s.id)?;
-    let parent_id = match s.parent_id.as_str() {
-        "" => None,
-        p => Some(image_id(&format!("image {id} with a parent"), p)?),
-    };
-    let (references, digests) = tags_and_digests(s.repo_tags, s.repo_digests);
-    Ok(Image {
-        id,
-        parent_id,
-        references,
-        digests,
-        labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
-        created: DateTime::from_timestamp(s.created, 0).unwrap_or_default(),
-        last_tagged: None,
-        size: u64::try_from(s.size).unwrap_or(0),
-        // -1 unless the engine computed it (`shared-size=1`, API 1.42+).
-        shared_size: u64::try_from(s.shared_size).ok(),
-    })
 }
 
 /// `RepoTags` and `RepoDigests` as tags and digest references, without the engine's
 /// placeholders for "none". Podman also lists the `repo@sha256:…` of an image pulled by
 /// digest among its `RepoTags`: that is a digest, not a tag.
-fn tags_and_digests(tags: Vec<String>, digests: Vec<String>) -> (Vec<String>, Vec<String>) {
+pub(super) fn tags_and_digests(
+    tags: Vec<String>,
+    digests: Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     let real = |r: &String| !is_placeholder_reference(r);
     let mut digests: Vec<String> = digests.into_iter().filter(real).collect();
     let mut references = Vec::with_capacity(tags.len());
@@ -559,7 +558,6 @@ fn os_error_text(io: &std::io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::io;
 
     use bollard::models::ContainerSummaryStateEnum;
@@ -569,7 +567,6 @@ mod tests {
     const UNIX: &str = "unix:///run/x/docker.sock";
     const TCP: &str = "tcp://127.0.0.1:1";
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn server(status_code: u16, message: &str) -> BollardError {
         BollardError::DockerResponseServerError {
@@ -725,36 +722,6 @@ mod tests {
     }
 
     #[test]
-    fn image_summary_maps_fields() {
-        let s = ImageSummary {
-            id: A.into(),
-            parent_id: String::new(),
-            repo_tags: vec!["<none>:<none>".into(), "app:1".into()],
-            repo_digests: vec!["<none>@<none>".into()],
-            created: 1_700_000_000,
-            size: 4096,
-            labels: HashMap::from([("stage".to_owned(), "builder".to_owned())]),
-            ..ImageSummary::default()
-        };
-        let img = to_image(s).unwrap();
-        assert_eq!(img.id.to_string(), A);
-        assert_eq!(img.parent_id, None);
-        assert_eq!(img.references, vec!["app:1".to_owned()]);
-        assert_eq!(img.labels.get("stage").map(String::as_str), Some("builder"));
-        assert_eq!(img.created.timestamp(), 1_700_000_000);
-        assert_eq!(img.size, 4096);
-        let child = to_image(ImageSummary {
-            id: B.into(),
-            parent_id: A.into(),
-            repo_tags: vec!["<none>:<none>".into()],
-            ..ImageSummary::default()
-        })
-        .unwrap();
-        assert_eq!(child.parent_id, Some(img.id));
-        assert!(child.is_dangling());
-    }
-
-    #[test]
     fn a_digest_among_the_tags_is_a_digest() {
         // Podman lists an image pulled by digest with `repo@sha256:…` in RepoTags too.
         let d = "127.0.0.1:5000/app@sha256:ff".to_owned();
@@ -848,21 +815,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_ids_fail_the_listing_with_the_value() {
-        let e = to_image(ImageSummary {
-            id: "sha256:aa".into(),
-            ..ImageSummary::default()
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains(r#""sha256:aa""#), "{e}");
-        assert!(e.to_string().contains("nothing was deleted"), "{e}");
-        let e = to_image(ImageSummary {
-            id: A.into(),
-            parent_id: "bogus".into(),
-            ..ImageSummary::default()
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains(r#""bogus""#), "{e}");
+    fn malformed_container_image_ids_fail_the_listing() {
         let e = to_container(ContainerSummary {
             id: Some("c1".into()),
             image: Some("app:1".into()),

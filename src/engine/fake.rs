@@ -8,7 +8,7 @@
 //! unreachable switch, a hook that changes the world before any call is answered (other
 //! actors on a live host), a call log, the deleted images and a concurrency gauge.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::{
     EventStream, ImageState, RemoveReport,
 };
 use crate::cache::CacheRecord;
-use crate::inventory::{Container, Image, ImageId};
+use crate::inventory::{Container, Image, ImageId, Labels};
 
 /// The ID the fake engine reports in [`EngineInfo`].
 pub const FAKE_ENGINE_ID: &str = "FAKE:ENGINE:0001";
@@ -58,7 +58,7 @@ pub fn image(seed: &str) -> ImageBuilder {
         parent_id: None,
         references: Vec::new(),
         digests: Vec::new(),
-        labels: BTreeMap::new(),
+        labels: Labels::new(),
         created: DateTime::from_timestamp(1_735_689_600, 0).expect("constant timestamp is valid"),
         last_tagged: None,
         size: 1000,

@@ -266,6 +266,11 @@ fn aside_path(path: &Path) -> PathBuf {
 /// Write the history crash-safe. With `create_dir`, a missing directory is created (mode
 /// 0700); without, a missing directory means "nowhere to write" and is an error.
 pub fn save(path: &Path, history: &History, create_dir: bool) -> Result<(), SaveError> {
+    write(path, &to_bytes(history), create_dir)
+}
+
+/// Write a history's bytes ([`to_bytes`]) as [`save`] does.
+pub fn write(path: &Path, bytes: &[u8], create_dir: bool) -> Result<(), SaveError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -289,7 +294,7 @@ pub fn save(path: &Path, history: &History, create_dir: bool) -> Result<(), Save
     name.push(path.file_name().unwrap_or_default());
     name.push(format!(".tmp-{}", std::process::id()));
     let tmp = dir.join(name);
-    let written = write_synced(&tmp, &to_bytes(history)).and_then(|()| fs::rename(&tmp, path));
+    let written = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(write_err(e));

@@ -5,10 +5,8 @@
 //! [`crate::config::Matcher::matches`], [`LabelPredicate::matches`] and
 //! [`crate::config::RefGlob::matches`] (the planner's property tests check them against those).
 
-use std::collections::BTreeMap;
-
 use crate::config::{Config, Dangling, LabelPredicate, Matcher, RefGlob};
-use crate::inventory::Image;
+use crate::inventory::{Image, Labels};
 use crate::reference::{Other, other_spelling};
 
 /// Every spelling of one image's references ([`crate::reference::spellings`]), written into
@@ -139,7 +137,7 @@ impl<'c> Compiled<'c> {
     /// The image's value for every compiled key, into `out` (cleared first). One pass over
     /// the image's labels: each key string is read once, and string equality compares
     /// lengths before bytes, so most pairs never touch the heap.
-    pub fn values<'i>(&self, labels: &'i BTreeMap<String, String>, out: &mut Vec<Option<&'i str>>) {
+    pub fn values<'i>(&self, labels: &'i Labels, out: &mut Vec<Option<&'i str>>) {
         out.clear();
         out.resize(self.keys.len(), None);
         for (key, value) in labels {

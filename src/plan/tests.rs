@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::{self, Config, Dangling, GroupBy, LabelPredicate, Matcher, Policy, RefGlob};
-use crate::inventory::{Container, Image, ImageId, Inventory};
+use crate::inventory::{Container, Image, ImageId, Inventory, Labels};
 
 const H: u64 = 3600;
 
@@ -22,7 +22,7 @@ fn image(short: &str, age_secs: u64) -> Image {
         parent_id: None,
         references: vec![],
         digests: vec![],
-        labels: BTreeMap::new(),
+        labels: Labels::new(),
         created: now() - chrono::Duration::seconds(i64::try_from(age_secs).unwrap()),
         last_tagged: None,
         size: 100,

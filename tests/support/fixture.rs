@@ -5,7 +5,7 @@
 //! fixtures share a layer unless one is built on another (`parent`, or `on` without a parent
 //! link). Several images go into one archive and one load call.
 
-use std::collections::BTreeMap;
+use stagesweep::inventory::Labels;
 
 use bollard::Docker;
 use bollard::query_parameters::ImportImageOptionsBuilder;
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct FixtureImage {
     pub tags: Vec<String>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub created: DateTime<Utc>,
     /// Bytes of random content in the image's own layer.
     pub layer_bytes: usize,
@@ -35,7 +35,7 @@ impl FixtureImage {
     pub fn new(label: &(String, String), created: DateTime<Utc>) -> Self {
         Self {
             tags: Vec::new(),
-            labels: BTreeMap::from([label.clone()]),
+            labels: Labels::from([label.clone()]),
             created,
             layer_bytes: 1024,
             parent: None,

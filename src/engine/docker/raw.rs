@@ -6,8 +6,9 @@
 //! public call for an arbitrary path or query (`keep-storage`). What it does have is a
 //! request modifier that runs on every request it builds: a clone of the client whose
 //! modifier replaces the path and query is pointed at the versioned request we build, and a
-//! call whose method and answer fit carries it — `ping` (GET, the body as text) and
-//! `prune_build` (POST, `BuildPruneResponse`, the same in every API version).
+//! call whose method and answer fit carries it — `ping` (GET, the body as text, invalid
+//! UTF-8 replaced), `export_image` (GET, the body's bytes as they arrive) and `prune_build`
+//! (POST, `BuildPruneResponse`, the same in every API version).
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -33,6 +34,15 @@ fn pointed_at(docker: &Docker, target: PathAndQuery) -> Docker {
         );
         request
     })
+}
+
+/// `GET path_and_query`; the body's bytes as they arrive, exactly as sent (a non-2xx answer
+/// is bollard's server error).
+pub(super) fn get_stream(
+    docker: &Docker,
+    path_and_query: &str,
+) -> impl futures_util::Stream<Item = Result<hyper::body::Bytes, BollardError>> + use<> {
+    pointed_at(docker, target(path_and_query)).export_image("-")
 }
 
 /// `GET path_and_query`; the body as text (non-2xx answers are bollard's server errors).
