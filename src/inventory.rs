@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cache::CacheRecord;
 pub use cycles::{Cut, cut_cycles, cycle_of};
-pub use labels::Labels;
+pub use labels::{Labels, Strings};
 
 /// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
 ///

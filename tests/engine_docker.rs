@@ -99,11 +99,11 @@ async fn list_images_maps_fixture_fields() {
         .expect("fixture 1 listed");
 
     assert_eq!(parent.created, created);
+    assert_eq!(parent.labels.get("stage"), Some("builder"));
     assert_eq!(
-        parent.labels.get("stage").map(String::as_str),
-        Some("builder")
+        parent.labels.get(support::TEST_LABEL),
+        Some(scope.id.as_str())
     );
-    assert_eq!(parent.labels.get(support::TEST_LABEL), Some(&scope.id));
     let refs: BTreeSet<_> = parent.references.iter().cloned().collect();
     assert_eq!(refs, BTreeSet::from([reported(&a), reported(&b)]));
     assert!(
@@ -382,7 +382,7 @@ async fn an_image_known_only_by_digest_is_not_dangling_and_digest_globs_protect_
         .await
         .expect("list")
         .into_iter()
-        .filter(|i| i.labels.get(support::TEST_LABEL) == Some(&scope.id))
+        .filter(|i| i.labels.get(support::TEST_LABEL) == Some(scope.id.as_str()))
         .collect();
     assert_eq!(listed.len(), 1, "{listed:#?}");
     let pulled = &listed[0];
@@ -453,8 +453,9 @@ async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
         ],
     )
     .await;
+    // (Whether `BuildCache` is listed depends on the daemon having used BuildKit yet: this
+    // test does not build, so it does not look.)
     let usage = engine.disk_usage().await.expect("disk usage");
-    assert!(usage.build_cache.is_some(), "20.10 lists its build cache");
     let shared = |id: &str| {
         (usage.shared_sizes.iter())
             .find(|(i, _)| *i == *id)

@@ -114,8 +114,8 @@ impl LabelPredicate {
     pub fn matches(&self, labels: &crate::inventory::Labels) -> bool {
         match self {
             LabelPredicate::Exists(k) => labels.contains_key(k),
-            LabelPredicate::Equals(k, v) => labels.get(k) == Some(v),
-            LabelPredicate::NotEquals(k, v) => labels.get(k) != Some(v),
+            LabelPredicate::Equals(k, v) => labels.get(k) == Some(v.as_str()),
+            LabelPredicate::NotEquals(k, v) => labels.get(k) != Some(v.as_str()),
         }
     }
 }

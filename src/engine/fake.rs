@@ -74,7 +74,7 @@ impl ImageBuilder {
     }
     #[must_use]
     pub fn label(mut self, key: &str, value: &str) -> Self {
-        self.0.labels.insert(key.to_owned(), value.to_owned());
+        self.0.labels.insert(key, value);
         self
     }
     /// Parent by seed (or full ID).

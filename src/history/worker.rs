@@ -87,9 +87,12 @@ pub async fn session<E: Engine>(
         apply(engine, history, e).await?;
     }
     let info = engine.info().await?;
-    let (images, containers) = tokio::try_join!(engine.list_images(), engine.list_containers())?;
-    let at = now();
     let reconciled = {
+        // The listing is dropped here, before the session follows events for as long as the
+        // agent runs (10 000 images hold megabytes).
+        let (images, containers) =
+            tokio::try_join!(engine.list_images(), engine.list_containers())?;
+        let at = now();
         let mut h = lock(history);
         let pending = h.pending_gap.take();
         let gap_end = if gap { Some(at) } else { pending };

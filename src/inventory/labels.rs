@@ -1,16 +1,19 @@
-//! An image's labels, compact: a key-sorted vector of pairs sized to fit. A host lists
-//! thousands of images with a handful of labels each; a `BTreeMap` would allocate a
-//! 500-byte node per image for them.
+//! An image's labels, compact: a key-sorted vector of pairs sized to fit, the strings shared.
+//! A host lists thousands of images with a handful of labels each, mostly the same ones
+//! (`stage=builder`, a project, a tier): a `BTreeMap` of `String`s would allocate a
+//! 500-byte node and a string per key and value for every image. Listings intern the
+//! strings ([`Strings`]), so each distinct key or value is held once.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::de::{MapAccess, Visitor};
+use rustc_hash::FxHashSet;
 use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 /// Labels (`config.Labels`), each key once, in key order.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Vec<(Arc<str>, Arc<str>)>);
 
 impl Labels {
     /// No labels.
@@ -19,14 +22,25 @@ impl Labels {
         Self(Vec::new())
     }
 
+    /// `pairs` with their strings taken from (or added to) `strings`.
+    pub fn interned<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        strings: &mut Strings,
+    ) -> Self {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (strings.get(k), strings.get(v)))
+            .collect()
+    }
+
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
     /// The value of `key`.
     #[must_use]
-    pub fn get(&self, key: &str) -> Option<&String> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.find(key).ok().map(|i| &*self.0[i].1)
     }
 
     /// Whether `key` is set (to any value).
@@ -36,19 +50,24 @@ impl Labels {
     }
 
     /// Set `key` to `value`; returns the value it replaces.
-    pub fn insert(&mut self, key: String, value: String) -> Option<String> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<Arc<str>>,
+        value: impl Into<Arc<str>>,
+    ) -> Option<Arc<str>> {
+        let key = key.into();
         match self.find(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value.into())),
             Err(i) => {
-                self.0.insert(i, (key, value));
+                self.0.insert(i, (key, value.into()));
                 None
             }
         }
     }
 
     /// The pairs in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.into_iter()
     }
 
     /// How many labels.
@@ -64,13 +83,16 @@ impl Labels {
     }
 }
 
-impl FromIterator<(String, String)> for Labels {
+impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for Labels {
     /// Sorted by key; of repeated keys the last value stays (as a map's `insert` would).
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
-        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         // Stable: repeated keys keep their order, and the last of each run is the one kept.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(pairs.len());
         for pair in pairs {
             match out.last_mut() {
                 Some(last) if last.0 == pair.0 => *last = pair,
@@ -82,21 +104,21 @@ impl FromIterator<(String, String)> for Labels {
     }
 }
 
-impl<const N: usize> From<[(String, String); N]> for Labels {
-    fn from(pairs: [(String, String); N]) -> Self {
+impl<K: Into<Arc<str>>, V: Into<Arc<str>>, const N: usize> From<[(K, V); N]> for Labels {
+    fn from(pairs: [(K, V); N]) -> Self {
         pairs.into_iter().collect()
     }
 }
 
 impl<'a> IntoIterator for &'a Labels {
-    type Item = (&'a String, &'a String);
+    type Item = (&'a str, &'a str);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, String)>,
-        fn(&'a (String, String)) -> (&'a String, &'a String),
+        std::slice::Iter<'a, (Arc<str>, Arc<str>)>,
+        fn(&'a (Arc<str>, Arc<str>)) -> (&'a str, &'a str),
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.0.iter().map(|(k, v)| (&**k, &**v))
     }
 }
 
@@ -116,33 +138,19 @@ impl Serialize for Labels {
     }
 }
 
-/// From a JSON object (`null` is no labels), as the engine lists them.
-impl<'de> Deserialize<'de> for Labels {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Pairs;
-        impl<'de> Visitor<'de> for Pairs {
-            type Value = Labels;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of label keys and values, or null")
-            }
-            fn visit_unit<E>(self) -> Result<Labels, E> {
-                Ok(Labels::new())
-            }
-            fn visit_none<E>(self) -> Result<Labels, E> {
-                Ok(Labels::new())
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Labels, D::Error> {
-                d.deserialize_map(self)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(pair) = map.next_entry::<String, String>()? {
-                    pairs.push(pair);
-                }
-                Ok(pairs.into_iter().collect())
-            }
+/// The distinct strings of one listing's labels, each held once.
+#[derive(Debug, Default)]
+pub struct Strings(FxHashSet<Arc<str>>);
+
+impl Strings {
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(s) {
+            return Arc::clone(shared);
         }
-        deserializer.deserialize_option(Pairs)
+        let shared: Arc<str> = Arc::from(s);
+        self.0.insert(Arc::clone(&shared));
+        shared
     }
 }
 
@@ -150,44 +158,40 @@ impl<'de> Deserialize<'de> for Labels {
 mod tests {
     use super::*;
 
-    fn pair(k: &str, v: &str) -> (String, String) {
-        (k.to_owned(), v.to_owned())
-    }
-
     #[test]
     fn keeps_keys_sorted_and_unique_like_a_map() {
-        let mut labels: Labels = [pair("tier", "prod"), pair("a", "1"), pair("tier", "dev")]
+        let mut labels: Labels = [("tier", "prod"), ("a", "1"), ("tier", "dev")]
             .into_iter()
             .collect();
         assert_eq!(labels.len(), 2);
-        assert_eq!(
-            labels.get("tier").map(String::as_str),
-            Some("dev"),
-            "last wins"
-        );
-        assert_eq!(labels.insert("b".into(), "2".into()), None);
-        assert_eq!(labels.insert("a".into(), "3".into()), Some("1".into()));
-        let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(labels.get("tier"), Some("dev"), "last wins");
+        assert_eq!(labels.insert("b", "2"), None);
+        assert_eq!(labels.insert("a", "3").as_deref(), Some("1"));
+        let keys: Vec<&str> = labels.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "b", "tier"]);
         assert!(labels.contains_key("b") && !labels.contains_key("c"));
         assert_eq!(labels.get("c"), None);
-    }
-
-    #[test]
-    fn reads_and_writes_json_objects() {
-        let labels: Labels =
-            serde_json::from_str(r#"{"z": "1", "stage": "builder"}"#).expect("json");
         assert_eq!(
-            labels,
-            Labels::from([pair("stage", "builder"), pair("z", "1")])
+            format!("{labels:?}"),
+            r#"{"a": "3", "b": "2", "tier": "dev"}"#
         );
         assert_eq!(
             serde_json::to_string(&labels).expect("json"),
-            r#"{"stage":"builder","z":"1"}"#
+            r#"{"a":"3","b":"2","tier":"dev"}"#
         );
-        let none: Labels = serde_json::from_str("null").expect("null");
-        assert!(none.is_empty());
-        let err = serde_json::from_str::<Labels>(r#"{"a": 1}"#).expect_err("a number");
-        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn interned_labels_share_their_strings() {
+        let mut strings = Strings::default();
+        let one = Labels::interned([("stage", "builder"), ("p", "x")], &mut strings);
+        let two = Labels::interned([("stage", "builder")], &mut strings);
+        assert_eq!(one.get("stage"), Some("builder"));
+        assert_eq!(two, Labels::from([("stage", "builder")]));
+        let (a, b) = (&one.0[1], &two.0[0]);
+        assert!(
+            Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.1, &b.1),
+            "held once"
+        );
     }
 }

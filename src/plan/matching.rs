@@ -141,8 +141,8 @@ impl<'c> Compiled<'c> {
         out.clear();
         out.resize(self.keys.len(), None);
         for (key, value) in labels {
-            if let Some(k) = self.keys.iter().position(|c| *c == key.as_str()) {
-                out[k] = Some(value.as_str());
+            if let Some(k) = self.keys.iter().position(|c| *c == key) {
+                out[k] = Some(value);
             }
         }
     }

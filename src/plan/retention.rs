@@ -107,7 +107,7 @@ pub(super) fn group_key<'a>(image: &'a Image, group_by: &GroupBy) -> GroupKey<'a
     match group_by {
         GroupBy::None => None,
         GroupBy::Repository => image.references.first().map(|r| reference::repository(r)),
-        GroupBy::Label(key) => image.labels.get(key).map(String::as_str),
+        GroupBy::Label(key) => image.labels.get(key),
     }
 }
 

@@ -47,7 +47,7 @@ trait ImageExt {
 
 impl ImageExt for Image {
     fn label(mut self, k: &str, v: &str) -> Self {
-        self.labels.insert(k.into(), v.into());
+        self.labels.insert(k, v);
         self
     }
     fn tag(mut self, r: &str) -> Self {
@@ -604,7 +604,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                         }
                     }
                     for l in labels {
-                        im.labels.insert(LABELS[l].0.into(), LABELS[l].1.into());
+                        im.labels.insert(LABELS[l].0, LABELS[l].1);
                     }
                     im.digests.extend(digest.map(|d| DIGESTS[d].to_owned()));
                     im
@@ -741,7 +741,7 @@ proptest! {
         let p = plan(&inv, &cfg(vec![pol.clone()]), now());
         let mut groups: BTreeMap<Option<String>, Vec<&Image>> = BTreeMap::new();
         for im in inv.images.iter().filter(|im| pol.matcher.matches(&im.references, &im.digests, &im.labels)) {
-            groups.entry(im.labels.get("project").cloned()).or_default().push(im);
+            groups.entry(im.labels.get("project").map(str::to_owned)).or_default().push(im);
         }
         for members in groups.values_mut() {
             members.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));

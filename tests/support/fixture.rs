@@ -47,7 +47,7 @@ impl FixtureImage {
         self
     }
     pub fn label(mut self, key: &str, value: &str) -> Self {
-        self.labels.insert(key.to_owned(), value.to_owned());
+        self.labels.insert(key, value);
         self
     }
     pub fn layer_bytes(mut self, bytes: usize) -> Self {

@@ -4,14 +4,16 @@
 //! held more memory than the answer and the inventory together.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use chrono::DateTime;
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::raw::ApiVersion;
 use super::{image_id, tags_and_digests};
 use crate::engine::EngineError;
-use crate::inventory::{Image, Labels};
+use crate::inventory::{Image, Labels, Strings};
 
 /// The request on the negotiated API version: every image, intermediate ones included.
 pub(super) fn path(api: ApiVersion) -> String {
@@ -30,8 +32,8 @@ struct Listed<'a> {
     repo_tags: Option<Vec<String>>,
     #[serde(default)]
     repo_digests: Option<Vec<String>>,
-    #[serde(default)]
-    labels: Labels,
+    #[serde(default, borrow)]
+    labels: ListedLabels<'a>,
     created: i64,
     #[serde(default)]
     size: i64,
@@ -44,7 +46,62 @@ const fn minus_one() -> i64 {
     -1
 }
 
-fn to_image(l: Listed<'_>) -> Result<Image, EngineError> {
+/// A JSON string, borrowed from the answer's text unless it has escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Str<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Str<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Str(std::marker::PhantomData))
+    }
+}
+
+/// `Labels` as listed: an object of strings, or `null`.
+#[derive(Default)]
+struct ListedLabels<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ListedLabels<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Pairs<'a> {
+            type Value = ListedLabels<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of label keys and values, or null")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ListedLabels::default())
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(ListedLabels::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(ListedLabels(pairs))
+            }
+        }
+        deserializer.deserialize_option(Pairs(std::marker::PhantomData))
+    }
+}
+
+fn to_image(l: Listed<'_>, strings: &mut Strings) -> Result<Image, EngineError> {
     let id = image_id("an image", &l.id)?;
     let parent_id = match l.parent_id.as_deref().unwrap_or_default() {
         "" => None,
@@ -59,7 +116,7 @@ fn to_image(l: Listed<'_>) -> Result<Image, EngineError> {
         parent_id,
         references,
         digests,
-        labels: l.labels,
+        labels: Labels::interned(l.labels.0.iter().map(|(k, v)| (&*k.0, &*v.0)), strings),
         created: DateTime::from_timestamp(l.created, 0).unwrap_or_default(),
         last_tagged: None,
         size: u64::try_from(l.size).unwrap_or(0),
@@ -93,6 +150,8 @@ pub(super) struct Reader {
     in_string: bool,
     escaped: bool,
     images: Vec<Image>,
+    /// The label strings met so far, each held once.
+    strings: Strings,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -196,8 +255,8 @@ impl Reader {
                 self.offset + start
             ))
         })?;
-        self.images
-            .push(to_image(listed).map_err(Unreadable::Image)?);
+        let image = to_image(listed, &mut self.strings).map_err(Unreadable::Image)?;
+        self.images.push(image);
         Ok(())
     }
 
@@ -248,7 +307,7 @@ mod tests {
         assert_eq!(img.parent_id, None);
         assert_eq!(img.references, vec!["app:1".to_owned()]);
         assert!(img.digests.is_empty());
-        assert_eq!(img.labels.get("stage").map(String::as_str), Some("builder"));
+        assert_eq!(img.labels.get("stage"), Some("builder"));
         assert_eq!(img.created.timestamp(), 1_700_000_000);
         assert_eq!((img.size, img.shared_size), (4096, None));
         assert_eq!(child.parent_id, Some(img.id));
@@ -287,11 +346,8 @@ mod tests {
         );
         let whole = parse(&body).expect("a listing");
         assert_eq!(whole.len(), 2);
-        assert_eq!(whole[0].labels.get("x,y").map(String::as_str), Some("]}"));
-        assert_eq!(
-            whole[0].labels.get("q\\\"").map(String::as_str),
-            Some("[{\\\\")
-        );
+        assert_eq!(whole[0].labels.get("x,y"), Some("]}"));
+        assert_eq!(whole[0].labels.get("q\\\""), Some("[{\\\\"));
         assert_eq!(whole[1].parent_id, Some(whole[0].id));
         let bytes = body.as_bytes();
         for cut in 0..=bytes.len() {
