@@ -49,6 +49,9 @@ COPY config/sidecar.yaml /etc/stagesweep/config.yaml
 # Read by every subcommand, the HEALTHCHECK's included: mount another file here, or point
 # this at it.
 ENV STAGESWEEP_CONFIG=/etc/stagesweep/config.yaml
+# Fixed malloc thresholds: a pass's memory goes back to the system when the pass ends (the
+# same as the systemd unit; BENCHMARKS.md, "Agent memory").
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072
 USER 65532:65532
 EXPOSE 9477
 # Liveness: GET /livez on metrics.listen from the config (no curl in an empty image).

@@ -10,8 +10,10 @@
 # own memory: heap, stacks) and RssFile (pages of the executable and libraries, shared with
 # the page cache); then the peak (VmHWM). No docker daemon and no root needed.
 #
-#   bench/history.sh [--sizes 10000] [--secs 30] [--out DIR] [--bin PATH]
+#   bench/history.sh [--sizes 10000] [--secs 30] [--out DIR] [--bin PATH] [--glibc-defaults]
 #
+# The agent runs with the environment the systemd unit and the image give it (GLIBC_TUNABLES,
+# read from systemd/stagesweep.service); --glibc-defaults runs it without.
 # --bin measures another build of stagesweep (e.g. the static one of deploy/image/build.sh).
 # KEEP=1 keeps the work directory (logs, config, history) for a look afterwards.
 set -euo pipefail
@@ -22,12 +24,14 @@ sizes=10000
 secs=30
 out=""
 bin=""
+tunables=$(sed -n 's/^Environment=GLIBC_TUNABLES=//p' systemd/stagesweep.service)
 while [ $# -gt 0 ]; do
     case $1 in
     --sizes) sizes=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
+    --glibc-defaults) tunables=""; shift ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
 done
@@ -62,7 +66,7 @@ run_agent() {
         printf 'builds:\n  lock_file: %s/run/builds.lock\n' "$work"
         printf 'metrics:\n  listen: 127.0.0.1:0\nhistory:\n  path: %s\n' "$history"
     } >"$config"
-    DOCKER_HOST=unix://$sock RUST_LOG=stagesweep=info "$STAGESWEEP" agent --config "$config" 2>"$work/agent.log" &
+    GLIBC_TUNABLES=$tunables DOCKER_HOST=unix://$sock RUST_LOG=stagesweep=info "$STAGESWEEP" agent --config "$config" 2>"$work/agent.log" &
     agent=$!
     local rss=() anon=()
     for _ in $(seq 1 "$secs"); do

@@ -105,6 +105,40 @@ fn unit_lines(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The unit and the image set the same malloc thresholds, and glibc knows their names (it
+/// ignores unknown tunables without a word).
+#[test]
+fn the_unit_and_the_image_set_the_same_known_malloc_tunables() {
+    let unit = unit_lines("stagesweep.service");
+    let in_unit = (unit.iter())
+        .find_map(|l| l.strip_prefix("Environment=GLIBC_TUNABLES="))
+        .expect("the agent unit sets GLIBC_TUNABLES");
+    let dockerfile =
+        std::fs::read_to_string(units_dir().join("../Dockerfile")).expect("Dockerfile");
+    let in_image = (dockerfile.lines())
+        .find_map(|l| l.strip_prefix("ENV GLIBC_TUNABLES="))
+        .expect("the image sets GLIBC_TUNABLES");
+    assert_eq!(in_unit, in_image);
+    let loader = if cfg!(target_arch = "aarch64") {
+        "/lib/ld-linux-aarch64.so.1"
+    } else {
+        "/lib64/ld-linux-x86-64.so.2"
+    };
+    let out = Command::new(loader)
+        .arg("--list-tunables")
+        .output()
+        .expect("run the dynamic loader");
+    let known = String::from_utf8_lossy(&out.stdout);
+    for setting in in_unit.split(':') {
+        let (name, value) = setting.split_once('=').expect("name=value");
+        assert!(
+            known.lines().any(|l| l.starts_with(&format!("{name}:"))),
+            "glibc does not know {name}:\n{known}"
+        );
+        value.parse::<u64>().expect("a number of bytes");
+    }
+}
+
 #[test]
 fn agent_unit_has_the_notify_reload_restart_and_lock_settings() {
     let lines = unit_lines("stagesweep.service");
