@@ -36,6 +36,9 @@ pub(super) fn path(api: ApiVersion) -> String {
 #[serde(rename_all = "PascalCase")]
 struct Answer {
     images: Option<Vec<DfImage>>,
+    /// Absent: the engine keeps no build cache it can report. `null`: Docker with an empty
+    /// one (a daemon that has not run a BuildKit build yet answers `"BuildCache": null`).
+    #[serde(default, deserialize_with = "null_is_empty")]
     build_cache: Option<Vec<DfRecord>>,
     image_usage: Option<Usage<DfImage>>,
     build_cache_usage: Option<Usage<DfRecord>>,
@@ -54,6 +57,13 @@ struct DfImage {
     /// -1 when the engine did not compute it.
     #[serde(rename = "SharedSize", default = "minus_one")]
     shared_size: i64,
+}
+
+/// A list that is there, `null` read as empty (a missing one stays `None`, by `default`).
+fn null_is_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    Option::<Vec<T>>::deserialize(d).map(|list| Some(list.unwrap_or_default()))
 }
 
 const fn minus_one() -> i64 {
@@ -254,12 +264,15 @@ mod tests {
     }
 
     #[test]
-    fn no_build_cache_section_is_none_and_garbage_is_an_error() {
+    fn no_build_cache_section_is_none_null_is_empty_and_garbage_is_an_error() {
         let podman =
             r#"{"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}"#;
         assert_eq!(parse(podman).unwrap().build_cache, Some(Vec::new()));
         let bare = r#"{"LayersSize": 0, "Images": []}"#;
         assert_eq!(parse(bare).unwrap().build_cache, None);
+        // Docker 20.10 before its first BuildKit build: an empty cache, not "no cache".
+        let fresh = r#"{"LayersSize": 0, "Images": [], "BuildCache": null, "BuilderSize": 0}"#;
+        assert_eq!(parse(fresh).unwrap().build_cache, Some(Vec::new()));
         let e = parse("OK").unwrap_err();
         assert!(e.to_string().contains("GET /system/df"), "{e}");
         let e = parse(r#"{"Images": [{"Id": "nope", "SharedSize": 1}]}"#).unwrap_err();
