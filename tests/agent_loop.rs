@@ -169,10 +169,14 @@ fn old_image(n: u8) -> Image {
     }
 }
 
+/// The agent's config; its locks next to `lock`, never the host's (the tests of this crate
+/// run at once, and one's deletions under the build lock would defer another's pass).
 fn config_text(lock: &std::path::Path, host: &str) -> String {
     format!(
         "docker:\n  host: {host}\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n\
-         schedule: \"@every 10s\"\nrun_on_start: true\nlock_file: {}\nmetrics:\n  enabled: false\n",
+         schedule: \"@every 10s\"\nrun_on_start: true\nlock_file: {}\nbuilds:\n  lock_file: {}.builds\n\
+         history:\n  enabled: false\nmetrics:\n  enabled: false\n",
+        lock.display(),
         lock.display()
     )
 }

@@ -127,11 +127,13 @@ fn write_config(dir: &Path, label: &(String, String), high: u8, low: u8) -> Path
         &config,
         format!(
             "policies:\n  - name: pressure\n    match:\n      labels: [\"{}={}\"]\n    min_age: 1h\n    when: disk_pressure\n\
-             disk:\n  high: {high}\n  low: {low}\nhistory:\n  path: {}\nlock_file: {}\n",
+             disk:\n  high: {high}\n  low: {low}\nhistory:\n  path: {}\nlock_file: {}\n\
+             builds:\n  lock_file: {}\n",
             label.0,
             label.1,
             dir.join("state/history.json").display(),
-            dir.join("run/stagesweep.lock").display()
+            dir.join("run/stagesweep.lock").display(),
+            dir.join("run/builds.lock").display()
         ),
     )
     .expect("write config");
@@ -239,7 +241,8 @@ fn percentages_without_a_visible_filesystem_are_a_config_error() {
         &config,
         format!(
             "policies:\n  - name: p\n    match:\n      labels: [stagesweep.test=none]\n    when: disk_pressure\n\
-             disk:\n  path: /nonexistent/docker\nlock_file: {}/lock\nhistory:\n  enabled: false\n",
+             disk:\n  path: /nonexistent/docker\nlock_file: {0}/lock\nhistory:\n  enabled: false\n\
+             builds:\n  lock_file: {0}/builds.lock\n",
             dir.path().display()
         ),
     )

@@ -28,6 +28,7 @@ fn write_config(dir: &Path, selector: &str, extra: &str) -> PathBuf {
     let text = format!(
         "policies:\n  - name: hist\n    match:\n      labels: [\"{selector}\"]\n    min_age: 1h\n\
          schedule: \"@every 1h\"\nrun_on_start: true\nlock_file: {dir}/run/stagesweep.lock\n\
+         builds:\n  lock_file: {dir}/run/builds.lock\n\
          metrics:\n  enabled: false\nhistory:\n  path: {dir}/state/history.json\n{extra}",
         dir = dir.display()
     );
