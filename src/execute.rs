@@ -6,7 +6,7 @@
 mod identity;
 mod parents;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
@@ -82,11 +82,10 @@ pub async fn execute<E: Engine>(
     stop: &CancellationToken,
     progress: &ProgressBar,
 ) -> Vec<DeletionResult> {
-    let image_of = |k: usize| &images[plan.decisions[plan.deletions[k].decision].image];
-    let children = planned_children(plan.deletions.len(), image_of);
-    let known: HashSet<ImageId> = images.iter().map(|i| i.id).collect();
-    let planned: HashSet<ImageId> = (0..plan.deletions.len()).map(|k| image_of(k).id).collect();
-    let chains = Chains::new(images, planned);
+    let position_of = |k: usize| plan.decisions[plan.deletions[k].decision].image;
+    let image_of = |k: usize| &images[position_of(k)];
+    let chains = Chains::new(images, (0..plan.deletions.len()).map(position_of));
+    let children = planned_children(plan.deletions.len(), image_of, &chains);
     let alongside = Mutex::new(HashMap::new());
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
@@ -106,7 +105,6 @@ pub async fn execute<E: Engine>(
             in_use: in_use.as_ref(),
             children: &children,
             outcomes: &outcomes,
-            known: &known,
             chains: &chains,
             alongside: &alongside,
         };
@@ -130,12 +128,15 @@ pub async fn execute<E: Engine>(
 }
 
 /// For each deletion, the deletions of its planned children (by index into the deletions).
-fn planned_children<'i>(n: usize, image_of: impl Fn(usize) -> &'i Image) -> Vec<Vec<usize>> {
-    let index: HashMap<ImageId, usize> = (0..n).map(|k| (image_of(k).id, k)).collect();
+fn planned_children<'i>(
+    n: usize,
+    image_of: impl Fn(usize) -> &'i Image,
+    chains: &Chains,
+) -> Vec<Vec<usize>> {
     let mut children = vec![Vec::new(); n];
     for k in 0..n {
-        if let Some(p) = image_of(k).parent_id.and_then(|p| index.get(&p)) {
-            children[*p].push(k);
+        if let Some(p) = image_of(k).parent_id.and_then(|p| chains.deletion_of(p)) {
+            children[p].push(k);
         }
     }
     children
@@ -184,10 +185,8 @@ struct Ctx<'a, E> {
     children: &'a [Vec<usize>],
     /// Outcomes of earlier waves, by deletion index.
     outcomes: &'a [Option<Outcome>],
-    /// Every image ID of the inventory.
-    known: &'a HashSet<ImageId>,
-    /// Parent links and the planned set.
-    chains: &'a Chains,
+    /// The inventory by ID, parent links and the planned set.
+    chains: &'a Chains<'a>,
     /// Planned images an engine deleted along with a child (Podman), with that child.
     alongside: &'a Mutex<HashMap<ImageId, ImageId>>,
 }
@@ -236,7 +235,7 @@ impl<E: Engine> Ctx<'_, E> {
     /// layers): planned ones are recorded; anything else is said loudly.
     fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
         let mut map = self.alongside.lock().expect("never held across a panic");
-        for id in deleted.iter().filter(|id| self.known.contains(id)) {
+        for id in deleted.iter().filter(|id| self.chains.knows(**id)) {
             if self.chains.is_planned(*id) {
                 map.insert(*id, child);
             } else {

@@ -45,7 +45,7 @@ pub(super) struct Attempt {
 pub(super) async fn delete<E: Engine>(
     engine: &E,
     planned: &Image,
-    chains: &Chains,
+    chains: &Chains<'_>,
     in_use: Option<&InUse>,
 ) -> Attempt {
     let mut calls = Calls {
@@ -73,7 +73,7 @@ pub(super) async fn delete<E: Engine>(
 struct Calls<'a, E> {
     engine: &'a E,
     planned: &'a Image,
-    chains: &'a Chains,
+    chains: &'a Chains<'a>,
     notes: Vec<String>,
     also_deleted: Vec<ImageId>,
 }
