@@ -12,30 +12,27 @@ use std::collections::HashMap;
 use crate::engine::{Engine, EngineError};
 use crate::inventory::{Image, ImageId};
 
-/// No deletion: the image is not planned.
-const NONE: u32 = u32::MAX;
-
 /// The inventory by ID, its parent links, and the planned set.
 pub(super) struct Chains<'i> {
     images: &'i [Image],
-    /// Position in `images` of each image ID.
+    /// Position in `images` of each image ID (`u32`: a smaller entry in a map of every image).
     position: HashMap<ImageId, u32>,
-    /// For each image (by position), the index of the deletion that deletes it, or [`NONE`].
-    deletion: Vec<u32>,
+    /// For each image (by position), the index of the deletion that deletes it.
+    deletion: Vec<Option<u32>>,
 }
 
 impl<'i> Chains<'i> {
     /// `planned` yields, in deletion order, the position in `images` of each deletion's image.
     pub fn new(images: &'i [Image], planned: impl Iterator<Item = usize>) -> Self {
-        let mut position = HashMap::with_capacity(images.len());
-        for (n, image) in images.iter().enumerate() {
-            // Inventories never reach 4 billion images; clamp rather than wrap if one did.
-            position.insert(image.id, u32::try_from(n).unwrap_or(NONE));
-        }
-        let mut deletion = vec![NONE; images.len()];
+        // Inventories never reach 4 billion images; one that did would lose the images past
+        // that (unknown to the index: never taken for planned), not wrap onto others.
+        let position = (images.iter().enumerate())
+            .filter_map(|(n, image)| Some((image.id, u32::try_from(n).ok()?)))
+            .collect();
+        let mut deletion = vec![None; images.len()];
         for (k, n) in planned.enumerate() {
             if let Some(slot) = deletion.get_mut(n) {
-                *slot = u32::try_from(k).unwrap_or(NONE);
+                *slot = u32::try_from(k).ok();
             }
         }
         Self {
@@ -58,8 +55,7 @@ impl<'i> Chains<'i> {
     /// The index of the deletion that deletes this image, if it is planned.
     pub fn deletion_of(&self, id: ImageId) -> Option<usize> {
         let (n, _) = self.image(id)?;
-        let k = *self.deletion.get(n)?;
-        (k != NONE).then(|| usize::try_from(k).ok()).flatten()
+        usize::try_from((*self.deletion.get(n)?)?).ok()
     }
 
     pub fn is_planned(&self, id: ImageId) -> bool {
