@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan};
 use identity::InUse;
-use parents::Chains;
+use parents::{Chains, Children};
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,26 @@ impl Outcome {
     }
 }
 
+/// How a finished deletion ended, as far as the deletions of its parents need to know: a
+/// parent goes only once its planned children are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Gone,
+    NotAttempted,
+    /// Still there; the outcome's kind.
+    Stayed(&'static str),
+}
+
+impl Settled {
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            o if o.is_gone() => Self::Gone,
+            Outcome::NotAttempted => Self::NotAttempted,
+            o => Self::Stayed(o.kind()),
+        }
+    }
+}
+
 /// Run the plan's deletions: wave by wave (children before parents), at most `concurrency`
 /// calls in flight, stopping before new deletions once `stop` fires. A parent whose planned
 /// child is still there is not attempted. Results come back in plan order.
@@ -85,9 +105,11 @@ pub async fn execute<E: Engine>(
     let position_of = |k: usize| plan.decisions[plan.deletions[k].decision].image;
     let image_of = |k: usize| &images[position_of(k)];
     let chains = Chains::new(images, (0..plan.deletions.len()).map(position_of));
-    let children = planned_children(plan.deletions.len(), image_of, &chains);
+    let children = Children::new(plan.deletions.len(), |k| {
+        image_of(k).parent_id.and_then(|p| chains.deletion_of(p))
+    });
     let alongside = Mutex::new(HashMap::new());
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.deletions.len()];
+    let mut settled: Vec<Option<Settled>> = vec![None; plan.deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
     let mut start = 0;
     while start < plan.deletions.len() {
@@ -104,18 +126,25 @@ pub async fn execute<E: Engine>(
             stop,
             in_use: in_use.as_ref(),
             children: &children,
-            outcomes: &outcomes,
+            settled: &settled,
             chains: &chains,
             alongside: &alongside,
         };
-        let runs = runs(&ctx, start..end, progress);
-        let wave_results: Vec<(usize, DeletionResult)> = stream::iter(runs)
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        for (k, r) in wave_results {
-            outcomes[k] = Some(r.outcome.clone());
-            results.push(r);
+        // Each result goes straight into `results` (a wave can be most of a first pass);
+        // `settled` is written once the wave is over, since the wave reads it.
+        let first = results.len();
+        let mut ks: Vec<usize> = Vec::with_capacity(end - start);
+        {
+            let mut wave = std::pin::pin!(
+                stream::iter(runs(&ctx, start..end, progress)).buffer_unordered(concurrency.max(1))
+            );
+            while let Some((k, r)) = wave.next().await {
+                ks.push(k);
+                results.push(r);
+            }
+        }
+        for (k, r) in ks.into_iter().zip(&results[first..]) {
+            settled[k] = Some(Settled::of(&r.outcome));
         }
         start = end;
     }
@@ -123,23 +152,9 @@ pub async fn execute<E: Engine>(
     for (k, d) in plan.deletions.iter().enumerate() {
         position[d.decision] = k;
     }
-    results.sort_by_key(|r| position[r.decision]);
+    // Unstable: the keys are distinct, and a stable sort would copy all the results once more.
+    results.sort_unstable_by_key(|r| position[r.decision]);
     results
-}
-
-/// For each deletion, the deletions of its planned children (by index into the deletions).
-fn planned_children<'i>(
-    n: usize,
-    image_of: impl Fn(usize) -> &'i Image,
-    chains: &Chains,
-) -> Vec<Vec<usize>> {
-    let mut children = vec![Vec::new(); n];
-    for k in 0..n {
-        if let Some(p) = image_of(k).parent_id.and_then(|p| chains.deletion_of(p)) {
-            children[p].push(k);
-        }
-    }
-    children
 }
 
 /// The deletions of one wave as futures. Spelled out with one named lifetime: a closure
@@ -182,9 +197,9 @@ struct Ctx<'a, E> {
     images: &'a [Image],
     stop: &'a CancellationToken,
     in_use: Option<&'a InUse>,
-    children: &'a [Vec<usize>],
-    /// Outcomes of earlier waves, by deletion index.
-    outcomes: &'a [Option<Outcome>],
+    children: &'a Children,
+    /// How the deletions of earlier waves ended, by deletion index.
+    settled: &'a [Option<Settled>],
     /// The inventory by ID, parent links and the planned set.
     chains: &'a Chains<'a>,
     /// Planned images an engine deleted along with a child (Podman), with that child.
@@ -246,20 +261,20 @@ impl<E: Engine> Ctx<'_, E> {
 
     /// A planned child that is still on the engine keeps its parent: not attempted.
     fn blocked_by_child(&self, k: usize) -> Option<Outcome> {
-        let (c, outcome) = self.children[k].iter().find_map(|&c| {
-            let o = self.outcomes[c].as_ref()?;
-            (!o.is_gone()).then_some((c, o))
-        })?;
-        if *outcome == Outcome::NotAttempted {
+        let (c, stayed) = self
+            .children
+            .of(k)
+            .iter()
+            .find_map(|&c| match self.settled[c]? {
+                Settled::Gone => None,
+                other => Some((c, other)),
+            })?;
+        let Settled::Stayed(kind) = stayed else {
             return Some(Outcome::NotAttempted);
-        }
+        };
         let child = &self.images[self.plan.decisions[self.plan.deletions[c].decision].image];
         Some(Outcome::Skipped {
-            reason: format!(
-                "its child {} was not deleted ({})",
-                child.id.short(),
-                outcome.kind()
-            ),
+            reason: format!("its child {} was not deleted ({kind})", child.id.short()),
         })
     }
 }

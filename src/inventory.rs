@@ -3,6 +3,7 @@
 //! Owns the domain types that the planner reads. Knows nothing about bollard or I/O.
 
 mod cycles;
+mod index;
 mod labels;
 
 use std::fmt;
@@ -10,11 +11,11 @@ use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cache::CacheRecord;
 pub use cycles::{Cut, cut_cycles, cycle_of};
+pub use index::IdIndex;
 pub use labels::{Labels, Strings};
 
 /// An image ID: the SHA-256 digest of the image's config, held as its 32 bytes.
@@ -220,16 +221,13 @@ impl Inventory {
     /// and the planner's parent rules cannot be trusted on one (the module doc of
     /// `inventory::cycles` says why this rejects rather than repairs). Linear in the images.
     pub fn check_parents(&self) -> Result<(), ParentCycles> {
-        let mut index: FxHashMap<ImageId, usize> =
-            FxHashMap::with_capacity_and_hasher(self.images.len(), FxBuildHasher);
-        for (i, im) in self.images.iter().enumerate() {
-            index.insert(im.id, i);
-        }
+        let index = IdIndex::new(&self.images);
         let mut parent: Vec<Option<usize>> = self
             .images
             .iter()
-            .map(|im| im.parent_id.and_then(|p| index.get(&p).copied()))
+            .map(|im| im.parent_id.and_then(|p| index.position(&p)))
             .collect();
+        drop(index);
         let cuts = cut_cycles(&mut parent);
         if cuts.is_empty() {
             return Ok(());

@@ -57,7 +57,7 @@ pub fn gather(
             gap_used = r.gap_used,
             "history reconciled"
         );
-        usage.history.clone_from(&h.images);
+        usage.history = Usage::records_of(images, &h.images);
     }
     if measure {
         let measured = measure_disk(config, info.root_dir.clone(), inventory);

@@ -376,7 +376,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> JsonReport<'a> {
                 policy: d.policy.as_deref(),
                 reason: &d.reason,
                 reason_text: d.reason.to_string(),
-                history: report.usage.history.get(&image.id),
+                history: report.usage.record(d.image),
                 wave: del.map(|x| x.wave),
                 reclaimable_bytes: del.map(|x| x.reclaim_bytes),
                 outcome: match r {

@@ -110,6 +110,7 @@ fn build_image(scope: &Scope) -> String {
         "the builder makes /out/run/stagesweep"
     );
     std::fs::copy(out.join("stagesweep"), ctx.path().join("out/stagesweep")).expect("copy binary");
+    check_static_and_packed(&out.join("stagesweep"));
     let tag = scope.tag("sidecar");
     let ctx_path = ctx.path().to_str().expect("utf-8 temp path");
     docker(&[
@@ -128,6 +129,31 @@ fn build_image(scope: &Scope) -> String {
     );
 
     tag
+}
+
+/// The image's binary needs no shared library (it runs `FROM scratch`) and carries its
+/// relocations packed (`DT_RELR`: ≈ 1 MiB less resident, BENCHMARKS.md "Agent memory"); the
+/// image test then shows that such a static-pie relocates itself and runs.
+fn check_static_and_packed(binary: &Path) {
+    let out = Command::new("readelf")
+        .args(["--dynamic", "--wide"])
+        .arg(binary)
+        .output()
+        .expect("readelf (binutils) is installed");
+    assert!(
+        out.status.success(),
+        "readelf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !dynamic.contains("(NEEDED)"),
+        "the image's binary needs shared libraries:\n{dynamic}"
+    );
+    assert!(
+        dynamic.contains("(RELR)"),
+        "the image's binary has no DT_RELR:\n{dynamic}"
+    );
 }
 
 #[tokio::test]

@@ -3,20 +3,15 @@
 //! along must be planned for deletion too. Checked on the engine at that moment, since a
 //! parent whose tag was removed after the plan would now go with its child.
 //!
-//! [`Chains`] is also the executor's one index of the inventory: image ID → position, which
-//! of them are planned, and which deletion deletes each. One map for all of these keeps a
-//! large first pass small (one entry per image, not four maps of IDs).
-
-use std::collections::HashMap;
+//! [`Chains`] is also the executor's one index of the inventory: image ID → position (an
+//! [`IdIndex`]), which of them are planned, and which deletion deletes each.
 
 use crate::engine::{Engine, EngineError};
-use crate::inventory::{Image, ImageId};
+use crate::inventory::{IdIndex, Image, ImageId};
 
 /// The inventory by ID, its parent links, and the planned set.
 pub(super) struct Chains<'i> {
-    images: &'i [Image],
-    /// Position in `images` of each image ID (`u32`: a smaller entry in a map of every image).
-    position: HashMap<ImageId, u32>,
+    index: IdIndex<'i>,
     /// For each image (by position), the index of the deletion that deletes it.
     deletion: Vec<Option<u32>>,
 }
@@ -24,11 +19,6 @@ pub(super) struct Chains<'i> {
 impl<'i> Chains<'i> {
     /// `planned` yields, in deletion order, the position in `images` of each deletion's image.
     pub fn new(images: &'i [Image], planned: impl Iterator<Item = usize>) -> Self {
-        // Inventories never reach 4 billion images; one that did would lose the images past
-        // that (unknown to the index: never taken for planned), not wrap onto others.
-        let position = (images.iter().enumerate())
-            .filter_map(|(n, image)| Some((image.id, u32::try_from(n).ok()?)))
-            .collect();
         let mut deletion = vec![None; images.len()];
         for (k, n) in planned.enumerate() {
             if let Some(slot) = deletion.get_mut(n) {
@@ -36,20 +26,18 @@ impl<'i> Chains<'i> {
             }
         }
         Self {
-            images,
-            position,
+            index: IdIndex::new(images),
             deletion,
         }
     }
 
     fn image(&self, id: ImageId) -> Option<(usize, &'i Image)> {
-        let n = usize::try_from(*self.position.get(&id)?).ok()?;
-        Some((n, self.images.get(n)?))
+        self.index.image(&id)
     }
 
     /// True when the inventory has this image.
     pub fn knows(&self, id: ImageId) -> bool {
-        self.position.contains_key(&id)
+        self.index.position(&id).is_some()
     }
 
     /// The index of the deletion that deletes this image, if it is planned.
@@ -86,5 +74,62 @@ impl<'i> Chains<'i> {
             }
         }
         Ok(None)
+    }
+}
+
+/// For each deletion, the deletions of its planned children (by index into the deletions),
+/// in deletion order: one flat list cut by offsets, not a vector per parent.
+pub(super) struct Children {
+    /// `list[start[k]..start[k + 1]]` are the children of deletion `k`.
+    start: Vec<usize>,
+    list: Vec<usize>,
+}
+
+impl Children {
+    /// The children of `n` deletions, from the deletion of each one's parent (if planned).
+    pub fn new(n: usize, parent: impl Fn(usize) -> Option<usize>) -> Self {
+        let parent: Vec<Option<usize>> = (0..n).map(parent).map(|p| p.filter(|&p| p < n)).collect();
+        let mut start = vec![0; n + 1];
+        for &p in parent.iter().flatten() {
+            start[p + 1] += 1;
+        }
+        for k in 0..n {
+            start[k + 1] += start[k];
+        }
+        let mut next = start.clone();
+        let mut list = vec![0; start[n]];
+        for (k, p) in parent.into_iter().enumerate() {
+            if let Some(p) = p {
+                list[next[p]] = k;
+                next[p] += 1;
+            }
+        }
+        Self { start, list }
+    }
+
+    /// The children of deletion `k`, in deletion order.
+    pub fn of(&self, k: usize) -> &[usize] {
+        self.start
+            .get(k..k + 2)
+            .map_or(&[][..], |s| &self.list[s[0]..s[1]])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Children;
+
+    #[test]
+    fn children_come_in_deletion_order_under_their_parent() {
+        // Deletions 0, 1 and 3 are children of 4; 2 of 5; 5 and 4 have no planned parent,
+        // and 6 names a parent outside the plan.
+        let parents = [Some(4), Some(4), Some(5), Some(4), None, None, Some(99)];
+        let children = Children::new(parents.len(), |k| parents[k]);
+        assert_eq!(children.of(4), [0, 1, 3]);
+        assert_eq!(children.of(5), [2]);
+        for k in [0, 1, 2, 3, 6, 7, 100] {
+            assert!(children.of(k).is_empty(), "{k}");
+        }
+        assert!(Children::new(0, |_| None).of(0).is_empty());
     }
 }

@@ -1,8 +1,9 @@
-//! An image's labels, compact: a key-sorted vector of pairs sized to fit, the strings shared.
+//! An image's labels, compact: a key-sorted slice of pairs, the strings and the slices shared.
 //! A host lists thousands of images with a handful of labels each, mostly the same ones
 //! (`stage=builder`, a project, a tier): a `BTreeMap` of `String`s would allocate a
 //! 500-byte node and a string per key and value for every image. Listings intern the
-//! strings ([`Strings`]), so each distinct key or value is held once.
+//! strings and the sets of labels ([`Strings`]), so each distinct key or value, and each
+//! distinct set of labels, is held once: images with the same labels share one slice.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,36 +12,48 @@ use rustc_hash::FxHashSet;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-/// Labels (`config.Labels`), each key once, in key order.
+/// The pairs of a [`Labels`], in key order.
+type Pairs = Arc<[(Arc<str>, Arc<str>)]>;
+
+/// Labels (`config.Labels`), each key once, in key order. `None` without labels.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Labels(Vec<(Arc<str>, Arc<str>)>);
+pub struct Labels(Option<Pairs>);
 
 impl Labels {
     /// No labels.
     #[must_use]
     pub const fn new() -> Self {
-        Self(Vec::new())
+        Self(None)
     }
 
-    /// `pairs` with their strings taken from (or added to) `strings`.
+    /// `pairs` with their strings, and the set itself, taken from (or added to) `strings`.
     pub fn interned<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         strings: &mut Strings,
     ) -> Self {
-        pairs
-            .into_iter()
-            .map(|(k, v)| (strings.get(k), strings.get(v)))
-            .collect()
+        let pairs = sorted(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (strings.get(k), strings.get(v))),
+        );
+        if pairs.is_empty() {
+            return Self::new();
+        }
+        Self(Some(strings.set(pairs)))
+    }
+
+    fn pairs(&self) -> &[(Arc<str>, Arc<str>)] {
+        self.0.as_deref().unwrap_or_default()
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+        self.pairs().binary_search_by(|(k, _)| (**k).cmp(key))
     }
 
     /// The value of `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.find(key).ok().map(|i| &*self.0[i].1)
+        self.find(key).ok().map(|i| &*self.pairs()[i].1)
     }
 
     /// Whether `key` is set (to any value).
@@ -49,20 +62,24 @@ impl Labels {
         self.find(key).is_ok()
     }
 
-    /// Set `key` to `value`; returns the value it replaces.
+    /// Set `key` to `value`; returns the value it replaces. (The pairs are copied: labels
+    /// are built this way only by hand, listings intern theirs.)
     pub fn insert(
         &mut self,
         key: impl Into<Arc<str>>,
         value: impl Into<Arc<str>>,
     ) -> Option<Arc<str>> {
         let key = key.into();
-        match self.find(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value.into())),
+        let mut pairs = self.pairs().to_vec();
+        let replaced = match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut pairs[i].1, value.into())),
             Err(i) => {
-                self.0.insert(i, (key, value.into()));
+                pairs.insert(i, (key, value.into()));
                 None
             }
-        }
+        };
+        self.0 = Some(pairs.into());
+        replaced
     }
 
     /// The pairs in key order.
@@ -73,34 +90,39 @@ impl Labels {
     /// How many labels.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs().len()
     }
 
     /// True without labels.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
     }
+}
+
+/// Sorted by key; of repeated keys the last value stays (as a map's `insert` would).
+fn sorted(pairs: impl Iterator<Item = (Arc<str>, Arc<str>)>) -> Vec<(Arc<str>, Arc<str>)> {
+    let mut pairs: Vec<(Arc<str>, Arc<str>)> = pairs.collect();
+    // Stable: repeated keys keep their order, and the last of each run is the one kept.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        match out.last_mut() {
+            Some(last) if last.0 == pair.0 => *last = pair,
+            _ => out.push(pair),
+        }
+    }
+    out
 }
 
 impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for Labels {
     /// Sorted by key; of repeated keys the last value stays (as a map's `insert` would).
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
-        let mut pairs: Vec<(Arc<str>, Arc<str>)> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        // Stable: repeated keys keep their order, and the last of each run is the one kept.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            match out.last_mut() {
-                Some(last) if last.0 == pair.0 => *last = pair,
-                _ => out.push(pair),
-            }
+        let pairs = sorted(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        if pairs.is_empty() {
+            return Self::new();
         }
-        out.shrink_to_fit();
-        Self(out)
+        Self(Some(pairs.into()))
     }
 }
 
@@ -118,7 +140,7 @@ impl<'a> IntoIterator for &'a Labels {
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        self.pairs().iter().map(|(k, v)| (&**k, &**v))
     }
 }
 
@@ -138,18 +160,32 @@ impl Serialize for Labels {
     }
 }
 
-/// The distinct strings of one listing's labels, each held once.
+/// The distinct strings of one listing's labels, and its distinct sets of labels, each held
+/// once.
 #[derive(Debug, Default)]
-pub struct Strings(FxHashSet<Arc<str>>);
+pub struct Strings {
+    strings: FxHashSet<Arc<str>>,
+    sets: FxHashSet<Pairs>,
+}
 
 impl Strings {
     /// The shared copy of `s`.
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(s) {
+        if let Some(shared) = self.strings.get(s) {
             return Arc::clone(shared);
         }
         let shared: Arc<str> = Arc::from(s);
-        self.0.insert(Arc::clone(&shared));
+        self.strings.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// The shared copy of a set of labels (sorted, keys unique).
+    fn set(&mut self, pairs: Vec<(Arc<str>, Arc<str>)>) -> Pairs {
+        if let Some(shared) = self.sets.get(pairs.as_slice()) {
+            return Arc::clone(shared);
+        }
+        let shared: Pairs = pairs.into();
+        self.sets.insert(Arc::clone(&shared));
         shared
     }
 }
@@ -188,10 +224,19 @@ mod tests {
         let two = Labels::interned([("stage", "builder")], &mut strings);
         assert_eq!(one.get("stage"), Some("builder"));
         assert_eq!(two, Labels::from([("stage", "builder")]));
-        let (a, b) = (&one.0[1], &two.0[0]);
+        let (a, b) = (&one.pairs()[1], &two.pairs()[0]);
         assert!(
             Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.1, &b.1),
             "held once"
         );
+        let three = Labels::interned([("p", "x"), ("stage", "builder")], &mut strings);
+        let (Some(one), Some(three)) = (&one.0, &three.0) else {
+            panic!("labels")
+        };
+        assert!(
+            Arc::ptr_eq(one, three),
+            "the same set, in any order, is held once"
+        );
+        assert_eq!(Labels::interned([], &mut strings), Labels::new());
     }
 }

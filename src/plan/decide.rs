@@ -46,7 +46,7 @@ pub(super) fn plan_on_threads(
     threads: usize,
 ) -> Plan {
     let graph = Graph::new(&inventory.images, threads);
-    let seen = Seen::new(&graph, &usage.history);
+    let seen = Seen::new(&graph, usage);
     // Shared names: reasons and decisions point at them instead of copying them per image.
     let names: Vec<Arc<str>> = config
         .policies
@@ -89,11 +89,12 @@ pub(super) fn plan_on_threads(
     };
     eviction.apply(&policy_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
+    drop(seen);
     let reasons: Vec<Reason> = reasons
         .into_iter()
         .map(|r| r.unwrap_or(Reason::NoPolicyMatches))
         .collect();
-    assemble(&graph, &policy_of, &names, reasons)
+    assemble(graph, &policy_of, &names, reasons)
 }
 
 /// Images used by containers, and their whole parent chains.
@@ -139,7 +140,7 @@ fn first_keep_reason(
     policy: Option<(&Policy, &Arc<str>)>,
     protection: &Protection,
     config: &Config,
-    seen: &Seen,
+    seen: &Seen<'_>,
     now: DateTime<Utc>,
 ) -> Option<Reason> {
     let Some((policy, name)) = policy else {
@@ -202,7 +203,7 @@ struct Walk<'a> {
     config: &'a Config,
     names: &'a [Arc<str>],
     compiled: Compiled<'a>,
-    seen: &'a Seen,
+    seen: &'a Seen<'a>,
     now: DateTime<Utc>,
 }
 

@@ -1,15 +1,14 @@
 //! The image graph: parent links resolved to indexes, and each image's own bytes.
 
 use chrono::{DateTime, Utc};
-use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::par;
-use crate::inventory::{Image, ImageId};
+use crate::inventory::{IdIndex, Image, ImageId};
 
 /// Images with parent links resolved to indexes (children are found by scanning `parent`).
 pub(super) struct Graph<'a> {
     pub images: &'a [Image],
-    index: FxHashMap<ImageId, usize>,
+    index: IdIndex<'a>,
     pub parent: Vec<Option<usize>>,
     /// Bytes deleting the image frees (see [`own_bytes`]).
     pub own_bytes: Vec<u64>,
@@ -74,13 +73,11 @@ impl<'a> Graph<'a> {
         let n = images.len();
         // One pass over the images for everything read in order (they are large and spread
         // out in memory; the compact copies are what later steps read at random).
-        let mut index: FxHashMap<ImageId, usize> =
-            FxHashMap::with_capacity_and_hasher(n, FxBuildHasher);
+        let index = IdIndex::new(images);
         let mut created = Vec::with_capacity(n);
         let mut size = Vec::with_capacity(n);
         let mut shared_size = Vec::with_capacity(n);
-        for (i, im) in images.iter().enumerate() {
-            index.insert(im.id, i);
+        for im in images {
             // Ranked by the later of Created and LastTagTime: a re-tagged image is new again.
             created.push(time_key(
                 im.last_tagged.map_or(im.created, |t| t.max(im.created)),
@@ -90,7 +87,7 @@ impl<'a> Graph<'a> {
         }
         let mut parent: Vec<Option<usize>> = vec![None; n];
         par::fill(&mut parent, threads, |i| {
-            images[i].parent_id.and_then(|p| index.get(&p).copied())
+            images[i].parent_id.and_then(|p| index.position(&p))
         });
         // Every walk up a chain (in-use parents, parents of kept images, waves, cascades)
         // relies on chains ending. A pass rejects a cyclic listing before planning
@@ -113,7 +110,7 @@ impl<'a> Graph<'a> {
     }
 
     pub fn index_of(&self, id: ImageId) -> Option<usize> {
-        self.index.get(&id).copied()
+        self.index.position(&id)
     }
 
     /// How an image is named in reasons: its first reference (a tag before a digest),

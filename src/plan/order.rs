@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// Order decisions (deletions first, in execution order) and compute waves.
 pub(super) fn assemble(
-    graph: &Graph<'_>,
+    graph: Graph<'_>,
     policy_of: &[Option<usize>],
     names: &[Arc<str>],
     reasons: Vec<Reason>,
@@ -17,8 +17,8 @@ pub(super) fn assemble(
         .iter()
         .map(|r| r.action() == Action::Delete)
         .collect();
-    let wave = waves(graph, &in_delete);
-    let order = decision_order(graph, &reasons, &wave);
+    let wave = waves(&graph, &in_delete);
+    let order = decision_order(&graph, &reasons, &wave);
     // Deletions come first in plan order.
     let deletions: Vec<Deletion> = order
         .iter()
@@ -30,6 +30,9 @@ pub(super) fn assemble(
         })
         .collect();
     let reclaimable_bytes = deletions.iter().map(|d| d.reclaim_bytes).sum();
+    let sharing_data = graph.sharing_data;
+    // The decisions are the plan's largest part: what only helped to plan goes first.
+    drop((graph, wave, in_delete));
     // Moved in inventory order: a sequential pass, where plan order would be a random gather.
     let decisions: Vec<Decision> = reasons
         .into_iter()
@@ -48,7 +51,7 @@ pub(super) fn assemble(
         order,
         deletions,
         reclaimable_bytes,
-        sharing_data: graph.sharing_data,
+        sharing_data,
     }
 }
 

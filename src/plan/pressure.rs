@@ -58,7 +58,7 @@ pub(super) struct Eviction<'g, 'a> {
     pub graph: &'g Graph<'a>,
     pub config: &'g Config,
     pub names: &'g [Arc<str>],
-    pub seen: &'g Seen,
+    pub seen: &'g Seen<'g>,
     pub usage: &'g Usage,
 }
 

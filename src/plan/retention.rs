@@ -126,7 +126,7 @@ pub(super) struct Retention<'g, 'a> {
     pub graph: &'g Graph<'a>,
     pub config: &'g Config,
     pub names: &'g [Arc<str>],
-    pub seen: &'g Seen,
+    pub seen: &'g Seen<'g>,
     pub now: DateTime<Utc>,
 }
 
@@ -235,7 +235,7 @@ impl Retention<'_, '_> {
 
 /// Sort a group's members newest first: by `Created` (`oldest`) or by last use (`lru`,
 /// the same as `oldest` for images the history does not know); ties by ID.
-fn rank_newest_first(graph: &Graph<'_>, seen: &Seen, order: Order, members: &mut [usize]) {
+fn rank_newest_first(graph: &Graph<'_>, seen: &Seen<'_>, order: Order, members: &mut [usize]) {
     let by_id = |a: usize, b: usize| graph.images[a].id.cmp(&graph.images[b].id);
     match order {
         Order::Lru => members.sort_unstable_by(|&a, &b| {

@@ -14,10 +14,28 @@ use crate::inventory::Image;
 /// Plain values gathered before planning, beside the inventory.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
-    /// History records by image (empty when the history is off).
-    pub history: Records,
+    /// Each image's history record, indexed like the inventory's images (empty when the
+    /// history is off): one small vector for the pass instead of a copy of the store's map.
+    pub history: Vec<Option<Record>>,
     /// The disk measurement, or why it failed; `None` when no policy needs it.
     pub disk: Option<Result<DiskUsage, String>>,
+}
+
+impl Usage {
+    /// The records of `images`, in their order (empty when `records` is).
+    #[must_use]
+    pub fn records_of(images: &[Image], records: &Records) -> Vec<Option<Record>> {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        images.iter().map(|i| records.get(&i.id).copied()).collect()
+    }
+
+    /// The record of the inventory's image `i`, when the history has one.
+    #[must_use]
+    pub fn record(&self, i: usize) -> Option<&Record> {
+        self.history.get(i).and_then(Option::as_ref)
+    }
 }
 
 /// Where an image's effective time comes from.
@@ -28,28 +46,29 @@ pub(super) enum Origin {
 }
 
 /// Per-image history, indexed like the inventory.
-pub(super) struct Seen {
-    records: Vec<Option<Record>>,
+pub(super) struct Seen<'u> {
+    records: &'u [Option<Record>],
     /// `last_used` (else `first_seen`), raised to the latest of the image's descendants.
     last_used: Vec<Option<(i64, Source)>>,
 }
 
-impl Seen {
+impl<'u> Seen<'u> {
     /// Empty (and allocation-free) when the history is.
-    pub fn new(graph: &Graph<'_>, history: &Records) -> Self {
-        if history.is_empty() {
+    pub fn new(graph: &Graph<'_>, usage: &'u Usage) -> Self {
+        let records = usage.history.as_slice();
+        if records.is_empty() {
             return Self {
-                records: Vec::new(),
+                records,
                 last_used: Vec::new(),
             };
         }
-        let records: Vec<Option<Record>> = graph
-            .images
-            .iter()
-            .map(|i| history.get(&i.id).copied())
-            .collect();
-        let mut last_used: Vec<Option<(i64, Source)>> = records
-            .iter()
+        debug_assert_eq!(
+            records.len(),
+            graph.len(),
+            "records are indexed like the inventory"
+        );
+        let mut last_used: Vec<Option<(i64, Source)>> = (0..graph.len())
+            .map(|i| records.get(i).copied().flatten())
             .map(|r| r.map(|r| (r.last_used.max(r.first_seen), r.last_used_by)))
             .collect();
         // Each use climbs the parent chain while it is the latest there.

@@ -51,14 +51,31 @@ fn history(entries: &[(&str, Record)]) -> Records {
     entries.iter().map(|(s, r)| (fake_id(s), *r)).collect()
 }
 
-fn run(images: Vec<Image>, config: &Config, usage: &Usage) -> (Inventory, Plan) {
+/// What a test gives the planner besides the images: history records by image ID (as the
+/// store keeps them) and the disk. [`run`] turns it into a [`Usage`] for its inventory.
+#[derive(Clone)]
+struct Given {
+    history: Records,
+    disk: Option<Result<DiskUsage, String>>,
+}
+
+fn run(images: Vec<Image>, config: &Config, given: &Given) -> (Inventory, Plan) {
     let inv = Inventory {
         images,
         containers: Vec::new(),
         build_cache: None,
     };
-    let plan = plan_with(&inv, config, usage, now());
+    let plan = plan_with(&inv, config, &given.usage(&inv.images), now());
     (inv, plan)
+}
+
+impl Given {
+    fn usage(&self, images: &[Image]) -> Usage {
+        Usage {
+            history: Usage::records_of(images, &self.history),
+            disk: self.disk.clone(),
+        }
+    }
 }
 
 fn kind(inv: &Inventory, plan: &Plan, seed: &str) -> &'static str {
@@ -87,7 +104,7 @@ fn min_age_counts_from_first_seen_whatever_created_says() {
         builder("epoch-seen-2h", 60 * 365 * D),
         builder("unknown", 30 * D),
     ];
-    let usage = Usage {
+    let usage = Given {
         history: history(&[
             ("old-but-new-here", seen(10 * 60, 10 * 60)),
             ("epoch", seen(5 * 60, 5 * 60)),
@@ -131,7 +148,7 @@ fn unused_for_uses_last_use_and_parents_count_their_children() {
             .created(ago(29 * D))
             .build(),
     ];
-    let usage = Usage {
+    let usage = Given {
         history: history(&[
             ("idle", seen(20 * D, 8 * D)),
             ("busy", seen(20 * D, D)),
@@ -167,7 +184,7 @@ fn keep_last_ranks_by_last_use_with_lru_and_by_created_with_oldest() {
         builder("oldest-busy", 9 * D),
         builder("middle", 5 * D),
     ];
-    let usage = Usage {
+    let usage = Given {
         history: history(&[
             ("newest-idle", seen(2 * D, 2 * D)),
             ("oldest-busy", seen(9 * D, H)),
@@ -197,8 +214,8 @@ fn keep_last_ranks_by_last_use_with_lru_and_by_created_with_oldest() {
 }
 
 /// `disk:` with high 85 / low 80 on a 10 000-byte disk with `available` bytes free.
-fn disk_usage(available: u64) -> Usage {
-    Usage {
+fn disk_usage(available: u64) -> Given {
+    Given {
         history: Records::default(),
         disk: Some(Ok(DiskUsage {
             source: "/data".into(),
@@ -240,7 +257,7 @@ fn lru_five() -> (Vec<Image>, Records) {
 fn over_high_evicts_least_recently_used_first_until_low_and_no_further() {
     let (images, records) = lru_five();
     // 91 % used: 2000 available at 80 % means 1100 bytes to free: three images of 400.
-    let usage = Usage {
+    let usage = Given {
         history: records,
         ..disk_usage(900)
     };
@@ -277,7 +294,7 @@ fn over_high_evicts_least_recently_used_first_until_low_and_no_further() {
 #[test]
 fn below_high_or_unmeasured_nothing_is_evicted() {
     let (images, records) = lru_five();
-    let calm = Usage {
+    let calm = Given {
         history: records.clone(),
         ..disk_usage(1600)
     };
@@ -287,7 +304,7 @@ fn below_high_or_unmeasured_nothing_is_evicted() {
         reason(&inv, &plan, "u0").to_string(),
         "matched p, disk space at 84.0% < high 85% on /data: no disk pressure"
     );
-    let broken = Usage {
+    let broken = Given {
         history: records,
         disk: Some(Err("cannot measure the disk at /nope: no such file".into())),
     };
@@ -309,7 +326,7 @@ fn pressure_keeps_keep_last_safety_and_children_before_parents() {
             .build(),
     );
     records.insert(fake_id("kid"), seen(20 * D, 20 * D));
-    let usage = Usage {
+    let usage = Given {
         history: records,
         ..disk_usage(900)
     };
@@ -318,7 +335,12 @@ fn pressure_keeps_keep_last_safety_and_children_before_parents() {
         containers: vec![container("c", "kid", "running")],
         build_cache: None,
     };
-    let plan = plan_with(&inv, &pressure_config("    keep_last: 1\n"), &usage, now());
+    let plan = plan_with(
+        &inv,
+        &pressure_config("    keep_last: 1\n"),
+        &usage.usage(&inv.images),
+        now(),
+    );
     assert_eq!(kind(&inv, &plan, "kid"), "in_use");
     assert_eq!(kind(&inv, &plan, "u0"), "parent_of_in_use");
     assert_eq!(kind(&inv, &plan, "u4"), "among_newest");
@@ -345,7 +367,7 @@ fn always_deletions_count_towards_low() {
     junk.order = Order::Oldest;
     junk.matcher.labels = vec![config::LabelPredicate::parse("junk").expect("valid")];
     c.policies.insert(0, junk);
-    let usage = Usage {
+    let usage = Given {
         history: records,
         ..disk_usage(900)
     };
@@ -383,10 +405,10 @@ proptest! {
                 containers.push(container(&format!("c{k}"), &seed, "running"));
             }
         }
-        let usage = Usage { history: records, ..disk_usage(available) };
+        let usage = Given { history: records, ..disk_usage(available) };
         let inv = Inventory { images, containers, build_cache: None };
         let config = pressure_config("");
-        let plan = plan_with(&inv, &config, &usage, now());
+        let plan = plan_with(&inv, &config, &usage.usage(&inv.images), now());
         let over_high = available <= 1500; // 85 % of 10 000 used
         let to_free = (2000u64).saturating_sub(available);
         let evicted: Vec<usize> = (0..inv.images.len())

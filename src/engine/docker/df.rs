@@ -3,6 +3,7 @@
 //! and API 1.52's `ImageUsage`/`BuildCacheUsage` with their `Items` (`verbose=1`; API 1.53
 //! drops the legacy lists).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,13 +35,15 @@ pub(super) fn path(api: ApiVersion) -> String {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Answer {
-    images: Option<Vec<DfImage>>,
+struct Answer<'a> {
+    #[serde(borrow)]
+    images: Option<Vec<DfImage<'a>>>,
     /// Absent: the engine keeps no build cache it can report. `null`: Docker with an empty
     /// one (a daemon that has not run a BuildKit build yet answers `"BuildCache": null`).
     #[serde(default, deserialize_with = "null_is_empty")]
     build_cache: Option<Vec<DfRecord>>,
-    image_usage: Option<Usage<DfImage>>,
+    #[serde(borrow)]
+    image_usage: Option<Usage<DfImage<'a>>>,
     build_cache_usage: Option<Usage<DfRecord>>,
 }
 
@@ -51,9 +54,10 @@ struct Usage<T> {
 }
 
 #[derive(Deserialize)]
-struct DfImage {
-    #[serde(rename = "Id")]
-    id: String,
+struct DfImage<'a> {
+    /// Borrowed from the answer: a pass reads one per image, and only to parse it.
+    #[serde(rename = "Id", borrow)]
+    id: Cow<'a, str>,
     /// -1 when the engine did not compute it.
     #[serde(rename = "SharedSize", default = "minus_one")]
     shared_size: i64,
@@ -89,8 +93,8 @@ struct DfRecord {
 }
 
 /// Read a disk usage answer of any API version.
-pub(super) fn parse(body: &str) -> Result<DiskUsage, EngineError> {
-    let answer: Answer = serde_json::from_str(body).map_err(|e| {
+pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DiskUsage, EngineError> {
+    let answer: Answer = serde_json::from_slice(body.as_ref()).map_err(|e| {
         EngineError::Other(format!(
             "docker answered GET /system/df with something that is not disk usage ({e}); \
              is this a Docker-compatible engine?"
@@ -152,7 +156,7 @@ impl DockerEngine {
         let mut attempt = 1;
         loop {
             let answer = self
-                .call("read disk usage", raw::get_text(&self.docker, &path))
+                .call("read disk usage", raw::get_bytes(&self.docker, &path))
                 .await;
             match answer {
                 Err(EngineError::Other(m)) if m.contains(BUSY) && attempt < BUSY_ATTEMPTS => {
