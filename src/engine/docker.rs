@@ -367,6 +367,11 @@ pub(super) fn tags_and_digests(
             digests.push(t);
         }
     }
+    // Sized to fit, and no allocation at all when empty: an untagged image comes listed
+    // with `<none>:<none>` and `<none>@<none>`, whose vectors would otherwise stay allocated
+    // (≈ 150 bytes an image, most of a builder host's images).
+    references.shrink_to_fit();
+    digests.shrink_to_fit();
     (references, digests)
 }
 
@@ -731,6 +736,23 @@ mod tests {
         );
         assert_eq!(tags, vec!["app:1".to_owned()]);
         assert_eq!(digests, vec![d, "other@sha256:ee".to_owned()]);
+    }
+
+    #[test]
+    fn an_untagged_image_holds_no_reference_vectors() {
+        let (tags, digests) =
+            tags_and_digests(vec!["<none>:<none>".into()], vec!["<none>@<none>".into()]);
+        assert!(tags.is_empty() && digests.is_empty());
+        assert_eq!(
+            (tags.capacity(), digests.capacity()),
+            (0, 0),
+            "nothing allocated"
+        );
+        // As a listing grows its vectors: room for more than the one digest it holds.
+        let mut listed = Vec::with_capacity(4);
+        listed.extend(["app@sha256:ff".to_owned()]);
+        let (_, digests) = tags_and_digests(Vec::new(), listed);
+        assert_eq!(digests.capacity(), 1);
     }
 
     #[test]
