@@ -1,8 +1,9 @@
 //! The `stagesweep` binary: parse the command line, start tracing, dispatch, exit.
 
 use clap::Parser;
-use stagesweep::cli::{Cli, Command, ConfigArg};
-use stagesweep::{cmd, logging};
+use stagesweep::cmd;
+use stagesweep::cmd::cli::{Cli, Command, ConfigArg};
+use stagesweep::cmd::logging;
 
 fn main() {
     let cli = Cli::parse();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use chrono::Utc;
-use stagesweep::lock::HostLock;
+use stagesweep::locks::HostLock;
 use support::fixture::{FixtureImage, load};
 use support::{HOW_TO_START, Scope, images_with_label};
 
@@ -325,7 +325,7 @@ async fn a_build_holding_the_build_lock_defers_the_agents_deletions_and_is_count
     .await;
     let agent = Agent::start(&sel, &docker_host());
     // The agent's build lock is beside its pass lock (config_text); take it as a build would.
-    let build = stagesweep::builds::BuildLock::shared(
+    let build = stagesweep::locks::BuildLock::shared(
         &agent.lock.with_file_name("builds.lock"),
         Some(Duration::ZERO),
         Duration::from_millis(10),

@@ -10,12 +10,12 @@ use futures_util::StreamExt as _;
 use stagesweep::agent::{
     Agent, Connector, EngineBackend, Reloader, Telemetry, TokioClock, schedule_tickers,
 };
-use stagesweep::cache::CacheRecord;
 use stagesweep::config::{self, Config, DockerConfig};
 use stagesweep::engine::{
-    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EventStream,
+    CachePrune, CachePruneReport, DataUsage, Engine, EngineError, EngineInfo, EventStream,
     ImageState, RemoveReport,
 };
+use stagesweep::inventory::CacheRecord;
 use stagesweep::inventory::{Container, Image, Labels};
 use tokio::sync::oneshot;
 
@@ -109,10 +109,10 @@ impl Engine for TinyEngine {
         futures_util::stream::empty().boxed()
     }
 
-    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
+    async fn data_usage(&self) -> Result<DataUsage, EngineError> {
         self.up()?;
         let d = self.0.lock().expect("daemon");
-        Ok(DiskUsage {
+        Ok(DataUsage {
             shared_sizes: Vec::new(),
             build_cache: Some(d.cache.clone()),
         })
@@ -311,7 +311,7 @@ fn old_record(id: &str, in_use: bool) -> CacheRecord {
     CacheRecord {
         id: id.to_owned(),
         parents: Vec::new(),
-        kind: stagesweep::cache::CacheType::Regular,
+        kind: stagesweep::inventory::CacheType::Regular,
         description: "mount / from exec /bin/sh -c make".to_owned(),
         size: 5_000,
         created: Some(t(T0) - chrono::Duration::days(10)),

@@ -6,11 +6,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stagesweep::cache::{self, CacheOutcome, CacheRecord, CacheType};
 use stagesweep::config::{self, Config};
 use stagesweep::engine::fake::{FakeEngine, image};
+use stagesweep::execute::CacheOutcome;
+use stagesweep::execute::build_cache as cache_execute;
+use stagesweep::inventory::{CacheRecord, CacheType};
 use stagesweep::pass::{PassOptions, PassReport, run_pass};
 use stagesweep::plan::Action;
+use stagesweep::plan::build_cache as cache_plan;
 use stagesweep::report;
 use tokio_util::sync::CancellationToken;
 
@@ -135,7 +138,7 @@ async fn a_pass_deletes_children_first_with_the_engine_checks() {
 async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_not_tried() {
     let engine = engine();
     let records = engine.cache_records();
-    let plan = cache::plan(&records, &config(STALE).build_cache, now());
+    let plan = cache_plan::plan(&records, &config(STALE).build_cache, now());
     // A build reuses `leaf` after the plan was made.
     let mut used = record("leaf", 0, 300);
     used.parents = vec!["step".into()];
@@ -154,7 +157,7 @@ async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_
             stagesweep::engine::fake::FakeEngineBuilder::cache_record,
         )
         .build();
-    let run = cache::execute(&engine2, &plan, &records, &CancellationToken::new()).await;
+    let run = cache_execute::execute(&engine2, &plan, &records, &CancellationToken::new()).await;
     let outcomes: Vec<(String, String)> = (run.results.iter())
         .map(|r| (records[r.decision].id.clone(), r.outcome.kind().to_owned()))
         .collect();
@@ -244,9 +247,9 @@ async fn the_host_hint_speaks_when_only_build_cache_is_there() {
 #[tokio::test]
 async fn adhoc_flags_leave_the_build_cache_alone() {
     let mut cfg = config(STALE);
-    let args = stagesweep::cli::AdhocArgs {
+    let args = stagesweep::cmd::cli::AdhocArgs {
         labels: vec!["stage=builder".into()],
-        ..stagesweep::cli::AdhocArgs::default()
+        ..stagesweep::cmd::cli::AdhocArgs::default()
     };
     stagesweep::cmd::apply_adhoc(&mut cfg, &args).expect("valid flags");
     assert!(cfg.build_cache.is_empty());
@@ -294,7 +297,7 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
     let planned = pass(&engine, &config(STALE), true).await;
     let text = serde_json::to_string(&report::to_json(&planned, &report::ALL_ACTIONS))
         .expect("serializes");
-    let saved = stagesweep::apply::parse(&text, std::path::Path::new("plan.json"))
+    let saved = stagesweep::plan_file::parse(&text, std::path::Path::new("plan.json"))
         .expect("a plan reads back");
     let ids: Vec<&str> = (saved.cache.plan.deletions.iter())
         .map(|d| saved.cache.records[d.decision].id.as_str())
@@ -312,7 +315,7 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
         )
         .build();
     let records = saved.cache.records.clone();
-    let run = cache::execute(
+    let run = cache_execute::execute(
         &engine2,
         &saved.cache.plan,
         &records,
@@ -322,7 +325,7 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
     assert!(run.results.iter().all(|r| r.outcome.kind() == "skipped"));
     assert_eq!(engine2.cache_records().len(), 6);
     // Unchanged, the same plan deletes its three records.
-    let run = cache::execute(
+    let run = cache_execute::execute(
         &engine,
         &saved.cache.plan,
         &records,
@@ -338,7 +341,7 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
     assert_eq!(engine.cache_records().len(), 3);
     let mut edited: serde_json::Value = serde_json::from_str(&text).expect("json");
     edited["build_cache"]["records"][0]["wave"] = serde_json::json!(5);
-    let err = stagesweep::apply::parse(&edited.to_string(), std::path::Path::new("e.json"))
+    let err = stagesweep::plan_file::parse(&edited.to_string(), std::path::Path::new("e.json"))
         .expect_err("a parent before its child is refused");
     assert!(
         err.to_string()

@@ -12,10 +12,10 @@ use std::process::Command;
 use bollard::Docker;
 use chrono::Utc;
 use serde_json::Value;
-use stagesweep::disk::statvfs;
 use stagesweep::history::file::save;
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
+use stagesweep::pass::disk::statvfs;
 use support::fixture::{FixtureImage, load};
 
 const MIB: usize = 1 << 20;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use chrono::Utc;
 use serde_json::Value;
-use stagesweep::builds::BuildLock;
+use stagesweep::locks::BuildLock;
 use support::fixture::{FixtureImage, load};
 use support::{Scope, base_image};
 use tokio::process::{Child, Command};

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
-use stagesweep::cache::CacheRecord;
 use stagesweep::engine::Engine;
+use stagesweep::inventory::CacheRecord;
 use support::{Scope, buildkit_build, buildkit_context, engine_or_fail};
 
 /// One test at a time: they all read and prune the daemon's one build cache.
@@ -70,7 +70,7 @@ fn build(scope: &Scope, extra: &str) -> String {
 
 async fn records() -> BTreeMap<String, CacheRecord> {
     let engine = engine_or_fail().await;
-    let usage = engine.disk_usage().await.expect("disk usage");
+    let usage = engine.data_usage().await.expect("disk usage");
     let records = usage
         .build_cache
         .expect("Docker 20.10 lists its build cache");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use chrono::Utc;
 use serde_json::Value;
-use stagesweep::lock::HostLock;
+use stagesweep::locks::HostLock;
 use support::Scope;
 use support::fixture::{FixtureImage, load};
 

@@ -453,7 +453,7 @@ async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
         ],
     )
     .await;
-    let usage = engine.disk_usage().await.expect("disk usage");
+    let usage = engine.data_usage().await.expect("disk usage");
     // Listed even before the daemon's first BuildKit build (as `null` then).
     assert!(usage.build_cache.is_some(), "20.10 lists its build cache");
     let shared = |id: &str| {

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use clap::Parser;
 use serde_json::Value;
-use stagesweep::cli::{Cli, Command as Sub};
+use stagesweep::cmd::cli::{Cli, Command as Sub};
 use stagesweep::config::{self, Config};
 
 fn repo(path: &str) -> PathBuf {

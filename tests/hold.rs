@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use rustix::process::{Pid, Signal, kill_process};
-use stagesweep::builds::BuildLock;
-use stagesweep::builds::lock::Probe;
+use stagesweep::locks::BuildLock;
+use stagesweep::locks::Probe;
 
 fn lock_path() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,10 +10,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use stagesweep::agent::SkipReason;
 use stagesweep::agent::exposition::Format;
 use stagesweep::agent::metrics::Metrics;
-use stagesweep::agent::ticks::SkipReason;
-use stagesweep::pass::Summary;
+use stagesweep::execute::Summary;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)

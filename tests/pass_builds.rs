@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stagesweep::builds::{Build, BuildLock, Coordination, GateOutcome};
+use stagesweep::builds::{Build, Coordination, GateOutcome};
 use stagesweep::config::{self, BuildsConfig, Config};
 use stagesweep::engine::fake::{FakeEngine, build_step, container, fake_id, image};
+use stagesweep::locks::BuildLock;
 use stagesweep::pass::{PassOptions, PassReport, run_pass};
 use stagesweep::plan::{Action, Reason};
 use stagesweep::report;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use stagesweep::apply;
 use stagesweep::config::{self, Config};
 use stagesweep::engine::fake::{Call, FakeEngine, World, container, fake_id, image};
 use stagesweep::engine::{EngineError, RemoveReport};
@@ -17,6 +16,7 @@ use stagesweep::execute::Outcome;
 use stagesweep::inventory::{Image, ImageId};
 use stagesweep::pass::{PassOptions, PassReport, execute_plan, run_pass};
 use stagesweep::plan::Action;
+use stagesweep::plan_file as apply;
 use stagesweep::report;
 use tokio_util::sync::CancellationToken;
 

@@ -6,11 +6,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use clap::CommandFactory;
-use stagesweep::cache::{CacheOutcome, CacheReason, CacheRecord, CacheType};
-use stagesweep::cli::Cli;
+use stagesweep::cmd::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
+use stagesweep::execute::CacheOutcome;
 use stagesweep::execute::Outcome;
-use stagesweep::pass::{PassOptions, Summary, run_pass};
+use stagesweep::execute::Summary;
+use stagesweep::inventory::{CacheRecord, CacheType};
+use stagesweep::pass::{PassOptions, run_pass};
+use stagesweep::plan::build_cache::CacheReason;
 use stagesweep::plan::{DiskFigures, Reason, Source};
 use tokio_util::sync::CancellationToken;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
-use stagesweep::cli::{Cli, Command as Sub};
+use stagesweep::cmd::cli::{Cli, Command as Sub};
 use stagesweep::config::DEFAULT_BUILD_LOCK_FILE;
 
 fn section() -> String {
@@ -235,7 +235,7 @@ fn a_read_only_mount_of_the_lock_directory_is_enough_for_a_build() {
         .expect("read");
     assert_eq!(line, "locked\n", "flock -s through the read-only mount");
     assert!(
-        stagesweep::builds::BuildLock::is_held(&lock).expect("probe"),
+        stagesweep::locks::BuildLock::is_held(&lock).expect("probe"),
         "the host sees the job's lock"
     );
     writeln!(build.stdin.take().expect("piped")).expect("release");

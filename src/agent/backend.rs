@@ -1,6 +1,6 @@
 //! What one scheduled pass does against the world: (re)connect to the engine, take the
-//! host lock, run [`crate::pass::run_pass_with`] (with the agent's history). The loop only sees the [`Backend`] trait, so
-//! its tests can fake passes of any length and any failure.
+//! host lock, run [`crate::pass::run_pass_with`] with the agent's history. The loop only sees
+//! the [`Backend`] trait, so its tests can fake passes of any length and any failure.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,74 +9,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
-use crate::builds::{BuildLockError, Coordination};
+use crate::builds::Coordination;
 use crate::config::{Config, DockerConfig};
 use crate::engine::{Engine, EngineError};
-use crate::lock::{HostLock, LockError};
-use crate::pass::{self, PassOptions, Summary, run_pass_with};
+use crate::execute::Summary;
+use crate::history::worker::Shared;
+use crate::locks::HostLock;
+use crate::pass::{HistoryUse, PassError, PassOptions, run_pass_with};
 
 /// How often a pass waiting for the host lock (held by a manual `prune`) retries.
 const LOCK_POLL: Duration = Duration::from_millis(500);
-
-/// Why a pass failed as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum PassError {
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error(transparent)]
-    BuildLock(#[from] BuildLockError),
-    /// The engine went away during the deletions: what was done is in `summary`, the rest
-    /// was not attempted.
-    #[error("{error} (the pass stopped; {} planned deletions not attempted)", .summary.not_attempted)]
-    EngineLost {
-        error: EngineError,
-        summary: Box<Summary>,
-    },
-}
-
-impl From<pass::PassError> for PassError {
-    fn from(e: pass::PassError) -> Self {
-        match e {
-            pass::PassError::Engine(e) => PassError::Engine(e),
-            pass::PassError::BuildLock(e) => PassError::BuildLock(e),
-        }
-    }
-}
-
-impl PassError {
-    /// True when the engine could not be reached: the agent backs off and retries.
-    #[must_use]
-    pub fn is_unreachable(&self) -> bool {
-        match self {
-            PassError::Engine(e) => is_unreachable(e),
-            PassError::EngineLost { .. } => true,
-            PassError::Lock(_) | PassError::BuildLock(_) => false,
-        }
-    }
-
-    /// What a pass that failed as a whole still did (deletions before the engine went away).
-    #[must_use]
-    pub fn partial_summary(&self) -> Option<&Summary> {
-        match self {
-            PassError::EngineLost { summary, .. } => Some(summary),
-            _ => None,
-        }
-    }
-
-    /// True when the pass gave up because the agent is stopping.
-    #[must_use]
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, PassError::Lock(LockError::Cancelled { .. }))
-    }
-}
-
-/// Errors that mean "the engine is not there" rather than "the engine said no".
-#[must_use]
-pub fn is_unreachable(e: &EngineError) -> bool {
-    e.is_gone()
-}
 
 /// The agent's view of the engine.
 pub trait Backend: Send + Sync {
@@ -110,7 +52,7 @@ pub trait Connector: Send + Sync {
 pub struct EngineBackend<C: Connector> {
     connector: C,
     engine: tokio::sync::Mutex<Option<(DockerConfig, Arc<C::Engine>)>>,
-    history: Option<crate::history::worker::Shared>,
+    history: Option<Shared>,
 }
 
 impl<C: Connector> EngineBackend<C> {
@@ -124,7 +66,7 @@ impl<C: Connector> EngineBackend<C> {
 
     /// Passes read and update this history.
     #[must_use]
-    pub fn with_history(mut self, history: Option<crate::history::worker::Shared>) -> Self {
+    pub fn with_history(mut self, history: Option<Shared>) -> Self {
         self.history = history;
         self
     }
@@ -152,7 +94,7 @@ impl<C: Connector> Backend for EngineBackend<C> {
         match engine.ping().await {
             Ok(()) => Ok(engine.describe()),
             Err(e) => {
-                if is_unreachable(&e) {
+                if e.is_gone() {
                     self.forget().await;
                 }
                 Err(e)
@@ -179,7 +121,10 @@ impl<C: Connector> Backend for EngineBackend<C> {
             }),
             ..PassOptions::default()
         };
-        let history = self.history.as_deref();
+        let history = self
+            .history
+            .as_deref()
+            .map_or(HistoryUse::Off, HistoryUse::Shared);
         let report =
             run_pass_with(engine.as_ref(), config, clock.now(), &opts, stop, history).await;
         match report {
@@ -194,7 +139,6 @@ impl<C: Connector> Backend for EngineBackend<C> {
                 }
             },
             Err(e) => {
-                let e = PassError::from(e);
                 if e.is_unreachable() {
                     self.forget().await;
                 }

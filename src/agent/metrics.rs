@@ -14,7 +14,7 @@
 //! - label values an alert or dashboard selects on are created at start-up with 0
 //!   (`passes_total{result="failure"}`), so `increase()` sees the first one;
 //! - label values are bounded sets (policy names, reason kinds), never free text or IDs;
-//! - each metric has a row in the README's metrics table.
+//! - each metric has a row in the metrics table of docs/metrics.md.
 
 use std::sync::atomic::AtomicU64;
 
@@ -27,55 +27,12 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::exposition::{self, Format};
+use super::metric_labels::{
+    Label, OptionalGauge, PassResult, SkipReason, label, set_gauges, set_optional, to_u64,
+    unix_secs,
+};
 use super::process_metrics::ProcessCollector;
-use super::ticks::SkipReason;
-use crate::pass::Summary;
-
-/// One label, e.g. `[("policy", "builder-stages")]`.
-type Label = [(&'static str, String); 1];
-/// A gauge with no labels that can be absent.
-pub type OptionalGauge = Family<[(&'static str, String); 0], Gauge<f64, AtomicU64>>;
-
-fn label(key: &'static str, value: &str) -> Label {
-    [(key, value.to_owned())]
-}
-
-/// Set an [`OptionalGauge`], or remove its sample so that the metric has no value.
-fn set_optional(gauge: &OptionalGauge, value: Option<f64>) {
-    match value {
-        Some(v) => {
-            gauge.get_or_create(&[]).set(v);
-        }
-        None => gauge.clear(),
-    }
-}
-
-/// How a pass ended, for `passes_total{result}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassResult {
-    /// Every planned deletion was carried out (or skipped/gone).
-    Success,
-    /// The pass ran but some deletions failed.
-    Partial,
-    /// The pass failed as a whole (inventory unreadable, engine unreachable, lock error).
-    Failure,
-}
-
-impl PassResult {
-    const ALL: [PassResult; 3] = [
-        PassResult::Success,
-        PassResult::Partial,
-        PassResult::Failure,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            PassResult::Success => "success",
-            PassResult::Partial => "partial",
-            PassResult::Failure => "failure",
-        }
-    }
-}
+use crate::execute::Summary;
 
 /// Every metric the agent exports.
 pub struct Metrics {
@@ -408,29 +365,6 @@ impl Metrics {
     pub fn encode(&self) -> String {
         self.encode_as(Format::OpenMetrics)
     }
-}
-
-/// Replace a gauge family's values with `counts` (label values absent from it disappear).
-fn set_gauges(
-    family: &Family<Label, Gauge>,
-    key: &'static str,
-    counts: &std::collections::BTreeMap<String, usize>,
-) {
-    family.clear();
-    for (value, n) in counts {
-        family
-            .get_or_create(&label(key, value))
-            .set(i64::try_from(*n).unwrap_or(i64::MAX));
-    }
-}
-
-fn to_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-#[allow(clippy::cast_precision_loss)] // Unix seconds as f64: exact to the microsecond until year 2255.
-fn unix_secs(at: DateTime<Utc>) -> f64 {
-    at.timestamp_micros() as f64 / 1e6
 }
 
 #[cfg(test)]

@@ -7,14 +7,17 @@
 
 pub mod backend;
 pub mod clock;
+mod disk_check;
 pub mod exposition;
+mod history_task;
 pub mod http;
+mod metric_labels;
 pub mod metrics;
 pub mod notify;
-pub mod observers;
 pub mod process_metrics;
 pub mod reload;
 pub mod runner;
+mod tasks;
 pub mod telemetry;
 pub mod ticks;
 mod wiring;
@@ -27,8 +30,11 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-pub use backend::{Backend, Connector, EngineBackend, PassError};
+pub use crate::pass::PassError;
+pub use backend::{Backend, Connector, EngineBackend};
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use history_task::WRITE_EVERY;
+pub use metric_labels::{PassResult, SkipReason};
 pub use reload::{LoadFn, Reloader};
 pub use runner::{Agent, Stopped};
 pub use telemetry::Telemetry;
@@ -104,7 +110,7 @@ pub async fn run_with<C: Connector + Clone + 'static>(
         notify::stopping();
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let observers = observers::start(&config_rx, &connector, &telemetry, &wake);
+    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake);
     observers.wait_synced(SYNC_LIMIT).await;
     let backend = EngineBackend::new(connector).with_history(observers.history());
     let agent = Agent::new(

@@ -17,10 +17,11 @@ use tracing::Instrument;
 
 use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
+use super::metric_labels::SkipReason;
 use super::telemetry::Telemetry;
-use super::ticks::{ScheduleKey, SkipReason, TickerFactory, Ticks, busy};
-use crate::cache::hint::host_needs;
+use super::ticks::{ScheduleKey, TickerFactory, Ticks, busy};
 use crate::config::Config;
+use crate::pass::host_hint::host_needs;
 
 /// How often the engine is pinged between passes, so health follows it.
 const PROBE_EVERY: Duration = Duration::from_secs(30);

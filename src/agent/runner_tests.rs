@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::agent::backend::PassError;
 use crate::agent::clock::TokioClock;
 use crate::agent::reload::Reloader;
 use crate::agent::ticks::Ticker;
@@ -16,7 +15,8 @@ use crate::config::{
     schedule::Schedule,
 };
 use crate::engine::EngineError;
-use crate::pass::Summary;
+use crate::execute::Summary;
+use crate::pass::PassError;
 
 const T0: &str = "2026-03-01T00:00:30Z";
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sd_notify::NotifyState;
 
 use super::metrics::Metrics;
-use crate::pass::Summary;
+use crate::execute::Summary;
 use crate::units::fmt_bytes;
 
 /// What the agent last knew about the engine.

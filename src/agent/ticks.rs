@@ -11,6 +11,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::clock::{Clock, MAX_NAP, sleep_until_wall};
+use super::metric_labels::SkipReason;
 use super::telemetry::Telemetry;
 
 /// When the schedule fires next: the first tick strictly after `after`, or `None` if never.
@@ -86,37 +87,6 @@ impl Ticks {
         let ms = u64::try_from(self.jitter.as_millis()).unwrap_or(u64::MAX);
         let pick = self.rng.random_range(0..ms.max(1));
         chrono::Duration::milliseconds(i64::try_from(pick).unwrap_or(i64::MAX))
-    }
-}
-
-/// Why a tick was skipped (the `reason` label of `ticks_skipped_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// The previous pass was still running.
-    PassRunning,
-    /// Docker did not answer.
-    DockerUnreachable,
-}
-
-impl SkipReason {
-    pub const ALL: [SkipReason; 2] = [SkipReason::PassRunning, SkipReason::DockerUnreachable];
-
-    /// The metric label value.
-    #[must_use]
-    pub fn as_label(self) -> &'static str {
-        match self {
-            SkipReason::PassRunning => "pass_running",
-            SkipReason::DockerUnreachable => "docker_unreachable",
-        }
-    }
-
-    /// The words in the log line.
-    #[must_use]
-    pub fn text(self) -> &'static str {
-        match self {
-            SkipReason::PassRunning => "a pass is still running",
-            SkipReason::DockerUnreachable => "docker is unreachable",
-        }
     }
 }
 

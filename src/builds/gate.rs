@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::detect::{self, Build};
-use super::lock::{BuildLock, BuildLockError, Probe};
 use crate::config::BuildsConfig;
 use crate::inventory::Container;
+use crate::locks::{BuildLock, BuildLockError, Probe};
 use crate::units::{fmt_age, fmt_duration};
 
 /// Whether and how a pass's deletions wait for builds.

@@ -17,8 +17,8 @@ use rustix::process::{Pid, Signal};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::lock::{BuildLock, BuildLockError};
 use crate::exit;
+use crate::locks::{BuildLock, BuildLockError};
 
 /// How often a hold waiting for a deletion batch checks the lock again.
 const POLL: Duration = Duration::from_millis(100);

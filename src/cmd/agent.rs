@@ -1,7 +1,7 @@
 //! `stagesweep agent`: load the configuration and hand over to [`crate::agent`].
 
+use super::cli::ConfigArg;
 use super::{CmdError, config_path, load_config};
-use crate::cli::ConfigArg;
 
 /// Run the agent until SIGTERM/SIGINT.
 pub async fn run(args: &ConfigArg) -> Result<i32, CmdError> {

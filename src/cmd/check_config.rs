@@ -7,8 +7,8 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::cli::ConfigArg;
 use super::{CmdError, load_config};
-use crate::cli::ConfigArg;
 use crate::config::{self, Config};
 use crate::pass::{PassOptions, run_pass};
 

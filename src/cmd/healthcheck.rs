@@ -13,8 +13,8 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::cli::{ConfigArg, HealthcheckArgs};
 use super::{CmdError, load_config};
-use crate::cli::{ConfigArg, HealthcheckArgs};
 
 /// The path asked when no `--url` is given: liveness (the process runs and its loop ticks),
 /// not readiness (`/healthz` also fails while docker is unreachable, and a container

@@ -1,7 +1,7 @@
 //! `stagesweep hold -- CMD`: resolve the build lock and hand over to [`crate::builds::hold`].
 
+use super::cli::{ConfigArg, HoldArgs};
 use super::{CmdError, load_config};
-use crate::cli::{ConfigArg, HoldArgs};
 
 /// Run CMD under the build lock; returns CMD's exit status.
 pub async fn run(config_arg: &ConfigArg, args: &HoldArgs) -> Result<i32, CmdError> {

@@ -4,8 +4,10 @@
 pub mod agent;
 pub mod apply;
 pub mod check_config;
+pub mod cli;
 pub mod healthcheck;
 pub mod hold;
+pub mod logging;
 pub mod prune;
 pub mod shell;
 
@@ -13,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use tracing::info;
 
-use crate::cli::{AdhocArgs, ConfigArg};
 use crate::config::{self, AdhocPolicy, Config, ConfigError};
 use crate::engine::EngineError;
 use crate::engine::docker::{self, ContextError, DockerEngine, Endpoint};
 use crate::exit;
 use crate::pass::PassError;
+use cli::{AdhocArgs, ConfigArg};
 
 /// An error that ends the command, with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,7 @@ pub enum CmdError {
     Locked(String),
     /// A plan file that cannot be applied (a usage error: nothing was deleted).
     #[error("{0}")]
-    PlanFile(#[from] crate::apply::PlanFileError),
+    PlanFile(#[from] crate::plan_file::PlanFileError),
     /// A bad command-line value that clap cannot check by itself.
     #[error("{0}")]
     Usage(String),
@@ -74,6 +76,20 @@ impl From<PassError> for CmdError {
     fn from(e: PassError) -> Self {
         match e {
             PassError::Engine(e) => CmdError::Engine(e),
+            // Percentages without a visible filesystem are a configuration error (exit 2),
+            // found before anything is deleted.
+            PassError::Disk(e) => CmdError::Config(ConfigError {
+                problems: vec![config::Problem {
+                    location: "disk".to_owned(),
+                    path: "disk.path".to_owned(),
+                    message: e.to_string(),
+                    hint: None,
+                }],
+            }),
+            // Only the agent's passes end this way; a command reads `engine_lost` of its
+            // report instead (see `prune::exit_code`).
+            PassError::EngineLost { error, .. } => CmdError::Engine(error),
+            PassError::Lock(e) => CmdError::Other(e.into()),
             PassError::BuildLock(e) => CmdError::Other(e.into()),
         }
     }

@@ -1,22 +1,18 @@
 //! `stagesweep prune` and `stagesweep plan`: one pass, printed.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::Mutex;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
 use super::{CmdError, apply_adhoc, connect, load_config};
 use crate::builds::{Coordination, GateOutcome};
-use crate::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
 use crate::config::{Config, ConfigError, Problem};
-use crate::engine::Engine as _;
 use crate::engine::docker::DockerEngine;
-use crate::history::store::{self, Opener};
-use crate::lock::{HostLock, LockError};
-use crate::observe;
-use crate::pass::{PassOptions, PassReport, run_pass_with};
+use crate::locks::{HostLock, LockError};
+use crate::pass::{HistoryUse, PassOptions, PassReport, run_pass_with};
 use crate::plan::Action;
 use crate::report;
 
@@ -48,6 +44,7 @@ pub async fn prune(config_arg: &ConfigArg, args: &PruneArgs) -> Result<i32, CmdE
             config: config.builds.clone(),
             wait: !args.no_wait,
         }),
+        require_disk: true,
     };
     let report = pass(&engine, &config, &opts).await?;
     print(&report, args.output, run_shows(args.output))?;
@@ -113,6 +110,7 @@ pub async fn plan(config_arg: &ConfigArg, args: &PlanArgs) -> Result<i32, CmdErr
     let engine = connect(&config).await?;
     let opts = PassOptions {
         dry_run: true,
+        require_disk: true,
         ..PassOptions::default()
     };
     let report = pass(&engine, &config, &opts).await?;
@@ -125,25 +123,10 @@ async fn pass(
     config: &Config,
     opts: &PassOptions,
 ) -> Result<PassReport, CmdError> {
-    check_disk(engine, config).await?;
-    let opener = if opts.dry_run {
-        Opener::DryRun
-    } else {
-        Opener::Prune
-    };
-    let history = store::open(&config.history, opener).map(Mutex::new);
     let (stop, watcher) = stop_on_ctrl_c();
-    let result = run_pass_with(engine, config, Utc::now(), opts, &stop, history.as_ref()).await;
+    let result = run_pass_with(engine, config, Utc::now(), opts, &stop, HistoryUse::File).await;
     watcher.abort();
     let report = result?;
-    if let Some(h) = history {
-        let mut h = h
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = store::save(&config.history, &mut h, opener) {
-            warn!(error = %e, "history not written");
-        }
-    }
     debug!(summary = %report::report_summary_line(&report), "pass finished");
     Ok(report)
 }
@@ -160,27 +143,6 @@ pub(super) fn stop_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<()
         }
     });
     (stop, watcher)
-}
-
-/// Percentages without a visible filesystem are a configuration error (exit 2), found
-/// before anything is planned.
-async fn check_disk(engine: &DockerEngine, config: &Config) -> Result<(), CmdError> {
-    if !observe::needs_disk(config) {
-        return Ok(());
-    }
-    let info = engine.info().await?;
-    let inventory = crate::inventory::Inventory::default();
-    match observe::measure_disk(config, info.root_dir, &inventory) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(CmdError::Config(ConfigError {
-            problems: vec![Problem {
-                location: "disk".to_owned(),
-                path: "disk.path".to_owned(),
-                message: e.to_string(),
-                hint: None,
-            }],
-        })),
-    }
 }
 
 /// Take the host lock. When its directory does not exist and cannot be created, no agent

@@ -1,5 +1,5 @@
 //! `stagesweep completions SHELL` and `stagesweep manpage`: generated from the clap
-//! definition in [`crate::cli`], so they never drift from the real flags. The Debian package
+//! definition in [`super::cli`], so they never drift from the real flags. The Debian package
 //! ships their output (see `scripts/package.sh`).
 
 use std::io::{self, Write};
@@ -8,7 +8,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::CmdError;
-use crate::cli::Cli;
+use super::cli::Cli;
 
 /// Write the completion script for `shell` to `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<(), CmdError> {

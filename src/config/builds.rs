@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::ctx::Ctx;
 use super::raw::RawBuilds;
 use super::types::{AgentConfig, BuildsConfig};
-use super::validate::Ctx;
 use super::values::{self, Bad};
 
 /// The shortest retry interval: each retry may re-read the whole inventory.

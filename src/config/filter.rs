@@ -16,8 +16,8 @@
 
 use serde_saphyr::Location;
 
+use super::ctx::Ctx;
 use super::predicate::LabelPredicate;
-use super::validate::Ctx;
 use super::values::{self, Bad};
 
 /// The flag name problems are reported at.

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use serde_saphyr::Location;
 
+use super::ctx::{Ctx, join};
+use super::policy_keys;
+use super::policy_keys::{Dangling, GroupBy};
 use super::predicate::LabelPredicate;
 use super::raw::{RawMatch, RawPolicy, S};
-use super::types::{Dangling, GroupBy, Matcher, Policy};
-use super::validate::{Ctx, globs, join, labels};
+use super::selectors::{globs, labels};
+use super::types::{Matcher, Policy};
 use super::values::{self, Bad};
 
 /// Default `min_age` of a policy.
@@ -83,14 +86,14 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
     let group_by = raw
         .group_by
         .as_ref()
-        .map(|s| ctx.check(s, &join(base, "group_by"), values::group_by));
+        .map(|s| ctx.check(s, &join(base, "group_by"), policy_keys::group_by));
     let max_total_size = raw.max_total_size.as_ref().map(|s| {
         ctx.check(s, &join(base, "max_total_size"), |t| {
             values::size("max_total_size", t)
         })
     });
     let all_references = all_references(ctx, raw, base, matcher.as_ref());
-    let usage = super::usage::policy_usage(ctx, raw, base);
+    let usage = policy_keys::policy_usage(ctx, raw, base);
     let usage = usage?;
     Some(Policy {
         name: name?,
@@ -180,7 +183,7 @@ fn matcher(
     let labels = labels(ctx, raw_labels, &join(&path, "labels"));
     let references = globs(ctx, raw_references, &join(&path, "references"));
     let dangling = match &m.dangling {
-        Some(s) => ctx.check(s, &join(&path, "dangling"), values::dangling),
+        Some(s) => ctx.check(s, &join(&path, "dangling"), policy_keys::dangling),
         None => Some(Dangling::Any),
     };
     // A label, glob or `dangling` that did not parse is reported on its own; the match is

@@ -108,16 +108,6 @@ impl LabelPredicate {
             | LabelPredicate::NotEquals(k, _) => k,
         }
     }
-
-    /// Whether a label set satisfies the predicate.
-    #[must_use]
-    pub fn matches(&self, labels: &crate::inventory::Labels) -> bool {
-        match self {
-            LabelPredicate::Exists(k) => labels.contains_key(k),
-            LabelPredicate::Equals(k, v) => labels.get(k) == Some(v.as_str()),
-            LabelPredicate::NotEquals(k, v) => labels.get(k) != Some(v.as_str()),
-        }
-    }
 }
 
 impl fmt::Display for LabelPredicate {

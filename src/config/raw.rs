@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
-use super::Problem;
+use super::error::Problem;
 
 /// A scalar with its position in the file.
 pub(super) type S<T> = Spanned<T>;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
+use super::policy_keys::{Dangling, GroupBy, Order, When};
 use super::predicate::LabelPredicate;
 
 /// A fully validated configuration.
@@ -19,7 +20,7 @@ pub struct Config {
     /// Policies in order: the first whose `match` selects an image decides its fate.
     pub policies: Vec<Policy>,
     /// `build_cache:` rules in order: the first that selects a BuildKit cache record decides.
-    pub build_cache: Vec<super::CacheRule>,
+    pub build_cache: Vec<super::build_cache::CacheRule>,
     /// Agent settings (schedule, lock, shutdown); used by `stagesweep agent` and the lock by `prune`.
     pub agent: AgentConfig,
     /// The metrics and health HTTP listener of the agent.
@@ -27,9 +28,9 @@ pub struct Config {
     /// How deletions wait for running builds (build lock, detection).
     pub builds: BuildsConfig,
     /// When images were first seen and last used (`history:`).
-    pub history: super::HistoryConfig,
+    pub history: super::history::HistoryConfig,
     /// Disk watermarks (`disk:`); `None` when the section is absent.
-    pub disk: Option<super::DiskConfig>,
+    pub disk: Option<super::disk::DiskConfig>,
 }
 
 /// `docker:` section.
@@ -87,9 +88,9 @@ pub struct Policy {
     /// Delete images not used for this long (`last_used`, else `first_seen`).
     pub unused_for: Option<Duration>,
     /// How `keep_last` ranks and budgets evict. Default `lru`.
-    pub order: super::Order,
+    pub order: Order,
     /// `always` (default) or only under `disk_pressure`.
-    pub when: super::When,
+    pub when: When,
 }
 
 impl Policy {
@@ -124,63 +125,10 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    /// Whether an image with these `repo:tag` references, digest references and labels is
-    /// selected.
-    #[must_use]
-    pub fn matches(
-        &self,
-        references: &[String],
-        digests: &[String],
-        labels: &crate::inventory::Labels,
-    ) -> bool {
-        let dangling = references.is_empty() && digests.is_empty();
-        let dangling_ok = match self.dangling {
-            Dangling::Any => true,
-            Dangling::Only => dangling,
-            Dangling::Never => !dangling,
-        };
-        dangling_ok
-            && self.labels.iter().all(|p| p.matches(labels))
-            && (self.references.is_empty()
-                || references
-                    .iter()
-                    .chain(digests)
-                    .any(|r| self.selects_reference(r)))
-    }
-
     /// Whether one of the `references` globs matches this reference.
     #[must_use]
     pub fn selects_reference(&self, reference: &str) -> bool {
         self.references.iter().any(|g| g.matches(reference))
-    }
-}
-
-/// `dangling:` — `true` (only images with no reference, neither `repo:tag` nor
-/// `repo@sha256:…`), `false` (only images with one) or `any`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Dangling {
-    #[default]
-    Any,
-    Only,
-    Never,
-}
-
-/// `group_by:` — `none`, `repository` or `label:<key>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum GroupBy {
-    #[default]
-    None,
-    Repository,
-    Label(String),
-}
-
-impl fmt::Display for GroupBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupBy::None => f.write_str("none"),
-            GroupBy::Repository => f.write_str("repository"),
-            GroupBy::Label(k) => write!(f, "label:{k}"),
-        }
     }
 }
 
@@ -247,7 +195,7 @@ impl fmt::Display for RefGlob {
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     /// When passes run. Default `@hourly`.
-    pub schedule: crate::config::schedule::Schedule,
+    pub schedule: super::schedule::Schedule,
     /// IANA time zone the schedule is read in. Default UTC.
     pub timezone: chrono_tz::Tz,
     /// Random delay added to each tick, in `[0, jitter)`. Default 0s; at most 100 years.

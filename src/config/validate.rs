@@ -6,14 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_saphyr::Location;
-
-use super::predicate::LabelPredicate;
+use super::ctx::Ctx;
+use super::error::ConfigError;
 use super::raw::{RawConfig, RawDocker, RawMetrics, RawProtect, S};
 use super::schedule::Schedule;
-use super::types::{AgentConfig, Config, DockerConfig, MetricsConfig, Protect, RefGlob};
+use super::selectors::{globs, labels};
+use super::types::{AgentConfig, Config, DockerConfig, MetricsConfig, Protect};
 use super::values::{self, Bad};
-use super::{ConfigError, Problem};
 
 /// Default agent schedule.
 pub(super) const DEFAULT_SCHEDULE: &str = "@hourly";
@@ -22,121 +21,20 @@ pub(super) const DEFAULT_LOCK_FILE: &str = "/run/stagesweep/stagesweep.lock";
 /// Default metrics listen address.
 pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
 
-/// Collects problems while a configuration is validated.
-pub(super) struct Ctx {
-    origin: String,
-    /// Ad-hoc flags: the location of a problem is the flag name, not a file position.
-    flags: bool,
-    problems: Vec<(u64, u64, Problem)>,
-}
-
-impl Ctx {
-    /// A context for a file (or text) named `origin`.
-    pub fn file(origin: &str) -> Self {
-        Self {
-            origin: origin.to_owned(),
-            flags: false,
-            problems: Vec::new(),
-        }
-    }
-
-    /// A context for `stagesweep prune` flags.
-    pub fn flags() -> Self {
-        Self {
-            origin: String::new(),
-            flags: true,
-            problems: Vec::new(),
-        }
-    }
-
-    /// True for the ad-hoc flags of `prune` and `plan` (problems are located at the flag).
-    pub fn for_flags(&self) -> bool {
-        self.flags
-    }
-
-    /// Record a problem with the value at `at`, found under field `path`.
-    pub fn push(&mut self, at: Location, path: &str, bad: Bad) {
-        let (line, column) = (at.line(), at.column());
-        let (location, path) = if self.flags {
-            (flag_for(path), String::new())
-        } else if at == Location::UNKNOWN {
-            (self.origin.clone(), path.to_owned())
-        } else {
-            (format!("{}:{line}:{column}", self.origin), path.to_owned())
-        };
-        let problem = Problem {
-            location,
-            path,
-            message: bad.message,
-            hint: bad.hint,
-        };
-        self.problems.push((line, column, problem));
-    }
-
-    /// Run a parser on a spanned string; record its problem at the value's position.
-    pub fn check<T>(
-        &mut self,
-        value: &S<String>,
-        path: &str,
-        parse: impl FnOnce(&str) -> Result<T, Bad>,
-    ) -> Option<T> {
-        match parse(&value.value) {
-            Ok(v) => Some(v),
-            Err(bad) => {
-                self.push(value.referenced, path, bad);
-                None
-            }
-        }
-    }
-
-    /// Succeed with `value` when no problem was recorded; otherwise fail with every
-    /// problem, in document order.
-    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
-        if self.problems.is_empty() {
-            return Ok(value);
-        }
-        let mut problems = self.problems;
-        problems.sort_by_key(|(line, column, _)| (*line, *column));
-        Err(ConfigError {
-            problems: problems.into_iter().map(|(_, _, p)| p).collect(),
-        })
-    }
-}
-
-/// `min_age` → `--min-age`; `match.labels[0]` → `--label`.
-fn flag_for(path: &str) -> String {
-    let field = path.rsplit('.').next().unwrap_or(path);
-    let field = field.split('[').next().unwrap_or(field);
-    match field {
-        "labels" => "--label".to_owned(),
-        "" => "flags".to_owned(),
-        f => format!("--{}", f.replace('_', "-")),
-    }
-}
-
-/// `base.field`, or `field` when `base` is empty.
-pub(super) fn join(base: &str, field: &str) -> String {
-    if base.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{base}.{field}")
-    }
-}
-
 /// Validate a whole raw configuration.
 pub(super) fn config(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let mut ctx = Ctx::file(origin);
     let agent = agent(&mut ctx, &raw);
     let docker = docker(&mut ctx, &raw.docker.unwrap_or_default());
     let protect = protect(&mut ctx, &raw.protect.unwrap_or_default());
-    let history = super::usage::history(&mut ctx, &raw.history.unwrap_or_default());
-    let disk = super::usage::disk(&mut ctx, raw.disk.as_ref());
+    let history = super::history::history(&mut ctx, &raw.history.unwrap_or_default());
+    let disk = super::disk::disk(&mut ctx, raw.disk.as_ref());
     let raw_policies = raw.policies.unwrap_or_default();
     if disk.is_none() {
-        super::usage::require_disk(&mut ctx, &raw_policies);
+        super::disk::require_disk(&mut ctx, &raw_policies);
     }
     let policies = super::policy::policies(&mut ctx, raw_policies);
-    let build_cache = super::cache::rules(&mut ctx, raw.build_cache.unwrap_or_default());
+    let build_cache = super::build_cache::rules(&mut ctx, raw.build_cache.unwrap_or_default());
     let metrics = metrics(&mut ctx, &raw.metrics.unwrap_or_default());
     let builds = super::builds::builds(&mut ctx, &raw.builds.unwrap_or_default(), &agent);
     ctx.finish(Config {
@@ -175,34 +73,6 @@ fn docker(ctx: &mut Ctx, raw: &RawDocker) -> DockerConfig {
         }
     }
     out
-}
-
-pub(super) fn labels(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<LabelPredicate> {
-    raw.iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            ctx.check(s, &format!("{path}[{i}]"), |t| {
-                LabelPredicate::parse(t).map_err(|e| Bad::new(e.message, e.hint))
-            })
-        })
-        .collect()
-}
-
-pub(super) fn globs(ctx: &mut Ctx, raw: &[S<String>], path: &str) -> Vec<RefGlob> {
-    raw.iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            ctx.check(s, &format!("{path}[{i}]"), |t| {
-                RefGlob::new(t).map_err(|m| {
-                    Bad::new(
-                        m,
-                        "globs match repo:tag and repo@sha256:… references, e.g. *:latest or \
-                         registry.example.com/base/*",
-                    )
-                })
-            })
-        })
-        .collect()
 }
 
 fn protect(ctx: &mut Ctx, raw: &RawProtect) -> Protect {

@@ -1,11 +1,8 @@
-//! Scalar parsers for configuration values: durations, sizes, `group_by`, `dangling`,
-//! listen addresses, time zones, engine hosts. Each returns the typed value or a [`Bad`]
+//! Scalar parsers for configuration values: durations, sizes, listen addresses, time zones, engine hosts. Each returns the typed value or a [`Bad`]
 //! (message naming the value, and the way out). Pure: knows nothing of YAML or locations.
 
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use super::types::{Dangling, GroupBy};
 
 /// What is wrong with a value, and the way out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,39 +98,6 @@ pub(super) fn size(field: &str, text: &str) -> Result<u64, Bad> {
         ));
     }
     Ok(bytes)
-}
-
-/// `none`, `repository` or `label:<key>`.
-pub(super) fn group_by(text: &str) -> Result<GroupBy, Bad> {
-    let text = text.trim();
-    match text {
-        "none" => Ok(GroupBy::None),
-        "repository" => Ok(GroupBy::Repository),
-        _ => match text.strip_prefix("label:") {
-            Some(key) if !key.trim().is_empty() => Ok(GroupBy::Label(key.trim().to_owned())),
-            Some(_) => Err(Bad::new(
-                format!("group_by {text:?} has an empty label key"),
-                "name the label to group by, e.g. label:com.example.project",
-            )),
-            None => Err(Bad::new(
-                format!("group_by {text:?} is not a grouping"),
-                "use none, repository or label:<key>",
-            )),
-        },
-    }
-}
-
-/// `true` (no tag or digest), `false` (with a tag or digest) or `any`.
-pub(super) fn dangling(text: &str) -> Result<Dangling, Bad> {
-    match text.trim() {
-        "any" => Ok(Dangling::Any),
-        "true" => Ok(Dangling::Only),
-        "false" => Ok(Dangling::Never),
-        _ => Err(Bad::new(
-            format!("dangling {text:?} is not true, false or any"),
-            "true selects untagged images only, false tagged images only, any both",
-        )),
-    }
 }
 
 /// An `ip:port` socket address.
@@ -249,28 +213,6 @@ mod tests {
             let bad = size("max_total_size", text).expect_err(text);
             assert!(bad.message.contains("is not a size"), "{}", bad.message);
         }
-    }
-
-    #[test]
-    fn group_by_forms() {
-        assert_eq!(group_by("none"), Ok(GroupBy::None));
-        assert_eq!(group_by("repository"), Ok(GroupBy::Repository));
-        assert_eq!(
-            group_by("label:com.example.project"),
-            Ok(GroupBy::Label("com.example.project".into()))
-        );
-        let empty = group_by("label:").expect_err("empty key");
-        assert!(empty.message.contains("empty label key"));
-        let other = group_by("repo").expect_err("unknown");
-        assert_eq!(other.message, "group_by \"repo\" is not a grouping");
-    }
-
-    #[test]
-    fn dangling_forms() {
-        assert_eq!(dangling("any"), Ok(Dangling::Any));
-        assert_eq!(dangling("true"), Ok(Dangling::Only));
-        assert_eq!(dangling("false"), Ok(Dangling::Never));
-        assert!(dangling("yes").is_err());
     }
 
     #[test]

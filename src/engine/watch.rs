@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    CachePrune, CachePruneReport, DiskUsage, Engine, EngineError, EngineInfo, EventStream,
+    CachePrune, CachePruneReport, DataUsage, Engine, EngineError, EngineInfo, EventStream,
     ImageState, RemoveReport,
 };
 use crate::inventory::{Container, Image};
@@ -87,8 +87,8 @@ impl<E: Engine> Engine for Watched<'_, E> {
         self.inner.deletes_parents()
     }
 
-    async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
-        self.note(self.inner.disk_usage().await)
+    async fn data_usage(&self) -> Result<DataUsage, EngineError> {
+        self.note(self.inner.data_usage().await)
     }
 
     async fn prune_build_cache(

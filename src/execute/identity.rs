@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use super::Outcome;
+use super::outcome::Outcome;
 use super::parents::Chains;
 use crate::engine::{Engine, EngineError, ImageState, RemoveReport};
 use crate::inventory::{Image, ImageId};

@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::age::since_age;
+use super::decision::Plan;
 use super::graph::Graph;
 use super::matching::{Compiled, Names};
 use super::order::assemble;
 use super::par;
 use super::pressure::Eviction;
-use super::retention::{Groups, Retention, group_key, since_age};
+use super::reason::{Action, Reason};
+use super::retention::{Groups, Retention, group_key};
 use super::seen::{Origin, Seen, Usage};
-use super::{Action, Plan, Reason};
 use crate::config::{Config, Policy};
 use crate::inventory::{Image, Inventory, short_id};
 
@@ -284,3 +286,7 @@ fn keep_parents_of_kept(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -2,8 +2,9 @@
 //! protection predicate names is looked up once per image, then predicates compare values.
 //! Reference globs see every spelling of a reference ([`crate::reference`]); the spellings
 //! are written once per image ([`Names`]), not once per glob. Same results as
-//! [`crate::config::Matcher::matches`], [`LabelPredicate::matches`] and
-//! [`crate::config::RefGlob::matches`] (the planner's property tests check them against those).
+//! the plain rules of `Matcher`, `LabelPredicate` and
+//! [`crate::config::RefGlob::matches`] (the planner's property tests check them against an
+//! oracle written out plainly).
 
 use crate::config::{Config, Dangling, LabelPredicate, Matcher, RefGlob};
 use crate::inventory::{Image, Labels};

@@ -1,8 +1,9 @@
 //! Turning per-image reasons into a plan: decision order, deletion waves (children before
 //! parents) and the reclaim estimate.
 
+use super::decision::{Decision, Deletion, Plan};
 use super::graph::{Graph, TIME_KEY_BITS};
-use super::{Action, Decision, Deletion, Plan, Reason};
+use super::reason::{Action, Reason};
 use std::sync::Arc;
 
 /// Order decisions (deletions first, in execution order) and compute waves.

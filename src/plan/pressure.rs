@@ -8,50 +8,12 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use super::graph::Graph;
+use super::reason::{Action, Reason};
 use super::seen::{Seen, Usage};
-use super::{Action, Reason};
+use super::watermarks::{DiskFigures, inode_pressure, space_pressure};
 use crate::config::{Config, DiskConfig, When};
-use crate::disk::{DiskUsage, Pressure};
-
-/// The disk figures a pressure decision was made on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskFigures {
-    /// What was measured: the path given to `statvfs`, or `api`.
-    pub measured: String,
-    /// `space` or `inodes`: the resource the decision is about.
-    pub resource: String,
-    /// Used, in tenths of a percent, rounded down (kubelet's formula).
-    pub used_permille: u32,
-    pub high_percent: u8,
-    pub low_percent: u8,
-    /// Bytes to free to reach `low` (for inodes: the share of the images' bytes).
-    pub to_free_bytes: u64,
-}
-
-impl DiskFigures {
-    fn new(usage: &DiskUsage, resource: &str, p: Pressure, high: u8, low: u8) -> Self {
-        // Rounded down: 84.99 % is not over a `high` of 85 (rounding would evict early).
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0..=1000
-        let used_permille = (p.used_percent * 10.0).floor().clamp(0.0, 1000.0) as u32;
-        Self {
-            measured: usage.source.clone(),
-            resource: resource.to_owned(),
-            used_permille,
-            high_percent: high,
-            low_percent: low,
-            to_free_bytes: p.to_free_bytes,
-        }
-    }
-
-    /// Whether usage is at or over `high`.
-    #[must_use]
-    pub fn over_high(&self) -> bool {
-        self.used_permille >= u32::from(self.high_percent) * 10
-    }
-}
+use crate::inventory::DiskUsage;
 
 /// What the eviction reads besides the per-image tables.
 pub(super) struct Eviction<'g, 'a> {
@@ -115,10 +77,10 @@ impl Eviction<'_, '_> {
     /// The resource over `high` that needs the most bytes freed, else the space figures.
     fn figures(&self, u: &DiskUsage, disk: &DiskConfig, deleted: u64) -> DiskFigures {
         let store: u64 = self.graph.own_bytes.iter().sum();
-        let (s, ml) = (u.space_pressure(disk.space), disk.space);
+        let (s, ml) = (space_pressure(u, disk.space), disk.space);
         let space = DiskFigures::new(u, "space", s, ml.high, ml.low);
         let inodes = disk.inodes.and_then(|m| {
-            let p = u.inode_pressure(m, store)?;
+            let p = inode_pressure(u, m, store)?;
             Some(DiskFigures::new(u, "inodes", p, m.high, m.low))
         });
         let mut pick = match inodes {

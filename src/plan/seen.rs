@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::age::age_base;
 use super::graph::Graph;
-use super::retention::age_base;
-use crate::disk::DiskUsage;
 use crate::history::{Record, Records, Source, unix};
+use crate::inventory::DiskUsage;
 use crate::inventory::Image;
 
 /// Plain values gathered before planning, beside the inventory.
@@ -140,15 +140,5 @@ fn created_key_secs(key: u128) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::graph::time_key;
-    use super::*;
-
-    #[test]
-    fn created_keys_give_back_their_seconds() {
-        for s in [-5_000_000_000_i64, -1, 0, 1, 1_700_000_000] {
-            let t = DateTime::from_timestamp(s, 999).expect("in range");
-            assert_eq!(created_key_secs(time_key(t)), s);
-        }
-    }
-}
+#[path = "seen_tests.rs"]
+mod tests;

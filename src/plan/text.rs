@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::{Action, Reason, text_usage};
+use super::reason::{Action, Reason};
+use super::text_usage;
 use crate::units::fmt_bytes;
 pub use crate::units::{fmt_age, fmt_duration};
 

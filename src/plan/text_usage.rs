@@ -4,7 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::{DiskFigures, Reason};
+use super::reason::Reason;
+use super::watermarks::DiskFigures;
 use crate::units::{fmt_age, fmt_bytes, fmt_duration};
 
 /// `2026-05-01 12:00`.

@@ -20,7 +20,11 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::tls::TlsSettings;
-use super::{DEFAULT_HOST, DEFAULT_TLS_HOST};
+
+/// Where the engine is when neither the config nor `DOCKER_HOST` says.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// Where it is in that case when `DOCKER_TLS_VERIFY` is set (as with the docker CLI).
+pub const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
 
 /// Where the engine address came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::DockerEngine;
+use super::connect::DockerEngine;
 use super::raw::{self, ApiVersion};
-use crate::cache::{CacheRecord, CacheType};
-use crate::engine::{DiskUsage, EngineError};
+use crate::engine::{DataUsage, EngineError};
 use crate::inventory::ImageId;
+use crate::inventory::{CacheRecord, CacheType};
 
 /// What Docker 20.10 answers to a disk usage request while another one runs.
 const BUSY: &str = "a disk usage operation is already running";
@@ -93,7 +93,7 @@ struct DfRecord {
 }
 
 /// Read a disk usage answer of any API version.
-pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DiskUsage, EngineError> {
+pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DataUsage, EngineError> {
     let answer: Answer = serde_json::from_slice(body.as_ref()).map_err(|e| {
         EngineError::Other(format!(
             "docker answered GET /system/df with something that is not disk usage ({e}); \
@@ -117,7 +117,7 @@ pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DiskUsage, EngineError> {
         }
     }
     let records = (answer.build_cache_usage.and_then(|u| u.items)).or(answer.build_cache);
-    Ok(DiskUsage {
+    Ok(DataUsage {
         shared_sizes,
         build_cache: records.map(|rs| rs.into_iter().map(record).collect()),
     })
@@ -135,8 +135,9 @@ fn record(r: DfRecord) -> CacheRecord {
         kind: CacheType::from_engine(r.kind.as_deref().unwrap_or_default()),
         description: r.description.unwrap_or_default(),
         size: r.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-        created: super::engine_time(r.created_at.as_deref()).filter(|t| t.timestamp() > 0),
-        last_used: super::engine_time(r.last_used_at.as_deref()).filter(|t| t.timestamp() > 0),
+        created: super::convert::engine_time(r.created_at.as_deref()).filter(|t| t.timestamp() > 0),
+        last_used: super::convert::engine_time(r.last_used_at.as_deref())
+            .filter(|t| t.timestamp() > 0),
         usage_count: r
             .usage_count
             .and_then(|n| u64::try_from(n).ok())
@@ -149,7 +150,7 @@ fn record(r: DfRecord) -> CacheRecord {
 impl DockerEngine {
     /// `GET /system/df`, one at a time from this process, retried while the engine says
     /// another disk usage operation runs (Docker 20.10 refuses concurrent ones).
-    pub(super) async fn read_disk_usage(&self) -> Result<DiskUsage, EngineError> {
+    pub(super) async fn read_data_usage(&self) -> Result<DataUsage, EngineError> {
         let _one_at_a_time = self.df_lock.lock().await;
         let path = path(ApiVersion::of(&self.docker));
         let mut wait = BUSY_FIRST_WAIT;

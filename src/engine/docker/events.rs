@@ -7,7 +7,8 @@ use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt as _;
 
-use super::{DockerEngine, classify};
+use super::classify::classify;
+use super::connect::DockerEngine;
 use crate::engine::{EngineEvent, EventKind, EventStream};
 
 /// `timeNano` as the API's `seconds.nanoseconds`.

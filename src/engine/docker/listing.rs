@@ -10,8 +10,8 @@ use chrono::DateTime;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::convert::{image_id, tags_and_digests};
 use super::raw::ApiVersion;
-use super::{image_id, tags_and_digests};
 use crate::engine::EngineError;
 use crate::inventory::{Image, Labels, Strings};
 

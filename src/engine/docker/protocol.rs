@@ -5,7 +5,7 @@
 
 use bollard::errors::Error as BollardError;
 
-use super::HINT_NOT_RUNNING;
+use super::transport::HINT_NOT_RUNNING;
 use crate::engine::EngineError;
 
 /// The connection closed before the answer was complete.

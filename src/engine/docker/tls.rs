@@ -17,8 +17,8 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::super::EngineError;
-use super::os_error_text;
+use super::transport::os_error_text;
+use crate::engine::EngineError;
 
 /// Where the certificates are and what to do.
 pub(super) const HINT_CERT_PATH: &str =

@@ -1,7 +1,7 @@
 //! The daemon's `DELETE /images/{name}` rules (force=false, noprune=true) on plain values, as
 //! Docker 20.10 applies them (each message checked against a real daemon).
 
-use super::World;
+use super::world::World;
 use crate::engine::{EngineError, RemoveReport};
 use crate::inventory::{Container, Image, ImageId, short_id};
 

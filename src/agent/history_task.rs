@@ -1,0 +1,116 @@
+//! The agent's history tasks: the events worker that keeps the history current
+//! (reconnecting with backoff when the engine's stream ends) and the writer (at most every
+//! 10 s, and once more at shutdown). What the events mean is `history::worker`'s; passes
+//! borrow the history ([`crate::pass::HistoryUse::Shared`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::backend::Connector;
+use super::clock::Backoff;
+use crate::config::{Config, HistoryConfig};
+use crate::history::file;
+use crate::history::worker::{Ended, Shared, Started, lock, session};
+
+/// How often the history is written when it changed.
+pub const WRITE_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) async fn follow_events<C: Connector>(
+    connector: C,
+    config: watch::Receiver<Arc<Config>>,
+    history: Shared,
+    synced: watch::Sender<bool>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let cfg = Arc::clone(&config.borrow());
+        let ended = match connector.connect(&cfg.docker).await {
+            Ok(engine) => {
+                let gap_policy = cfg.history.gap_policy;
+                let started = |s: &Started| {
+                    let r = &s.reconciled;
+                    tracing::info!(
+                        replayed = s.replayed,
+                        gap = s.gap,
+                        adopted = r.adopted,
+                        new = r.new,
+                        gap_used = r.gap_used,
+                        "following docker events"
+                    );
+                    synced.send_replace(true);
+                };
+                let result = session(&engine, &history, gap_policy, Utc::now, &stop, started).await;
+                if result.is_ok() {
+                    backoff.reset();
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
+        match ended {
+            Ok(Ended::Stopped) => return,
+            Ok(Ended::StreamEnded) => tracing::info!("docker's event stream ended; reconnecting"),
+            Err(e) => tracing::debug!(error = %e, "cannot follow docker events; retrying"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+pub(super) async fn write_history(history: Shared, config: HistoryConfig, stop: CancellationToken) {
+    let mut every = tokio::time::interval(WRITE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = every.tick() => failing = save(&history, &config, failing).await,
+        }
+    }
+    save(&history, &config, failing).await;
+}
+
+/// Write the history off the runtime's thread; on failure it stays dirty for the next try.
+/// Returns whether writing fails (warned about once, until it works again). The file's bytes
+/// are made here, and only they cross to the blocking thread: that thread allocates next
+/// to nothing, so its memory arena stays small.
+async fn save(history: &Shared, config: &HistoryConfig, failing: bool) -> bool {
+    let bytes = {
+        let mut h = lock(history);
+        if !h.dirty {
+            return failing;
+        }
+        h.dirty = false;
+        file::to_bytes(&h)
+    };
+    let path = config.path.clone();
+    let written = tokio::task::spawn_blocking(move || file::write(&path, &bytes, true)).await;
+    match written {
+        Ok(Ok(())) => {
+            if failing {
+                tracing::info!("history written again");
+            }
+            false
+        }
+        Ok(Err(e)) => {
+            lock(history).dirty = true;
+            if failing {
+                tracing::debug!(error = %e, "history still not written");
+            } else {
+                tracing::warn!(error = %e, "history not written; it is kept in memory and retried every 10s");
+            }
+            true
+        }
+        Err(_) => {
+            lock(history).dirty = true;
+            true
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The agent's tasks beside the schedule, started and stopped together: the history tasks
+//! ([`super::history_task`]) and the disk checker ([`super::disk_check`]). The history is
+//! opened here, for the agent's whole life (in memory when its file cannot be written).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::backend::Connector;
+use super::telemetry::Telemetry;
+use super::{disk_check, history_task};
+use crate::config::{Config, HistoryConfig};
+use crate::history::store::{self, Opener};
+use crate::history::worker::Shared;
+
+/// The running tasks.
+pub struct Observers {
+    history: Option<(Shared, HistoryConfig)>,
+    /// True once the events worker replayed and reconciled for the first time.
+    synced: watch::Receiver<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+/// Start the tasks the configuration asks for. `wake` is notified when the disk needs an
+/// early pass.
+pub fn start<C: Connector + Clone + 'static>(
+    config: &watch::Receiver<Arc<Config>>,
+    connector: &C,
+    telemetry: &Arc<Telemetry>,
+    wake: &Arc<Notify>,
+) -> Observers {
+    let stop = CancellationToken::new();
+    let current = Arc::clone(&config.borrow());
+    let mut tasks = Vec::new();
+    let mut writer = None;
+    let (synced_tx, synced) = watch::channel(false);
+    let history = store::open(&current.history, Opener::Agent).map(|h| {
+        let shared: Shared = Arc::new(Mutex::new(h));
+        tasks.push(tokio::spawn(history_task::follow_events(
+            connector.clone(),
+            config.clone(),
+            Arc::clone(&shared),
+            synced_tx,
+            stop.clone(),
+        )));
+        writer = Some(tokio::spawn(history_task::write_history(
+            Arc::clone(&shared),
+            current.history.clone(),
+            stop.clone(),
+        )));
+        (shared, current.history.clone())
+    });
+    tasks.push(tokio::spawn(disk_check::check_disk(
+        connector.clone(),
+        config.clone(),
+        Arc::clone(telemetry),
+        Arc::clone(wake),
+        stop.clone(),
+    )));
+    Observers {
+        history,
+        synced,
+        tasks,
+        writer,
+        stop,
+    }
+}
+
+impl Observers {
+    /// The shared history, when it is kept.
+    #[must_use]
+    pub fn history(&self) -> Option<Shared> {
+        self.history.as_ref().map(|(h, _)| Arc::clone(h))
+    }
+
+    /// Wait (at most `limit`) until the events worker has replayed what it missed and
+    /// reconciled, so that the first pass sees what the events say (not only the listing).
+    pub async fn wait_synced(&self, limit: Duration) {
+        if self.history.is_none() {
+            return;
+        }
+        let mut synced = self.synced.clone();
+        let _ = tokio::time::timeout(limit, synced.wait_for(|s| *s)).await;
+    }
+
+    /// Stop the tasks and write the history one last time.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(w) = self.writer {
+            let _ = w.await;
+        }
+    }
+}

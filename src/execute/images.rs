@@ -1,0 +1,262 @@
+//! Carry out a plan's deletions against an [`Engine`]: wave by wave (children before
+//! parents), bounded concurrency, every deletion re-checked against the engine first
+//! ([`super::identity`]), per-image outcomes. Decides nothing the plan did not decide: it only
+//! leaves out what changed since the plan was made.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures_util::{StreamExt, stream};
+use indicatif::ProgressBar;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::identity::InUse;
+use super::outcome::{DeletionResult, Outcome};
+use super::parents::{Chains, Children};
+use crate::engine::Engine;
+use crate::inventory::{Image, ImageId, short_id};
+use crate::plan::{Decision, Deletion, Plan};
+
+/// How a finished deletion ended, as far as the deletions of its parents need to know: a
+/// parent goes only once its planned children are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Gone,
+    NotAttempted,
+    /// Still there; the outcome's kind.
+    Stayed(&'static str),
+}
+
+impl Settled {
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            o if o.is_gone() => Self::Gone,
+            Outcome::NotAttempted => Self::NotAttempted,
+            o => Self::Stayed(o.kind()),
+        }
+    }
+}
+
+/// Run the plan's deletions: wave by wave (children before parents), at most `concurrency`
+/// calls in flight, stopping before new deletions once `stop` fires. A parent whose planned
+/// child is still there is not attempted. Results come back in plan order.
+pub async fn execute<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    images: &[Image],
+    concurrency: usize,
+    stop: &CancellationToken,
+    progress: &ProgressBar,
+) -> Vec<DeletionResult> {
+    let position_of = |k: usize| plan.decisions[plan.deletions[k].decision].image;
+    let image_of = |k: usize| &images[position_of(k)];
+    let chains = Chains::new(images, (0..plan.deletions.len()).map(position_of));
+    let children = Children::new(plan.deletions.len(), |k| {
+        image_of(k).parent_id.and_then(|p| chains.deletion_of(p))
+    });
+    let alongside = Mutex::new(HashMap::new());
+    let mut settled: Vec<Option<Settled>> = vec![None; plan.deletions.len()];
+    let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
+    let mut start = 0;
+    while start < plan.deletions.len() {
+        let wave = plan.deletions[start].wave;
+        let end = plan.deletions[start..]
+            .iter()
+            .position(|d| d.wave != wave)
+            .map_or(plan.deletions.len(), |n| start + n);
+        let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
+        let ctx = Ctx {
+            engine,
+            plan,
+            images,
+            stop,
+            in_use: in_use.as_ref(),
+            children: &children,
+            settled: &settled,
+            chains: &chains,
+            alongside: &alongside,
+        };
+        // Each result goes straight into `results` (a wave can be most of a first pass);
+        // `settled` is written once the wave is over, since the wave reads it.
+        let first = results.len();
+        let mut ks: Vec<usize> = Vec::with_capacity(end - start);
+        {
+            let mut wave = std::pin::pin!(
+                stream::iter(runs(&ctx, start..end, progress)).buffer_unordered(concurrency.max(1))
+            );
+            while let Some((k, r)) = wave.next().await {
+                ks.push(k);
+                results.push(r);
+            }
+        }
+        for (k, r) in ks.into_iter().zip(&results[first..]) {
+            settled[k] = Some(Settled::of(&r.outcome));
+        }
+        start = end;
+    }
+    let mut position = vec![0; plan.decisions.len()];
+    for (k, d) in plan.deletions.iter().enumerate() {
+        position[d.decision] = k;
+    }
+    // Unstable: the keys are distinct, and a stable sort would copy all the results once more.
+    results.sort_unstable_by_key(|r| position[r.decision]);
+    results
+}
+
+/// The deletions of one wave as futures. Spelled out with one named lifetime: a closure
+/// inferred at the call site would be higher-ranked and make the pass future not `Send`.
+fn runs<'a, E: Engine>(
+    ctx: &'a Ctx<'a, E>,
+    wave: std::ops::Range<usize>,
+    progress: &'a ProgressBar,
+) -> impl Iterator<Item = impl Future<Output = (usize, DeletionResult)> + 'a> + 'a {
+    wave.map(move |k| ctx.run(k, progress))
+}
+
+/// Untagging one reference of an image that has several is not refused by the daemon when a
+/// container uses the image, so such a wave first lists the containers again (`None` when
+/// that fails: those images are then skipped). Waves of single-reference images need no
+/// listing: deleting by ID, the daemon checks containers itself.
+async fn containers_if_needed<'i, E: Engine>(
+    engine: &E,
+    mut wave: impl Iterator<Item = &'i Image>,
+) -> Option<InUse> {
+    if wave.all(|i| super::identity::is_single_reference(&i.references, &i.digests)) {
+        return Some(InUse::new());
+    }
+    match engine.list_containers().await {
+        Ok(cs) => Some(
+            cs.into_iter()
+                .map(|c| (c.image_id, short_id(&c.id).to_owned()))
+                .collect(),
+        ),
+        Err(e) => {
+            warn!(error = %e, "could not re-check containers; images with several references are skipped in this wave");
+            None
+        }
+    }
+}
+
+struct Ctx<'a, E> {
+    engine: &'a E,
+    plan: &'a Plan,
+    images: &'a [Image],
+    stop: &'a CancellationToken,
+    in_use: Option<&'a InUse>,
+    children: &'a Children,
+    /// How the deletions of earlier waves ended, by deletion index.
+    settled: &'a [Option<Settled>],
+    /// The inventory by ID, parent links and the planned set.
+    chains: &'a Chains<'a>,
+    /// Planned images an engine deleted along with a child (Podman), with that child.
+    alongside: &'a Mutex<HashMap<ImageId, ImageId>>,
+}
+
+impl<E: Engine> Ctx<'_, E> {
+    async fn run(&self, k: usize, progress: &ProgressBar) -> (usize, DeletionResult) {
+        let d: &Deletion = &self.plan.deletions[k];
+        let decision = &self.plan.decisions[d.decision];
+        let image = &self.images[decision.image];
+        let (outcome, notes) = if let Some(child) = self.went_along(image.id) {
+            let note = format!(
+                "deleted by the engine along with its child {}",
+                child.short()
+            );
+            (Outcome::Deleted, vec![note])
+        } else if self.stop.is_cancelled() {
+            (Outcome::NotAttempted, Vec::new())
+        } else if let Some(blocked) = self.blocked_by_child(k) {
+            (blocked, Vec::new())
+        } else {
+            let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
+            self.note_alongside(image.id, &a.also_deleted);
+            (a.outcome, a.notes)
+        };
+        let bytes = if outcome == Outcome::Deleted {
+            d.reclaim_bytes
+        } else {
+            0
+        };
+        log_outcome(decision, image, &outcome, bytes, &notes);
+        progress.inc(1);
+        let result = DeletionResult {
+            decision: d.decision,
+            outcome,
+            bytes,
+        };
+        (k, result)
+    }
+
+    fn went_along(&self, id: ImageId) -> Option<ImageId> {
+        let map = self.alongside.lock().expect("never held across a panic");
+        map.get(&id).copied()
+    }
+
+    /// Images the engine deleted besides the one asked for (`Deleted` records that are not
+    /// layers): planned ones are recorded; anything else is said loudly.
+    fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
+        let mut map = self.alongside.lock().expect("never held across a panic");
+        for id in deleted.iter().filter(|id| self.chains.knows(**id)) {
+            if self.chains.is_planned(*id) {
+                map.insert(*id, child);
+            } else {
+                tracing::error!(image = %id.short(), child = %child.short(), "the engine deleted an image the plan keeps along with a planned one");
+            }
+        }
+    }
+
+    /// A planned child that is still on the engine keeps its parent: not attempted.
+    fn blocked_by_child(&self, k: usize) -> Option<Outcome> {
+        let (c, stayed) = self
+            .children
+            .of(k)
+            .iter()
+            .find_map(|&c| match self.settled[c]? {
+                Settled::Gone => None,
+                other => Some((c, other)),
+            })?;
+        let Settled::Stayed(kind) = stayed else {
+            return Some(Outcome::NotAttempted);
+        };
+        let child = &self.images[self.plan.decisions[self.plan.deletions[c].decision].image];
+        Some(Outcome::Skipped {
+            reason: format!("its child {} was not deleted ({kind})", child.id.short()),
+        })
+    }
+}
+
+fn log_outcome(
+    decision: &Decision,
+    image: &Image,
+    outcome: &Outcome,
+    bytes: u64,
+    notes: &[String],
+) {
+    let references = image.references.join(",");
+    let image = image.id.short();
+    let policy = decision.policy.as_deref().unwrap_or("");
+    let reason = decision.reason.to_string();
+    let notes = notes.join("; ");
+    match outcome {
+        Outcome::Deleted => {
+            info!(
+                image,
+                references, bytes, policy, reason, notes, "deleted image"
+            );
+        }
+        Outcome::UntaggedOnly { untagged } => {
+            let untagged = untagged.join(",");
+            warn!(
+                image,
+                references, policy, untagged, notes, "untagged but not deleted"
+            );
+        }
+        Outcome::AlreadyGone => debug!(image, "already gone"),
+        Outcome::Skipped { reason: why } => info!(image, references, policy, why, "skipped image"),
+        Outcome::Failed { error } => {
+            warn!(image, references, policy, error, "could not delete image");
+        }
+        Outcome::NotAttempted => debug!(image, "not attempted: stopping"),
+    }
+}

@@ -1,0 +1,179 @@
+//! The history's plain values: what it knows about one image ([`Record`]), where each time
+//! came from ([`Source`]), and the whole history of one engine ([`History`]).
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::ImageId;
+
+/// Where a recorded time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The image's `Created`, taken when the history was first created on this host.
+    Created,
+    /// "Now" when the history was first created (nobody saw any use before).
+    Adopted,
+    /// An engine event (load, pull, tag, import, container create or start, …).
+    Event,
+    /// First seen in a listing of the engine's images (no event saw it arrive).
+    Listing,
+    /// Used by a container when the history was reconciled.
+    Container,
+    /// Assumed used at the end of a gap in the events (`gap_policy: assume_used`).
+    Gap,
+}
+
+impl Source {
+    /// The stable name, as in the file and JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Created => "created",
+            Source::Adopted => "adopted",
+            Source::Event => "event",
+            Source::Listing => "listing",
+            Source::Container => "container",
+            Source::Gap => "gap",
+        }
+    }
+}
+
+/// What the history knows about one image. Times are Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub first_seen: i64,
+    pub last_used: i64,
+    pub first_seen_by: Source,
+    pub last_used_by: Source,
+}
+
+impl Record {
+    /// First seen and used at `at`, both from `by`.
+    #[must_use]
+    pub fn new(at: i64, by: Source) -> Self {
+        Self {
+            first_seen: at,
+            last_used: at,
+            first_seen_by: by,
+            last_used_by: by,
+        }
+    }
+
+    /// Record a use at `at` (kept when a later use is already known; on a tie the newer
+    /// observation names the source).
+    pub fn used(&mut self, at: i64, by: Source) {
+        if at >= self.last_used {
+            self.last_used = at;
+            self.last_used_by = by;
+        }
+    }
+
+    #[must_use]
+    pub fn first_seen_time(&self) -> DateTime<Utc> {
+        unix(self.first_seen)
+    }
+
+    #[must_use]
+    pub fn last_used_time(&self) -> DateTime<Utc> {
+        unix(self.last_used)
+    }
+}
+
+/// Unix seconds as a time (the epoch when out of range).
+#[must_use]
+pub fn unix(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// The records by image ID, as the planner reads them.
+pub type Records = FxHashMap<ImageId, Record>;
+
+/// The whole history of one engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// The engine the history belongs to (`/info` `ID`); empty until the first reconcile.
+    pub engine_id: String,
+    /// `timeNano` of the last applied event; events up to it need no replay.
+    pub checkpoint: Option<i64>,
+    pub images: Records,
+    /// True when no history existed before on this host: the first reconcile adopts the
+    /// images present (`first_seen = Created`).
+    pub adopt: bool,
+    /// Changed since it was last written.
+    pub dirty: bool,
+    /// Events were lost up to this time (not written: the next reconcile applies it).
+    pub pending_gap: Option<DateTime<Utc>>,
+}
+
+impl History {
+    /// The history of a host that never had one: the first reconcile adopts.
+    #[must_use]
+    pub fn first_run() -> Self {
+        Self {
+            adopt: true,
+            dirty: true,
+            ..Self::default()
+        }
+    }
+
+    /// A history that starts over (its file was unusable): every image is first seen now,
+    /// so nothing becomes eligible by accident.
+    #[must_use]
+    pub fn start_over() -> Self {
+        Self {
+            dirty: true,
+            ..Self::default()
+        }
+    }
+
+    /// Record a use of `image` at `at`; an unknown image is first seen then.
+    pub fn used(&mut self, image: ImageId, at: i64, by: Source) {
+        self.images
+            .entry(image)
+            .and_modify(|r| r.used(at, by))
+            .or_insert_with(|| Record::new(at, by));
+        self.dirty = true;
+    }
+
+    /// Forget a deleted image.
+    pub fn removed(&mut self, image: ImageId) {
+        if self.images.remove(&image).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// Move the checkpoint forward to `time_nano`.
+    pub fn advance(&mut self, time_nano: i64) {
+        if self.checkpoint.is_none_or(|c| time_nano > c) {
+            self.checkpoint = Some(time_nano);
+            self.dirty = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::fake_id;
+
+    #[test]
+    fn uses_only_move_forward_and_removal_forgets() {
+        let mut h = History::default();
+        let a = fake_id("a");
+        h.used(a, 100, Source::Event);
+        assert_eq!(h.images[&a], Record::new(100, Source::Event));
+        h.used(a, 50, Source::Container);
+        assert_eq!(h.images[&a].last_used, 100, "an older use changes nothing");
+        h.used(a, 200, Source::Container);
+        let r = h.images[&a];
+        assert_eq!((r.first_seen, r.first_seen_by), (100, Source::Event));
+        assert_eq!((r.last_used, r.last_used_by), (200, Source::Container));
+        h.removed(a);
+        assert!(h.images.is_empty() && h.dirty);
+        h.advance(5);
+        h.advance(3);
+        assert_eq!(h.checkpoint, Some(5));
+    }
+}

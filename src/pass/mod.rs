@@ -1,0 +1,23 @@
+//! One pass end to end, for `prune`, `plan`, `apply` and the agent alike: gather its inputs
+//! once (`inputs`: one `/info`, the listings, the data usage, the history session of
+//! `history`, one disk measurement of `disk`, the tag times of `tag_times`), plan, wait for
+//! builds, execute, and assemble the report (`pass_report`). `apply` executes a saved plan
+//! instead of planning. None of the callers touches the history or the disk itself.
+
+mod apply;
+mod build_cache;
+pub mod disk;
+mod error;
+pub mod history;
+pub mod host_hint;
+mod inputs;
+mod pass_report;
+mod run;
+mod tag_times;
+
+pub use apply::{apply, check_plan};
+pub use build_cache::CacheReport;
+pub use error::PassError;
+pub use history::HistoryUse;
+pub use pass_report::PassReport;
+pub use run::{PassOptions, execute_plan, run_pass, run_pass_with};

@@ -1,0 +1,9 @@
+//! The pure build cache planner: `(records, rules, now) -> CachePlan`. Every record of
+//! BuildKit's cache gets an action and a reason under the `build_cache:` rules; no I/O, no
+//! clock, no bollard. `decide` holds the algorithm, `reason` the reasons and their text.
+
+mod decide;
+mod reason;
+
+pub use decide::{CacheDecision, CacheDeletion, CachePlan, plan};
+pub use reason::CacheReason;

@@ -1,0 +1,72 @@
+//! A pass as the JSON document (`--output json`): the plan file's types
+//! ([`crate::plan_file::Document`]) filled from a [`PassReport`], borrowing its values.
+//! Field names are stable (see docs/output.md); `stagesweep apply` reads the same types
+//! back.
+
+use std::borrow::Cow;
+
+use super::build_cache;
+use super::text::{age_secs, held_back, outcome_by_decision};
+use crate::pass::PassReport;
+use crate::plan::Action;
+use crate::plan_file::{Document, FileImage, FileOutcome, JSON_VERSION};
+
+/// Build the JSON document of a report; `images` lists the decisions whose action is in
+/// `shown`, the summary counts all of them.
+#[must_use]
+pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> Document<'a> {
+    let now = report.planned_at;
+    let outcomes = outcome_by_decision(report);
+    let mut deletion = vec![None; report.plan.decisions.len()];
+    for d in &report.plan.deletions {
+        deletion[d.decision] = Some(d);
+    }
+    let deferred = held_back(report).is_some();
+    let images = report
+        .plan
+        .order
+        .iter()
+        .map(|&i| (&report.plan.decisions[i], outcomes[i], deletion[i]))
+        .filter(|(d, _, _)| shown.contains(&d.action))
+        .map(|(d, r, del)| {
+            let image = &report.inventory.images[d.image];
+            FileImage {
+                id: image.id,
+                references: Cow::Borrowed(&image.references),
+                digests: Cow::Borrowed(&image.digests),
+                parent_id: image.parent_id,
+                created: image.created,
+                last_tagged: image.last_tagged,
+                age_secs: age_secs(image, now),
+                size: image.size,
+                action: d.action,
+                policy: d.policy.as_deref().map(Cow::Borrowed),
+                reason: Cow::Borrowed(&d.reason),
+                reason_text: d.reason.to_string(),
+                history: report.usage.record(d.image).copied(),
+                wave: del.map(|x| x.wave),
+                reclaimable_bytes: del.map(|x| x.reclaim_bytes),
+                outcome: match r {
+                    Some(r) => Some(FileOutcome::Executed(&r.outcome)),
+                    None if deferred && d.action == Action::Delete => Some(FileOutcome::DEFERRED),
+                    None => None,
+                },
+                reclaimed_bytes: r.map_or(0, |r| r.bytes),
+            }
+        })
+        .collect();
+    Document {
+        version: JSON_VERSION,
+        dry_run: report.summary.dry_run,
+        engine_id: Cow::Borrowed(&report.engine_id),
+        planned_at: report.planned_at,
+        summary: Some(&report.summary),
+        reclaimable_bytes: report.plan.reclaimable_bytes,
+        builds: report.builds.as_ref(),
+        disk: report.usage.disk.as_ref().and_then(|d| d.as_ref().ok()),
+        sharing_data: report.plan.sharing_data,
+        images,
+        build_cache: build_cache::to_json(&report.cache, report.cache_records(), now, shown),
+        host_hint: report.host_hint.as_deref().map(Cow::Borrowed),
+    }
+}
