@@ -7,7 +7,8 @@
 #     -p 127.0.0.1:9477:9477 stagesweep
 #
 # The user (uid 65532) is in no group that can open the socket: grant the socket's group
-# with --group-add (docker) or supplementalGroups (Kubernetes). See "Running continuously" in the README.
+# with --group-add (docker) or supplementalGroups (Kubernetes). See docs/deployment.md, "Sidecar
+# container".
 #
 # Builds for the architecture of the build (amd64, arm64: `docker buildx build --platform
 # linux/arm64 .`); the Rust target is read from the builder's rustc, never hard-coded.

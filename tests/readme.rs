@@ -1,8 +1,9 @@
-//! The README's reference lists against the code: reason and outcome kinds, exit codes, the
-//! JSON document's fields and the commands. A new kind, field or command fails here until the
-//! README says what it is.
+//! The documentation against the code: reason and outcome kinds, exit codes and the JSON
+//! document's fields (docs/output.md), the commands (docs/commands.md). A new kind, field or
+//! command fails here until the page says what it is.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use clap::CommandFactory;
@@ -14,15 +15,22 @@ use stagesweep::pass::{PassOptions, Summary, run_pass};
 use stagesweep::plan::{DiskFigures, Reason, Source};
 use tokio_util::sync::CancellationToken;
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+/// A file of the repository, by its path from the root.
+fn page(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The paragraph of the README that starts with `start`, up to the next blank line.
+/// The page of output formats, JSON fields, kinds and exit codes (once the README's).
+fn output_md() -> String {
+    page("docs/output.md")
+}
+
+/// The paragraph of a page that starts with `start`, up to the next blank line.
 fn paragraph(text: &str, start: &str) -> String {
     let from = text
         .find(start)
-        .unwrap_or_else(|| panic!("README has no {start:?}"));
+        .unwrap_or_else(|| panic!("the page has no {start:?}"));
     let rest = &text[from..];
     rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
 }
@@ -37,7 +45,7 @@ fn code_spans(text: &str) -> BTreeSet<String> {
 }
 
 /// One reason of each kind. The match has no wildcard: a new variant does not compile until
-/// it is listed here (and then in the README).
+/// it is listed here (and then in docs/output.md).
 fn every_reason() -> Vec<Reason> {
     let p: Arc<str> = Arc::from("p");
     let mut all = vec![
@@ -212,13 +220,13 @@ fn every_outcome() -> Vec<Outcome> {
 #[test]
 fn every_reason_kind_is_documented_and_nothing_else() {
     let kinds: BTreeSet<String> = every_reason().iter().map(|r| r.kind().to_owned()).collect();
-    let documented = code_spans(&paragraph(&readme(), "Reason kinds:"));
+    let documented = code_spans(&paragraph(&output_md(), "Reason kinds:"));
     assert_eq!(documented, kinds);
 }
 
 #[test]
 fn every_outcome_kind_is_documented() {
-    let text = paragraph(&readme(), "Outcome kinds:");
+    let text = paragraph(&output_md(), "Outcome kinds:");
     let documented = code_spans(&text);
     for o in every_outcome() {
         assert!(
@@ -232,7 +240,7 @@ fn every_outcome_kind_is_documented() {
 #[test]
 fn the_exit_code_table_matches_the_code() {
     use stagesweep::exit;
-    let text = readme();
+    let text = output_md();
     let table = &text[text.find("## Exit codes").expect("section")..];
     let rows: Vec<i32> = table
         .lines()
@@ -268,8 +276,8 @@ fn the_exit_code_table_matches_the_code() {
 
 #[test]
 fn every_command_is_in_the_commands_table() {
-    let text = readme();
-    let section = &text[text.find("## Commands").expect("section")..];
+    let text = page("docs/commands.md");
+    let section = &text[text.find("# Commands").expect("section")..];
     let table = &section[section.find("| command").expect("table")..];
     let table = &table[..table.find("\n\n").expect("table end")];
     for sub in Cli::command().get_subcommands() {
@@ -300,7 +308,7 @@ async fn the_json_fields_are_the_documented_ones() {
         &stagesweep::report::ALL_ACTIONS,
     ))
     .expect("json");
-    let text = readme();
+    let text = output_md();
     let table = &text[text
         .find("`--output json` prints one document")
         .expect("section")..];
@@ -377,7 +385,7 @@ fn every_build_cache_reason_and_outcome_kind_is_documented() {
     let kinds: BTreeSet<String> = (every_cache_reason().iter())
         .map(|r| r.kind().to_owned())
         .collect();
-    let documented = code_spans(&paragraph(&readme(), "Build cache reason kinds:"));
+    let documented = code_spans(&paragraph(&output_md(), "Build cache reason kinds:"));
     assert_eq!(documented, kinds);
     let outcomes = [
         CacheOutcome::Deleted,
@@ -389,7 +397,7 @@ fn every_build_cache_reason_and_outcome_kind_is_documented() {
         },
         CacheOutcome::NotAttempted,
     ];
-    let text = paragraph(&readme(), "Build cache outcome kinds:");
+    let text = paragraph(&output_md(), "Build cache outcome kinds:");
     let documented = code_spans(&text);
     for o in &outcomes {
         match o {
@@ -432,7 +440,7 @@ async fn the_build_cache_json_fields_are_the_documented_ones() {
         .expect("pass");
     let all = stagesweep::report::ALL_ACTIONS;
     let doc = serde_json::to_value(stagesweep::report::to_json(&r, &all)).expect("json");
-    let text = readme();
+    let text = output_md();
     let table = &text[text
         .find("`--output json` prints one document")
         .expect("section")..];
@@ -475,3 +483,4 @@ async fn the_build_cache_json_fields_are_the_documented_ones() {
         );
     }
 }
+
