@@ -26,6 +26,8 @@ COPY benches ./benches
 COPY src ./src
 # src/config embeds config/default.yaml (the built-in policy).
 COPY config/default.yaml ./config/default.yaml
+# src/cmd/shell.rs embeds docs/configuration.md (the man page stagesweep.yaml(5)).
+COPY docs/configuration.md ./docs/configuration.md
 COPY deploy/image/build.sh ./deploy/image/build.sh
 RUN ["sh", "deploy/image/build.sh", "/out"]
 
