@@ -1,12 +1,15 @@
 //! The documentation against the code: reason and outcome kinds, exit codes and the JSON
 //! document's fields (docs/output.md), the commands (docs/commands.md). A new kind, field or
-//! command fails here until the page says what it is.
+//! command fails here until the page says what it is. And the pages as a whole: the README
+//! stays a front door of at most 250 lines, and every relative link of README.md,
+//! CONTRIBUTING.md and docs/*.md names a file (and a heading of it) that exists.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::CommandFactory;
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use stagesweep::cache::{CacheOutcome, CacheReason, CacheRecord, CacheType};
 use stagesweep::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
@@ -484,3 +487,115 @@ async fn the_build_cache_json_fields_are_the_documented_ones() {
     }
 }
 
+#[test]
+fn the_readme_is_a_front_door_of_at_most_250_lines() {
+    let readme = page("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines: move reference text to docs/ and link to it"
+    );
+    for must in [
+        "## Quick start",
+        "## Install",
+        "docs/configuration.md",
+        "stagesweep plan",
+    ] {
+        assert!(readme.contains(must), "the README lost {must:?}");
+    }
+}
+
+/// The pages whose links are checked: README.md, CONTRIBUTING.md and docs/*.md.
+fn pages() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    pages.splice(0..0, [root.join("README.md"), root.join("CONTRIBUTING.md")]);
+    pages
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown page's headings (a repeated one gets `-1`, `-2`, …, as on
+/// GitHub), and the destinations of its links.
+fn anchors_and_links(markdown: &str) -> (BTreeSet<String>, Vec<String>) {
+    let mut anchors = BTreeSet::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut links = Vec::new();
+    let mut heading: Option<String> = None;
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(h) = &mut heading {
+                    h.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                let base = slug(&heading.take().unwrap_or_default());
+                let n = seen.entry(base.clone()).or_default();
+                anchors.insert(if *n == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                });
+                *n += 1;
+            }
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                links.push(dest_url.to_string());
+            }
+            _ => {}
+        }
+    }
+    (anchors, links)
+}
+
+#[test]
+fn every_relative_link_names_an_existing_file_and_heading() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for from in pages() {
+        let (_, links) = anchors_and_links(&std::fs::read_to_string(&from).expect("a page"));
+        for link in links {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                from.clone()
+            } else {
+                from.parent().expect("a directory").join(path)
+            };
+            let name = from.file_name().expect("a name").to_string_lossy();
+            if !target.exists() {
+                broken.push(format!("{name}: {link}: no such file"));
+                continue;
+            }
+            if anchor.is_empty() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&target).unwrap_or_default();
+            if !anchors_and_links(&text).0.contains(anchor) {
+                broken.push(format!("{name}: {link}: no such heading"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked > 50, "only {checked} links checked");
+}
