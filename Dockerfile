@@ -7,7 +7,8 @@
 #     -p 127.0.0.1:9477:9477 stagesweep
 #
 # The user (uid 65532) is in no group that can open the socket: grant the socket's group
-# with --group-add (docker) or supplementalGroups (Kubernetes). See "Running continuously" in the README.
+# with --group-add (docker) or supplementalGroups (Kubernetes). See docs/deployment.md, "Sidecar
+# container".
 #
 # Builds for the architecture of the build (amd64, arm64: `docker buildx build --platform
 # linux/arm64 .`); the Rust target is read from the builder's rustc, never hard-coded.
@@ -25,6 +26,8 @@ COPY benches ./benches
 COPY src ./src
 # src/config embeds config/default.yaml (the built-in policy).
 COPY config/default.yaml ./config/default.yaml
+# src/cmd/shell.rs embeds docs/configuration.md (the man page stagesweep.yaml(5)).
+COPY docs/configuration.md ./docs/configuration.md
 COPY deploy/image/build.sh ./deploy/image/build.sh
 RUN ["sh", "deploy/image/build.sh", "/out"]
 

@@ -1,4 +1,4 @@
-//! Process exit codes (documented in the README).
+//! Process exit codes (documented in docs/output.md).
 
 /// Nothing failed (also when nothing matched).
 pub const OK: i32 = 0;

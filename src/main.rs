@@ -24,8 +24,8 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             return cmd::shell::completions(args.shell, &mut std::io::stdout().lock())
                 .map(|()| stagesweep::exit::OK);
         }
-        Command::Manpage => {
-            return cmd::shell::manpage(&mut std::io::stdout().lock())
+        Command::Manpage(args) => {
+            return cmd::shell::manpage(args.section, &mut std::io::stdout().lock())
                 .map(|()| stagesweep::exit::OK);
         }
         _ => {}
@@ -45,7 +45,7 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::CheckConfig => cmd::check_config::run(config)
                 .await
                 .map(|()| stagesweep::exit::OK),
-            Command::Completions(_) | Command::Manpage => {
+            Command::Completions(_) | Command::Manpage(_) => {
                 unreachable!("handled above, without a runtime")
             }
         }

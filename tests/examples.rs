@@ -1,5 +1,6 @@
 //! The deployment examples work as written. Every compose file (`deploy/docker-compose.yml`,
-//! compose snippets in `config/*.yaml` comments and fenced `yaml` blocks of the README) is checked
+//! compose snippets in `config/*.yaml` comments and fenced `yaml` blocks of the README, of
+//! CONTRIBUTING.md and of every page under `docs/`) is checked
 //! against the image the Dockerfile builds: its `command` after the image's ENTRYPOINT parses
 //! as a `stagesweep agent` command line (`stagesweep agent agent` would not), the mounted
 //! configuration passes `check-config`, the non-root user gets the socket's group
@@ -7,7 +8,7 @@
 //! writable, the published port is the one the agent listens on (on all addresses), and
 //! `docker-compose config` (Debian's, offline) accepts the file. The Kubernetes `DaemonSet`'s
 //! args parse the same way and its probes use `/livez` and `/healthz`. Other fenced `yaml`
-//! blocks of the README must pass `check-config`.
+//! blocks of those pages must pass `check-config`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -236,6 +237,27 @@ fn commented_compose(text: &str) -> Vec<String> {
 }
 
 /// The fenced `yaml` blocks of a Markdown file.
+/// `(path, text)` of the README, CONTRIBUTING.md and every `docs/*.md`, in a stable order.
+fn markdown_pages() -> Vec<(String, String)> {
+    let mut paths = vec!["README.md".to_owned(), "CONTRIBUTING.md".to_owned()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| format!("docs/{}", p.file_name().expect("a name").to_string_lossy()))
+        .collect();
+    docs.sort();
+    paths.extend(docs);
+    paths
+        .into_iter()
+        .map(|path| {
+            let text =
+                std::fs::read_to_string(repo(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            (path, text)
+        })
+        .collect()
+}
+
 fn yaml_blocks(markdown: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<String> = None;
@@ -273,16 +295,13 @@ fn compose_examples_run_the_agent_as_written() {
             checked += 1;
         }
     }
-    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
-    for (i, block) in yaml_blocks(&readme).iter().enumerate() {
-        if yaml(block, "README.md")["services"].is_object() {
-            check_compose(
-                block,
-                &repo("."),
-                &format!("README.md yaml block {}", i + 1),
-                &image,
-            );
-            checked += 1;
+    for (path, text) in markdown_pages() {
+        for (i, block) in yaml_blocks(&text).iter().enumerate() {
+            if yaml(block, &path)["services"].is_object() {
+                let origin = format!("{path} yaml block {}", i + 1);
+                check_compose(block, &repo("."), &origin, &image);
+                checked += 1;
+            }
         }
     }
     assert!(
@@ -293,19 +312,23 @@ fn compose_examples_run_the_agent_as_written() {
 
 #[test]
 fn readme_yaml_blocks_pass_check_config() {
-    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
-    for (i, block) in yaml_blocks(&readme).iter().enumerate() {
-        let origin = format!("README.md yaml block {}", i + 1);
-        let doc = yaml(block, &origin);
-        let ci_job = doc["jobs"].is_object()
-            || (doc.as_object()).is_some_and(|m| m.values().any(|v| v["script"].is_array()));
-        if doc["services"].is_object() || doc["groups"].is_array() || ci_job {
-            // compose (checked above), Prometheus rules, or a GitHub Actions / GitLab CI job
-            // (checked by tests/readme_builds.rs)
-            continue;
+    let mut in_readme = 0;
+    for (path, text) in markdown_pages() {
+        for (i, block) in yaml_blocks(&text).iter().enumerate() {
+            let origin = format!("{path} yaml block {}", i + 1);
+            let doc = yaml(block, &origin);
+            let ci_job = doc["jobs"].is_object()
+                || (doc.as_object()).is_some_and(|m| m.values().any(|v| v["script"].is_array()));
+            if doc["services"].is_object() || doc["groups"].is_array() || ci_job {
+                // compose (checked above), Prometheus rules, or a GitHub Actions / GitLab CI
+                // job (checked by tests/readme_builds.rs)
+                continue;
+            }
+            config::parse_str(block, &origin).unwrap_or_else(|e| panic!("{origin}:\n{e}"));
+            in_readme += usize::from(path == "README.md");
         }
-        config::parse_str(block, &origin).unwrap_or_else(|e| panic!("{origin}:\n{e}"));
     }
+    assert!(in_readme >= 1, "the README's configuration is checked");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The metrics as operators consume them: `promtool check metrics` finds nothing to say about
-//! the exposition, the README's metrics table lists exactly the metrics that exist (with their
-//! types), the alerting rules pass `promtool check rules` and their unit tests, and the rules
-//! and the Grafana dashboard reference only metrics that exist. A metric added to
-//! `src/agent/metrics.rs` without a README row, or a dashboard query with a typo, fails here.
+//! the exposition, the metrics table of docs/metrics.md lists exactly the metrics that exist
+//! (with their types), the alerting rules pass `promtool check rules` and their unit tests,
+//! and the rules and the Grafana dashboard reference only metrics that exist. A metric added
+//! to `src/agent/metrics.rs` without a row in docs/metrics.md, or a dashboard query with a
+//! typo, fails here.
 //! (The exposition of a live agent is checked in `tests/agent_daemon.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,13 +105,11 @@ fn promtool_check_metrics_has_nothing_to_say() {
     );
 }
 
-/// (name, type) rows of the README's metrics table: every backticked metric name in the first
-/// column, labels stripped.
+/// (name, type) rows of the metrics table of docs/metrics.md (its first section, up to the
+/// next heading): every backticked metric name in the first column, labels stripped.
 fn readme_rows() -> BTreeMap<String, String> {
-    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
-    let start = readme
-        .find("\n### Metrics\n")
-        .expect("a ### Metrics section");
+    let readme = std::fs::read_to_string(repo("docs/metrics.md")).expect("docs/metrics.md");
+    let start = readme.find("# Metrics\n").expect("a # Metrics title");
     let section = &readme[start..];
     let end = section[1..].find("\n#").map_or(section.len(), |e| e + 1);
     let mut rows = BTreeMap::new();
@@ -131,10 +130,10 @@ fn the_readme_table_lists_exactly_the_metrics_with_their_types() {
     assert_eq!(
         rows.keys().collect::<Vec<_>>(),
         families.keys().collect::<Vec<_>>(),
-        "README metrics table vs /metrics"
+        "docs/metrics.md table vs /metrics"
     );
     for (name, kind) in &families {
-        assert_eq!(&rows[name], kind, "type of {name} in the README");
+        assert_eq!(&rows[name], kind, "type of {name} in docs/metrics.md");
     }
 }
 

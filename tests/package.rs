@@ -70,7 +70,7 @@ fn deb() -> &'static Path {
 }
 
 /// The files the package must install, with their modes.
-const FILES: [(&str, u32); 12] = [
+const FILES: [(&str, u32); 16] = [
     ("usr/bin/stagesweep", 0o755),
     ("etc/stagesweep/config.yaml", 0o644),
     ("usr/lib/systemd/system/stagesweep.service", 0o644),
@@ -82,7 +82,11 @@ const FILES: [(&str, u32); 12] = [
     ("usr/share/zsh/vendor-completions/_stagesweep", 0o644),
     ("usr/share/fish/vendor_completions.d/stagesweep.fish", 0o644),
     ("usr/share/man/man1/stagesweep.1.gz", 0o644),
+    ("usr/share/man/man5/stagesweep.yaml.5.gz", 0o644),
     ("usr/share/doc/stagesweep/copyright", 0o644),
+    ("usr/share/doc/stagesweep/README.md", 0o644),
+    ("usr/share/doc/stagesweep/docs/configuration.md", 0o644),
+    ("usr/share/doc/stagesweep/docs/deployment.md", 0o644),
 ];
 
 #[test]
@@ -123,6 +127,19 @@ fn package_installs_its_files_and_its_units_verify() {
         .arg("-dc")
         .arg(root.path().join("usr/share/man/man1/stagesweep.1.gz")));
     assert!(stdout(&man).contains(".TH stagesweep 1"));
+    let man5 = run(Command::new("gzip")
+        .arg("-dc")
+        .arg(root.path().join("usr/share/man/man5/stagesweep.yaml.5.gz")));
+    assert!(stdout(&man5).contains(".TH STAGESWEEP.YAML 5"));
+    // The docs are shipped as written (the man page is made from configuration.md).
+    for page in ["configuration.md", "deployment.md"] {
+        let shipped = std::fs::read(root.path().join("usr/share/doc/stagesweep/docs").join(page))
+            .expect("a shipped page");
+        assert_eq!(
+            shipped,
+            std::fs::read(repo().join("docs").join(page)).expect("a page")
+        );
+    }
     let bash = std::fs::read_to_string(
         root.path()
             .join("usr/share/bash-completion/completions/stagesweep"),
@@ -170,7 +187,8 @@ fn package_installs_its_files_and_its_units_verify() {
 }
 
 /// `systemd-analyze verify` on the installed units, run against the packaged binary (the
-/// units name /usr/bin/stagesweep, which this host need not have) and its man page.
+/// units name /usr/bin/stagesweep, which this host need not have) and its man pages (the
+/// units' `Documentation=` names both).
 fn verify_installed_units(root: &Path, bin: &Path) {
     let units = tempfile::tempdir().expect("temp dir");
     let mut paths = Vec::new();

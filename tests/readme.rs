@@ -1,11 +1,15 @@
-//! The README's reference lists against the code: reason and outcome kinds, exit codes, the
-//! JSON document's fields and the commands. A new kind, field or command fails here until the
-//! README says what it is.
+//! The documentation against the code: reason and outcome kinds, exit codes and the JSON
+//! document's fields (docs/output.md), the commands (docs/commands.md). A new kind, field or
+//! command fails here until the page says what it is. And the pages as a whole: the README
+//! stays a front door of at most 250 lines, and every relative link of README.md,
+//! CONTRIBUTING.md and docs/*.md names a file (and a heading of it) that exists.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::CommandFactory;
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use stagesweep::cmd::cli::Cli;
 use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::CacheOutcome;
@@ -17,15 +21,22 @@ use stagesweep::plan::build_cache::CacheReason;
 use stagesweep::plan::{DiskFigures, Reason, Source};
 use tokio_util::sync::CancellationToken;
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+/// A file of the repository, by its path from the root.
+fn page(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The paragraph of the README that starts with `start`, up to the next blank line.
+/// The page of output formats, JSON fields, kinds and exit codes (once the README's).
+fn output_md() -> String {
+    page("docs/output.md")
+}
+
+/// The paragraph of a page that starts with `start`, up to the next blank line.
 fn paragraph(text: &str, start: &str) -> String {
     let from = text
         .find(start)
-        .unwrap_or_else(|| panic!("README has no {start:?}"));
+        .unwrap_or_else(|| panic!("the page has no {start:?}"));
     let rest = &text[from..];
     rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
 }
@@ -40,7 +51,7 @@ fn code_spans(text: &str) -> BTreeSet<String> {
 }
 
 /// One reason of each kind. The match has no wildcard: a new variant does not compile until
-/// it is listed here (and then in the README).
+/// it is listed here (and then in docs/output.md).
 fn every_reason() -> Vec<Reason> {
     let p: Arc<str> = Arc::from("p");
     let mut all = vec![
@@ -215,13 +226,13 @@ fn every_outcome() -> Vec<Outcome> {
 #[test]
 fn every_reason_kind_is_documented_and_nothing_else() {
     let kinds: BTreeSet<String> = every_reason().iter().map(|r| r.kind().to_owned()).collect();
-    let documented = code_spans(&paragraph(&readme(), "Reason kinds:"));
+    let documented = code_spans(&paragraph(&output_md(), "Reason kinds:"));
     assert_eq!(documented, kinds);
 }
 
 #[test]
 fn every_outcome_kind_is_documented() {
-    let text = paragraph(&readme(), "Outcome kinds:");
+    let text = paragraph(&output_md(), "Outcome kinds:");
     let documented = code_spans(&text);
     for o in every_outcome() {
         assert!(
@@ -235,7 +246,7 @@ fn every_outcome_kind_is_documented() {
 #[test]
 fn the_exit_code_table_matches_the_code() {
     use stagesweep::exit;
-    let text = readme();
+    let text = output_md();
     let table = &text[text.find("## Exit codes").expect("section")..];
     let rows: Vec<i32> = table
         .lines()
@@ -271,8 +282,8 @@ fn the_exit_code_table_matches_the_code() {
 
 #[test]
 fn every_command_is_in_the_commands_table() {
-    let text = readme();
-    let section = &text[text.find("## Commands").expect("section")..];
+    let text = page("docs/commands.md");
+    let section = &text[text.find("# Commands").expect("section")..];
     let table = &section[section.find("| command").expect("table")..];
     let table = &table[..table.find("\n\n").expect("table end")];
     for sub in Cli::command().get_subcommands() {
@@ -303,7 +314,7 @@ async fn the_json_fields_are_the_documented_ones() {
         &stagesweep::report::ALL_ACTIONS,
     ))
     .expect("json");
-    let text = readme();
+    let text = output_md();
     let table = &text[text
         .find("`--output json` prints one document")
         .expect("section")..];
@@ -380,7 +391,7 @@ fn every_build_cache_reason_and_outcome_kind_is_documented() {
     let kinds: BTreeSet<String> = (every_cache_reason().iter())
         .map(|r| r.kind().to_owned())
         .collect();
-    let documented = code_spans(&paragraph(&readme(), "Build cache reason kinds:"));
+    let documented = code_spans(&paragraph(&output_md(), "Build cache reason kinds:"));
     assert_eq!(documented, kinds);
     let outcomes = [
         CacheOutcome::Deleted,
@@ -392,7 +403,7 @@ fn every_build_cache_reason_and_outcome_kind_is_documented() {
         },
         CacheOutcome::NotAttempted,
     ];
-    let text = paragraph(&readme(), "Build cache outcome kinds:");
+    let text = paragraph(&output_md(), "Build cache outcome kinds:");
     let documented = code_spans(&text);
     for o in &outcomes {
         match o {
@@ -435,7 +446,7 @@ async fn the_build_cache_json_fields_are_the_documented_ones() {
         .expect("pass");
     let all = stagesweep::report::ALL_ACTIONS;
     let doc = serde_json::to_value(stagesweep::report::to_json(&r, &all)).expect("json");
-    let text = readme();
+    let text = output_md();
     let table = &text[text
         .find("`--output json` prints one document")
         .expect("section")..];
@@ -477,4 +488,117 @@ async fn the_build_cache_json_fields_are_the_documented_ones() {
             "summary.build_cache.{key} undocumented"
         );
     }
+}
+
+#[test]
+fn the_readme_is_a_front_door_of_at_most_250_lines() {
+    let readme = page("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines: move reference text to docs/ and link to it"
+    );
+    for must in [
+        "## Quick start",
+        "## Install",
+        "docs/configuration.md",
+        "stagesweep plan",
+    ] {
+        assert!(readme.contains(must), "the README lost {must:?}");
+    }
+}
+
+/// The pages whose links are checked: README.md, CONTRIBUTING.md and docs/*.md.
+fn pages() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    pages.splice(0..0, [root.join("README.md"), root.join("CONTRIBUTING.md")]);
+    pages
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown page's headings (a repeated one gets `-1`, `-2`, …, as on
+/// GitHub), and the destinations of its links.
+fn anchors_and_links(markdown: &str) -> (BTreeSet<String>, Vec<String>) {
+    let mut anchors = BTreeSet::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut links = Vec::new();
+    let mut heading: Option<String> = None;
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(h) = &mut heading {
+                    h.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                let base = slug(&heading.take().unwrap_or_default());
+                let n = seen.entry(base.clone()).or_default();
+                anchors.insert(if *n == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                });
+                *n += 1;
+            }
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                links.push(dest_url.to_string());
+            }
+            _ => {}
+        }
+    }
+    (anchors, links)
+}
+
+#[test]
+fn every_relative_link_names_an_existing_file_and_heading() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for from in pages() {
+        let (_, links) = anchors_and_links(&std::fs::read_to_string(&from).expect("a page"));
+        for link in links {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                from.clone()
+            } else {
+                from.parent().expect("a directory").join(path)
+            };
+            let name = from.file_name().expect("a name").to_string_lossy();
+            if !target.exists() {
+                broken.push(format!("{name}: {link}: no such file"));
+                continue;
+            }
+            if anchor.is_empty() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&target).unwrap_or_default();
+            if !anchors_and_links(&text).0.contains(anchor) {
+                broken.push(format!("{name}: {link}: no such heading"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked > 50, "only {checked} links checked");
 }

@@ -1,4 +1,4 @@
-//! The README's "Protecting running builds" section is checked, not just written: its CI
+//! docs/builds.md, "Protecting running builds", is checked, not just written: its CI
 //! snippets are valid YAML, every `stagesweep hold` line parses, every `flock -s` names the
 //! default build lock, and its tmpfiles.d entries (applied with `systemd-tmpfiles --root`)
 //! let exactly the users it says hold the lock, and a read-only mount of the lock directory is
@@ -11,14 +11,15 @@ use clap::Parser;
 use stagesweep::cmd::cli::{Cli, Command as Sub};
 use stagesweep::config::DEFAULT_BUILD_LOCK_FILE;
 
+/// The page (it was the README's section of the same name), title to end.
 fn section() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme
-        .find("## Protecting running builds")
-        .expect("the README has the section");
-    let rest = &readme[start..];
-    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/builds.md"))
+        .expect("docs/builds.md");
+    let start = page
+        .find("# Protecting running builds")
+        .expect("docs/builds.md has the title");
+    let rest = &page[start..];
+    let end = rest[2..].find("\n# ").map_or(rest.len(), |i| i + 2);
     rest[..end].to_owned()
 }
 
@@ -168,7 +169,7 @@ fn the_shipped_tmpfiles_entries_let_the_docker_group_and_only_it_hold_the_lock()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(str::to_owned)
         .collect();
-    assert_eq!(lines, shipped, "the README shows the shipped entries");
+    assert_eq!(lines, shipped, "docs/builds.md shows the shipped entries");
 
     let (tree, docker) = root_tree();
     let entries: Vec<&String> = lines.iter().collect();

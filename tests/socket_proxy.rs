@@ -1,5 +1,5 @@
-//! `deploy/socket-proxy/haproxy.cfg`, the socket proxy the README shows for hosts where the
-//! agent must not hold root-equivalent access: run by haproxy in front of the test daemon,
+//! `deploy/socket-proxy/haproxy.cfg`, the socket proxy docs/deployment.md shows for hosts where
+//! the agent must not hold root-equivalent access: run by haproxy in front of the test daemon,
 //! it lets `stagesweep plan` and `stagesweep prune` do their whole job (so it allows every
 //! call they make) and answers 403 to anything else, forced deletions included.
 

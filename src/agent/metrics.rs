@@ -3,7 +3,7 @@
 //! nothing.
 //!
 //! Conventions (checked by `tests/metrics.rs` with `promtool check metrics`, against the
-//! README's table, the alerts and the dashboard), for anyone adding a metric:
+//! table in docs/metrics.md, the alerts and the dashboard), for anyone adding a metric:
 //! - every name starts with `stagesweep_` (the registry adds it), except the standard
 //!   `process_*` ones ([`super::process_metrics`]);
 //! - counters are registered **without** `_total` (prometheus-client appends it), and a unit

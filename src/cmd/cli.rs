@@ -26,7 +26,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   error, 3 docker unreachable, 4 host lock busy or a build in progress (prune \
                   --no-wait, or longer than builds.max_defer), 5 environment error (lock file, \
                   I/O, listener). `hold` exits with its command's status.\n\
-                  Configuration reference: config/default.yaml and the README."
+                  Configuration reference: man stagesweep.yaml (stagesweep manpage --section 5), \
+                  docs/configuration.md, config/default.yaml."
 )]
 pub struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=stagesweep=debug)
@@ -71,8 +72,27 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) to stdout
-    Manpage,
+    /// Print a manual page (roff) to stdout: stagesweep(1), or with --section 5
+    /// stagesweep.yaml(5), the configuration file
+    Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManpageArgs {
+    /// Which page
+    #[arg(long, value_enum, default_value_t = ManSection::Commands)]
+    pub section: ManSection,
+}
+
+/// The manual pages `stagesweep manpage` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManSection {
+    /// stagesweep(1): the commands and their flags
+    #[value(name = "1")]
+    Commands,
+    /// stagesweep.yaml(5): the configuration file, every key (made from docs/configuration.md)
+    #[value(name = "5")]
+    Config,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -229,7 +249,7 @@ pub struct HoldArgs {
 pub enum Output {
     /// A table and a summary line
     Text,
-    /// One JSON document (see the README for its fields)
+    /// One JSON document (its fields: docs/output.md)
     Json,
 }
 

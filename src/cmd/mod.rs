@@ -8,6 +8,7 @@ pub mod cli;
 pub mod healthcheck;
 pub mod hold;
 pub mod logging;
+mod man_config;
 pub mod prune;
 pub mod shell;
 

@@ -1,14 +1,18 @@
-//! `stagesweep completions SHELL` and `stagesweep manpage`: generated from the clap
-//! definition in [`super::cli`], so they never drift from the real flags. The Debian package
-//! ships their output (see `scripts/package.sh`).
+//! `stagesweep completions SHELL` and `stagesweep manpage`: generated, never written twice.
+//! Completions and `stagesweep(1)` come from the clap definition in [`super::cli`], so they
+//! never drift from the real flags; `stagesweep.yaml(5)` is `docs/configuration.md`, embedded
+//! at build time and rendered to roff by [`super::man_config`]. The Debian package ships
+//! their output (see `scripts/package.sh`).
 
 use std::io::{self, Write};
 
 use clap::CommandFactory;
 use clap_complete::Shell;
+use roff::{Roff, bold, roman};
 
 use super::CmdError;
-use super::cli::Cli;
+use super::cli::{Cli, ManSection};
+use super::man_config::{ascii, config_page};
 
 /// Write the completion script for `shell` to `out`.
 pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<(), CmdError> {
@@ -20,15 +24,29 @@ pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<(), CmdError> {
     finish(out.write_all(&script).and_then(|()| out.flush()))
 }
 
-/// Write the manual page, `stagesweep(1)` in roff, to `out`. Subcommands are listed with
-/// their one-line summary; `stagesweep SUBCOMMAND --help` has their flags.
-pub fn manpage(out: &mut dyn Write) -> Result<(), CmdError> {
-    let command = Cli::command();
-    finish(
-        clap_mangen::Man::new(command)
-            .render(out)
-            .and_then(|()| out.flush()),
-    )
+/// Write a manual page in roff to `out`: `stagesweep(1)` (subcommands with their one-line
+/// summary; `stagesweep SUBCOMMAND --help` has their flags) or `stagesweep.yaml(5)`.
+pub fn manpage(section: ManSection, out: &mut dyn Write) -> Result<(), CmdError> {
+    let page = match section {
+        ManSection::Commands => commands_page(),
+        ManSection::Config => config_page(),
+    };
+    finish(out.write_all(page.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// `stagesweep(1)`, with a SEE ALSO naming the configuration file's page.
+fn commands_page() -> String {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .expect("rendering into memory cannot fail");
+    let mut page = String::from_utf8(page).expect("clap_mangen writes UTF-8");
+    let mut see_also = Roff::new();
+    see_also
+        .control("SH", ["SEE ALSO"])
+        .text([bold("stagesweep.yaml"), roman("(5)")]);
+    page.push_str(&see_also.to_roff());
+    ascii(&page)
 }
 
 /// A reader that stopped early (`| head`) is not a failure.
@@ -59,12 +77,13 @@ mod tests {
     #[test]
     fn the_manpage_is_roff_with_the_subcommands() {
         let mut out = Vec::new();
-        manpage(&mut out).expect("render");
+        manpage(ManSection::Commands, &mut out).expect("render");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.starts_with(".ie \\n(.g .ds Aq"), "{}", &text[..80]);
         assert!(text.contains(".TH stagesweep 1"));
         for sub in ["prune", "agent", "completions"] {
             assert!(text.contains(sub), "no {sub}");
         }
+        assert!(text.contains(".SH \"SEE ALSO\"\n\\fBstagesweep.yaml\\fR(5)\n"));
     }
 }

@@ -197,13 +197,13 @@ fn explain(message: &str) -> (String, Option<String>) {
     let hint = if reworded.contains("budget") || reworded.contains("limit exceeded") {
         Some(super::limits::HINT)
     } else if reworded.starts_with("unknown field") {
-        Some("check the spelling; the README's configuration reference lists every key")
+        Some("check the spelling; docs/configuration.md (man stagesweep.yaml) lists every key")
     } else if reworded.starts_with("duplicate mapping key") {
         Some("keep one of them")
     } else if reworded.starts_with("expected a list") {
         Some("write a YAML list, e.g. [\"stage=builder\"]")
     } else if reworded.starts_with("invalid") || reworded.starts_with("expected") {
-        Some("the README's configuration reference gives the type of every key")
+        Some("docs/configuration.md (man stagesweep.yaml) gives the type of every key")
     } else {
         Some("fix the YAML syntax at this position")
     };

@@ -4,7 +4,7 @@
 //! An advisory `flock` (std's `File::lock_shared`/`try_lock`), so util-linux `flock -s` holds
 //! the same lock and the kernel releases it when a holder dies: nothing goes stale. A file
 //! created here is made readable by everyone (`0644`, whatever the umask), because a shared
-//! lock only needs a read-only descriptor; tighten it with a tmpfiles.d entry (see the README).
+//! lock only needs a read-only descriptor; tighten it with a tmpfiles.d entry (see docs/builds.md).
 //! Separate from the host lock ([`super::host_lock`]): builds never touch that one.
 
 use std::fs::{File, TryLockError};
@@ -21,10 +21,10 @@ const CREATED_MODE: u32 = 0o644;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildLockError {
     /// The lock file's directory does not exist and cannot be created.
-    #[error("cannot create the build lock directory {}: {source} (create it, e.g. with the tmpfiles.d entry from the README, or set builds.lock_file: / --lock-file to a path in an existing directory)", .dir.display())]
+    #[error("cannot create the build lock directory {}: {source} (create it, e.g. with the tmpfiles.d entry from docs/builds.md, or set builds.lock_file: / --lock-file to a path in an existing directory)", .dir.display())]
     CreateDir { dir: PathBuf, source: io::Error },
     /// The lock file cannot be opened (or created).
-    #[error("cannot open the build lock {}: {source} (builds and stagesweep must both be able to read it: create it readable by the docker group, e.g. with the tmpfiles.d entry from the README)", .path.display())]
+    #[error("cannot open the build lock {}: {source} (builds and stagesweep must both be able to read it: create it readable by the docker group, e.g. with the tmpfiles.d entry from docs/builds.md)", .path.display())]
     Open { path: PathBuf, source: io::Error },
     /// `flock` itself failed.
     #[error("cannot lock {}: {source} (is it on a file system without lock support? set builds.lock_file: / --lock-file to a local path such as /run/stagesweep/builds.lock)", .path.display())]
