@@ -2,7 +2,7 @@
 //! corrupt file aside; the agent records loads and container use from events, `prune` reads
 //! the agent's file, a restarted agent replays what it missed; a restarted daemon is a gap.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! The binary against a real engine (the private dockerd of scripts/test.sh): JSON output,
 //! dry run, plan listing and the host lock. Each test touches only images it created.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! error (exit 2). The contexts live in a temporary `DOCKER_CONFIG`. Nothing is deleted
 //! (`plan`, and a configuration without policies).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;

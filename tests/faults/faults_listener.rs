@@ -5,7 +5,7 @@
 //!
 //! The engine is the fault server answering properly with an empty inventory (no dockerd).
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

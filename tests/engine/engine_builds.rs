@@ -7,7 +7,7 @@
 //! build succeeds and the prune deletes the stage afterwards. Also `--no-wait` and
 //! `max_defer` through the binary. These tests wait for real builds, so they sleep.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

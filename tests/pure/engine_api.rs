@@ -7,7 +7,7 @@
 //! unknown field or a missing optional field never breaks a pass; a missing field that
 //! safety depends on stops the pass before anything is deleted.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

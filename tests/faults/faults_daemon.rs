@@ -8,7 +8,7 @@
 //!
 //! Every fixture has its own layer, so deletions take real time and are in flight at the kill.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -12,7 +12,7 @@
 //! The package is built once per test binary under `CARGO_TARGET_TMPDIR/deb-build`; the
 //! debootstrap tarball is kept in `CARGO_TARGET_TMPDIR` (a clean CI run makes it once).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 //! the shutdown timeout, shares the host lock with `prune`, and recovers on its own when
 //! its daemon goes away and comes back.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! it lets `stagesweep plan` and `stagesweep prune` do their whole job (so it allows every
 //! call they make) and answers 403 to anything else, forced deletions included.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -5,7 +5,7 @@
 //! one daemon never decide about each other's images; assertions on the summary stick to
 //! the counts that this policy alone drives.
 
-mod support;
+use crate::support;
 
 use chrono::{DateTime, Utc};
 use stagesweep::config::{Config, parse_str};

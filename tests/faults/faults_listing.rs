@@ -5,7 +5,7 @@
 //!
 //! The engine is the fault server (`tests/support/fault_server.rs`) answering properly.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

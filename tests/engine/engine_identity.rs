@@ -2,7 +2,7 @@
 //! host changed (a tag moved, an image gained a tag), plan files for another engine or too
 //! old, and ages the engine cannot tell. Each test touches only images it created.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

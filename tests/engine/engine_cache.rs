@@ -8,7 +8,7 @@
 //! cache before and after, run one at a time, and refuse a daemon reused from outside
 //! `scripts/test.sh` (they delete its records).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `DockerEngine` against a real daemon (`DOCKER_HOST`; `scripts/test.sh` starts a private one).
 //! Each test works only on images and containers carrying its own unique label.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

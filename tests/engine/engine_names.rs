@@ -4,7 +4,7 @@
 //! and match globs in both directions, a kept child's parent surviving a pass (Podman deletes
 //! a parent with children without complaint), a multi-tag image deleted by ID.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use stagesweep::config::{Config, parse_str};

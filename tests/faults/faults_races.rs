@@ -9,7 +9,7 @@
 //!
 //! Checks only the JSON report and the daemon's state, not the executor's internals.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! (as the history file says) until the estimate reaches `low`, and no further; the disk
 //! really comes down, and the next pass deletes nothing.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

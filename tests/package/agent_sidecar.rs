@@ -5,9 +5,9 @@
 //! against the test daemon (socket bind-mounted, `--group-add` its group, `--network host`),
 //! prunes an old fixture and answers /healthz; `docker stop` ends it with exit code 0.
 
-#[path = "support/build_context.rs"]
+#[path = "../support/build_context.rs"]
 mod build_context;
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //!
 //! The engine is a fault server the test starts (`tests/support/fault_server.rs`); no dockerd.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

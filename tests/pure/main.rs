@@ -1,0 +1,19 @@
+//! Tests that need nothing but this crate: the fake engine, fake Engine API servers, the CLI
+//! without an engine, the configuration, and the house rules of `src/`. Plain `cargo test`
+//! runs them.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod agent_loop;
+mod cache_fake;
+mod cli;
+mod config;
+mod config_fuzz;
+mod engine_api;
+mod hold;
+mod house;
+mod logging;
+mod pass_builds;
+mod pass_fake;
+mod pass_identity;
