@@ -3,8 +3,12 @@
 # (scripts/install-deps.sh, the list in scripts/debian-packages.txt), start a PRIVATE throwaway
 # dockerd, run the whole test suite against it, and always stop the daemon again.
 #
-#   scripts/test.sh                    cargo test --locked --all-targets
-#   scripts/test.sh ARGS...            cargo test --locked ARGS (e.g. --test engine_docker)
+#   scripts/test.sh                    cargo test --locked --features host-tests --all-targets
+#   scripts/test.sh ARGS...            the same with ARGS (e.g. --test engine -- engine_docker::)
+#
+# The test binaries are one per harness (CONTRIBUTING.md, "Tests"): pure, faults and docs run
+# with a plain `cargo test` too; engine, agent, package and the host-dependent modules of
+# faults and docs need the `host-tests` feature, which this script turns on.
 #
 # The daemon lives in a mktemp directory (own data-root, exec-root, pidfile, socket), has no
 # networking of its own and is stopped on any exit (trap), with its containerd and mounts.
@@ -63,12 +67,12 @@ else
     echo "test.sh: private dockerd ready at $DOCKER_HOST in $((SECONDS - started))s"
 fi
 
-# Arguments replace the default --all-targets (e.g. --test engine_docker, or --lib -- fake).
+# Arguments replace the default --all-targets (e.g. --test engine, or --lib -- fake).
 full_suite=false
 [ "$#" -gt 0 ] || { full_suite=true; set -- --all-targets; }
 log=$(mktemp "${TMPDIR:-/tmp}/stagesweep-test.XXXXXX")
 set +e
-cargo test --locked "$@" 2>&1 | tee "$log"
+cargo test --locked --features host-tests "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 
@@ -80,7 +84,9 @@ set -e
 # crates start or drive a dockerd of their own and stay Docker only); a test that needs what
 # Podman cannot do goes into podman_skips, with the reason beside it. STAGESWEEP_TEST_PODMAN=0 skips this block;
 # STAGESWEEP_TEST_PODMAN=1 runs it after ARGS runs too (e.g. --test engine_names).
-podman_tests=(--test engine_docker --test engine_prune --test engine_cli --test engine_names)
+podman_tests=(--test engine)
+# The modules of the engine binary that run on Podman too (test-name filters).
+podman_modules=(engine_docker:: engine_prune:: engine_cli:: engine_names::)
 podman_skips=() # none today: `name # why` per line
 podman_dir=""
 stop_podman() {
@@ -98,16 +104,19 @@ if [ "$run_podman" = 1 ] || [ "$run_podman" = true ]; then
     started=$SECONDS
     podman_host=$("$root/scripts/podman.sh" start "$podman_dir")
     echo "test.sh: private podman ready at $podman_host in $((SECONDS - started))s"
-    [ "$full_suite" = true ] || podman_tests=("$@")
-    skip_args=(--)
-    for a in "${podman_tests[@]}"; do [ "$a" != -- ] || skip_args=(); done
+    skip_args=(-- "${podman_modules[@]}")
+    if [ "$full_suite" != true ]; then
+        podman_tests=("$@")
+        skip_args=(--)
+        for a in "${podman_tests[@]}"; do [ "$a" != -- ] || skip_args=(); done
+    fi
     # One test at a time: Podman 4.3's /images/json fails ("image not known") when another
     # client deletes an image while it lists, and the tests of one crate run side by side.
     skip_args+=(--test-threads=1)
     for t in "${podman_skips[@]}"; do skip_args+=(--skip "$t"); done
     set +e
     DOCKER_HOST=$podman_host STAGESWEEP_TEST_ENGINE=podman \
-        cargo test --locked "${podman_tests[@]}" "${skip_args[@]}" 2>&1 | tee -a "$log"
+        cargo test --locked --features host-tests "${podman_tests[@]}" "${skip_args[@]}" 2>&1 | tee -a "$log"
     podman_rc=${PIPESTATUS[0]}
     set -e
     echo "test.sh: podman run took $((SECONDS - started))s"
