@@ -12,7 +12,7 @@
 #
 # Builds for the architecture of the build (amd64, arm64: `docker buildx build --platform
 # linux/arm64 .`); the Rust target is read from the builder's rustc, never hard-coded.
-# tests/agent_sidecar.rs builds the builder stage's exact context (these COPY lines, minus
+# tests/package/agent_sidecar.rs builds the builder stage's exact context (these COPY lines, minus
 # .dockerignore) with deploy/image/build.sh, then the final stage from its output.
 
 # Pinned: Rust 1.95.0 on Debian 12 (the same glibc as the packages built by CI).

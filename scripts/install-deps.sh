@@ -46,7 +46,7 @@ install_packages() {
 
 [ "${#missing[@]}" -eq 0 ] || install_packages
 
-# scripts/package.sh builds the .deb with cargo-deb (tests/package.rs); pinned, from crates.io.
+# scripts/package.sh builds the .deb with cargo-deb (tests/package/package.rs); pinned, from crates.io.
 if ! command -v cargo-deb >/dev/null 2>&1; then
     echo "install-deps.sh: cargo install cargo-deb"
     cargo install cargo-deb --version 3.8.0 --locked

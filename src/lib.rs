@@ -2,7 +2,7 @@
 //!
 //! The data flows config → inventory → plan → execute → report; `pass` ties one
 //! garbage-collection pass together and `agent` runs passes on a schedule. From the ground
-//! floor up (no module imports from a floor above its own; `tests/house.rs` checks it):
+//! floor up (no module imports from a floor above its own; `tests/pure/house.rs` checks it):
 //!
 //! - `units`, `reference`, `exit`, `progress`: formatting, reference spellings, exit codes,
 //!   the terminal's progress bar;

@@ -5,7 +5,7 @@
 #
 #   deploy/image/build.sh OUT
 #
-# The Dockerfile's builder stage runs it; tests/agent_sidecar.rs runs it in a copy of exactly
+# The Dockerfile's builder stage runs it; tests/package/agent_sidecar.rs runs it in a copy of exactly
 # that stage's build context (its COPY lines, minus .dockerignore), so a file the build needs
 # but the stage does not copy fails the tests. Honours CARGO_TARGET_DIR.
 set -eu
@@ -17,7 +17,7 @@ target=$(rustc -vV | sed -n 's/^host: //p')
 # Packed relative relocations (DT_RELR), as scripts/package.sh links the .deb's binary: the
 # relocation table a static-pie applies to itself at start shrinks from ~0.9 MB to a few KB,
 # ≈ 1 MiB less resident (BENCHMARKS.md, "Agent memory"). glibc applies DT_RELR since 2.36
-# (the builder stage is bookworm's); tests/agent_sidecar.rs checks the binary has it.
+# (the builder stage is bookworm's); tests/package/agent_sidecar.rs checks the binary has it.
 RUSTFLAGS='-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs' \
     cargo build --release --locked --target "$target"
 mkdir -p "$out/run/stagesweep"

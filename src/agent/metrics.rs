@@ -2,7 +2,7 @@
 //! scraper asks for ([`super::exposition`]). Fed from pass summaries and the loop; decides
 //! nothing.
 //!
-//! Conventions (checked by `tests/metrics.rs` with `promtool check metrics`, against the
+//! Conventions (checked by `tests/docs/metrics.rs` with `promtool check metrics`, against the
 //! table in docs/metrics.md, the alerts and the dashboard), for anyone adding a metric:
 //! - every name starts with `stagesweep_` (the registry adds it), except the standard
 //!   `process_*` ones ([`super::process_metrics`]);

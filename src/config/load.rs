@@ -91,7 +91,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
 #[must_use]
 pub fn embedded_default() -> Config {
     parse_str(DEFAULT_YAML, "config/default.yaml")
-        .expect("config/default.yaml is valid (tested in tests/config.rs)")
+        .expect("config/default.yaml is valid (tested in tests/pure/config.rs)")
 }
 
 /// Ad-hoc policy flags of `stagesweep prune` and `stagesweep plan`; they replace the
