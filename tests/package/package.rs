@@ -54,7 +54,9 @@ fn deb() -> &'static Path {
     static DEB: OnceLock<PathBuf> = OnceLock::new();
     DEB.get_or_init(|| {
         let target_dir = tmp().join("deb-build");
-        let out = run(Command::new(repo().join("scripts/package.sh"))
+        let mut cmd = Command::new(repo().join("scripts/package.sh"));
+        support::quick_release::quick_release(&mut cmd);
+        let out = run(cmd
             .arg(tmp().join("deb"))
             .env("CARGO_TARGET_DIR", &target_dir)
             .current_dir(repo()));

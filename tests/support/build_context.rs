@@ -214,7 +214,9 @@ pub fn build(repo: &Path, scratch: &Path, target_dir: &Path) -> PathBuf {
         argv.iter().any(|a| Path::new(a) == out),
         "the RUN writes to /out"
     );
-    let status = Command::new(&argv[0])
+    let mut cmd = Command::new(&argv[0]);
+    crate::support::quick_release::quick_release(&mut cmd);
+    let status = cmd
         .args(&argv[1..])
         .current_dir(&workdir)
         .env("CARGO_TARGET_DIR", target_dir)

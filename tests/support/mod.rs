@@ -7,6 +7,7 @@
 
 pub mod fake_api;
 pub mod fixture;
+pub mod quick_release;
 pub mod registry;
 
 // Fault suite (issue 13): processes, fake and proxied engines, a daemon of a test's own.
