@@ -12,7 +12,8 @@ use bollard::Docker;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support::fixture::{FixtureImage, load};
-use support::{Scope, base_image, create_container, images_with_label};
+use support::images::base_image;
+use support::{Scope, create_container, images_with_label};
 
 fn days_ago(days: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::days(days)

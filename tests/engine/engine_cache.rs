@@ -18,7 +18,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 use stagesweep::engine::Engine;
 use stagesweep::inventory::CacheRecord;
-use support::{Scope, buildkit_build, buildkit_context, engine_or_fail};
+use support::images::{buildkit_build, buildkit_context};
+use support::{Scope, engine_or_fail};
 
 /// One test at a time: they all read and prune the daemon's one build cache.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -13,11 +13,9 @@ use stagesweep::engine::{Engine, EngineError};
 use stagesweep::inventory::Inventory;
 use stagesweep::pass::{PassOptions, run_pass};
 use support::fixture::{self, FixtureImage};
+use support::images::{base_image, build_classic};
 use support::registry;
-use support::{
-    Scope, TestEngine, base_image, build_classic, chain, create_container, engine_or_fail,
-    reported, test_engine,
-};
+use support::{Scope, TestEngine, chain, create_container, engine_or_fail, reported, test_engine};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

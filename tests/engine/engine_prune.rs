@@ -15,9 +15,8 @@ use stagesweep::pass::{PassOptions, PassReport, run_pass};
 use stagesweep::plan::{Action, Decision, Reason};
 use stagesweep::reference::familiar;
 use support::fixture::{self, FixtureImage};
-use support::{
-    Scope, base_image, build_classic, chain, create_container, engine_or_fail, reported,
-};
+use support::images::{base_image, build_classic};
+use support::{Scope, chain, create_container, engine_or_fail, reported};
 use tokio_util::sync::CancellationToken;
 
 const POLICY: &str = "test";
