@@ -7,7 +7,6 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bollard::Docker;
 use chrono::Utc;
@@ -16,62 +15,12 @@ use stagesweep::history::file::save;
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
 use stagesweep::pass::disk::statvfs;
+use support::daemon::OwnDaemon;
 use support::fixture::{FixtureImage, load};
+use support::{cli, docker_host};
 
 const MIB: usize = 1 << 20;
 const IMAGES: usize = 10;
-
-/// A private daemon whose data root is a tmpfs of `size`; stopped, unmounted and removed on drop.
-struct TmpfsDaemon {
-    dir: PathBuf,
-}
-
-impl TmpfsDaemon {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh")
-    }
-
-    fn start(dir: &Path, size: &str) -> (TmpfsDaemon, String) {
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&data)
-            .status()
-            .expect("run mount");
-        assert!(
-            mounted.success(),
-            "mount -t tmpfs failed (the tests run as root)"
-        );
-        let daemon = TmpfsDaemon {
-            dir: dir.to_owned(),
-        };
-        let out = Command::new(Self::script())
-            .arg("start")
-            .arg(dir)
-            .output()
-            .expect("dockerd.sh");
-        assert!(
-            out.status.success(),
-            "cannot start a private dockerd on tmpfs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            daemon,
-            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        )
-    }
-}
-
-impl Drop for TmpfsDaemon {
-    fn drop(&mut self) {
-        // Stops the daemon, unmounts everything under the directory (the tmpfs too), removes it.
-        let _ = Command::new(Self::script())
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-    }
-}
 
 fn used_percent(path: &Path) -> f64 {
     statvfs(path)
@@ -81,16 +30,7 @@ fn used_percent(path: &Path) -> f64 {
 }
 
 fn prune(config: &Path, host: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(["prune", "--output", "json", "--config"])
-        .arg(config)
-        .env("DOCKER_HOST", host)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run stagesweep prune");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "prune failed: {stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+    cli::prune_json(config, host, "warn").0
 }
 
 /// Ten images of 4 MiB each, each its own layer, loaded one at a time (a load needs room
@@ -148,18 +88,11 @@ fn whole_percent(p: f64) -> u8 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_high_the_pass_evicts_lru_first_until_low_and_no_further() {
-    let _shared = std::env::var("DOCKER_HOST").expect(support::HOW_TO_START);
-    let base = tempfile::Builder::new()
-        .prefix("ss-disk-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let (daemon, host) = TmpfsDaemon::start(&base.path().join("d"), "96m");
+    let _shared = docker_host(); // same precondition as the other engine tests
+    let daemon = OwnDaemon::start_on_tmpfs("disk", "96m");
+    let (base, host) = (daemon.base(), &daemon.host);
     let data = daemon.dir.join("data");
-    let docker = Docker::connect_with_unix(&host, 60, bollard::API_DEFAULT_VERSION)
-        .expect("client")
-        .negotiate_version()
-        .await
-        .expect("the tmpfs daemon answers");
+    let docker = daemon.client_with_timeout(60).await;
     let engine_id = docker.info().await.expect("info").id.expect("an engine ID");
 
     let label = (
@@ -167,7 +100,7 @@ async fn over_high_the_pass_evicts_lru_first_until_low_and_no_further() {
         format!("disk-{}", std::process::id()),
     );
     let ids = fill(&docker, &label).await;
-    write_history(&base.path().join("state/history.json"), engine_id, &ids);
+    write_history(&base.join("state/history.json"), engine_id, &ids);
 
     // Watermarks around what the disk holds now: over high, low ~20 points below.
     let before = used_percent(&data);
@@ -176,20 +109,10 @@ async fn over_high_the_pass_evicts_lru_first_until_low_and_no_further() {
         low > 5,
         "the fixtures should fill most of the tmpfs: {before:.1}% used"
     );
-    let config = write_config(base.path(), &label, high, low);
+    let config = write_config(base, &label, high, low);
 
-    let doc = prune(&config, &host);
-    let decisions: Vec<&Value> = ids
-        .iter()
-        .map(|id| {
-            doc["images"]
-                .as_array()
-                .expect("images")
-                .iter()
-                .find(|i| i["id"] == *id)
-                .expect("every fixture is planned")
-        })
-        .collect();
+    let doc = prune(&config, host);
+    let decisions: Vec<&Value> = ids.iter().map(|id| cli::entry(&doc, id)).collect();
     let evicted: Vec<bool> = decisions
         .iter()
         .map(|d| d["reason"]["kind"] == "disk_pressure")
@@ -227,14 +150,14 @@ async fn over_high_the_pass_evicts_lru_first_until_low_and_no_further() {
     );
 
     // Below high now: the next pass deletes nothing.
-    let again = prune(&config, &host);
+    let again = prune(&config, host);
     assert_eq!(again["summary"]["deleted"], 0, "{again:#}");
     assert!(again["disk"]["capacity_bytes"].as_u64().expect("measured") > 0);
 }
 
 #[test]
 fn percentages_without_a_visible_filesystem_are_a_config_error() {
-    let host = std::env::var("DOCKER_HOST").expect(support::HOW_TO_START);
+    let host = docker_host();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.yaml");
     std::fs::write(
@@ -247,9 +170,8 @@ fn percentages_without_a_visible_filesystem_are_a_config_error() {
         ),
     )
     .expect("write config");
-    let out = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(["plan", "--config"])
-        .arg(&config)
+    let out = cli::with_config(&config)
+        .arg("plan")
         .env("DOCKER_HOST", &host)
         .output()
         .expect("run stagesweep plan");

@@ -5,18 +5,17 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bollard::Docker;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use support::fixture::{FixtureImage, load};
-use support::{Scope, base_image, create_container, images_with_label};
-
-fn days_ago(days: i64) -> DateTime<Utc> {
-    Utc::now() - chrono::Duration::days(days)
-}
+use support::agent_proc::{AgentProc, wait_for};
+use support::cli::{self, entry};
+use support::daemon::OwnDaemon;
+use support::fixture::{FixtureImage, days_ago, load};
+use support::images::base_image;
+use support::{Scope, create_container, docker_host, images_with_label};
 
 fn epoch() -> DateTime<Utc> {
     DateTime::from_timestamp(0, 0).expect("the epoch")
@@ -53,101 +52,13 @@ fn record(dir: &Path, id: &str) -> Value {
 
 /// `stagesweep prune --output json`: the document and stderr.
 fn prune(config: &Path, host: &str) -> (Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(["prune", "--output", "json", "--config"])
-        .arg(config)
-        .env("DOCKER_HOST", host)
-        .env("RUST_LOG", "stagesweep=info")
-        .output()
-        .expect("run stagesweep prune");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "prune failed: {stderr}");
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    (doc, stderr)
+    cli::prune_json(config, host, "stagesweep=info")
 }
 
-/// The decision about image `id` in a prune document.
-fn decision<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    let images = doc["images"].as_array().expect("images");
-    images
-        .iter()
-        .find(|i| i["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in the plan"))
-}
-
-/// A running `stagesweep agent`; killed on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(config: &Path, host: &str, log: PathBuf) -> Agent {
-        let child = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-            .args(["agent", "--config"])
-            .arg(config)
-            .env("DOCKER_HOST", host)
-            .env("RUST_LOG", "stagesweep=debug")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the agent");
-        Agent { child, log }
-    }
-
-    /// The log, without the terminal's color codes.
-    fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                chars.by_ref().find(char::is_ascii_alphabetic);
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    /// Wait until the log has `n` lines containing `needle`.
-    async fn wait_log(&self, needle: &str, n: usize, limit: Duration) {
-        let start = Instant::now();
-        while self.log().matches(needle).count() < n {
-            assert!(
-                start.elapsed() < limit,
-                "timed out waiting for {n}× {needle:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM; the agent writes its history and exits 0. Returns the log.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        let status = self.child.wait().expect("wait for the agent");
-        let log = self.log();
-        assert!(status.success(), "agent exit {status}:\n{log}");
-        log
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| panic!("{}", support::HOW_TO_START))
+/// `stagesweep agent` with `config`, whose history and locks `prune` shares.
+fn start_agent(config: &Path, host: &str) -> AgentProc {
+    let text = std::fs::read_to_string(config).expect("read config");
+    AgentProc::start(&text, host)
 }
 
 async fn gone(docker: &Docker, id: &str, selector: &str) -> bool {
@@ -176,18 +87,18 @@ async fn prune_records_first_seen_and_moves_a_corrupt_history_aside() {
 
     // First run on this host: adoption, so the 2-day-old image goes at once (classic recipe);
     // the 1970 image has no usable Created: it is first seen now.
-    let (doc, stderr) = prune(&config, &host());
+    let (doc, stderr) = prune(&config, &docker_host());
     assert!(stderr.contains("adopting"), "{stderr}");
-    assert_eq!(decision(&doc, old)["outcome"]["kind"], "deleted", "{doc:#}");
-    let kept = decision(&doc, reproducible);
+    assert_eq!(entry(&doc, old)["outcome"]["kind"], "deleted", "{doc:#}");
+    let kept = entry(&doc, reproducible);
     assert_eq!(kept["reason"]["kind"], "arrived_recently", "{kept:#}");
     assert_eq!(kept["history"]["first_seen_by"], "listing");
     assert_eq!(record(dir.path(), reproducible)["first_seen_by"], "listing");
 
     // From the second run on, an image that arrives is first seen then, whatever Created says.
     let late = load(&scope.docker, &[FixtureImage::new(&label, days_ago(2))]).await;
-    let (doc, _) = prune(&config, &host());
-    let d = decision(&doc, &late[0]);
+    let (doc, _) = prune(&config, &docker_host());
+    let d = entry(&doc, &late[0]);
     assert_eq!(d["reason"]["kind"], "arrived_recently", "{d:#}");
     assert_eq!(d["action"], "keep");
     let since = Utc::now().timestamp()
@@ -200,16 +111,13 @@ async fn prune_records_first_seen_and_moves_a_corrupt_history_aside() {
     std::fs::write(history_path(dir.path()), b"{\"format\": \"stagesweep-hist")
         .expect("corrupt it");
     let more = load(&scope.docker, &[FixtureImage::new(&label, days_ago(9))]).await;
-    let (doc, stderr) = prune(&config, &host());
+    let (doc, stderr) = prune(&config, &docker_host());
     assert!(stderr.contains("moved aside"), "{stderr}");
     assert_eq!(
         doc["summary"]["deleted"], 0,
         "nothing deleted by accident: {doc:#}"
     );
-    assert_eq!(
-        decision(&doc, &more[0])["reason"]["kind"],
-        "arrived_recently"
-    );
+    assert_eq!(entry(&doc, &more[0])["reason"]["kind"], "arrived_recently");
     let aside: Vec<String> = std::fs::read_dir(dir.path().join("state"))
         .expect("state dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -230,16 +138,14 @@ async fn the_agent_records_loads_and_container_use_prune_reads_it_and_a_restart_
     let old = load(&scope.docker, &[FixtureImage::new(&label, days_ago(2))]).await;
     let (base, _tag) = base_image(&scope).await;
 
-    let agent = Agent::start(&config, &host(), dir.path().join("agent1.log"));
-    let start = Instant::now();
-    while !gone(&scope.docker, &old[0], &sel).await {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "old image kept:\n{}",
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let agent = start_agent(&config, &docker_host());
+    wait_for(
+        "the old image to go",
+        Duration::from_secs(60),
+        || agent.log(),
+        || gone(&scope.docker, &old[0], &sel),
+    )
+    .await;
     agent
         .wait_log("following docker events", 1, Duration::from_secs(30))
         .await;
@@ -272,15 +178,15 @@ async fn the_agent_records_loads_and_container_use_prune_reads_it_and_a_restart_
     assert!(used["last_used"].as_i64().expect("secs") >= t0, "{used}");
 
     // `prune` reads the agent's history: the 1970 image was first seen a moment ago.
-    let (doc, _) = prune(&config, &host());
-    let d = decision(&doc, &reproducible[0]);
+    let (doc, _) = prune(&config, &docker_host());
+    let d = entry(&doc, &reproducible[0]);
     assert_eq!(d["reason"]["kind"], "arrived_recently", "{d:#}");
     assert_eq!(d["reason"]["first_seen_by"], "event");
-    assert_eq!(decision(&doc, &base)["reason"]["kind"], "in_use");
+    assert_eq!(entry(&doc, &base)["reason"]["kind"], "in_use");
 
     // While no agent runs, an image arrives; the next agent replays the daemon's buffer.
     let missed = load(&scope.docker, &[FixtureImage::new(&label, days_ago(3))]).await;
-    let agent = Agent::start(&config, &host(), dir.path().join("agent2.log"));
+    let agent = start_agent(&config, &docker_host());
     agent
         .wait_log("following docker events", 1, Duration::from_secs(30))
         .await;
@@ -300,68 +206,11 @@ async fn the_agent_records_loads_and_container_use_prune_reads_it_and_a_restart_
     scope.cleanup().await;
 }
 
-/// A daemon of the test's own under a short /tmp path, restarted with its data kept.
-struct OwnDaemon {
-    dir: PathBuf,
-}
-
-impl OwnDaemon {
-    fn script(action: &str, dir: &Path) -> String {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh");
-        let out = Command::new(script)
-            .arg(action)
-            .arg(dir)
-            .output()
-            .expect("scripts/dockerd.sh");
-        assert!(
-            out.status.success(),
-            "dockerd.sh {action} failed (needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// SIGTERM the daemon and wait for it to exit; its data root stays.
-    fn shut_down(&self) {
-        let pid = std::fs::read_to_string(self.dir.join("dockerd.launcher.pid")).expect("pid file");
-        let pid = pid.trim();
-        let _ = Command::new("kill").args(["-TERM", pid]).status();
-        let start = Instant::now();
-        while Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "dockerd ignores SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for OwnDaemon {
-    fn drop(&mut self) {
-        let _ = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_restart_is_a_gap_and_known_images_count_as_used() {
-    let _shared = host(); // same precondition as the other engine tests
-    let base = tempfile::Builder::new()
-        .prefix("ss-gap-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let daemon = OwnDaemon {
-        dir: base.path().join("d"),
-    };
-    let own = OwnDaemon::script("start", &daemon.dir);
-    let docker = Docker::connect_with_unix(&own, 30, bollard::API_DEFAULT_VERSION)
-        .expect("client")
-        .negotiate_version()
-        .await
-        .expect("the own daemon answers");
+    let _shared = docker_host(); // same precondition as the other engine tests
+    let daemon = OwnDaemon::start("gap");
+    let docker = daemon.client_with_timeout(30).await;
     let label = (
         "stagesweep.test".to_owned(),
         format!("gap-{}", std::process::id()),
@@ -372,8 +221,8 @@ async fn a_daemon_restart_is_a_gap_and_known_images_count_as_used() {
     )
     .await;
     // The policy selects nothing: this test is about the history only.
-    let config = write_config(base.path(), "stagesweep.test=nothing-here", "");
-    let agent = Agent::start(&config, &own, base.path().join("agent.log"));
+    let config = write_config(daemon.base(), "stagesweep.test=nothing-here", "");
+    let agent = start_agent(&config, &daemon.host);
     agent
         .wait_log("following docker events", 1, Duration::from_secs(30))
         .await;
@@ -387,13 +236,13 @@ async fn a_daemon_restart_is_a_gap_and_known_images_count_as_used() {
 
     daemon.shut_down();
     let restarted_at = Utc::now().timestamp();
-    assert_eq!(OwnDaemon::script("start", &daemon.dir), own);
+    daemon.restart(); // on the same socket
     agent
         .wait_log("following docker events", 2, Duration::from_secs(90))
         .await;
     let log = agent.stop();
     assert!(log.contains("gap=true"), "{log}");
-    let known = record(base.path(), &ids[0]);
+    let known = record(daemon.base(), &ids[0]);
     assert_eq!(known["last_used_by"], "gap", "{known}\n{log}");
     assert!(
         known["last_used"].as_i64().expect("secs") >= restarted_at,

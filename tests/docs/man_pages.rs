@@ -2,12 +2,14 @@
 //! groff without warnings, every heading of docs/configuration.md a section of
 //! `stagesweep.yaml(5)`. Needs groff (groff-base, see scripts/debian-packages.txt).
 
+use crate::support;
+
 use std::time::Duration;
 
 use assert_cmd::Command;
 
 fn stagesweep() -> Command {
-    let mut cmd = Command::cargo_bin("stagesweep").expect("binary built");
+    let mut cmd = support::cli::stagesweep();
     cmd.timeout(Duration::from_secs(30));
     cmd
 }

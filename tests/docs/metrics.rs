@@ -4,17 +4,18 @@
 //! and the rules and the Grafana dashboard reference only metrics that exist. A metric added
 //! to `src/agent/metrics.rs` without a row in docs/metrics.md, or a dashboard query with a
 //! typo, fails here.
-//! (The exposition of a live agent is checked in `tests/agent_daemon.rs`.)
+//! (The exposition of a live agent is checked in `tests/agent/agent_daemon.rs`.)
+
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use stagesweep::agent::SkipReason;
 use stagesweep::agent::exposition::Format;
 use stagesweep::agent::metrics::Metrics;
 use stagesweep::execute::Summary;
+use support::tools::{self, promtool};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -70,35 +71,10 @@ fn series_names() -> BTreeSet<String> {
     names
 }
 
-/// Run promtool with `args`, `stdin` on its standard input; (success, stdout + stderr).
-pub fn promtool(args: &[&str], stdin: &str, dir: &Path) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (scripts/install-deps.sh: apt-get install prometheus)");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn promtool_check_metrics_has_nothing_to_say() {
     let text = exposition();
-    let (ok, said) = promtool(&["check", "metrics"], &text, &repo("."));
+    let (ok, said) = tools::check_metrics(&text);
     assert!(
         ok && said.trim().is_empty(),
         "promtool:\n{said}\non:\n{text}"

@@ -4,6 +4,8 @@
 //! stays a front door of at most 250 lines, and every relative link of README.md,
 //! CONTRIBUTING.md and docs/*.md names a file (and a heading of it) that exists.
 
+use crate::support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +17,9 @@ use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::CacheOutcome;
 use stagesweep::execute::Outcome;
 use stagesweep::execute::Summary;
-use stagesweep::inventory::{CacheRecord, CacheType};
-use stagesweep::pass::{PassOptions, run_pass};
 use stagesweep::plan::build_cache::CacheReason;
 use stagesweep::plan::{DiskFigures, Reason, Source};
-use tokio_util::sync::CancellationToken;
+use support::passes::{cache_record, now, pass};
 
 /// A file of the repository, by its path from the root.
 fn page(path: &str) -> String {
@@ -301,14 +301,7 @@ async fn the_json_fields_are_the_documented_ones() {
         .image(image("a").label("stage", "builder"))
         .build();
     let cfg = stagesweep::config::embedded_default();
-    let now = chrono::DateTime::from_timestamp(1_750_000_000, 0).expect("valid");
-    let opts = PassOptions {
-        dry_run: true,
-        ..PassOptions::default()
-    };
-    let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
-        .await
-        .expect("pass");
+    let r = pass(&engine, &cfg, true).await;
     let doc = serde_json::to_value(stagesweep::report::to_json(
         &r,
         &stagesweep::report::ALL_ACTIONS,
@@ -422,28 +415,12 @@ fn every_build_cache_reason_and_outcome_kind_is_documented() {
 
 #[tokio::test]
 async fn the_build_cache_json_fields_are_the_documented_ones() {
-    let now = chrono::DateTime::from_timestamp(1_750_000_000, 0).expect("valid");
-    let record = CacheRecord {
-        id: "r1".to_owned(),
-        parents: Vec::new(),
-        kind: CacheType::Regular,
-        description: "mount / from exec /bin/sh -c make".to_owned(),
-        size: 10,
-        created: Some(now - chrono::Duration::days(20)),
-        last_used: Some(now - chrono::Duration::days(10)),
-        usage_count: 1,
-        shared: false,
-        in_use: false,
-    };
     let engine = FakeEngine::builder()
-        .clock(now)
-        .cache_record(record)
+        .clock(now())
+        .cache_record(cache_record("r1", 10, 10))
         .build();
     let cfg = stagesweep::config::embedded_default();
-    let opts = PassOptions::default();
-    let r = run_pass(&engine, &cfg, now, &opts, &CancellationToken::new())
-        .await
-        .expect("pass");
+    let r = pass(&engine, &cfg, false).await;
     let all = stagesweep::report::ALL_ACTIONS;
     let doc = serde_json::to_value(stagesweep::report::to_json(&r, &all)).expect("json");
     let text = output_md();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use support::fixture::{FixtureImage, load};
-use support::{HOW_TO_START, Scope, images_with_label};
+use support::{Scope, cli, docker_host, images_with_label};
 
 struct Proxy {
     child: Child,
@@ -71,11 +71,10 @@ fn status(socket: &Path, method: &str, path: &str) -> u16 {
         .expect("a status code")
 }
 
+/// `stagesweep ARGS` with `config`, which names the proxy, and no `DOCKER_HOST`.
 fn stagesweep(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stagesweep"))
+    cli::with_config(config)
         .args(args)
-        .arg("--config")
-        .arg(config)
         .env_remove("DOCKER_HOST")
         .output()
         .expect("run stagesweep")
@@ -83,8 +82,7 @@ fn stagesweep(config: &Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn stagesweep_works_through_the_proxy_and_nothing_else_does() {
-    let host = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"));
+    let host = docker_host();
     let docker_socket = host
         .strip_prefix("unix://")
         .expect("the proxy test needs a local unix:// DOCKER_HOST");

@@ -4,10 +4,15 @@
 //! STATUS=, STOPPING=1) on a `NOTIFY_SOCKET` of our own. `tests/package.rs` starts the
 //! packaged units under a real systemd.
 
+use crate::support;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use support::agent_proc::AgentProc;
+use support::{docker_host, tools};
 
 const UNITS: [&str; 3] = [
     "stagesweep.service",
@@ -36,20 +41,6 @@ fn rewritten_units() -> tempfile::TempDir {
     dir
 }
 
-fn analyze(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new("systemd-analyze")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("systemd-analyze is installed (apt-get install systemd)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn units_verify_without_errors() {
     let dir = rewritten_units();
@@ -57,7 +48,7 @@ fn units_verify_without_errors() {
     // The man page is checked in the package (tests/package.rs), not installed here.
     let mut args = vec!["verify", "--man=no"];
     args.extend(paths.iter().map(String::as_str));
-    let (ok, text) = analyze(&args, dir.path());
+    let (ok, text) = tools::systemd_analyze(&args, dir.path());
     // Messages about the host (no systemd as PID 1, docker.service not installed here)
     // are not unit errors; anything naming one of our units is.
     let ours: Vec<&str> = text
@@ -75,7 +66,7 @@ fn units_verify_without_errors() {
 fn services_score_at_most_1_5_in_systemd_analyze_security() {
     let dir = rewritten_units();
     for unit in UNITS.iter().filter(|u| u.ends_with(".service")) {
-        let (_, text) = analyze(
+        let (_, text) = tools::systemd_analyze(
             &["security", "--offline=true", &format!("./{unit}")],
             dir.path(),
         );
@@ -218,12 +209,6 @@ fn services_never_pull_docker_in_and_use_the_packaged_user_and_runtime_dir() {
     )));
 }
 
-fn docker_host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| {
-        panic!("DOCKER_HOST is not set: run the tests through scripts/test.sh, which starts a private dockerd and exports DOCKER_HOST")
-    })
-}
-
 /// Collect datagrams until `done` says so or `limit` passes.
 fn collect(sock: &UnixDatagram, limit: Duration, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let mut got = Vec::new();
@@ -249,37 +234,18 @@ fn agent_speaks_the_notify_protocol() {
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "policies:\n  - name: none\n    match:\n      labels: [stagesweep.test=notify-{}]\n    min_age: 1h\n\
-             schedule: \"@hourly\"\nrun_on_start: true\nlock_file: {}\nshutdown_timeout: 5s\n\
-             metrics:\n  enabled: false\nhistory:\n  path: {}\n",
-            std::process::id(),
-            dir.path().join("lock").display(),
-            dir.path().join("history.json").display()
-        ),
-    )
-    .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(["agent", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("DOCKER_HOST", &host)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("agent.log")).expect("log file"))
-        .spawn()
-        .expect("start the agent");
+    let config = format!(
+        "policies:\n  - name: none\n    match:\n      labels: [stagesweep.test=notify-{}]\n    min_age: 1h\n\
+         schedule: \"@hourly\"\nrun_on_start: true\nlock_file: {{dir}}/lock\nshutdown_timeout: 5s\n\
+         metrics:\n  enabled: false\nhistory:\n  path: {{dir}}/history.json\n",
+        std::process::id(),
+    );
+    let notify = ("NOTIFY_SOCKET", sock_path.display().to_string());
+    let agent = AgentProc::start_with(&config, &host, &[notify]);
     let got = collect(&sock, Duration::from_secs(30), |m| {
         m.iter().any(|l| l == "READY=1") && m.iter().any(|l| l.starts_with("STATUS=last pass"))
     });
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(term.success());
-    let status = child.wait().expect("wait for the agent");
+    let (status, _, _) = agent.terminate();
     let tail = collect(&sock, Duration::from_secs(2), |m| {
         m.iter().any(|l| l == "STOPPING=1")
     });

@@ -18,8 +18,9 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use chrono::Utc;
 use serde_json::Value;
 use stagesweep::locks::BuildLock;
+use support::Scope;
 use support::fixture::{FixtureImage, load};
-use support::{Scope, base_image};
+use support::images::base_image;
 use tokio::process::{Child, Command};
 
 /// How long the final stage sleeps before `COPY --from=builder`: the window of the race.

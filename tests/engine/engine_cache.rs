@@ -11,14 +11,13 @@
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::Value;
 use stagesweep::engine::Engine;
 use stagesweep::inventory::CacheRecord;
-use support::{Scope, buildkit_build, buildkit_context, engine_or_fail};
+use support::images::{buildkit_build, buildkit_context};
+use support::{Scope, cli, engine_or_fail};
 
 /// One test at a time: they all read and prune the daemon's one build cache.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -77,35 +76,9 @@ async fn records() -> BTreeMap<String, CacheRecord> {
     records.into_iter().map(|r| (r.id.clone(), r)).collect()
 }
 
-fn stagesweep(config: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
-    cmd.env_remove("STAGESWEEP_CONFIG")
-        .env("RUST_LOG", "warn")
-        .arg("--config")
-        .arg(config)
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
 /// A config with no image policy and these `build_cache:` rules (YAML list items).
 fn config(dir: &tempfile::TempDir, rules: &str) -> std::path::PathBuf {
-    let path = dir.path().join("config.yaml");
-    let text = format!(
-        "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\nbuild_cache:\n{rules}",
-        dir.path().join("stagesweep.lock").display(),
-        dir.path().join("builds.lock").display()
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-fn json(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "stagesweep failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+    cli::config_file(dir.path(), &format!("build_cache:\n{rules}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,8 +110,8 @@ async fn records_appear_and_plan_explains_them_without_changing_anything() {
         &dir,
         "  - name: mounts\n    types: [exec.cachemount]\n    unused_for: 0s\n",
     );
-    let doc = json(
-        &stagesweep(&cfg)
+    let doc = cli::json_of(
+        &cli::with_config(&cfg)
             .args(["plan", "--output", "json"])
             .output()
             .expect("runs"),
@@ -162,7 +135,7 @@ async fn records_appear_and_plan_explains_them_without_changing_anything() {
         .expect("a host hint: 101 MB of cache, no image matched");
     assert!(hint.contains("the build_cache: rules manage it"), "{hint}");
 
-    let text = stagesweep(&cfg).arg("plan").output().expect("runs");
+    let text = cli::with_config(&cfg).arg("plan").output().expect("runs");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("CACHE RECORD") && text.contains(mount.short_id()),
@@ -170,7 +143,10 @@ async fn records_appear_and_plan_explains_them_without_changing_anything() {
     );
     assert!(text.contains("build cache: would delete"), "{text}");
     assert!(text.contains("this host builds with BuildKit"), "{text}");
-    let check = stagesweep(&cfg).arg("check-config").output().expect("runs");
+    let check = cli::with_config(&cfg)
+        .arg("check-config")
+        .output()
+        .expect("runs");
     let check = String::from_utf8_lossy(&check.stdout);
     assert!(
         check.starts_with("ok\n") && check.contains("this host builds with BuildKit"),
@@ -222,8 +198,8 @@ async fn a_type_rule_deletes_exactly_the_selected_records_and_shared_ones_surviv
         &dir,
         "  - name: steps\n    types: [regular, exec.cachemount, source.local]\n    unused_for: 0s\n",
     );
-    let doc = json(
-        &stagesweep(&cfg)
+    let doc = cli::json_of(
+        &cli::with_config(&cfg)
             .args(["prune", "--output", "json"])
             .output()
             .expect("runs"),
@@ -298,8 +274,8 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
 
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = config(&dir, "  - name: everything\n    unused_for: 0s\n");
-    let doc = json(
-        &stagesweep(&cfg)
+    let doc = cli::json_of(
+        &cli::with_config(&cfg)
             .args(["prune", "--output", "json"])
             .output()
             .expect("runs"),

@@ -3,24 +3,11 @@
 
 use crate::support;
 
-use std::time::Duration;
-
-use assert_cmd::Command;
 use chrono::Utc;
 use serde_json::Value;
 use stagesweep::locks::HostLock;
-use support::Scope;
 use support::fixture::{FixtureImage, load};
-
-fn stagesweep(config: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
-    cmd.env_remove("STAGESWEEP_CONFIG")
-        .env("RUST_LOG", "warn")
-        .arg("--config")
-        .arg(config)
-        .timeout(Duration::from_secs(120));
-    cmd
-}
+use support::{Scope, cli};
 
 /// Two old images and one young one, all with the scope's label; a config selecting them.
 async fn world(
@@ -38,23 +25,14 @@ async fn world(
         ],
     )
     .await;
-    let lock = dir.path().join("run/stagesweep.lock");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
-            lock.display(),
-            dir.path().join("run/builds.lock").display(),
+    let config = cli::config_file(
+        dir.path(),
+        &format!(
+            "policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
             scope.selector()
         ),
-    )
-    .expect("write config");
-    (ids, config, lock)
-}
-
-fn json(out: &[u8]) -> Value {
-    serde_json::from_slice(out).expect("stdout is one JSON document")
+    );
+    (ids, config, dir.path().join("run/stagesweep.lock"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,31 +41,21 @@ async fn prune_json_reports_every_decision_and_deletes_only_old_matches() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (ids, config, _lock) = world(&scope, &dir).await;
 
-    let dry = stagesweep(&config)
+    let dry = cli::with_config(&config)
         .args(["prune", "--dry-run", "--output", "json"])
         .output()
         .expect("runs");
-    assert!(
-        dry.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
-    let doc = json(&dry.stdout);
+    let doc = cli::json_of(&dry);
     assert_eq!(doc["version"], 2);
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["summary"]["deleted"], 0);
     assert_eq!(scope.images().await.len(), 3, "a dry run changes nothing");
 
-    let out = stagesweep(&config)
+    let out = cli::with_config(&config)
         .args(["prune", "--output", "json"])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json(&out.stdout);
+    let doc = cli::json_of(&out);
     assert_eq!(doc["summary"]["deleted"], 2);
     assert_eq!(doc["summary"]["failed"], 0);
     let mine: Vec<&Value> = doc["images"]
@@ -125,7 +93,10 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
     let scope = Scope::new("cli-plan").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let (ids, config, _lock) = world(&scope, &dir).await;
-    let out = stagesweep(&config).arg("plan").output().expect("runs");
+    let out = cli::with_config(&config)
+        .arg("plan")
+        .output()
+        .expect("runs");
     assert!(
         out.status.success(),
         "{}",
@@ -142,7 +113,7 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
 
     // --only keep: the young image, not the old ones; the summary still counts all.
     let short = |id: &String| id["sha256:".len().."sha256:".len() + 12].to_owned();
-    let only = stagesweep(&config)
+    let only = cli::with_config(&config)
         .args(["plan", "--only", "keep"])
         .output()
         .expect("runs");
@@ -153,11 +124,11 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
         "{text}"
     );
     assert!(text.contains("dry run: would delete"), "{text}");
-    let only = stagesweep(&config)
+    let only = cli::with_config(&config)
         .args(["plan", "--only", "delete,untouched", "--output", "json"])
         .output()
         .expect("runs");
-    let doc = json(&only.stdout);
+    let doc: Value = serde_json::from_slice(&only.stdout).expect("stdout is one JSON document");
     let actions: Vec<&str> = doc["images"]
         .as_array()
         .expect("images array")
@@ -179,7 +150,7 @@ async fn no_wait_exits_4_while_another_pass_holds_the_lock() {
     let held = HostLock::acquire(lock.clone(), false)
         .await
         .expect("take the lock");
-    stagesweep(&config)
+    cli::with_config(&config)
         .args(["prune", "--no-wait"])
         .assert()
         .code(4)
@@ -190,7 +161,7 @@ async fn no_wait_exits_4_while_another_pass_holds_the_lock() {
         "nothing deleted while locked"
     );
     drop(held);
-    stagesweep(&config)
+    cli::with_config(&config)
         .args(["prune", "--no-wait"])
         .assert()
         .success();

@@ -9,14 +9,8 @@ use crate::support;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use sha2::{Digest, Sha256};
-use support::HOW_TO_START;
-
-fn docker_host() -> String {
-    std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"))
-}
+use support::{cli, docker_host};
 
 /// What `docker context create NAME --docker host=HOST` leaves in `dir`.
 fn create_context(dir: &Path, name: &str, host: &str) {
@@ -42,16 +36,14 @@ fn use_context(dir: &Path, name: &str) {
 fn plan(docker_config: &Path, env: &[(&str, &str)]) -> Output {
     let config = docker_config.join("stagesweep.yaml");
     std::fs::write(&config, "history:\n  enabled: false\npolicies: []\n").expect("write config");
-    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
+    let mut cmd = cli::stagesweep();
     cmd.args(["plan", "--config"])
         .arg(&config)
         .env("DOCKER_CONFIG", docker_config)
         .env("RUST_LOG", "info")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("STAGESWEEP_CONFIG")
-        .timeout(std::time::Duration::from_secs(60));
+        .env_remove("DOCKER_TLS_VERIFY");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -7,24 +7,22 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use stagesweep::config::{self, DockerConfig};
+use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::connect;
 use stagesweep::engine::{Engine, EngineError};
 use stagesweep::inventory::Inventory;
-use stagesweep::pass::{PassOptions, run_pass};
 use support::fixture::{self, FixtureImage};
-use support::registry;
+use support::images::{base_image, build_classic};
 use support::{
-    Scope, TestEngine, base_image, build_classic, chain, create_container, engine_or_fail,
+    Scope, TestEngine, chain, create_container, docker_host, engine_or_fail, passes, registry,
     reported, test_engine,
 };
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn ping_host_and_describe() {
     let engine = engine_or_fail().await;
     engine.ping().await.expect("ping");
-    assert_eq!(engine.host(), std::env::var("DOCKER_HOST").expect("set"));
+    assert_eq!(engine.host(), docker_host());
     assert!(
         engine.describe().contains(engine.host()),
         "{}",
@@ -395,7 +393,7 @@ async fn an_image_known_only_by_digest_is_not_dangling_and_digest_globs_protect_
         build_cache: None,
     };
     let decide = |yaml: String| {
-        let config = stagesweep::config::parse_str(&yaml, "test.yaml").expect("valid");
+        let config = passes::config(&yaml);
         let plan = stagesweep::plan::plan(&inventory, &config, Utc::now());
         plan.decisions[0].reason.kind()
     };
@@ -466,27 +464,11 @@ async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
         assert!((500_000..560_000).contains(&s), "{id} shares the base: {s}");
     }
 
-    let config = config::parse_str(
-        &format!(
-            "policies:\n  - name: on-base\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
-            scope.selector()
-        ),
-        "test.yaml",
-    )
-    .expect("valid config");
-    let opts = PassOptions {
-        dry_run: true,
-        ..PassOptions::default()
-    };
-    let report = run_pass(
-        &engine,
-        &config,
-        Utc::now(),
-        &opts,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("pass");
+    let config = passes::config(&format!(
+        "policies:\n  - name: on-base\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
+        scope.selector()
+    ));
+    let report = passes::pass_now(&engine, &config, true).await;
     assert!(report.plan.sharing_data);
     let planned: Vec<u64> = (report.plan.deletions.iter())
         .map(|d| d.reclaim_bytes)

@@ -4,51 +4,24 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use assert_cmd::Command;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use stagesweep::engine::Engine;
+use support::cli::{self, entry, run_json};
 use support::fixture::{FixtureImage, load};
 use support::{Scope, engine_or_fail};
 
-fn stagesweep(config: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
-    cmd.env_remove("STAGESWEEP_CONFIG")
-        .env("RUST_LOG", "warn")
-        .arg("--config")
-        .arg(config)
-        .timeout(Duration::from_secs(120));
-    cmd
-}
-
 /// A config whose one policy selects the scope's images older than 1h.
 fn config(scope: &Scope, dir: &tempfile::TempDir) -> PathBuf {
-    let path = dir.path().join("config.yaml");
-    let text = format!(
-        "history:\n  enabled: false\nlock_file: {}\nbuilds:\n  lock_file: {}\npolicies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
-        dir.path().join("run/stagesweep.lock").display(),
-        dir.path().join("run/builds.lock").display(),
-        scope.selector()
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-fn run_json(cmd: &mut Command) -> (i32, Value, String) {
-    let out = cmd.output().expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), doc, stderr)
-}
-
-fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    (doc["images"].as_array().expect("images"))
-        .iter()
-        .find(|i| i["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in {doc}"))
+    cli::config_file(
+        dir.path(),
+        &format!(
+            "policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n",
+            scope.selector()
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,7 +42,7 @@ async fn apply_deletes_the_reviewed_plan_and_never_follows_a_moved_tag() {
     .await;
     let (x, u, k) = (&ids[0], &ids[1], &ids[2]);
     let config = config(&scope, &dir);
-    let (code, plan, err) = run_json(stagesweep(&config).args(["plan", "--output", "json"]));
+    let (code, plan, err) = run_json(cli::with_config(&config).args(["plan", "--output", "json"]));
     assert_eq!(code, 0, "{err}");
     for id in [x, u, k] {
         assert_eq!(entry(&plan, id)["action"], "delete");
@@ -97,7 +70,7 @@ async fn apply_deletes_the_reviewed_plan_and_never_follows_a_moved_tag() {
         .expect("docker tag");
 
     let (code, done, err) = run_json(
-        stagesweep(&config)
+        cli::with_config(&config)
             .arg("apply")
             .arg(&plan_file)
             .args(["--output", "json"]),
@@ -134,13 +107,14 @@ async fn apply_refuses_plans_for_another_engine_or_too_old_and_deletes_nothing()
     let old = Utc::now() - chrono::Duration::hours(5);
     let ids = load(&scope.docker, &[FixtureImage::new(&scope.label(), old)]).await;
     let config = config(&scope, &dir);
-    let (code, mut plan, err) = run_json(stagesweep(&config).args(["plan", "--output", "json"]));
+    let (code, mut plan, err) =
+        run_json(cli::with_config(&config).args(["plan", "--output", "json"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(entry(&plan, &ids[0])["action"], "delete");
     let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, plan.to_string()).expect("save");
 
-    let out = stagesweep(&config)
+    let out = cli::with_config(&config)
         .arg("apply")
         .arg(&plan_file)
         .args(["--max-plan-age", "0s"])
@@ -155,7 +129,7 @@ async fn apply_refuses_plans_for_another_engine_or_too_old_and_deletes_nothing()
 
     plan["engine_id"] = Value::from("SOME:OTHER:ENGINE");
     std::fs::write(&plan_file, plan.to_string()).expect("save");
-    let out = stagesweep(&config)
+    let out = cli::with_config(&config)
         .arg("apply")
         .arg(&plan_file)
         .output()
@@ -201,7 +175,7 @@ async fn images_stamped_1970_are_kept_until_a_tag_time_tells_their_age() {
     assert!(since < chrono::Duration::minutes(5), "{state:?}");
 
     let config = config(&scope, &dir);
-    let (code, plan, err) = run_json(stagesweep(&config).args(["plan", "--output", "json"]));
+    let (code, plan, err) = run_json(cli::with_config(&config).args(["plan", "--output", "json"]));
     assert_eq!(code, 0, "{err}");
     let unknown = entry(&plan, &ids[0]);
     assert_eq!(unknown["action"], "keep");
@@ -211,7 +185,7 @@ async fn images_stamped_1970_are_kept_until_a_tag_time_tells_their_age() {
     assert_eq!(dated["action"], "keep");
     assert_eq!(dated["reason"]["kind"], "younger_than_min_age", "{dated}");
     assert!(dated["last_tagged"].is_string(), "{dated}");
-    let (code, _, err) = run_json(stagesweep(&config).args(["prune", "--output", "json"]));
+    let (code, _, err) = run_json(cli::with_config(&config).args(["prune", "--output", "json"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(scope.images().await.len(), 2, "nothing was deleted");
     scope.cleanup().await;

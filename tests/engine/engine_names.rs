@@ -6,39 +6,12 @@
 
 use crate::support;
 
-use chrono::Utc;
-use stagesweep::config::{Config, parse_str};
 use stagesweep::engine::docker::DockerEngine;
 use stagesweep::engine::{Engine, EngineError, EngineKind};
-use stagesweep::pass::{PassOptions, PassReport, run_pass};
-use stagesweep::plan::{Action, Decision, Reason};
-use support::fixture::{self, FixtureImage};
+use stagesweep::plan::{Action, Reason};
+use support::fixture::{self, FixtureImage, days_ago};
+use support::passes::{config, decision, pass_now};
 use support::{Scope, TestEngine, engine_or_fail, reported, test_engine};
-use tokio_util::sync::CancellationToken;
-
-fn days_ago(days: i64) -> chrono::DateTime<Utc> {
-    Utc::now() - chrono::Duration::days(days)
-}
-
-fn config(yaml: &str) -> Config {
-    parse_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("test config:\n{yaml}\n{e}"))
-}
-
-async fn pass(engine: &DockerEngine, config: &Config, dry_run: bool) -> PassReport {
-    let opts = PassOptions {
-        dry_run,
-        ..PassOptions::default()
-    };
-    run_pass(engine, config, Utc::now(), &opts, &CancellationToken::new())
-        .await
-        .expect("the pass reads the inventory")
-}
-
-fn decision<'a>(report: &'a PassReport, id: &str) -> &'a Decision {
-    report
-        .decision_for(id.parse().expect("the engine gave a valid ID"))
-        .unwrap_or_else(|| panic!("no decision for {id}"))
-}
 
 async fn present(engine: &DockerEngine, id: &str) -> bool {
     let images = engine.list_images().await.expect("list images");
@@ -101,7 +74,7 @@ async fn protect_globs_see_the_familiar_and_the_qualified_spelling() {
          policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 0s\n",
         scope.selector()
     ));
-    let report = pass(&engine, &cfg, false).await;
+    let report = pass_now(&engine, &cfg, false).await;
 
     for (image, pattern) in [(&ids[0], &by_familiar), (&ids[1], &by_qualified)] {
         let d = decision(&report, image);
@@ -147,7 +120,7 @@ async fn match_globs_and_repository_groups_use_every_spelling() {
         sel = scope.selector(),
         q = qualified(&repo),
     ));
-    let report = pass(&engine, &cfg, true).await;
+    let report = pass_now(&engine, &cfg, true).await;
     let first = decision(&report, &ids[0]);
     assert_eq!(first.policy.as_deref(), Some("familiar"), "{first:?}");
     assert_eq!(first.action, Action::Delete);
@@ -196,7 +169,7 @@ async fn a_kept_childs_parent_survives_a_pass() {
          policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 0s\n",
         scope.selector()
     ));
-    let report = pass(&engine, &cfg, false).await;
+    let report = pass_now(&engine, &cfg, false).await;
     let d = decision(&report, parent);
     assert!(matches!(d.reason, Reason::ParentOfKept { .. }), "{d:?}");
     assert!(present(&engine, parent).await, "the parent survives");

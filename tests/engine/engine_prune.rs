@@ -8,17 +8,15 @@
 use crate::support;
 
 use chrono::{DateTime, Utc};
-use stagesweep::config::{Config, parse_str};
+use stagesweep::config::Config;
 use stagesweep::engine::Engine;
 use stagesweep::engine::docker::DockerEngine;
-use stagesweep::pass::{PassOptions, PassReport, run_pass};
-use stagesweep::plan::{Action, Decision, Reason};
+use stagesweep::plan::{Action, Reason};
 use stagesweep::reference::familiar;
 use support::fixture::{self, FixtureImage};
-use support::{
-    Scope, base_image, build_classic, chain, create_container, engine_or_fail, reported,
-};
-use tokio_util::sync::CancellationToken;
+use support::images::{base_image, build_classic};
+use support::passes::{self, decision, pass_now};
+use support::{Scope, chain, create_container, engine_or_fail, reported};
 
 const POLICY: &str = "test";
 
@@ -33,23 +31,7 @@ fn config(labels: &[String], extra: &str, protect: &str) -> Config {
     let yaml = format!(
         "{protect}policies:\n  - name: {POLICY}\n    match:\n      labels: [{labels}]\n{extra}"
     );
-    parse_str(&yaml, "test.yaml").unwrap_or_else(|e| panic!("test config:\n{yaml}\n{e}"))
-}
-
-async fn pass(engine: &DockerEngine, config: &Config, dry_run: bool) -> PassReport {
-    let opts = PassOptions {
-        dry_run,
-        ..PassOptions::default()
-    };
-    run_pass(engine, config, Utc::now(), &opts, &CancellationToken::new())
-        .await
-        .expect("the pass reads the inventory")
-}
-
-fn decision<'a>(report: &'a PassReport, id: &str) -> &'a Decision {
-    report
-        .decision_for(id.parse().expect("the engine gave a valid ID"))
-        .unwrap_or_else(|| panic!("no decision for {id}"))
+    passes::config(&yaml)
 }
 
 async fn present(engine: &DockerEngine) -> Vec<stagesweep::inventory::Image> {
@@ -88,7 +70,7 @@ async fn min_age_deletes_only_the_old_ones() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("prune-min-age").await;
     let ids = aged_fixtures(&scope).await;
-    let report = pass(
+    let report = pass_now(
         &engine,
         &config(&[scope.selector()], "    min_age: 1h\n", ""),
         false,
@@ -129,7 +111,7 @@ async fn keep_last_keeps_the_two_newest() {
         "    min_age: 0s\n    keep_last: 2\n",
         "",
     );
-    let report = pass(&engine, &cfg, false).await;
+    let report = pass_now(&engine, &cfg, false).await;
 
     for id in &ids[..2] {
         let d = decision(&report, id);
@@ -202,7 +184,7 @@ async fn classic_multi_stage_build_loses_its_builder_stage_only() {
         "    min_age: 0s\n",
         "",
     );
-    let report = pass(&engine, &cfg, false).await;
+    let report = pass_now(&engine, &cfg, false).await;
 
     for id in &builder {
         let d = decision(&report, id);
@@ -251,7 +233,7 @@ async fn image_used_by_a_created_container_survives_with_its_parents() {
     .await;
     let (parent, used, free) = (&ids[0], &ids[1], &ids[2]);
     let cid = create_container(&scope, used).await;
-    let report = pass(
+    let report = pass_now(
         &engine,
         &config(&[scope.selector()], "    min_age: 1h\n", ""),
         false,
@@ -307,7 +289,7 @@ async fn protected_reference_keeps_both_references() {
     .await;
     let pattern = format!("stagesweep-test/{}-keep:*", scope.id);
     let protect = format!("protect:\n  references: [\"{pattern}\"]\n");
-    let report = pass(
+    let report = pass_now(
         &engine,
         &config(&[scope.selector()], "    min_age: 0s\n", &protect),
         false,
@@ -344,7 +326,7 @@ async fn dry_run_changes_nothing() {
     )
     .await;
     let before = present(&engine).await;
-    let report = pass(
+    let report = pass_now(
         &engine,
         &config(&[scope.selector()], "    min_age: 1h\n", ""),
         true,

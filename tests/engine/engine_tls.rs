@@ -3,8 +3,9 @@
 //! made by `openssl` in a temp dir. Needs root, `dockerd` and `openssl`; fails (never skips)
 //! when it cannot start the daemon. Needs no `DOCKER_HOST`.
 
+use crate::support;
+
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -106,10 +107,7 @@ struct TlsDaemon {
 
 impl TlsDaemon {
     fn start(dir: &Path, certs: &Path) -> TlsDaemon {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("find a free port")
-            .port();
+        let port = support::http::free_port();
         let host = format!("tcp://127.0.0.1:{port}");
         let sock = dir.join("docker.sock");
         std::fs::write(dir.join("daemon.json"), "{}").expect("write daemon.json");

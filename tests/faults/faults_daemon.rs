@@ -18,7 +18,7 @@ use chrono::Utc;
 use support::accounting;
 use support::agent_proc::{AgentProc, wait_until};
 use support::daemon::OwnDaemon;
-use support::fixture::{FixtureImage, load};
+use support::fixture::{FixtureImage, load_batched};
 use support::images_with_label;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -51,11 +51,7 @@ impl World {
 /// Load `n` images built by `make(i)` in batches of 50.
 async fn load_many(docker: &Docker, n: usize, make: impl Fn(usize) -> FixtureImage) -> Vec<String> {
     let images: Vec<FixtureImage> = (0..n).map(make).collect();
-    let mut ids = Vec::with_capacity(n);
-    for batch in images.chunks(50) {
-        ids.extend(load(docker, batch).await);
-    }
-    ids
+    load_batched(docker, &images, 50).await
 }
 
 async fn world(docker: &Docker, name: &str) -> World {

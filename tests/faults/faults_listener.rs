@@ -13,8 +13,9 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::agent_proc::{AgentProc, http_get, wait_until};
+use support::agent_proc::{AgentProc, wait_until};
 use support::fault_server::{Behaviour, FaultServer, Misbehaviour, Target};
+use support::http::http_get;
 
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)

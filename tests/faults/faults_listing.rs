@@ -8,10 +8,12 @@
 use crate::support;
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::fault_server::{Behaviour, FaultServer, Misbehaviour, Target};
+use support::agent_proc::{AgentProc, wait_until};
+use support::cli::run_bounded;
+use support::fault_server::{Behaviour, FaultServer, Misbehaviour, Target, builders_config};
 
 /// A run taking this long spins (a cycle used to spin forever): the test fails. Generous,
 /// because the test binary is a debug build and CI machines are shared.
@@ -56,41 +58,20 @@ async fn run(images: Vec<u8>, args: &[&str]) -> Run {
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "history:\n  enabled: false\ndocker:\n  host: \"{}\"\n  timeout: 30s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
-            server.host,
-            dir.path().display(),
-            dir.path().display()
-        ),
-    )
-    .expect("config");
-    let started = Instant::now();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(args)
-        .arg("--config")
-        .arg(&config)
-        .env_remove("DOCKER_HOST")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SPIN, child)
-        .await
-        .unwrap_or_else(|_| panic!("stagesweep {args:?} spun for {SPIN:?}"))
-        .expect("run stagesweep");
+    std::fs::write(&config, builders_config(&server.host, 30, dir.path())).expect("config");
+    let out = run_bounded(args, &config, SPIN, "spun").await;
     let deletes = server
         .requests()
         .iter()
         .filter(|r| r.starts_with("DELETE"))
         .count();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
         deletes,
-        took: started.elapsed(),
+        took: out.took,
     }
 }
 
@@ -234,8 +215,8 @@ fn the_agent_reports_a_cyclic_listing_on_healthz() {
     });
     let config = "lock_file: {dir}/lock\nschedule: \"@every 1s\"\nshutdown_timeout: 5s\n\
                   metrics:\n  listen: 127.0.0.1:{port}\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n";
-    let agent = support::agent_proc::AgentProc::start(config, &server.host);
-    support::agent_proc::wait_until(
+    let agent = AgentProc::start(config, &server.host);
+    wait_until(
         "/healthz to name the cycle",
         SPIN,
         || agent.log(),

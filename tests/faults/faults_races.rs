@@ -19,9 +19,9 @@ use bollard::query_parameters::PruneImagesOptionsBuilder;
 use chrono::Utc;
 use serde_json::Value;
 use support::accounting::{self, Accounting};
-use support::fixture::{FixtureImage, load};
+use support::fixture::{FixtureImage, load_batched};
 use support::gate_proxy::GateProxy;
-use support::{Scope, create_container};
+use support::{Scope, create_container, docker_host};
 use tokio::task::JoinHandle;
 
 struct Race {
@@ -38,11 +38,7 @@ async fn load_many(scope: &Scope, n: usize, stage: &str, age_days: i64) -> Vec<S
     let images: Vec<FixtureImage> = (0..n)
         .map(|_| FixtureImage::new(&scope.label(), created).label("stage", stage))
         .collect();
-    let mut ids = Vec::new();
-    for batch in images.chunks(100) {
-        ids.extend(load(&scope.docker, batch).await);
-    }
-    ids
+    load_batched(&scope.docker, &images, 100).await
 }
 
 /// Load `n` candidates and a control set, start `stagesweep prune` through the gate proxy and
@@ -52,8 +48,7 @@ async fn race(name: &str, n: usize) -> Race {
     let candidates = load_many(&scope, n, "builder", 2).await;
     let mut control = load_many(&scope, 10, "runtime", 2).await;
     control.extend(load_many(&scope, 5, "builder", 0).await);
-    let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST (scripts/test.sh sets it)");
-    let proxy = GateProxy::start(&host);
+    let proxy = GateProxy::start(&docker_host());
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("c.yaml");
     std::fs::write(

@@ -11,7 +11,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use support::agent_proc::{AgentProc, wait_until};
-use support::fault_server::{Behaviour, FaultServer, Misbehaviour, Target};
+use support::cli::{Finished, run_bounded};
+use support::fault_server::{Behaviour, FaultServer, Misbehaviour, Target, builders_config};
 
 /// `docker.timeout` in these tests.
 const TIMEOUT_SECS: u64 = 2;
@@ -29,44 +30,12 @@ fn one_old_builder() -> Vec<u8> {
     .into_bytes()
 }
 
-fn config(host: &str, dir: &std::path::Path) -> String {
-    format!(
-        "history:\n  enabled: false\ndocker:\n  host: \"{host}\"\n  timeout: {TIMEOUT_SECS}s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
-        dir.display(),
-        dir.display()
-    )
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
 /// `stagesweep ARGS --config <config for host>`; killed (and the test failed) after [`HUNG`].
-async fn run(host: &str, args: &[&str]) -> Run {
+async fn run(host: &str, args: &[&str]) -> Finished {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config(host, dir.path())).expect("write config");
-    let started = Instant::now();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-        .args(args)
-        .arg("--config")
-        .arg(&path)
-        .env_remove("DOCKER_HOST")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(HUNG, child)
-        .await
-        .unwrap_or_else(|_| panic!("stagesweep {args:?} against {host} hung for {HUNG:?}"))
-        .expect("run stagesweep");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: started.elapsed(),
-    }
+    std::fs::write(&path, builders_config(host, TIMEOUT_SECS, dir.path())).expect("write config");
+    run_bounded(args, &path, HUNG, &format!("against {host} hung")).await
 }
 
 async fn server(tcp: bool, misbehaviour: Misbehaviour, target: Target) -> FaultServer {

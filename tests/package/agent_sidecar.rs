@@ -9,8 +9,6 @@
 mod build_context;
 use crate::support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use support::fixture::{FixtureImage, load};
-use support::{HOW_TO_START, Scope, images_with_label};
+use support::http::{self, Response, free_port};
+use support::{Scope, docker_host, images_with_label};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,17 +78,8 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn healthz(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    Some(text)
+fn healthz(port: u16) -> Option<Response> {
+    http::request(port, "/healthz", None, Duration::from_secs(5))
 }
 
 /// The real builder stage's output, then the real final stage on it: the image's tag.
@@ -158,8 +148,7 @@ fn check_static_and_packed(binary: &Path) {
 
 #[tokio::test]
 async fn sidecar_image_prunes_and_answers_healthz() {
-    let host = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"));
+    let host = docker_host();
     let socket = host
         .strip_prefix("unix://")
         .expect("the sidecar test needs a local unix:// DOCKER_HOST")
@@ -167,10 +156,7 @@ async fn sidecar_image_prunes_and_answers_healthz() {
     let scope = Scope::new("sidecar").await;
     let tag = build_image(&scope);
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let config_dir = tempfile::tempdir().expect("temp dir");
     let config = config_dir.path().join("config.yaml");
     std::fs::write(&config, format!(
@@ -212,8 +198,8 @@ async fn sidecar_image_prunes_and_answers_healthz() {
             .iter()
             .filter(|i| i.labels.contains_key("stagesweep.role"))
             .count();
-        let ok =
-            healthz(port).is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("ok\n"));
+        let ok = healthz(port)
+            .is_some_and(|r| r.head.starts_with("HTTP/1.1 200") && r.body.ends_with("ok\n"));
         if fixtures == 0 && ok {
             break;
         }

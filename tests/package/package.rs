@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use support::fixture::{FixtureImage, load};
-use support::{HOW_TO_START, Scope, images_with_label};
+use support::{Scope, docker_host, images_with_label, tools};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -215,11 +215,7 @@ fn verify_installed_units(root: &Path, bin: &Path) {
         .env("MANPATH", root.join("usr/share/man"))
         .output()
         .expect("systemd-analyze");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let text = tools::said(&verify);
     assert!(
         verify.status.success() && !text.contains("stagesweep"),
         "systemd-analyze verify on the installed units:\n{text}"
@@ -362,8 +358,7 @@ fn write_config(machine: &Machine, text: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn packaged_units_run_under_a_real_systemd() {
-    let host = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| panic!("DOCKER_HOST is not set: {HOW_TO_START}"));
+    let host = docker_host();
     let socket = host
         .strip_prefix("unix://")
         .expect("the systemd test mounts a local unix:// DOCKER_HOST")

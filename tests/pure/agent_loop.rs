@@ -2,6 +2,8 @@
 //! in-test engine and paused tokio time: start-up before docker exists, reconnecting after
 //! the engine goes away, and re-connecting when a reload changes `docker:`.
 
+use crate::support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use stagesweep::engine::{
 };
 use stagesweep::inventory::CacheRecord;
 use stagesweep::inventory::{Container, Image, Labels};
+use support::passes;
 use tokio::sync::oneshot;
 
 const T0: &str = "2026-03-01T00:00:30Z";
@@ -181,10 +184,6 @@ fn config_text(lock: &std::path::Path, host: &str) -> String {
     )
 }
 
-fn parse(text: &str) -> Config {
-    config::parse_str(text, "test.yaml").unwrap_or_else(|e| panic!("test config: {e}"))
-}
-
 struct Run {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -238,7 +237,7 @@ async fn starts_before_docker_exists_and_prunes_once_it_answers() {
         .run_until(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let daemon = shared(false, vec![old_image(1), old_image(2)]);
-            let cfg = parse(&config_text(&dir.path().join("l"), "unix:///tiny.sock"));
+            let cfg = passes::config(&config_text(&dir.path().join("l"), "unix:///tiny.sock"));
             let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
             let run = start(&daemon, rx, Arc::new(Telemetry::new()));
             tokio::time::sleep(Duration::from_secs(20)).await;
@@ -332,7 +331,7 @@ async fn agent_passes_prune_stale_build_cache_and_count_it() {
                 vec![old_record("old", false), old_record("busy", true)];
             let text = config_text(&dir.path().join("l"), "unix:///tiny.sock")
                 + "build_cache:\n  - name: stale\n    unused_for: 7d\n";
-            let (_tx, rx) = tokio::sync::watch::channel(Arc::new(parse(&text)));
+            let (_tx, rx) = tokio::sync::watch::channel(Arc::new(passes::config(&text)));
             let run = start(&daemon, rx, Arc::new(Telemetry::new()));
             tokio::time::sleep(Duration::from_secs(5)).await;
             let metrics = run.telemetry.metrics.encode();

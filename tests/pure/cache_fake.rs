@@ -3,58 +3,21 @@
 //! kept by the engine, engines without a build cache API get one notice, and the report and
 //! summary count cache records apart from images.
 
+use crate::support;
+
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use stagesweep::config::{self, Config};
 use stagesweep::engine::fake::{FakeEngine, image};
 use stagesweep::execute::CacheOutcome;
 use stagesweep::execute::build_cache as cache_execute;
-use stagesweep::inventory::{CacheRecord, CacheType};
-use stagesweep::pass::{PassOptions, PassReport, run_pass};
+use stagesweep::inventory::CacheType;
 use stagesweep::plan::Action;
 use stagesweep::plan::build_cache as cache_plan;
 use stagesweep::report;
+use support::passes::{cache_record, config, now, pass};
 use tokio_util::sync::CancellationToken;
 
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
-}
-
-fn days_ago(d: i64) -> DateTime<Utc> {
-    now() - chrono::Duration::days(d)
-}
-
-fn record(id: &str, idle_days: i64, size: u64) -> CacheRecord {
-    CacheRecord {
-        id: id.to_owned(),
-        parents: Vec::new(),
-        kind: CacheType::Regular,
-        description: format!("mount / from exec /bin/sh -c make {id}"),
-        size,
-        created: Some(days_ago(30)),
-        last_used: Some(days_ago(idle_days)),
-        usage_count: 2,
-        shared: false,
-        in_use: false,
-    }
-}
-
-fn config(yaml: &str) -> Config {
-    config::parse_str(yaml, "test.yaml").expect("test config is valid")
-}
-
 const STALE: &str = "build_cache:\n  - name: stale\n    unused_for: 7d\n";
-
-async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
-    let opts = PassOptions {
-        dry_run,
-        ..PassOptions::default()
-    };
-    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
-        .await
-        .expect("inventory readable")
-}
 
 fn ids(engine: &FakeEngine) -> Vec<String> {
     engine.cache_records().into_iter().map(|r| r.id).collect()
@@ -62,20 +25,20 @@ fn ids(engine: &FakeEngine) -> Vec<String> {
 
 /// base <- step <- leaf, all stale; a fresh record; a busy one; a shared one.
 fn engine() -> FakeEngine {
-    let mut step = record("step", 9, 200);
+    let mut step = cache_record("step", 9, 200);
     step.parents = vec!["base".into()];
-    let mut leaf = record("leaf", 8, 300);
+    let mut leaf = cache_record("leaf", 8, 300);
     leaf.parents = vec!["step".into()];
-    let mut busy = record("busy", 20, 50);
+    let mut busy = cache_record("busy", 20, 50);
     busy.in_use = true;
-    let mut shared = record("shared", 20, 70);
+    let mut shared = cache_record("shared", 20, 70);
     shared.shared = true;
     FakeEngine::builder()
         .clock(now())
-        .cache_record(record("base", 10, 100))
+        .cache_record(cache_record("base", 10, 100))
         .cache_record(step)
         .cache_record(leaf)
-        .cache_record(record("fresh", 1, 400))
+        .cache_record(cache_record("fresh", 1, 400))
         .cache_record(busy)
         .cache_record(shared)
         .build()
@@ -140,7 +103,7 @@ async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_
     let records = engine.cache_records();
     let plan = cache_plan::plan(&records, &config(STALE).build_cache, now());
     // A build reuses `leaf` after the plan was made.
-    let mut used = record("leaf", 0, 300);
+    let mut used = cache_record("leaf", 0, 300);
     used.parents = vec!["step".into()];
     let engine_now = FakeEngine::builder().clock(now());
     let engine2 = records
@@ -186,8 +149,8 @@ async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_
 async fn an_engine_without_a_prune_api_gets_one_notice_and_no_error() {
     let engine = FakeEngine::builder()
         .clock(now())
-        .cache_record(record("a", 10, 10))
-        .cache_record(record("b", 10, 10))
+        .cache_record(cache_record("a", 10, 10))
+        .cache_record(cache_record("b", 10, 10))
         .no_prune_api()
         .build();
     let r = pass(&engine, &config(STALE), false).await;
@@ -227,7 +190,7 @@ async fn an_engine_without_build_cache_gets_a_notice_only_when_rules_exist() {
 async fn the_host_hint_speaks_when_only_build_cache_is_there() {
     let engine = FakeEngine::builder()
         .clock(now())
-        .cache_record(record("big", 1, 2_000_000_000))
+        .cache_record(cache_record("big", 1, 2_000_000_000))
         .build();
     let builder_policy =
         "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n";
@@ -270,9 +233,9 @@ async fn adhoc_flags_leave_the_build_cache_alone() {
 async fn records_with_the_same_checks_go_in_one_call_per_wave() {
     let mut builder = FakeEngine::builder().clock(now());
     for i in 0..5 {
-        builder = builder.cache_record(record(&format!("r{i}"), 10 + i, 10));
+        builder = builder.cache_record(cache_record(&format!("r{i}"), 10 + i, 10));
     }
-    let mut mount = record("mount", 10, 10);
+    let mut mount = cache_record("mount", 10, 10);
     mount.kind = CacheType::ExecCachemount;
     let engine = builder.cache_record(mount).build();
     let r = pass(&engine, &config(STALE), false).await;
@@ -305,7 +268,7 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
     assert_eq!(ids, ["leaf", "step", "base"], "in execution order");
     // Between review and apply a build uses `leaf` again: it and its parents stay.
     let fresh = FakeEngine::builder().clock(now());
-    let mut leaf = record("leaf", 0, 300);
+    let mut leaf = cache_record("leaf", 0, 300);
     leaf.parents = vec!["step".into()];
     let engine2 = (engine.cache_records().into_iter())
         .map(|r| if r.id == "leaf" { leaf.clone() } else { r })

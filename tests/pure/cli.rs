@@ -1,16 +1,14 @@
 //! The command line as a user meets it: help, exit codes and messages that need no engine.
 
-use std::time::Duration;
+use crate::support;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
+/// The binary as the tests run it, on a terminal 100 columns wide (the help snapshots).
 fn stagesweep() -> Command {
-    let mut cmd = Command::cargo_bin("stagesweep").expect("the binary is built for tests");
-    cmd.env_remove("STAGESWEEP_CONFIG")
-        .env_remove("RUST_LOG")
-        .env("COLUMNS", "100")
-        .timeout(Duration::from_secs(60));
+    let mut cmd = support::cli::stagesweep();
+    cmd.env("COLUMNS", "100");
     cmd
 }
 

@@ -14,16 +14,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use stagesweep::config::{DockerConfig, parse_str};
+use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::{DockerEngine, connect};
 use stagesweep::engine::{Engine, EngineError, EngineKind};
 use stagesweep::inventory::ImageId;
 use stagesweep::pass::{PassOptions, run_pass};
 use stagesweep::plan::{Action, Reason};
 use support::fake_api::{FakeApi, Recorded, only_fields, with_unknown_fields};
+use support::passes::config;
 use tokio_util::sync::CancellationToken;
 
 const SHAPES: [&str; 5] = ["1.41", "1.44", "1.47", "1.52", "podman-4.3"];
+
+/// One policy deleting every image, whatever its age.
+const ALL_IMAGES: &str =
+    "policies:\n  - name: all\n    match: { all_images: true }\n    min_age: 0s\n";
 
 async fn engine(api: &FakeApi) -> DockerEngine {
     let cfg = DockerConfig {
@@ -166,18 +171,13 @@ async fn deletes_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
 /// A whole pass (dry run) over the recorded inventory: every image decided, the image a
 /// container uses kept as in use.
 async fn pass_works(shape: &str, rec: &Recorded, engine: &DockerEngine) {
-    let config = parse_str(
-        "policies:\n  - name: all\n    match: { all_images: true }\n    min_age: 0s\n",
-        "test.yaml",
-    )
-    .expect("valid config");
     let opts = PassOptions {
         dry_run: true,
         ..PassOptions::default()
     };
     let report = run_pass(
         engine,
-        &config,
+        &config(ALL_IMAGES),
         Utc::now(),
         &opts,
         &CancellationToken::new(),
@@ -260,14 +260,9 @@ async fn a_container_without_its_image_id_stops_the_pass_before_any_deletion() {
         only_fields(&mut rec.containers, &["Id", "State", "Image"]);
         let api = FakeApi::start(rec.clone());
         let engine = engine(&api).await;
-        let config = parse_str(
-            "policies:\n  - name: all\n    match: { all_images: true }\n    min_age: 0s\n",
-            "test.yaml",
-        )
-        .expect("valid config");
         let got = run_pass(
             &engine,
-            &config,
+            &config(ALL_IMAGES),
             Utc::now(),
             &PassOptions::default(),
             &CancellationToken::new(),

@@ -185,27 +185,25 @@ impl Crate {
         let mut path = self.modules[m].path.clone();
         path.push(name.clone());
         let child = self.modules.len();
-        let (file, inline) = match &md.content {
-            Some(_) => (self.modules[m].file.clone(), true),
-            None => {
-                let file = match path_attr(&md.attrs) {
-                    Some(p) => self.modules[m]
-                        .file
-                        .parent()
-                        .expect("a file has a directory")
-                        .join(p),
-                    None => {
-                        let dir = self.child_dir(m);
-                        let flat = dir.join(format!("{name}.rs"));
-                        if flat.exists() {
-                            flat
-                        } else {
-                            dir.join(&name).join("mod.rs")
-                        }
-                    }
-                };
-                (file, false)
-            }
+        let (file, inline) = if md.content.is_some() {
+            (self.modules[m].file.clone(), true)
+        } else {
+            let file = if let Some(p) = path_attr(&md.attrs) {
+                self.modules[m]
+                    .file
+                    .parent()
+                    .expect("a file has a directory")
+                    .join(p)
+            } else {
+                let dir = self.child_dir(m);
+                let flat = dir.join(format!("{name}.rs"));
+                if flat.exists() {
+                    flat
+                } else {
+                    dir.join(&name).join("mod.rs")
+                }
+            };
+            (file, false)
         };
         self.modules.push(Module {
             path,
@@ -641,11 +639,10 @@ fn no_module_imports_upwards_or_in_a_circle() {
 /// Lines of production code in a file: up to its `#[cfg(test)]` module, if any.
 fn production_lines(text: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
-    let end = lines
+    lines
         .iter()
         .position(|l| l.trim() == "#[cfg(test)]")
-        .unwrap_or(lines.len());
-    end
+        .unwrap_or(lines.len())
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

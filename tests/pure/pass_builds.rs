@@ -2,43 +2,27 @@
 //! pass re-plans after the wait, gives up after `max_defer`, and honours `--no-wait` and stop.
 //! Paused tokio time; the build lock is a real `flock` on a temp file.
 
+use crate::support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use stagesweep::builds::{Build, Coordination, GateOutcome};
-use stagesweep::config::{self, BuildsConfig, Config};
+use stagesweep::config::BuildsConfig;
 use stagesweep::engine::fake::{FakeEngine, build_step, container, fake_id, image};
 use stagesweep::locks::BuildLock;
 use stagesweep::pass::{PassOptions, PassReport, run_pass};
 use stagesweep::plan::{Action, Reason};
 use stagesweep::report;
+use support::passes::{builder_policy, now, old_builder};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 const RETRY: Duration = Duration::from_secs(10);
 
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
-}
-
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-fn builder_policy() -> Config {
-    config::parse_str(
-        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n",
-        "test.yaml",
-    )
-    .expect("valid")
-}
-
-fn old_builder(seed: &str) -> stagesweep::engine::fake::ImageBuilder {
-    image(seed)
-        .label("stage", "builder")
-        .age(now(), secs(5 * 3600))
 }
 
 struct World {
@@ -79,7 +63,7 @@ async fn build_holds(w: &World) -> BuildLock {
 }
 
 async fn pass(w: &World, opts: &PassOptions, stop: &CancellationToken) -> PassReport {
-    run_pass(&*w.engine, &builder_policy(), now(), opts, stop)
+    run_pass(&*w.engine, &builder_policy("builders"), now(), opts, stop)
         .await
         .expect("pass runs")
 }

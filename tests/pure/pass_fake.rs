@@ -1,68 +1,22 @@
 //! Whole passes against the in-memory engine: execution follows the plan exactly.
 
+use crate::support;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use stagesweep::config::{self, Config};
 use stagesweep::engine::EngineError;
 use stagesweep::engine::fake::{FakeEngine, container, fake_id, image};
 use stagesweep::execute::Outcome;
 use stagesweep::inventory::ImageId;
-use stagesweep::pass::{PassError, PassOptions, PassReport, run_pass};
+use stagesweep::pass::{PassError, PassOptions, run_pass};
 use stagesweep::plan::Action;
+use support::passes::{builder_policy, config, hours, now, old_builder, outcome_of, pass};
 use tokio_util::sync::CancellationToken;
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
-}
-
-fn hours(h: u64) -> Duration {
-    Duration::from_secs(h * 3600)
-}
-
-fn config(yaml: &str) -> Config {
-    config::parse_str(yaml, "test.yaml").expect("test config is valid")
-}
-
-fn builder_policy() -> Config {
-    config(
-        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n",
-    )
-}
-
-async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
-    let opts = PassOptions {
-        dry_run,
-        ..PassOptions::default()
-    };
-    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
-        .await
-        .expect("inventory readable")
-}
-
-fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
-    let id = fake_id(seed);
-    let i = r
-        .plan
-        .decisions
-        .iter()
-        .position(|d| r.image(d).id == id)
-        .expect("in plan");
-    &r.results
-        .iter()
-        .find(|x| x.decision == i)
-        .expect("planned")
-        .outcome
-}
 
 fn ids(engine: &FakeEngine) -> HashSet<ImageId> {
     engine.images().into_iter().map(|i| i.id).collect()
-}
-
-fn old_builder(seed: &str) -> stagesweep::engine::fake::ImageBuilder {
-    image(seed).label("stage", "builder").age(now(), hours(5))
 }
 
 #[tokio::test]
@@ -72,7 +26,7 @@ async fn dry_run_changes_nothing() {
         .image(old_builder("b"))
         .build();
     let before = ids(&engine);
-    let r = pass(&engine, &builder_policy(), true).await;
+    let r = pass(&engine, &builder_policy("builders"), true).await;
     assert_eq!(r.plan.deletions.len(), 2);
     assert!(r.results.is_empty());
     assert!(engine.calls().is_empty());
@@ -88,7 +42,7 @@ async fn a_classic_chain_is_deleted_leaf_first_one_image_per_call() {
         .image(old_builder("l3").parent("l2"))
         .image(image("final").tag("app:1").age(now(), hours(5)))
         .build();
-    let r = pass(&engine, &builder_policy(), false).await;
+    let r = pass(&engine, &builder_policy("builders"), false).await;
     for l in ["l3", "l2", "l1"] {
         assert_eq!(outcome_of(&r, l), &Outcome::Deleted, "{l}");
     }
@@ -109,7 +63,7 @@ async fn a_kept_untagged_parent_is_not_deleted_with_its_child() {
         .image(image("base").age(now(), hours(9)))
         .image(old_builder("child").parent("base"))
         .build();
-    let r = pass(&engine, &builder_policy(), false).await;
+    let r = pass(&engine, &builder_policy("builders"), false).await;
     assert_eq!(outcome_of(&r, "child"), &Outcome::Deleted);
     assert_eq!(ids(&engine), HashSet::from([fake_id("base")]));
 }
@@ -134,7 +88,7 @@ async fn failures_and_conflicts_do_not_stop_the_rest_of_the_plan() {
         &fake_id("gone").to_string(),
         EngineError::NotFound("No such image".into()),
     );
-    let r = pass(&engine, &builder_policy(), false).await;
+    let r = pass(&engine, &builder_policy("builders"), false).await;
     assert!(
         matches!(outcome_of(&r, "busy"), Outcome::Skipped { reason } if reason.contains("running container"))
     );
@@ -159,7 +113,7 @@ async fn an_image_with_several_tags_loses_the_extra_ones_then_goes_by_id() {
     let engine = FakeEngine::builder()
         .image(old_builder("t").tag("app:1").tag("app:2"))
         .build();
-    let r = pass(&engine, &builder_policy(), false).await;
+    let r = pass(&engine, &builder_policy("builders"), false).await;
     assert_eq!(outcome_of(&r, "t"), &Outcome::Deleted);
     assert_eq!(
         engine.removed_names(),
@@ -176,7 +130,7 @@ async fn in_use_images_survive_and_are_explained() {
         .image(old_builder("c").parent("p"))
         .container(container("ctr", "c", "created"))
         .build();
-    let r = pass(&engine, &builder_policy(), false).await;
+    let r = pass(&engine, &builder_policy("builders"), false).await;
     assert!(r.plan.deletions.is_empty());
     assert!(engine.calls().is_empty());
     let texts: Vec<String> = r
@@ -202,7 +156,7 @@ async fn deletions_run_concurrently_but_bounded() {
         b = b.image(old_builder(&format!("img{i}")));
     }
     let engine = b.build();
-    let mut cfg = builder_policy();
+    let mut cfg = builder_policy("builders");
     cfg.docker.concurrency = 4;
     let r = pass(&engine, &cfg, false).await;
     assert_eq!(r.summary.deleted, 20);
@@ -216,7 +170,7 @@ async fn a_stopped_pass_starts_no_deletion() {
     stop.cancel();
     let r = run_pass(
         &engine,
-        &builder_policy(),
+        &builder_policy("builders"),
         now(),
         &PassOptions::default(),
         &stop,
@@ -233,7 +187,7 @@ async fn an_unreachable_engine_fails_the_pass_as_a_whole() {
     engine.set_unreachable(true);
     let err = run_pass(
         &engine,
-        &builder_policy(),
+        &builder_policy("builders"),
         now(),
         &PassOptions::default(),
         &CancellationToken::new(),
@@ -286,7 +240,7 @@ proptest! {
 fn a_pass_can_run_on_a_multi_threaded_runtime() {
     fn assert_send<T: Send>(_: &T) {}
     let engine = FakeEngine::builder().build();
-    let cfg = builder_policy();
+    let cfg = builder_policy("builders");
     let (opts, stop) = (PassOptions::default(), CancellationToken::new());
     let fut = run_pass(&engine, &cfg, now(), &opts, &stop);
     assert_send(&fut);

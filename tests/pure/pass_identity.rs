@@ -2,66 +2,24 @@
 //! against the in-memory engine, whose hook changes the world before any call is answered.
 //! Every deletion must hit exactly the planned image, or none.
 
+use crate::support;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use stagesweep::config::{self, Config};
 use stagesweep::engine::fake::{Call, FakeEngine, World, container, fake_id, image};
 use stagesweep::engine::{EngineError, RemoveReport};
 use stagesweep::execute::Outcome;
-use stagesweep::inventory::{Image, ImageId};
-use stagesweep::pass::{PassOptions, PassReport, execute_plan, run_pass};
+use stagesweep::inventory::ImageId;
+use stagesweep::pass::{PassOptions, PassReport, execute_plan};
 use stagesweep::plan::Action;
 use stagesweep::plan_file as apply;
 use stagesweep::report;
+use support::passes::{builder_policy, config, hours, now, old_builder, outcome_of, pass};
 use tokio_util::sync::CancellationToken;
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_750_000_000, 0).expect("valid")
-}
-
-fn hours(h: u64) -> Duration {
-    Duration::from_secs(h * 3600)
-}
-
-fn config(yaml: &str) -> Config {
-    config::parse_str(yaml, "test.yaml").expect("test config is valid")
-}
-
-fn builders() -> Config {
-    config("policies:\n  - name: b\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n")
-}
-
-fn old_builder(seed: &str) -> Image {
-    image(seed)
-        .label("stage", "builder")
-        .age(now(), hours(5))
-        .build()
-}
-
-async fn pass(engine: &FakeEngine, cfg: &Config, dry_run: bool) -> PassReport {
-    let opts = PassOptions {
-        dry_run,
-        ..PassOptions::default()
-    };
-    run_pass(engine, cfg, now(), &opts, &CancellationToken::new())
-        .await
-        .expect("inventory readable")
-}
-
-fn outcome_of<'a>(r: &'a PassReport, seed: &str) -> &'a Outcome {
-    let id = fake_id(seed);
-    let i = (r.plan.decisions.iter())
-        .position(|d| r.image(d).id == id)
-        .expect("in plan");
-    &(r.results.iter().find(|x| x.decision == i))
-        .expect("planned")
-        .outcome
-}
 
 /// A hook that runs `change` once, before the first call of the given kind.
 fn once_before(
@@ -102,7 +60,7 @@ async fn a_tag_that_moved_is_never_followed_to_the_new_image() {
         );
         w.tag(fake_id("y"), "app:builder");
     }));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert_eq!(
         outcome_of(&r, "x"),
         &Outcome::Deleted,
@@ -136,7 +94,7 @@ async fn a_moved_tag_is_named_when_the_image_is_then_refused() {
         );
         w.tag(fake_id("y"), "app:builder");
     }));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     let Outcome::Skipped { reason } = outcome_of(&r, "x") else {
         panic!("{:?}", outcome_of(&r, "x"));
     };
@@ -156,7 +114,7 @@ async fn a_moved_tag_is_named_when_the_image_is_then_refused() {
 async fn an_untagged_image_that_gained_a_tag_is_skipped() {
     let engine = FakeEngine::builder().image(old_builder("x")).build();
     engine.set_hook(once_before(is_inspect, |w| w.tag(fake_id("x"), "keep:x")));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert_eq!(
         outcome_of(&r, "x"),
         &Outcome::Skipped {
@@ -179,7 +137,7 @@ async fn a_new_digest_reference_counts_as_a_new_reference() {
     engine.set_hook(once_before(is_inspect, |w| {
         w.images[0].digests.push("app@sha256:ff".into());
     }));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert!(
         matches!(outcome_of(&r, "x"), Outcome::Skipped { reason } if reason.contains("app@sha256:ff"))
     );
@@ -200,7 +158,7 @@ async fn an_answer_that_only_untagged_is_not_a_deletion() {
         deleted: Vec::new(),
     };
     engine.answer_removal(&fake_id("x").to_string(), untag_only);
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert_eq!(
         outcome_of(&r, "x"),
         &Outcome::UntaggedOnly {
@@ -239,7 +197,7 @@ async fn parents_of_a_child_that_stayed_are_not_attempted() {
         &fake_id("g").to_string(),
         EngineError::Other("disk on fire".into()),
     );
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert!(matches!(outcome_of(&r, "g"), Outcome::Failed { .. }));
     let want = format!(
         "its child {} was not deleted (failed)",
@@ -274,7 +232,7 @@ async fn a_container_created_before_a_multi_tag_wave_stops_the_untagging() {
             }
         }
     }));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     let Outcome::Skipped { reason } = outcome_of(&r, "m") else {
         panic!("{:?}", outcome_of(&r, "m"));
     };
@@ -309,7 +267,7 @@ async fn an_extra_tag_that_moved_is_left_on_its_new_image() {
             }
         }
     }));
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     assert_eq!(outcome_of(&r, "m"), &Outcome::Deleted);
     assert_eq!(
         engine.image(fake_id("n")).expect("untouched").references,
@@ -328,7 +286,7 @@ async fn a_tag_time_newer_than_created_protects_a_rebuilt_image() {
     // A rebuild hit the cache and tagged the old image again ten minutes ago.
     x.last_tagged = Some(now() - chrono::Duration::minutes(10));
     let engine = FakeEngine::builder().image(x).build();
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     let d = r.decision_for(fake_id("x")).expect("planned");
     assert_eq!(d.action, Action::Keep, "{}", d.reason);
     assert_eq!(d.reason.kind(), "younger_than_min_age");
@@ -367,7 +325,7 @@ async fn an_engine_that_deletes_parents_may_only_take_planned_ones() {
                 .age(now(), hours(5)),
         )
         .build();
-    let r = pass(&engine, &builders(), false).await;
+    let r = pass(&engine, &builder_policy("b"), false).await;
     // leaf → mid → base: deleting leaf would take mid, then base, which the plan keeps:
     // the engine may not be asked, and mid waits for its child.
     let Outcome::Skipped { reason } = outcome_of(&r, "leaf") else {
@@ -406,7 +364,7 @@ async fn ages_are_measured_on_the_engines_clock() {
                 .age(engine_now, Duration::from_secs(1800)),
         )
         .build();
-    let r = pass(&engine, &builders(), true).await;
+    let r = pass(&engine, &builder_policy("b"), true).await;
     assert_eq!(r.planned_at, engine_now);
     let d = r.decision_for(fake_id("x")).expect("planned");
     assert_eq!(
@@ -440,7 +398,7 @@ async fn a_saved_plan_deletes_its_deletions_and_skips_what_changed() {
                 .age(now(), Duration::from_secs(60)),
         )
         .build();
-    let planned = pass(&engine, &builders(), true).await;
+    let planned = pass(&engine, &builder_policy("b"), true).await;
     let plan = saved(&planned);
     assert_eq!(plan.plan.deletions.len(), 3);
     assert_eq!(plan.engine_id, stagesweep::engine::fake::FAKE_ENGINE_ID);
@@ -482,7 +440,7 @@ async fn a_saved_plan_deletes_its_deletions_and_skips_what_changed() {
 #[tokio::test]
 async fn plan_files_are_checked_before_anything_is_deleted() {
     let engine = FakeEngine::builder().image(old_builder("a")).build();
-    let planned = pass(&engine, &builders(), true).await;
+    let planned = pass(&engine, &builder_policy("b"), true).await;
     let plan = saved(&planned);
     let id = &plan.engine_id;
     let host = "unix:///x.sock";
@@ -504,7 +462,7 @@ async fn plan_files_are_checked_before_anything_is_deleted() {
     let err = apply::check(&plan, id, host, earlier, hours(1)).unwrap_err();
     assert!(err.to_string().contains("in the future"), "{err}");
 
-    let executed = pass(&engine, &builders(), false).await;
+    let executed = pass(&engine, &builder_policy("b"), false).await;
     let text =
         serde_json::to_string(&report::to_json(&executed, &report::ALL_ACTIONS)).expect("json");
     let err = apply::parse(&text, Path::new("done.json")).unwrap_err();
@@ -534,7 +492,7 @@ async fn a_plan_file_whose_waves_put_a_parent_first_is_refused() {
                 .age(now(), hours(5)),
         )
         .build();
-    let planned = pass(&engine, &builders(), true).await;
+    let planned = pass(&engine, &builder_policy("b"), true).await;
     let mut doc =
         serde_json::to_value(report::to_json(&planned, &report::ALL_ACTIONS)).expect("json");
     for im in doc["images"].as_array_mut().expect("images") {

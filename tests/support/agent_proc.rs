@@ -1,33 +1,38 @@
-//! `stagesweep agent` as a child process for fault tests: its config in a temp dir, its log,
-//! one-shot HTTP GETs against its listener (each bounded in time), SIGTERM and exit.
+//! `stagesweep agent` as a child process: its config in a temp dir of its own (with its own
+//! history and build lock unless the config names them), its log, one-shot HTTP GETs against
+//! its listener (each bounded in time), signals, SIGTERM and exit; and the polling waits the
+//! tests use around it.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
+use super::http::{self, Response};
 
 /// A running agent; killed on drop if still running.
 pub struct AgentProc {
     child: Child,
+    /// The metrics port `{port}` stands for in the config.
     pub port: u16,
+    /// The agent's own directory (`{dir}` in the config): its config, log, history and lock.
     pub dir: tempfile::TempDir,
     log: PathBuf,
 }
 
 impl AgentProc {
-    /// Start `stagesweep agent` with `config` (YAML; `{port}` and `{dir}` are replaced by the
-    /// metrics port and the agent's temp dir) against `docker_host`.
+    /// Start `stagesweep agent` with `config` (YAML; `{port}` and `{dir}` are replaced by a
+    /// free port for the metrics listener and the agent's temp dir) against `docker_host`,
+    /// logging at debug level, with no `NOTIFY_SOCKET`.
     pub fn start(config: &str, docker_host: &str) -> AgentProc {
+        Self::start_with(config, docker_host, &[])
+    }
+
+    /// [`AgentProc::start`] with `env` set on top (e.g. a `NOTIFY_SOCKET` of the test's own).
+    pub fn start_with(config: &str, docker_host: &str, env: &[(&str, String)]) -> AgentProc {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = http::free_port();
         let mut text = config
             .replace("{port}", &port.to_string())
             .replace("{dir}", &dir.path().display().to_string());
@@ -46,16 +51,18 @@ impl AgentProc {
         let path = dir.path().join("agent.yaml");
         std::fs::write(&path, text).expect("write the agent config");
         let log = dir.path().join("agent.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-            .args(["agent", "--config"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stagesweep"));
+        cmd.args(["agent", "--config"])
             .arg(&path)
             .env("DOCKER_HOST", docker_host)
             .env("RUST_LOG", "stagesweep=debug")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the agent");
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let child = cmd.spawn().expect("start the agent");
         AgentProc {
             child,
             port,
@@ -74,7 +81,12 @@ impl AgentProc {
 
     /// `GET path` with a 5 s bound on connect, send and receive: `(status, body)`.
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        http_get(self.port, path, Duration::from_secs(5))
+        http::http_get(self.port, path, Duration::from_secs(5))
+    }
+
+    /// `GET path` with an optional `Accept` header, bounded like [`AgentProc::get`].
+    pub fn request(&self, path: &str, accept: Option<&str>) -> Option<Response> {
+        http::request(self.port, path, accept, Duration::from_secs(5))
     }
 
     /// The value of the first metric line starting with `line_start`.
@@ -84,8 +96,36 @@ impl AgentProc {
         line.rsplit(' ').next()?.parse().ok()
     }
 
+    /// `kill -SIG` the agent.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// The log so far, without terminal colour codes.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(char::is_ascii_alphabetic);
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Wait until the log holds `needle` `n` times; panics with the log after `limit`.
+    pub async fn wait_log(&self, needle: &str, n: usize, limit: Duration) {
+        let what = format!("{n}× {needle:?} in the log");
+        wait_for(
+            &what,
+            limit,
+            || self.log(),
+            || async { self.log().matches(needle).count() >= n },
+        )
+        .await;
     }
 
     /// True while the process runs.
@@ -95,7 +135,7 @@ impl AgentProc {
 
     /// SIGTERM, then the exit status and how long the agent took to exit (panics after 60 s).
     pub fn terminate(mut self) -> (ExitStatus, Duration, String) {
-        signal(self.child.id(), "TERM");
+        self.signal("TERM");
         let asked = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -108,6 +148,13 @@ impl AgentProc {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// [`AgentProc::terminate`], which must end in exit 0: the log.
+    pub fn stop(self) -> String {
+        let (status, _, log) = self.terminate();
+        assert!(status.success(), "agent exit {status}:\n{log}");
+        log
     }
 }
 
@@ -125,30 +172,6 @@ pub fn signal(pid: u32, sig: &str) {
         .status()
         .expect("run kill");
     assert!(ok.success(), "kill -{sig} {pid} failed");
-}
-
-/// One `GET` on `127.0.0.1:port`, every step bounded by `limit`.
-pub fn http_get(port: u16, path: &str, limit: Duration) -> Option<(u16, String)> {
-    let addr = ("127.0.0.1", port);
-    let mut s = TcpStream::connect_timeout(
-        &std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .ok()?
-            .next()?,
-        limit,
-    )
-    .ok()?;
-    s.set_read_timeout(Some(limit)).ok()?;
-    s.set_write_timeout(Some(limit)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
 }
 
 /// Poll `check` every 200 ms until it holds; panics with `what` and `log()` after `limit`.
@@ -169,7 +192,20 @@ pub fn wait_until(
     }
 }
 
-/// The path of the stagesweep binary under test.
-pub fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_stagesweep"))
+/// [`wait_until`] for an async `check`, sleeping on the tokio clock between polls.
+pub async fn wait_for<F: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    log: impl Fn() -> String,
+    mut check: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}; log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -1,6 +1,7 @@
 //! A dockerd of the test's own (scripts/dockerd.sh flags, in a temp dir under /tmp: socket
-//! paths are limited to 108 bytes), for tests that must kill and restart their daemon. The
-//! shared test daemon (`DOCKER_HOST`) is never touched. Stopped and removed on drop.
+//! paths are limited to 108 bytes), for tests that must stop, kill and restart their daemon,
+//! or give it a small disk. The shared test daemon (`DOCKER_HOST`) is never touched. Stopped
+//! and removed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,7 @@ pub struct OwnDaemon {
     pub dir: PathBuf,
     /// `unix://…/docker.sock`.
     pub host: String,
-    _base: tempfile::TempDir,
+    tmp: tempfile::TempDir,
 }
 
 fn script() -> PathBuf {
@@ -51,23 +52,76 @@ fn alive(pid: u32) -> bool {
 impl OwnDaemon {
     /// Start a fresh daemon and wait until it answers.
     pub fn start(name: &str) -> OwnDaemon {
+        Self::start_on(name, None)
+    }
+
+    /// Start a fresh daemon whose data root is a tmpfs of `size` (`96m`), mounted first.
+    pub fn start_on_tmpfs(name: &str, size: &str) -> OwnDaemon {
+        Self::start_on(name, Some(size))
+    }
+
+    fn start_on(name: &str, tmpfs: Option<&str>) -> OwnDaemon {
         let base = tempfile::Builder::new()
             .prefix(&format!("ss-{name}-"))
             .tempdir_in("/tmp")
             .expect("temp dir");
         let dir = base.path().join("d");
-        let host = run_script("start", &dir);
-        OwnDaemon {
-            dir,
-            host,
-            _base: base,
+        if let Some(size) = tmpfs {
+            // scripts/dockerd.sh stop unmounts everything under the directory, this too.
+            let data = dir.join("data");
+            std::fs::create_dir_all(&data).expect("data dir");
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&data)
+                .status()
+                .expect("run mount");
+            assert!(
+                mounted.success(),
+                "mount -t tmpfs failed (the tests run as root)"
+            );
         }
+        // Built first, so that a failed start is stopped (and unmounted) on drop.
+        let mut daemon = OwnDaemon {
+            dir,
+            host: String::new(),
+            tmp: base,
+        };
+        daemon.host = run_script("start", &daemon.dir);
+        daemon
+    }
+
+    /// The temp dir the daemon's directory is in: room for the test's own files.
+    pub fn base(&self) -> &Path {
+        self.tmp.path()
     }
 
     /// dockerd's pid (its own pidfile).
     pub fn pid(&self) -> u32 {
         let text = std::fs::read_to_string(self.dir.join("docker.pid")).expect("dockerd pidfile");
         text.trim().parse().expect("a pid")
+    }
+
+    /// Stop the daemon and its containerd (scripts/dockerd.sh stop): its directory goes too,
+    /// a [`OwnDaemon::restart`] starts a fresh one on the same socket.
+    pub fn stop(&self) {
+        run_script("stop", &self.dir);
+    }
+
+    /// SIGTERM dockerd and wait until it has exited; its data root stays for a restart.
+    pub fn shut_down(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("dockerd.launcher.pid")).expect("pid file");
+        let pid: u32 = pid.trim().parse().expect("a pid");
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let start = Instant::now();
+        while alive(pid) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "dockerd ignores SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGKILL dockerd (its containerd lives on, as after a real crash) and wait until it is gone.
@@ -127,7 +181,12 @@ impl OwnDaemon {
     /// A bollard client for setting up and inspecting.
     pub async fn client(&self) -> Docker {
         // Generous: loading hundreds of fixtures takes a while on a busy machine.
-        Docker::connect_with_unix(&self.host, 600, bollard::API_DEFAULT_VERSION)
+        self.client_with_timeout(600).await
+    }
+
+    /// A bollard client whose requests time out after `secs`.
+    pub async fn client_with_timeout(&self, secs: u64) -> Docker {
+        Docker::connect_with_unix(&self.host, secs, bollard::API_DEFAULT_VERSION)
             .expect("client")
             .negotiate_version()
             .await

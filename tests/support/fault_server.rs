@@ -4,6 +4,7 @@
 //!
 //! Raw on purpose: a real HTTP library would refuse to send half an answer.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +61,16 @@ pub struct FaultServer {
     requests: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
     _dir: tempfile::TempDir,
+}
+
+/// The configuration of a one-shot run against the server at `host`: no history, the locks
+/// in `dir`, `docker.timeout` of `timeout_secs`, one policy `builders` (`stage=builder`).
+pub fn builders_config(host: &str, timeout_secs: u64, dir: &Path) -> String {
+    format!(
+        "history:\n  enabled: false\ndocker:\n  host: \"{host}\"\n  timeout: {timeout_secs}s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n",
+        dir.display(),
+        dir.display()
+    )
 }
 
 const VERSION: &str = r#"{"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"}"#;

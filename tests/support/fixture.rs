@@ -79,14 +79,7 @@ fn layer_tar(bytes: usize) -> Vec<u8> {
     let mut content = vec![0u8; bytes.max(16)];
     rand::rng().fill_bytes(&mut content);
     let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "fixture.bin", content.as_slice())
-        .expect("appending to an in-memory tar cannot fail");
+    append(&mut builder, "fixture.bin", &content);
     builder
         .into_inner()
         .expect("finishing an in-memory tar cannot fail")
@@ -178,6 +171,11 @@ pub fn image_blobs(img: &FixtureImage) -> (Vec<u8>, Vec<u8>) {
     (config, layer)
 }
 
+/// `days` days before now, on the host's clock (for a fixture's `Created`).
+pub fn days_ago(days: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::days(days)
+}
+
 /// Build `images` into one archive and load it with one call; returns their IDs, in order.
 pub async fn load(docker: &Docker, images: &[FixtureImage]) -> Vec<String> {
     let (tarball, ids) = archive(images);
@@ -187,5 +185,14 @@ pub async fn load(docker: &Docker, images: &[FixtureImage]) -> Vec<String> {
         .try_collect::<Vec<_>>()
         .await
         .expect("loading the fixture archive");
+    ids
+}
+
+/// [`load`] `images` in archives of `batch` images each (one load call per archive).
+pub async fn load_batched(docker: &Docker, images: &[FixtureImage], batch: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch) {
+        ids.extend(load(docker, chunk).await);
+    }
     ids
 }

@@ -1,18 +1,27 @@
-//! Shared helpers for tests against a real engine: connect (or fail with the way out), a
-//! per-test label scope that cleans up after itself, containers, classic builds, fixtures.
+//! The test support every test binary includes once (`#[path = "../support/mod.rs"]`): here,
+//! the engine under test (connect, or fail with the way out), a per-test label scope that
+//! cleans up after itself, containers; in the modules, one copy of each helper the tests share.
 //!
 //! Tests may use bollard directly here; only `src/` keeps bollard inside `engine::docker`.
 //! Engine tests never use the system's default socket: `DOCKER_HOST` must name the daemon.
 #![allow(dead_code)] // each test crate uses a different subset
 
+// Images and whole passes: fixtures, builds, the fake engine's passes, fake Engine APIs.
 pub mod fake_api;
 pub mod fixture;
+pub mod images;
+pub mod passes;
 pub mod quick_release;
 pub mod registry;
 
-// Fault suite (issue 13): processes, fake and proxied engines, a daemon of a test's own.
-pub mod accounting;
+// The built binary: the CLI, the agent as a process, its HTTP listener, the tools it meets.
 pub mod agent_proc;
+pub mod cli;
+pub mod http;
+pub mod tools;
+
+// Fault suite (issue 13): fake and proxied engines, a daemon of a test's own.
+pub mod accounting;
 pub mod daemon;
 pub mod fault_server;
 pub mod gate_proxy;
@@ -23,11 +32,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, ImageSummary};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
-use futures_util::TryStreamExt;
 use rand::Rng;
 use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::{DockerEngine, connect};
@@ -67,7 +74,8 @@ pub fn reported(tag: &str) -> String {
     }
 }
 
-fn docker_host_or_fail() -> String {
+/// `$DOCKER_HOST`, the engine under test; panics with the way out when it is not set.
+pub fn docker_host() -> String {
     match std::env::var("DOCKER_HOST") {
         Ok(h) if !h.trim().is_empty() => h,
         _ => panic!("engine tests need a docker daemon and DOCKER_HOST is not set: {HOW_TO_START}"),
@@ -76,7 +84,7 @@ fn docker_host_or_fail() -> String {
 
 /// The engine under test, at `$DOCKER_HOST`; panics with the way out when unreachable.
 pub async fn engine_or_fail() -> DockerEngine {
-    let host = docker_host_or_fail();
+    let host = docker_host();
     let cfg = DockerConfig {
         host: Some(host),
         timeout: Duration::from_secs(30),
@@ -90,7 +98,7 @@ pub async fn engine_or_fail() -> DockerEngine {
 
 /// A raw bollard client at `$DOCKER_HOST`, for setting up and inspecting.
 pub async fn docker_or_fail() -> Docker {
-    let host = docker_host_or_fail();
+    let host = docker_host();
     let docker = Docker::connect_with_defaults()
         .unwrap_or_else(|e| panic!("cannot use DOCKER_HOST={host}: {e}; {HOW_TO_START}"));
     docker
@@ -269,110 +277,4 @@ pub async fn chain(docker: &Docker, id: &str) -> Vec<String> {
         cur = p.clone();
     }
     out
-}
-
-/// A static busybox from `PATH` (Debian's `busybox-static`), to give `FROM scratch` images a shell.
-pub fn busybox() -> Vec<u8> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([std::path::PathBuf::from("/bin")]) {
-        if let Ok(bytes) = std::fs::read(dir.join("busybox")) {
-            return bytes;
-        }
-    }
-    panic!("busybox not found in PATH: install busybox-static (.ci/run does)");
-}
-
-/// A classic-builder (`DOCKER_BUILDKIT=0` equivalent) build of `files` (path, bytes, mode)
-/// with `--network none`, tagged `tag`; returns the final image ID.
-pub async fn build_classic(docker: &Docker, files: &[(&str, &[u8], u32)], tag: &str) -> String {
-    let mut context = tar::Builder::new(Vec::new());
-    for (path, data, mode) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(*mode);
-        header.set_cksum();
-        context
-            .append_data(&mut header, path, *data)
-            .expect("in-memory tar");
-    }
-    let context = context.into_inner().expect("in-memory tar");
-    let opts = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
-        .t(tag)
-        .rm(true)
-        .networkmode("none")
-        .version(BuilderVersion::BuilderV1)
-        .build();
-    let infos: Vec<_> = docker
-        .build_image(opts, None, Some(bollard::body_full(context.into())))
-        .try_collect()
-        .await
-        .unwrap_or_else(|e| panic!("classic build of {tag} failed: {e}"));
-    let log: String = infos.iter().filter_map(|i| i.stream.clone()).collect();
-    // The classic builder reports an ID per stage; the last one is the image it tagged.
-    infos
-        .iter()
-        .rev()
-        .find_map(|i| i.aux.as_ref().and_then(|a| a.id.clone()))
-        .unwrap_or_else(|| panic!("build of {tag} reported no image ID; log:\n{log}"))
-}
-
-/// Build the scope's busybox base image (`FROM scratch`, labelled, tagged uniquely).
-pub async fn base_image(scope: &Scope) -> (String, String) {
-    let tag = scope.tag("base");
-    let dockerfile = format!(
-        "FROM scratch\nLABEL {TEST_LABEL}={}\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        scope.id
-    );
-    let bb = busybox();
-    let id = build_classic(
-        &scope.docker,
-        &[
-            ("Dockerfile", dockerfile.as_bytes(), 0o644),
-            ("busybox", &bb, 0o755),
-        ],
-        &tag,
-    )
-    .await;
-    (id, tag)
-}
-
-/// Debian's docker CLI (20.10), the one here that builds with BuildKit (`DOCKER_BUILDKIT=1`):
-/// the 28.x CLI in `/usr/local/bin` has no buildx.
-pub const BUILDKIT_CLI: &str = "/usr/bin/docker";
-
-/// A build context in a temp dir: `files` (path, bytes, mode) plus the static busybox.
-pub fn buildkit_context(files: &[(&str, &[u8], u32)]) -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let bb = busybox();
-    for (path, data, mode) in files.iter().chain([&("busybox", bb.as_slice(), 0o755)]) {
-        let file = dir.path().join(path);
-        std::fs::write(&file, data).expect("write the build context");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode)).expect("chmod");
-    }
-    dir
-}
-
-/// `docker build --network none -t TAG DIR` with BuildKit against `$DOCKER_HOST`, not yet run.
-pub fn buildkit_build(dir: &std::path::Path, tag: &str) -> std::process::Command {
-    let host = docker_host_or_fail();
-    assert!(
-        std::path::Path::new(BUILDKIT_CLI).exists(),
-        "{BUILDKIT_CLI} is missing: install Debian's docker.io (.ci/run does)"
-    );
-    let mut cmd = std::process::Command::new(BUILDKIT_CLI);
-    cmd.env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .args([
-            "build",
-            "--network",
-            "none",
-            "--progress",
-            "plain",
-            "-t",
-            tag,
-        ])
-        .arg(dir);
-    cmd
 }
