@@ -2,7 +2,7 @@
 //! `deploy/image/build.sh`), made quick: the scripts run as shipped, with cargo's release
 //! profile overridden through its environment (no LTO, optimisation 0, many codegen units).
 //! What these tests check (the files, the units, the maintainer scripts, static linking,
-//! DT_RELR, the image running as nonroot) does not depend on the optimiser, and two fat-LTO
+//! `DT_RELR`, the image running as nonroot) does not depend on the optimiser, and two fat-LTO
 //! builds took most of the suite's time. The shipped profile itself is built by `.ci/run`.
 
 use std::process::Command;
