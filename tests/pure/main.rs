@@ -17,3 +17,4 @@ mod logging;
 mod pass_builds;
 mod pass_fake;
 mod pass_identity;
+mod plan_file;
