@@ -50,12 +50,12 @@ stop_pidfile() {
     wait_gone "$pid" "$2" || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 50 || true; }
 }
 
-# Unmount everything mounted at or under directory $1, deepest first (lazy: a busy mount
-# goes once its last user does).
+# Unmount everything mounted under directory $1 (not $1 itself: a filesystem a caller mounted
+# there stays), deepest first (lazy: a busy mount goes once its last user does).
 umount_under() {
     local d=${1%/}
     [ -r /proc/self/mounts ] || return 0
-    awk -v d="$d" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
+    awk -v d="$d" 'index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
         while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
