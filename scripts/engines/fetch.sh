@@ -194,7 +194,7 @@ EOF
     # As root apt downloads as _apt, which may not write under ENGINES: download as root.
     [ "$(id -u)" -ne 0 ] || apt_opts+=(-o APT::Sandbox::User=root)
     echo "$prog: apt-get update ($mirror $suite, private lists under $apt_dir)"
-    apt-get "${apt_opts[@]}" update </dev/null ||
+    apt-get "${apt_opts[@]}" --error-on=any update </dev/null ||
         die "apt-get update of $mirror $suite failed (network? mirror? set STAGESWEEP_DEBIAN_MIRROR)"
     apt_ready=true
 }
@@ -229,7 +229,7 @@ fetch_engine() {
         versions+=("$p $v")
     done
     if [ "${#bad[@]}" -gt 0 ] && [ "${STAGESWEEP_ENGINES_ANY_VERSION:-0}" != 1 ]; then
-        die "$suite has moved on: ${bad[*]}; the tests expect the versions above. Set STAGESWEEP_ENGINES_ANY_VERSION=1 to use what $suite has, or update the expected versions in $0"
+        die "$suite has other versions than the tests expect: ${bad[*]} (sid moved on?). Set STAGESWEEP_ENGINES_ANY_VERSION=1 to use what $suite has, or update the expected versions (${name}_expect) in $0"
     fi
     local debs=$engines_dir/debs/$name
     rm -rf "$debs" "$d"
@@ -275,4 +275,9 @@ mkdir -p "$engines_dir"
 exec {lock}>"$engines_dir/.lock"
 flock -w 600 "$lock" || die "another fetch.sh holds $engines_dir/.lock for over 10 minutes"
 for e in "${engines[@]}"; do fetch_engine "$e"; done
+# apt's binary caches (≈ 100 MB) only served this run; the lists stay.
+if $apt_ready; then
+    rm -f "$apt_dir"/cache/*.bin
+    rmdir "$engines_dir/debs" 2>/dev/null || true
+fi
 [ "$((SECONDS - started))" -lt 2 ] || echo "$prog: done in $((SECONDS - started))s"
