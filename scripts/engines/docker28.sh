@@ -32,8 +32,9 @@
 # cgroup parent (/stagesweep-<DIR's name>), daemon.json (not /etc/docker's), no networking of
 # its own (--bridge=none, --iptables=false, --ip6tables=false, --ip-masq=false,
 # --ip-forward=false: no sysctl, no iptables rule); containers need --network none or host,
-# builds --network=none. The one shared place is /run/containerd/s/, where containerd's shims
-# put their sockets (named by a hash of our socket's path, so never the same as another's).
+# builds --network=none. Shared places: /run/containerd/s/, where containerd's shims put their
+# sockets (named by a hash of our socket's path, so never the same as another's), and the empty
+# /run/docker/plugins/ every dockerd creates.
 # Keep DIR short (unix socket paths are limited to 107 bytes): mktemp -d /tmp/x.XXXXXX is fine.
 #
 # Needs root, curl, and bookworm's runc (sid's needs glibc 2.38). STAGESWEEP_DOCKERD_TIMEOUT
