@@ -98,6 +98,7 @@ pub(super) fn assemble(
         plan,
         usage,
         cache,
+        gauge: _,
     } = planned;
     let mut summary = summarize(&plan, &results, dry_run, took);
     let records = inventory.build_cache.as_deref().unwrap_or_default();

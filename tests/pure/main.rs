@@ -10,6 +10,7 @@ mod cache_fake;
 mod cli;
 mod config;
 mod config_fuzz;
+mod disk_located;
 mod engine_api;
 mod hold;
 mod house;
