@@ -18,4 +18,5 @@ mod logging;
 mod pass_builds;
 mod pass_fake;
 mod pass_identity;
+mod pass_pressure;
 mod plan_file;
