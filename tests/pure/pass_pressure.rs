@@ -145,7 +145,10 @@ async fn each_wave_covers_what_is_still_missing_by_estimate() {
     assert!(!e.stuck, "81 % is under high: relieved, if not to low");
     assert_eq!(e.final_permille, Some(810));
     let line = stagesweep::report::eviction::line(&r).expect("a line");
-    assert!(line.ends_with("now 81.0%, above low 70% with nothing left to evict"), "{line}");
+    assert!(
+        line.ends_with("now 81.0%, above low 70% with nothing left to evict"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -206,6 +209,26 @@ async fn when_nothing_is_left_to_evict_the_pass_says_the_pressure_is_stuck() {
         ),
         "{line}"
     );
+}
+
+#[tokio::test]
+async fn over_high_with_no_candidate_at_all_the_pressure_is_stuck() {
+    // measure: api over the budget, and the policy matches nothing evictable.
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .image(image("big").size(9500))
+        .image(candidate(0))
+        .container(stagesweep::engine::fake::container("c", "u0", "running"))
+        .build();
+    let r = pass(&engine, &pressure(""), false).await;
+    let e = r.eviction.as_ref().expect("over high");
+    assert_eq!((e.candidates, e.taken, e.waves.len()), (0, 0, 0));
+    assert_eq!(e.end, EvictionEnd::NothingLeft);
+    assert!(e.stuck && r.summary.disk_pressure_stuck, "{e:#?}");
+    assert!(engine.calls().is_empty());
+    // A dry run measures nothing more and claims nothing.
+    let dry = pass(&engine, &pressure(""), true).await;
+    assert!(dry.eviction.is_none() && !dry.summary.disk_pressure_stuck);
 }
 
 #[tokio::test]
