@@ -116,10 +116,10 @@ impl<E: Engine> Evictor<'_, E> {
             };
             let used = order.used_permille(&usage);
             report.final_permille = Some(used);
-            let missing = order.to_free(&usage, self.disk, done.deleted_bytes);
-            if missing == 0 {
+            if order.at_low(&usage, self.disk) {
                 break EvictionEnd::LowReached;
             }
+            let missing = order.to_free(&usage, self.disk, done.deleted_bytes).max(1);
             if next == order.entries.len() {
                 report.stuck = order.over_high(&usage, self.disk);
                 break EvictionEnd::NothingLeft;

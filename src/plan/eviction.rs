@@ -58,6 +58,17 @@ impl EvictionOrder {
         space_pressure(usage, disk.space).to_free_bytes
     }
 
+    /// True when `usage` is at or below `low` for the plan's resource (by ratio: on a tiny
+    /// capacity the bytes to free round down to 0 before `low` is reached).
+    #[must_use]
+    pub fn at_low(&self, usage: &DiskUsage, disk: &DiskConfig) -> bool {
+        let (ratio, low) = match (self.figures.resource.as_str(), disk.inodes) {
+            ("inodes", Some(marks)) => (usage.inodes_used_ratio().unwrap_or(0.0), marks.low),
+            _ => (usage.used_ratio(), disk.space.low),
+        };
+        ratio * 100.0 <= f64::from(low)
+    }
+
     /// True when `usage` is at or over `high` for the plan's resource.
     #[must_use]
     pub fn over_high(&self, usage: &DiskUsage, disk: &DiskConfig) -> bool {
@@ -185,6 +196,15 @@ mod tests {
         assert_eq!(space.to_free(&usage(200, 500), &d, 0), 0);
         assert!(!space.over_high(&usage(200, 500), &d));
         assert_eq!(space.used_permille(&usage(123, 500)), 877);
+        assert!(space.at_low(&usage(200, 500), &d) && !space.at_low(&usage(199, 500), &d));
+        // A 1-byte budget, full: nothing to free by the bytes' arithmetic, yet not at low.
+        let tiny = DiskUsage {
+            capacity_bytes: 1,
+            available_bytes: 0,
+            ..usage(0, 500)
+        };
+        assert_eq!(space.to_free(&tiny, &d, 0), 0);
+        assert!(!space.at_low(&tiny, &d) && space.over_high(&tiny, &d));
         // Inodes: 900 of 1000 used, 800 wanted: 1/9 of the store (less what is gone).
         let inodes = order(Vec::new(), "inodes");
         let d = disk(Some(Watermarks { high: 85, low: 80 }));
@@ -196,6 +216,7 @@ mod tests {
             "space is not it"
         );
         assert!(inodes.over_high(&usage(900, 100), &d));
+        assert!(!inodes.at_low(&usage(900, 100), &d) && inodes.at_low(&usage(100, 200), &d));
         assert_eq!(inodes.used_permille(&usage(900, 100)), 900);
     }
 }
