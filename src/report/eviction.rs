@@ -2,6 +2,8 @@
 //! the waves took against what the estimate planned, where it ended and why. Pure
 //! formatting of an [`EvictionReport`].
 
+use std::fmt::Write as _;
+
 use crate::execute::{EvictionEnd, EvictionReport};
 use crate::pass::PassReport;
 
@@ -25,14 +27,21 @@ pub fn text(e: &EvictionReport) -> String {
         n => format!("{n} measured waves"),
     };
     let mut line = format!(
-        "disk {} on {} at {} >= high {}%: evicted {deleted} of {} candidates in {waves} (the estimate planned {})",
+        "disk {} on {} at {} >= high {}%: ",
         e.resource,
         e.measured,
         percent(e.planned_permille),
         e.high_percent,
-        e.candidates,
-        e.estimated,
     );
+    if e.candidates == 0 {
+        line.push_str("no candidate to evict");
+    } else {
+        let _ = write!(
+            line,
+            "evicted {deleted} of {} candidates in {waves} (the estimate planned {})",
+            e.candidates, e.estimated,
+        );
+    }
     let now = e.final_permille.map_or_else(
         || "not measured".to_owned(),
         |p| format!("now {}", percent(p)),
@@ -103,6 +112,19 @@ mod tests {
         assert!(
             short.ends_with("above low 80% with nothing left to evict"),
             "{short}"
+        );
+        let none = EvictionReport {
+            candidates: 0,
+            estimated: 0,
+            taken: 0,
+            waves: Vec::new(),
+            final_permille: Some(960),
+            ..report(EvictionEnd::NothingLeft, true)
+        };
+        assert_eq!(
+            text(&none),
+            "disk space on /var/lib/containerd at 96.0% >= high 85%: no candidate to evict; now \
+             96.0%, still at or over high 85% with nothing left that disk_pressure policies may evict"
         );
         let blind = text(&report(
             EvictionEnd::NotMeasured {
