@@ -2,11 +2,13 @@
 //! the test mounts, filled with fixtures of unique layers until usage crosses `high`.
 //! `prune` evicts the `when: disk_pressure` policy's images least recently used first
 //! (as the history file says), measuring between waves, until the disk is at `low`, and no
-//! further; the disk really comes down, and the next pass deletes nothing.
+//! further; the disk really comes down, and the next pass deletes nothing. An agent whose
+//! disk stays over `high` with nothing to evict backs its early passes off.
 
 use crate::support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bollard::Docker;
 use chrono::Utc;
@@ -15,9 +17,10 @@ use stagesweep::history::file::save;
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
 use stagesweep::pass::disk::statvfs;
+use support::agent_proc::AgentProc;
 use support::daemon::OwnDaemon;
 use support::fixture::{FixtureImage, load};
-use support::{cli, docker_host};
+use support::{Scope, cli, docker_host};
 
 const MIB: usize = 1 << 20;
 const IMAGES: usize = 10;
@@ -179,4 +182,38 @@ fn percentages_without_a_visible_filesystem_are_a_config_error() {
         stderr.contains("measure: api"),
         "names the way out: {stderr}"
     );
+}
+
+#[tokio::test]
+async fn an_agent_whose_disk_stays_over_high_backs_its_early_passes_off() {
+    let host = docker_host();
+    let scope = Scope::new("stuck").await;
+    // Over a 1-byte budget whatever else the daemon holds: an image no policy matches.
+    load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now())],
+    )
+    .await;
+    let config = format!(
+        "policies:\n  - name: p\n    match:\n      labels: [\"{}-none\"]\n    when: disk_pressure\n\
+         disk:\n  measure: api\n  max_images_bytes: 1\n  check_every: 1s\n\
+         schedule: \"@hourly\"\nrun_on_start: false\nlock_file: {{dir}}/run/stagesweep.lock\n\
+         metrics:\n  listen: 127.0.0.1:{{port}}\nhistory:\n  enabled: false\n",
+        scope.selector()
+    );
+    let agent = AgentProc::start(&config, &host);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let log = agent.log();
+    let passes = log.matches("pass finished").count();
+    // Checks every second find the disk over high; passes after waits of 2, 4, 8 s: at about
+    // 1, 3 and 7 s — not ten of them.
+    assert!((2..=4).contains(&passes), "{passes} passes in 10 s:\n{log}");
+    assert!(log.contains("may evict nothing more"), "{log}");
+    assert_eq!(
+        agent.metric("stagesweep_disk_pressure_stuck"),
+        Some(1.0),
+        "{log}"
+    );
+    drop(agent);
+    scope.cleanup().await;
 }
