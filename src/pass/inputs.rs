@@ -80,7 +80,7 @@ pub(super) async fn gather<E: Engine>(
             }
             Err(e) if require_disk => return Err(e.into()),
             Err(e) => {
-                tracing::error!(error = %e, "disk_pressure policies delete nothing this pass");
+                tracing::error!(key = e.key(), error = %e, "disk_pressure policies delete nothing this pass");
                 usage.disk = Some(Err(e.to_string()));
             }
         }

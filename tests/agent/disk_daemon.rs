@@ -3,7 +3,8 @@
 //! `prune` evicts the `when: disk_pressure` policy's images least recently used first
 //! (as the history file says), measuring between waves, until the disk is at `low`, and no
 //! further; the disk really comes down, and the next pass deletes nothing. An agent whose
-//! disk stays over `high` with nothing to evict backs its early passes off.
+//! disk stays over `high` with nothing to evict backs its early passes off; one whose engine
+//! is remote (`tcp://`, no `disk.path`) says so at error level and evicts nothing.
 
 use crate::support;
 
@@ -20,6 +21,7 @@ use stagesweep::pass::disk::statvfs;
 use support::agent_proc::AgentProc;
 use support::daemon::OwnDaemon;
 use support::fixture::{FixtureImage, load};
+use support::tcp_proxy::TcpProxy;
 use support::{Scope, cli, docker_host};
 
 const MIB: usize = 1 << 20;
@@ -213,6 +215,49 @@ async fn an_agent_whose_disk_stays_over_high_backs_its_early_passes_off() {
         agent.metric("stagesweep_disk_pressure_stuck"),
         Some(1.0),
         "{log}"
+    );
+    drop(agent);
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_agent_on_a_remote_engine_logs_the_refusal_at_error_and_evicts_nothing() {
+    let host = docker_host();
+    let scope = Scope::new("remote").await;
+    let tag = scope.tag("evictable");
+    load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), Utc::now() - chrono::Duration::hours(2)).tag(&tag)],
+    )
+    .await;
+    // Any usage is over a 1 % high: on a local engine this policy would evict the image.
+    let config = format!(
+        "policies:\n  - name: p\n    match:\n      labels: [\"{}\"]\n    min_age: 0s\n    \
+         when: disk_pressure\ndisk:\n  high: 1\n  low: 0\n\
+         schedule: \"@hourly\"\nrun_on_start: true\nlock_file: {{dir}}/run/stagesweep.lock\n\
+         metrics:\n  listen: 127.0.0.1:{{port}}\nhistory:\n  enabled: false\n",
+        scope.selector()
+    );
+    let proxy = TcpProxy::start(&host).await;
+    let mut agent = AgentProc::start(&config, &proxy.host);
+    agent
+        .wait_log("pass finished", 1, Duration::from_secs(60))
+        .await;
+    let log = agent.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("disk_pressure policies delete nothing this pass"))
+        .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
+    assert!(refusal.contains("ERROR"), "{refusal}");
+    assert!(
+        refusal.contains(&format!("the engine at {} is remote", proxy.host))
+            && refusal.contains("key=\"disk.path\""),
+        "names the key: {refusal}"
+    );
+    assert!(agent.running(), "the agent goes on:\n{log}");
+    assert!(
+        scope.docker.inspect_image(&tag).await.is_ok(),
+        "nothing evicted:\n{log}"
     );
     drop(agent);
     scope.cleanup().await;
