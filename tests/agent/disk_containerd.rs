@@ -193,6 +193,15 @@ async fn on_the_containerd_store_eviction_measures_containerds_root_until_low() 
         "{estimated} vs {fs_change}: the test would not tell"
     );
     assert!(s["held_by_build_cache_bytes"].as_u64() > Some(0), "{s:#}");
+    // The figures, for the log of the lane that runs this.
+    eprintln!(
+        "containerd store: {used:.1}% -> {now:.1}% (high {high}, low {low}), {} waves, {taken:?} \
+         evicted where the estimate planned {}; reclaimed {reported} B (measured), \
+         the filesystem gained {fs_change} B, estimate {estimated} B, held by the build cache {} B",
+        waves.len(),
+        e["estimated"],
+        s["held_by_build_cache_bytes"],
+    );
 
     // The same engine over tcp:// is remote: no disk.path, no measuring, exit 2.
     let proxy = TcpProxy::start(&daemon.host).await;
