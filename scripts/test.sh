@@ -33,6 +33,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 "$root/scripts/install-deps.sh"
+# Docker 28.5 for the tests that start their own (tests/agent/disk_containerd.rs: the
+# containerd image store); idempotent, well under a second once unpacked.
+"$root/scripts/engines/fetch.sh" docker28
 
 # /_ping of a DOCKER_HOST value (unix:// or tcp://); true when it answers OK.
 ping_host() {

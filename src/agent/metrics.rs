@@ -55,6 +55,7 @@ pub struct Metrics {
     build_lock_wait: Histogram,
     disk_used: Gauge<f64, AtomicU64>,
     disk_high: Gauge<f64, AtomicU64>,
+    disk_pressure_stuck: Gauge,
     build_cache_bytes: Gauge,
     build_cache_reclaimed: Family<Label, Counter>,
 }
@@ -89,6 +90,7 @@ impl Metrics {
             build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             disk_used: Gauge::default(),
             disk_high: Gauge::default(),
+            disk_pressure_stuck: Gauge::default(),
             build_cache_bytes: Gauge::default(),
             build_cache_reclaimed: Family::default(),
         };
@@ -225,6 +227,12 @@ impl Metrics {
             "The disk.high watermark as a ratio",
             self.disk_high.clone(),
         );
+        r.register(
+            "disk_pressure_stuck",
+            "1 when the last pass evicted under disk pressure and left the disk at or over \
+             disk.high with nothing the disk_pressure policies may evict, else 0",
+            self.disk_pressure_stuck.clone(),
+        );
     }
 
     /// Label values that alerts and the dashboard select on exist from the start, at 0.
@@ -275,6 +283,8 @@ impl Metrics {
         if let Some((used, high)) = summary.disk {
             self.set_disk(used, high);
         }
+        self.disk_pressure_stuck
+            .set(i64::from(summary.disk_pressure_stuck));
         self.record_build_wait(summary);
         self.record_build_cache(summary);
     }

@@ -185,9 +185,19 @@ fn the_disk_measurement_feeds_its_gauges() {
     for line in [
         "stagesweep_disk_used_ratio 0.875",
         "stagesweep_disk_high_ratio 0.85",
+        "stagesweep_disk_pressure_stuck 0",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    // A pass that could not relieve the disk says so until one that could.
+    let stuck = Summary {
+        disk_pressure_stuck: true,
+        ..measured.clone()
+    };
+    m.record_summary(&stuck, at);
+    assert!(m.encode().contains("stagesweep_disk_pressure_stuck 1\n"));
+    m.record_summary(&measured, at);
+    assert!(m.encode().contains("stagesweep_disk_pressure_stuck 0\n"));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod clock;
 mod disk_check;
+pub mod early_passes;
 pub mod exposition;
 mod history_task;
 pub mod http;

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use super::backend::Backend;
 use super::clock::{Backoff, Clock, sleep_until_wall};
+use super::early_passes::EarlyPasses;
 use super::metric_labels::SkipReason;
 use super::telemetry::Telemetry;
 use super::ticks::{ScheduleKey, TickerFactory, Ticks, busy};
@@ -71,6 +72,8 @@ pub struct Agent<B: Backend, K: Clock> {
     passes: u64,
     /// Notified when a pass should run early (the disk is over `high`).
     wake: Arc<tokio::sync::Notify>,
+    /// Early passes back off while pressure persists with nothing to evict.
+    early: EarlyPasses,
     /// The first finished pass says what the host needs (once per agent run).
     host_checked: bool,
 }
@@ -103,6 +106,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             probe_every: PROBE_EVERY,
             passes: 0,
             wake: Arc::new(tokio::sync::Notify::new()),
+            early: EarlyPasses::default(),
             host_checked: false,
         }
     }
@@ -230,7 +234,15 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 tracing::debug!(next = ?self.ticks.next, "schedule re-planned after reload");
                 None
             }
-            () = self.wake.notified() => Some(Trigger::DiskPressure),
+            () = self.wake.notified() => {
+                let now = tokio::time::Instant::now();
+                if self.early.may_run(now) {
+                    return Some(Trigger::DiskPressure);
+                }
+                let wait = self.early.not_before().map(|t| t - now);
+                tracing::debug!(retry_in = ?wait, "disk over high, but the last pass could not relieve it: no early pass yet");
+                None
+            }
             () = tokio::time::sleep(self.probe_every) => {
                 match self.ensure_reachable(stop).await {
                     Some(true) => Some(Trigger::Recovered),
@@ -326,6 +338,17 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                     "pass finished"
                 );
                 self.telemetry.pass_finished(&s, self.clock.now());
+                let every = config.disk.as_ref().and_then(|d| d.check_every);
+                let now = tokio::time::Instant::now();
+                let backoff =
+                    every.and_then(|e| self.early.pass_finished(s.disk_pressure_stuck, now, e));
+                if s.disk_pressure_stuck {
+                    tracing::error!(
+                        early_passes_in = ?backoff,
+                        "the disk is still at or over disk.high and the disk_pressure policies may evict nothing more: \
+                         free space otherwise, widen the policies or raise disk.high"
+                    );
+                }
                 if !std::mem::replace(&mut self.host_checked, true) {
                     let matched = s.images_matched();
                     let cache = s.build_cache.total_bytes;

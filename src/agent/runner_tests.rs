@@ -73,6 +73,8 @@ struct World {
     concurrency_seen: Vec<usize>,
     /// The engine answers pings, but listing the inventory times out after this long.
     listing_times_out: Option<Duration>,
+    /// Passes end over `disk.high` with nothing left to evict.
+    stuck: bool,
 }
 
 #[derive(Clone)]
@@ -121,10 +123,17 @@ impl Backend for Fake {
         clock: &dyn Clock,
         stop: &CancellationToken,
     ) -> Result<Summary, PassError> {
-        let (up, n, each, times_out) = self.with(|w| {
+        let (up, n, each, times_out, stuck) = self.with(|w| {
             w.pass_starts.push(clock.now());
             w.concurrency_seen.push(config.docker.concurrency);
-            (w.up, w.deletions, w.deletion_time, w.listing_times_out)
+            let stuck = w.stuck;
+            (
+                w.up,
+                w.deletions,
+                w.deletion_time,
+                w.listing_times_out,
+                stuck,
+            )
         });
         if !up {
             return Err(down().into());
@@ -138,7 +147,10 @@ impl Backend for Fake {
             }
             .into());
         }
-        let mut s = Summary::default();
+        let mut s = Summary {
+            disk_pressure_stuck: stuck,
+            ..Summary::default()
+        };
         for _ in 0..n {
             if stop.is_cancelled() {
                 s.not_attempted += 1;
@@ -457,4 +469,67 @@ async fn a_reload_that_leaves_the_schedule_alone_keeps_the_planned_ticks() {
     // A reload that does change the schedule (here the jitter) re-plans at once.
     let replanned = pass_starts_with_reloads(&[10], Duration::ZERO).await;
     assert_eq!(replanned[..3], [30, 90, 150], "no jitter after the reload");
+}
+
+#[tokio::test(start_paused = true)]
+async fn early_passes_back_off_while_pressure_persists_with_nothing_to_evict() {
+    let fake = Fake::new(true, 0, Duration::ZERO);
+    fake.with(|w| w.stuck = true);
+    let mut cfg = config(false);
+    let check = Duration::from_secs(2);
+    cfg.disk = Some(crate::config::DiskConfig {
+        space: crate::config::Watermarks { high: 85, low: 80 },
+        inodes: None,
+        path: None,
+        containerd_root: None,
+        measure: crate::config::Measure::Statvfs,
+        check_every: Some(check),
+    });
+    let (tx, rx) = watch::channel(Arc::new(cfg));
+    let telemetry = Arc::new(Telemetry::new());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let agent = Agent::new(
+        fake.clone(),
+        TokioClock::starting_at(t(T0)),
+        rx,
+        every(3600),
+        Arc::clone(&telemetry),
+    )
+    .with_wake(Arc::clone(&wake));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(agent.with_seed(1).run(async move {
+        let _ = stopped.await;
+    }));
+    // The disk checker: over high at every check.
+    let checker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(check).await;
+            wake.notify_one();
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    // Checks every 2 s; passes after waits of 4, 8, 16 s: at 2, 6, 14, 30 — not 30 passes.
+    assert_eq!(
+        offsets(&fake.with(|w| w.pass_starts.clone())),
+        [2, 6, 14, 30]
+    );
+    assert_eq!(
+        metric(&telemetry, "stagesweep_disk_pressure_stuck").as_deref(),
+        Some("1")
+    );
+    // The next early pass (due at 62) relieves the disk: early passes follow the checks again.
+    fake.with(|w| w.stuck = false);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        offsets(&fake.with(|w| w.pass_starts.clone())),
+        [2, 6, 14, 30, 62, 64, 66, 68]
+    );
+    assert_eq!(
+        metric(&telemetry, "stagesweep_disk_pressure_stuck").as_deref(),
+        Some("0")
+    );
+    checker.abort();
+    let _ = stop.send(());
+    task.await.expect("agent task");
+    drop(tx);
 }

@@ -77,12 +77,13 @@ impl From<PassError> for CmdError {
     fn from(e: PassError) -> Self {
         match e {
             PassError::Engine(e) => CmdError::Engine(e),
-            // Percentages without a visible filesystem are a configuration error (exit 2),
-            // found before anything is deleted.
+            // Percentages without a visible filesystem, or on one that is not the engine's,
+            // are a configuration error (exit 2), found before anything is deleted; the
+            // problem names the key that fixes it.
             PassError::Disk(e) => CmdError::Config(ConfigError {
                 problems: vec![config::Problem {
                     location: "disk".to_owned(),
-                    path: "disk.path".to_owned(),
+                    path: e.key().to_owned(),
                     message: e.to_string(),
                     hint: None,
                 }],

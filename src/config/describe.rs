@@ -161,8 +161,15 @@ fn disk(d: &DiskConfig) -> String {
                 size(max_images_bytes)
             )
         }
-        (Measure::Statvfs, Some(p)) => format!("statvfs on {}", p.display()),
-        (Measure::Statvfs, None) => "statvfs on the engine's data root".to_owned(),
+        (Measure::Statvfs, Some(p)) => format!("statvfs on {} (disk.path)", p.display()),
+        (Measure::Statvfs, None) => format!(
+            "statvfs on the engine's image store: its data root, or containerd's root {} \
+             on the containerd image store",
+            d.containerd_root
+                .as_deref()
+                .unwrap_or(std::path::Path::new(super::disk::DEFAULT_CONTAINERD_ROOT))
+                .display()
+        ),
     });
     if let Some(every) = d.check_every {
         parts.push(format!("checked every {}", format_duration(every)));

@@ -1,6 +1,7 @@
 //! The `disk:` section: watermarks in percent of capacity (kubelet's defaults), the path to
-//! measure, `measure: statvfs | api`, and how often the agent checks. Pure: whether
-//! `disk.path` exists is checked when a pass measures it.
+//! measure (or containerd's root, for engines on the containerd image store),
+//! `measure: statvfs | api`, and how often the agent checks. Pure: whether the paths exist
+//! is checked when a pass measures them (`pass::disk`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,10 @@ use super::ctx::Ctx;
 use super::history::absolute;
 use super::raw::{RawDisk, RawPercent, RawPolicy, S};
 use super::values::{self, Bad};
+
+/// containerd's default root (`root` in its `config.toml`), where the containerd image store
+/// keeps content and snapshots.
+pub const DEFAULT_CONTAINERD_ROOT: &str = "/var/lib/containerd";
 
 /// kubelet's default image GC thresholds, in percent.
 const DEFAULT_HIGH: u8 = 85;
@@ -40,8 +45,13 @@ pub struct DiskConfig {
     pub space: Watermarks,
     /// Inode thresholds (`inodes_high`, `inodes_low`), in percent; none by default.
     pub inodes: Option<Watermarks>,
-    /// The path to measure; default the engine's data root (`/info` `DockerRootDir`).
+    /// The path to measure, whatever the engine says; default the filesystem the engine's
+    /// image store lives on (see `containerd_root`).
     pub path: Option<PathBuf>,
+    /// containerd's root, measured for an engine on the containerd image store (its images
+    /// are not under `DockerRootDir`, and the API does not report where they are). `None`:
+    /// [`DEFAULT_CONTAINERD_ROOT`].
+    pub containerd_root: Option<PathBuf>,
     /// `statvfs` (default) or `api` (with `max_images_bytes`).
     pub measure: Measure,
     /// How often the agent checks the disk between passes; off by default.
@@ -77,6 +87,11 @@ pub(super) fn disk(ctx: &mut Ctx, raw: Option<&RawDisk>) -> Option<DiskConfig> {
         .path
         .as_ref()
         .and_then(|p| ctx.check(p, "disk.path", |t| absolute("disk.path", t)));
+    let containerd_root = raw.containerd_root.as_ref().and_then(|p| {
+        ctx.check(p, "disk.containerd_root", |t| {
+            absolute("disk.containerd_root", t)
+        })
+    });
     let budget = raw.max_images_bytes.as_ref().and_then(|s| {
         ctx.check(s, "disk.max_images_bytes", |t| {
             values::size("max_images_bytes", t)
@@ -105,6 +120,7 @@ pub(super) fn disk(ctx: &mut Ctx, raw: Option<&RawDisk>) -> Option<DiskConfig> {
         }),
         inodes,
         path,
+        containerd_root,
         measure: measure.unwrap_or(Measure::Statvfs),
         check_every,
     })

@@ -555,7 +555,7 @@ fn defaults_and_every_key() {
     let text = format!(
         "{POLICY}    unused_for: 7d\n    order: oldest\n    when: disk_pressure\n\
          history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n\
-         disk:\n  high: \"90%\"\n  low: 70\n  inodes_high: 95\n  inodes_low: \"90 %\"\n  path: /data\n  check_every: 1m\n"
+         disk:\n  high: \"90%\"\n  low: 70\n  inodes_high: 95\n  inodes_low: \"90 %\"\n  path: /data\n  containerd_root: /srv/containerd\n  check_every: 1m\n"
     );
     let c = parse_str(&text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
     let p = &c.policies[0];
@@ -576,6 +576,7 @@ fn defaults_and_every_key() {
             space: Watermarks { high: 90, low: 70 },
             inodes: Some(Watermarks { high: 95, low: 90 }),
             path: Some("/data".into()),
+            containerd_root: Some("/srv/containerd".into()),
             measure: Measure::Statvfs,
             check_every: Some(Duration::from_secs(60)),
         })
@@ -657,6 +658,10 @@ fn bad_values_name_the_value_and_the_way_out() {
         (
             "disk:\n  path: docker\n".to_owned(),
             "c.yaml:2:9: disk.path: disk.path \"docker\" is not an absolute path",
+        ),
+        (
+            "disk:\n  containerd_root: containerd\n".to_owned(),
+            "c.yaml:2:20: disk.containerd_root: disk.containerd_root \"containerd\" is not an absolute path",
         ),
         (
             "disk:\n  check_every: 60\n".to_owned(),

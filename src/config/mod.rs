@@ -25,7 +25,7 @@ mod validate;
 mod values;
 
 pub use build_cache::{CacheRule, SharedRecords, default_types as default_cache_types};
-pub use disk::{DiskConfig, Measure, Watermarks};
+pub use disk::{DEFAULT_CONTAINERD_ROOT, DiskConfig, Measure, Watermarks};
 pub use error::{ConfigError, Problem};
 pub use history::{DEFAULT_HISTORY_PATH, GapPolicy, HistoryConfig};
 pub use limits::MAX_CONFIG_BYTES;

@@ -125,6 +125,7 @@ pub(super) struct RawDisk {
     pub inodes_high: Option<S<RawPercent>>,
     pub inodes_low: Option<S<RawPercent>>,
     pub path: Option<S<String>>,
+    pub containerd_root: Option<S<String>>,
     pub measure: Option<S<String>>,
     pub max_images_bytes: Option<S<String>>,
     pub check_every: Option<S<String>>,

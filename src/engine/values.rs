@@ -29,6 +29,24 @@ impl std::fmt::Display for EngineKind {
     }
 }
 
+/// Where the engine keeps image layers (`/info` `Driver` and `DriverStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageStore {
+    /// A graph driver (`overlay2`, Podman's `overlay`, …): layers live under the data root
+    /// (`DockerRootDir`). An empty name when the engine did not say.
+    Graphdriver(String),
+    /// The containerd image store (`DriverStatus` has `driver-type`
+    /// `io.containerd.snapshotter.v1`): content and snapshots live under containerd's root,
+    /// which the API does not report.
+    Containerd,
+}
+
+impl Default for ImageStore {
+    fn default() -> Self {
+        ImageStore::Graphdriver(String::new())
+    }
+}
+
 /// What `GET /info` says about the engine. Fields an engine may leave out are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineInfo {
@@ -44,6 +62,12 @@ pub struct EngineInfo {
     pub system_time: Option<DateTime<Utc>>,
     /// Where the engine keeps its data (`DockerRootDir`).
     pub root_dir: Option<PathBuf>,
+    /// Where its image layers live: under `root_dir` (a graph driver) or containerd's root.
+    pub image_store: ImageStore,
+    /// The engine's address when it is reached over the network (`tcp://`, `http://`,
+    /// `https://`, directly or through a docker CLI context): its filesystems are not this
+    /// machine's. `None` for a unix socket.
+    pub remote: Option<String>,
 }
 
 /// One image as `GET /images/{name}/json` shows it now: what the executor re-checks before

@@ -49,26 +49,59 @@ pub async fn execute<E: Engine>(
     stop: &CancellationToken,
     progress: &ProgressBar,
 ) -> Vec<DeletionResult> {
-    let position_of = |k: usize| plan.decisions[plan.deletions[k].decision].image;
+    let run = Run {
+        decisions: &plan.decisions,
+        deletions: &plan.deletions,
+        images,
+        concurrency,
+    };
+    execute_some(engine, &run, stop, progress).await
+}
+
+/// Some deletions of a plan, as [`execute`] runs them: `deletions` index `decisions` (a
+/// plan's, whose images are `images`), in waves, children before parents.
+pub struct Run<'a> {
+    pub decisions: &'a [Decision],
+    pub deletions: &'a [Deletion],
+    pub images: &'a [Image],
+    pub concurrency: usize,
+}
+
+/// Run `run.deletions` as [`execute`] runs a plan's (an eviction runs its waves this way).
+/// Results come back in the order of `run.deletions`.
+pub async fn execute_some<E: Engine>(
+    engine: &E,
+    run: &Run<'_>,
+    stop: &CancellationToken,
+    progress: &ProgressBar,
+) -> Vec<DeletionResult> {
+    let Run {
+        decisions,
+        deletions,
+        images,
+        concurrency,
+    } = *run;
+    let position_of = |k: usize| decisions[deletions[k].decision].image;
     let image_of = |k: usize| &images[position_of(k)];
-    let chains = Chains::new(images, (0..plan.deletions.len()).map(position_of));
-    let children = Children::new(plan.deletions.len(), |k| {
+    let chains = Chains::new(images, (0..deletions.len()).map(position_of));
+    let children = Children::new(deletions.len(), |k| {
         image_of(k).parent_id.and_then(|p| chains.deletion_of(p))
     });
     let alongside = Mutex::new(HashMap::new());
-    let mut settled: Vec<Option<Settled>> = vec![None; plan.deletions.len()];
-    let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
+    let mut settled: Vec<Option<Settled>> = vec![None; deletions.len()];
+    let mut results: Vec<DeletionResult> = Vec::with_capacity(deletions.len());
     let mut start = 0;
-    while start < plan.deletions.len() {
-        let wave = plan.deletions[start].wave;
-        let end = plan.deletions[start..]
+    while start < deletions.len() {
+        let wave = deletions[start].wave;
+        let end = deletions[start..]
             .iter()
             .position(|d| d.wave != wave)
-            .map_or(plan.deletions.len(), |n| start + n);
+            .map_or(deletions.len(), |n| start + n);
         let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
         let ctx = Ctx {
             engine,
-            plan,
+            decisions,
+            deletions,
             images,
             stop,
             in_use: in_use.as_ref(),
@@ -95,8 +128,8 @@ pub async fn execute<E: Engine>(
         }
         start = end;
     }
-    let mut position = vec![0; plan.decisions.len()];
-    for (k, d) in plan.deletions.iter().enumerate() {
+    let mut position = vec![0; decisions.len()];
+    for (k, d) in deletions.iter().enumerate() {
         position[d.decision] = k;
     }
     // Unstable: the keys are distinct, and a stable sort would copy all the results once more.
@@ -140,7 +173,8 @@ async fn containers_if_needed<'i, E: Engine>(
 
 struct Ctx<'a, E> {
     engine: &'a E,
-    plan: &'a Plan,
+    decisions: &'a [Decision],
+    deletions: &'a [Deletion],
     images: &'a [Image],
     stop: &'a CancellationToken,
     in_use: Option<&'a InUse>,
@@ -155,8 +189,8 @@ struct Ctx<'a, E> {
 
 impl<E: Engine> Ctx<'_, E> {
     async fn run(&self, k: usize, progress: &ProgressBar) -> (usize, DeletionResult) {
-        let d: &Deletion = &self.plan.deletions[k];
-        let decision = &self.plan.decisions[d.decision];
+        let d: &Deletion = &self.deletions[k];
+        let decision = &self.decisions[d.decision];
         let image = &self.images[decision.image];
         let (outcome, notes) = if let Some(child) = self.went_along(image.id) {
             let note = format!(
@@ -219,7 +253,7 @@ impl<E: Engine> Ctx<'_, E> {
         let Settled::Stayed(kind) = stayed else {
             return Some(Outcome::NotAttempted);
         };
-        let child = &self.images[self.plan.decisions[self.plan.deletions[c].decision].image];
+        let child = &self.images[self.decisions[self.deletions[c].decision].image];
         Some(Outcome::Skipped {
             reason: format!("its child {} was not deleted ({kind})", child.id.short()),
         })

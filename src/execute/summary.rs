@@ -21,7 +21,23 @@ pub struct Summary {
     pub untagged_only: usize,
     /// 404 on delete: gone before we got to it.
     pub already_gone: usize,
+    /// Bytes the image deletions freed: `measured_bytes` when the pass measured the
+    /// filesystem around them, else the estimate less what the build cache still holds.
     pub reclaimed_bytes: u64,
+    /// The plan's estimate of what the deleted images free (each layer counted once).
+    pub estimated_bytes: u64,
+    /// Of the deleted images' layers, bytes the build cache still holds (its records that
+    /// were shared with an image before the deletions and are private after): they are
+    /// freed only when the build cache goes.
+    pub held_by_build_cache_bytes: u64,
+    /// The filesystem's gain in available bytes over the image deletions (`statvfs` before
+    /// and after; 0 when it lost space meanwhile), when the pass measured the disk.
+    pub measured_bytes: Option<u64>,
+    /// What `measured_bytes` measured: the path given to `statvfs`.
+    pub measured_on: Option<String>,
+    /// The pass evicted under disk pressure and the disk is still at or over `high`, with
+    /// nothing left that the `disk_pressure` policies may evict.
+    pub disk_pressure_stuck: bool,
     pub kept: usize,
     pub untouched: usize,
     pub skipped: usize,
@@ -52,6 +68,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Settle the bytes figures: what the build cache still holds of the deleted images'
+    /// layers, and the filesystem's measurement (`on`, bytes gained) when there is one.
+    pub fn settle_bytes(&mut self, held_by_build_cache: u64, measured: Option<(String, u64)>) {
+        self.held_by_build_cache_bytes = held_by_build_cache;
+        self.reclaimed_bytes = match measured {
+            Some((on, bytes)) => {
+                self.measured_on = Some(on);
+                self.measured_bytes = Some(bytes);
+                bytes
+            }
+            None => self.estimated_bytes.saturating_sub(held_by_build_cache),
+        };
+    }
+
     /// True when some image or build cache deletion failed.
     #[must_use]
     pub fn some_failed(&self) -> bool {
@@ -109,6 +139,7 @@ pub fn summarize(
         match &r.outcome {
             Outcome::Deleted => {
                 s.deleted += 1;
+                s.estimated_bytes += r.bytes;
                 s.reclaimed_bytes += r.bytes;
                 bump(&mut s.deleted_by_policy, policy, 1);
                 bump(&mut s.bytes_by_policy, policy, r.bytes);

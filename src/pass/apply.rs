@@ -71,6 +71,7 @@ pub async fn apply<E: Engine>(
         builds,
         engine_lost,
         usage: Usage::default(),
+        eviction: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The build cache's part of one pass: take in the engine's data usage, then plan the
 //! records. The pass deletes what the plan says after the images, under the same build
-//! lock; this module decides nothing itself.
+//! lock; this module decides nothing itself. Also how much of the deleted images' layers
+//! the build cache keeps ([`held_by_build_cache`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -50,6 +51,26 @@ pub fn take_data_usage(
     notice
 }
 
+/// Bytes of the deleted images' layers that the build cache still holds: records that were
+/// shared with an image before the deletions (`before`) and are private after (`after`,
+/// the data usage read again). BuildKit keeps the layers of an image it built; deleting
+/// the image frees them only when the cache goes. The API does not say which image a
+/// record holds, only that some image shared it. On the containerd image store a record's
+/// size also counts the image's compressed content, which goes with the image: the figure
+/// is high there.
+#[must_use]
+pub fn held_by_build_cache(before: &[CacheRecord], after: &[CacheRecord]) -> u64 {
+    let shared_before: rustc_hash::FxHashSet<&str> = (before.iter())
+        .filter(|r| r.shared)
+        .map(|r| r.id.as_str())
+        .collect();
+    after
+        .iter()
+        .filter(|r| !r.shared && shared_before.contains(r.id.as_str()))
+        .map(|r| r.size)
+        .sum()
+}
+
 /// Plan `records` under `rules` at `now`, logging every decision at debug level.
 #[must_use]
 pub fn plan_logged(records: &[CacheRecord], rules: &[CacheRule], now: DateTime<Utc>) -> CachePlan {
@@ -65,4 +86,45 @@ pub fn plan_logged(records: &[CacheRecord], rules: &[CacheRule], now: DateTime<U
         debug!(record, action = %d.action, reason = %d.reason, "cache decision");
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::CacheType;
+
+    fn record(id: &str, size: u64, shared: bool) -> CacheRecord {
+        CacheRecord {
+            id: id.to_owned(),
+            parents: Vec::new(),
+            kind: CacheType::Regular,
+            description: String::new(),
+            size,
+            created: None,
+            last_used: None,
+            usage_count: 1,
+            shared,
+            in_use: false,
+        }
+    }
+
+    #[test]
+    fn records_that_turned_private_hold_the_deleted_images_layers() {
+        let before = [
+            record("copy", 20, true),
+            record("run", 10, true),
+            record("stage", 30, true), // a builder stage: stays shared (containerd store)
+            record("ctx", 1, false),
+        ];
+        let after = [
+            record("copy", 20, false),
+            record("run", 10, false),
+            record("stage", 30, true),
+            record("ctx", 1, false),
+            record("new", 5, false), // appeared since: not ours
+        ];
+        assert_eq!(held_by_build_cache(&before, &after), 30);
+        assert_eq!(held_by_build_cache(&before, &before), 0, "nothing changed");
+        assert_eq!(held_by_build_cache(&[], &after), 0);
+    }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 
 use super::build_cache::{CacheReport, plan_logged, take_data_usage};
-use super::disk::{measure_disk, needs_disk};
+use super::disk::{Gauge, measure_disk, needs_disk};
 use super::error::PassError;
 use super::history::Session;
 use super::tag_times::plan_with_tag_times;
@@ -30,6 +30,9 @@ pub(super) struct PlanSnapshot {
     pub usage: Usage,
     /// The build cache plan (no results yet), with the notice when it was skipped.
     pub cache: CacheReport,
+    /// What the disk measurement read, to measure again around the deletions; `None` when
+    /// no policy needs the disk or it could not be located.
+    pub gauge: Option<Gauge>,
 }
 
 /// Gather the inputs and plan at `now` (the engine's clock wins when it tells it). With
@@ -67,12 +70,17 @@ pub(super) async fn gather<E: Engine>(
         history: history.reconcile(config, &info, &inventory, now),
         disk: None,
     };
+    let mut gauge = None;
     if needs_disk(config) {
-        match measure_disk(config, info.root_dir.clone(), &inventory) {
-            Ok(measured) => usage.disk = Some(Ok(measured)),
+        match measure_disk(config, &info, &inventory) {
+            Ok((located, measured)) => {
+                debug!(disk = %located.describe(&info), used_ratio = measured.used_ratio(), "measured the disk");
+                gauge = Some(located);
+                usage.disk = Some(Ok(measured));
+            }
             Err(e) if require_disk => return Err(e.into()),
             Err(e) => {
-                tracing::error!(error = %e, "disk_pressure policies delete nothing this pass");
+                tracing::error!(key = e.key(), error = %e, "disk_pressure policies delete nothing this pass");
                 usage.disk = Some(Err(e.to_string()));
             }
         }
@@ -101,6 +109,7 @@ pub(super) async fn gather<E: Engine>(
         plan,
         usage,
         cache,
+        gauge,
     })
 }
 

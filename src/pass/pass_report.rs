@@ -13,7 +13,9 @@ use super::inputs::PlanSnapshot;
 use crate::builds::BuildWait;
 use crate::config::Config;
 use crate::engine::EngineError;
-use crate::execute::{DeletionResult, Summary, count_build_wait, summarize, summarize_build_cache};
+use crate::execute::{
+    DeletionResult, EvictionReport, Summary, count_build_wait, summarize, summarize_build_cache,
+};
 use crate::inventory::{CacheRecord, Image, ImageId, Inventory};
 use crate::plan::{Decision, Plan, Usage};
 
@@ -43,6 +45,9 @@ pub struct PassReport {
     /// The history records and disk measurement the plan was made with.
     #[serde(skip)]
     pub usage: Usage,
+    /// How the pass evicted under disk pressure, measured wave by wave; `None` when the disk
+    /// was not over `high` (or nothing was deleted: a dry run shows the estimate's plan).
+    pub eviction: Option<EvictionReport>,
 }
 
 impl PassReport {
@@ -98,6 +103,7 @@ pub(super) fn assemble(
         plan,
         usage,
         cache,
+        gauge: _,
     } = planned;
     let mut summary = summarize(&plan, &results, dry_run, took);
     let records = inventory.build_cache.as_deref().unwrap_or_default();
@@ -123,5 +129,6 @@ pub(super) fn assemble(
         builds,
         engine_lost,
         usage,
+        eviction: None,
     }
 }

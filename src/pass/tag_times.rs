@@ -3,8 +3,9 @@
 //! `Created` is not when an image arrived: a rebuild that hits the cache tags an old image
 //! again, `docker load` keeps the original date, reproducible builds stamp 1970. The engine
 //! knows when it last tagged an image, but only image inspect says so, one call per image.
-//! So a pass plans, inspects the images the plan would delete (and those it keeps for an
-//! unknown age) whose tag time could matter — tagged ones, and any whose `Created` is
+//! So a pass plans, inspects the images the plan would delete (an eviction's candidates
+//! beyond the estimate included, and those it keeps for an unknown age) whose tag time could
+//! matter — tagged ones, and any whose `Created` is
 //! unusable — and plans again with what it learned, until no new such image comes up.
 //! Untagged images with a usable `Created` are not inspected: their tag time is at most when
 //! their tag moved away, and it would only make them older.
@@ -31,15 +32,23 @@ pub async fn plan_with_tag_times<E: Engine>(
     let mut inspected: HashSet<usize> = HashSet::new();
     loop {
         let plan = plan::plan_with(inventory, config, usage, now);
+        // Every eviction candidate may be deleted, beyond the estimate too: the executor
+        // re-checks its tag time against the one planned with.
+        let mut candidate = vec![false; plan.decisions.len()];
+        for e in plan.eviction.iter().flat_map(|o| &o.entries) {
+            candidate[e.decision] = true;
+        }
         let wanted: Vec<usize> = plan
             .decisions
             .iter()
-            .filter(|d| {
+            .enumerate()
+            .filter(|(k, d)| {
                 let unknown = matches!(d.reason, Reason::UnknownAge { .. });
                 let tagged = !inventory.images[d.image].references.is_empty();
-                (unknown || (d.action == Action::Delete && tagged)) && !inspected.contains(&d.image)
+                let deleted = d.action == Action::Delete || candidate[*k];
+                (unknown || (deleted && tagged)) && !inspected.contains(&d.image)
             })
-            .map(|d| d.image)
+            .map(|(_, d)| d.image)
             .collect();
         if wanted.is_empty() {
             return Ok(plan);

@@ -89,14 +89,16 @@ pub(super) fn plan_on_threads(
         seen: &seen,
         usage,
     };
-    eviction.apply(&policy_of, &mut reasons);
+    let evictions = eviction.apply(&policy_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
     drop(seen);
     let reasons: Vec<Reason> = reasons
         .into_iter()
         .map(|r| r.unwrap_or(Reason::NoPolicyMatches))
         .collect();
-    assemble(graph, &policy_of, &names, reasons)
+    let mut plan = assemble(graph, &policy_of, &names, reasons);
+    plan.eviction = evictions;
+    plan
 }
 
 /// Images used by containers, and their whole parent chains.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::eviction::EvictionOrder;
 use super::reason::{Action, Reason};
 
 /// The decision for one image.
@@ -45,6 +46,10 @@ pub struct Plan {
     /// Whether the engine gave layer-sharing data (`SharedSize`). Without it the byte figures
     /// may count a base that parentless images share more than once.
     pub sharing_data: bool,
+    /// Over `high`: every `disk_pressure` candidate in eviction order, for the pass to evict
+    /// in measured waves (the first `estimated` are among `deletions`). `None` below `high`,
+    /// without a measurement, or without `disk_pressure` policies.
+    pub eviction: Option<EvictionOrder>,
 }
 
 impl Plan {

@@ -3,7 +3,7 @@
 //!
 //! Every image gets an action and a reason. No I/O, no clock, no bollard types. `decide`
 //! holds the algorithm, `retention` the grouping and ranking, `pressure` the disk
-//! watermarks (`watermarks` the arithmetic), `seen` what the history adds, `order` the plan
+//! watermarks (`watermarks` the arithmetic, `eviction` the order it leaves to the pass), `seen` what the history adds, `order` the plan
 //! order and deletion waves, `par` the threads, `text` the human rendering of reasons;
 //! `build_cache` plans BuildKit's records under the `build_cache:` rules.
 
@@ -11,6 +11,7 @@ mod age;
 pub mod build_cache;
 mod decide;
 mod decision;
+mod eviction;
 mod graph;
 mod matching;
 mod order;
@@ -27,6 +28,7 @@ pub use crate::history::Source;
 pub use age::age as image_age;
 pub use decide::{plan, plan_with};
 pub use decision::{Decision, Deletion, Plan};
+pub use eviction::{Evictee, EvictionOrder};
 pub use reason::{Action, Reason};
 pub use seen::Usage;
 pub use text::{fmt_age, fmt_duration};

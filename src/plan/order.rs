@@ -53,6 +53,7 @@ pub(super) fn assemble(
         deletions,
         reclaimable_bytes,
         sharing_data,
+        eviction: None,
     }
 }
 

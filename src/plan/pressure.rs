@@ -1,6 +1,9 @@
 //! `when: disk_pressure` policies (kubelet's model, per policy): while the disk is at or
-//! over `high`, their candidates are evicted least recently used first until the estimate
-//! (usage minus the bytes the plan frees) reaches `low`; below `high` they delete nothing.
+//! over `high`, their candidates are put in eviction order, least recently used first, and
+//! those the estimate needs to reach `low` (usage minus the bytes the plan frees) are
+//! planned for deletion; below `high` they delete nothing. The whole order goes to the pass
+//! ([`EvictionOrder`]), which measures between waves and stops at `low` — before the
+//! estimate is spent, or beyond it.
 //!
 //! A candidate is a matched image that no safety rule and no `keep_last` keeps. Runs after
 //! retention, so the bytes other policies delete count towards `low`. A parent is evicted
@@ -8,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::eviction::{Evictee, EvictionOrder};
 use super::graph::Graph;
 use super::reason::{Action, Reason};
 use super::seen::{Seen, Usage};
@@ -25,17 +29,21 @@ pub(super) struct Eviction<'g, 'a> {
 }
 
 impl Eviction<'_, '_> {
-    /// Decide the candidates of every `when: disk_pressure` policy.
-    pub fn apply(&self, policy_of: &[Option<usize>], reasons: &mut [Option<Reason>]) {
-        let pressured = |p: Option<usize>| {
-            p.is_some_and(|p| self.config.policies[p].when == When::DiskPressure)
-        };
-        let candidates: Vec<usize> = (0..reasons.len())
-            .filter(|&i| pressured(policy_of[i]) && is_candidate(reasons[i].as_ref()))
-            .collect();
-        if candidates.is_empty() {
-            return;
+    /// Decide the candidates of every `when: disk_pressure` policy; over `high`, the whole
+    /// eviction order for the pass (also when it is empty: nothing the policies may evict).
+    pub fn apply(
+        &self,
+        policy_of: &[Option<usize>],
+        reasons: &mut [Option<Reason>],
+    ) -> Option<EvictionOrder> {
+        let pressure = |p: &usize| self.config.policies[*p].when == When::DiskPressure;
+        if !(0..self.config.policies.len()).any(|p| pressure(&p)) {
+            return None;
         }
+        let candidates: Vec<usize> = (0..reasons.len())
+            .filter(|&i| policy_of[i].is_some_and(|p| pressure(&p)))
+            .filter(|&i| is_candidate(reasons[i].as_ref()))
+            .collect();
         let policy =
             |i: usize| Arc::clone(&self.names[policy_of[i].expect("candidates matched a policy")]);
         // What `always` policies delete in this plan counts towards `low`.
@@ -60,7 +68,7 @@ impl Eviction<'_, '_> {
                         error: Arc::clone(&error),
                     });
                 }
-                return;
+                return None;
             }
         };
         for &i in &candidates {
@@ -69,9 +77,9 @@ impl Eviction<'_, '_> {
                 disk: Arc::clone(&figures),
             });
         }
-        if figures.over_high() {
-            self.evict(candidates, &figures, &policy, reasons);
-        }
+        figures
+            .over_high()
+            .then(|| self.evict(candidates, &figures, &policy, reasons))
     }
 
     /// The resource over `high` that needs the most bytes freed, else the space figures.
@@ -96,14 +104,16 @@ impl Eviction<'_, '_> {
         pick
     }
 
-    /// Evict least recently used first until the figures' bytes are freed.
+    /// Put the candidates in eviction order, least recently used first, each parent right
+    /// after the last of its children (as one unit); plan the deletion of those the estimate needs to free
+    /// the figures' bytes.
     fn evict(
         &self,
         mut order: Vec<usize>,
         figures: &Arc<DiskFigures>,
         policy: &dyn Fn(usize) -> Arc<str>,
         reasons: &mut [Option<Reason>],
-    ) {
+    ) -> EvictionOrder {
         let graph = self.graph;
         let mut live_children = vec![0u32; graph.len()];
         for (c, p) in graph.parent.iter().enumerate() {
@@ -119,33 +129,61 @@ impl Eviction<'_, '_> {
                 .cmp(&key(b))
                 .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
         });
-        let mut deferred = vec![false; graph.len()];
-        let mut freed = 0u64;
+        // A candidate parent goes right after the last of its children, in its unit (an
+        // engine that deletes untagged parents along with a child needs them in one call).
+        let mut candidate = vec![false; graph.len()];
+        for &i in &order {
+            candidate[i] = true;
+        }
+        let mut done = vec![false; graph.len()];
+        let (mut entries, mut estimated, mut freed) = (Vec::new(), 0, 0u64);
         for i in order {
-            if freed >= figures.to_free_bytes {
-                break;
+            if done[i] || live_children[i] > 0 {
+                continue; // taken already, or evicted once its children are
             }
-            if live_children[i] > 0 {
-                deferred[i] = true; // evicted once its children are
-                continue;
-            }
-            let mut next = Some(i);
+            let (mut next, mut follows) = (Some(i), false);
             while let Some(j) = next.take() {
                 let (last_used, last_used_by) = self.seen.last_used(j).unzip();
-                reasons[j] = Some(Reason::DiskPressure {
+                let evicted = Reason::DiskPressure {
                     policy: policy(j),
                     last_used,
                     last_used_by,
                     disk: Arc::clone(figures),
+                };
+                let kept = reasons[j].take().expect("candidates have a reason");
+                // The estimate's prefix: planned for deletion while bytes are still missing.
+                let within = freed < figures.to_free_bytes;
+                let (now, otherwise) = if within {
+                    (evicted, kept)
+                } else {
+                    (kept, evicted)
+                };
+                reasons[j] = Some(now);
+                if within {
+                    freed = freed.saturating_add(graph.own_bytes[j]);
+                    estimated = entries.len() + 1;
+                }
+                done[j] = true;
+                entries.push(Evictee {
+                    decision: j,
+                    reclaim_bytes: graph.own_bytes[j],
+                    follows,
+                    otherwise,
                 });
-                freed = freed.saturating_add(graph.own_bytes[j]);
+                follows = true;
                 if let Some(p) = graph.parent[j] {
                     live_children[p] -= 1;
-                    if deferred[p] && live_children[p] == 0 && freed < figures.to_free_bytes {
+                    if candidate[p] && !done[p] && live_children[p] == 0 {
                         next = Some(p);
                     }
                 }
             }
+        }
+        EvictionOrder {
+            figures: Arc::clone(figures),
+            entries,
+            estimated,
+            store_bytes: graph.own_bytes.iter().sum(),
         }
     }
 }

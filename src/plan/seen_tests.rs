@@ -10,7 +10,7 @@ use crate::config::{self, Config, Measure, Order, Watermarks, When};
 use crate::engine::fake::{container, fake_id, image};
 use crate::history::{Record, Records, Source};
 use crate::inventory::DiskUsage;
-use crate::inventory::{Image, Inventory};
+use crate::inventory::{Image, ImageId, Inventory};
 use crate::plan::graph::time_key;
 use crate::plan::*;
 use crate::plan::{Reason, plan_with};
@@ -292,6 +292,106 @@ fn over_high_evicts_least_recently_used_first_until_low_and_no_further() {
             .to_string()
             .contains("reaches low 80%")
     );
+    // The whole order goes to the pass, which measures between waves: the estimate's three
+    // first, then the two it may need when the estimate falls short.
+    let order = plan.eviction.as_ref().expect("over high");
+    let seeds: Vec<String> = (order.entries.iter())
+        .map(|e| inv.images[e.decision].id.to_string())
+        .collect();
+    let want: Vec<String> = (0..5)
+        .map(|k| fake_id(&format!("u{k}")).to_string())
+        .collect();
+    assert_eq!(seeds, want, "least recently used first");
+    assert_eq!(order.estimated, 3);
+    assert_eq!(order.figures.to_free_bytes, 1100);
+    let otherwise: Vec<&str> = order.entries.iter().map(|e| e.otherwise.kind()).collect();
+    assert_eq!(
+        otherwise,
+        [
+            "no_disk_pressure",
+            "no_disk_pressure",
+            "no_disk_pressure",
+            "disk_pressure",
+            "disk_pressure"
+        ]
+    );
+    assert!(
+        order
+            .entries
+            .iter()
+            .all(|e| e.reclaim_bytes == 400 && !e.follows)
+    );
+}
+
+#[test]
+fn the_eviction_order_puts_a_parent_right_after_its_last_child() {
+    // p is the least recently used, but its children c1 (used 9 days ago) and c2 (2 days
+    // ago) hold it: it goes right after c2, in c2's unit.
+    let images = vec![
+        image("p")
+            .label("stage", "builder")
+            .created(ago(30 * D))
+            .size(400)
+            .build(),
+        image("c1")
+            .label("stage", "builder")
+            .parent("p")
+            .created(ago(30 * D))
+            .size(500)
+            .build(),
+        image("c2")
+            .label("stage", "builder")
+            .parent("p")
+            .created(ago(30 * D))
+            .size(500)
+            .build(),
+        image("x")
+            .label("stage", "builder")
+            .created(ago(30 * D))
+            .size(400)
+            .build(),
+    ];
+    let records = [("p", 20), ("c1", 9), ("x", 5), ("c2", 2)]
+        .into_iter()
+        .map(|(seed, days)| (fake_id(seed), seen(25 * D, days * D)))
+        .collect();
+    let usage = Given {
+        history: records,
+        ..disk_usage(900)
+    };
+    let (inv, plan) = run(images, &pressure_config(""), &usage);
+    let order = plan.eviction.as_ref().expect("over high");
+    let got: Vec<(ImageId, bool)> = (order.entries.iter())
+        .map(|e| (inv.images[e.decision].id, e.follows))
+        .collect();
+    let want = [("c1", false), ("x", false), ("c2", false), ("p", true)]
+        .map(|(seed, follows)| (fake_id(seed), follows));
+    assert_eq!(got, want);
+    // 1100 to free: c1 (100 of its own) , x (400), c2 (100), p (400) — all four.
+    assert_eq!(order.estimated, 4);
+    // Measuring, the pass takes whole units: p never without c2.
+    assert_eq!(order.wave_end(2, 1), 4);
+}
+
+#[test]
+fn over_high_with_nothing_evictable_still_hands_the_pass_an_empty_order() {
+    let (images, records) = lru_five();
+    let containers = (0..5)
+        .map(|k| container(&format!("c{k}"), &format!("u{k}"), "running"))
+        .collect();
+    let usage = Given {
+        history: records,
+        ..disk_usage(900)
+    };
+    let inv = Inventory {
+        images,
+        containers,
+        build_cache: None,
+    };
+    let plan = plan_with(&inv, &pressure_config(""), &usage.usage(&inv.images), now());
+    let order = plan.eviction.as_ref().expect("over high");
+    assert!(order.entries.is_empty() && order.estimated == 0);
+    assert!(order.figures.over_high());
 }
 
 #[test]
@@ -303,6 +403,10 @@ fn below_high_or_unmeasured_nothing_is_evicted() {
     };
     let (inv, plan) = run(images.clone(), &pressure_config(""), &calm);
     assert!(plan.deletions.is_empty());
+    assert_eq!(
+        plan.eviction, None,
+        "below high: nothing for the pass to evict"
+    );
     assert_eq!(
         reason(&inv, &plan, "u0").to_string(),
         "matched p, disk space at 84.0% < high 85% on /data: no disk pressure"

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::builds::BuildWait;
-use crate::execute::{CacheOutcome, Outcome, Summary};
+use crate::execute::{CacheOutcome, EvictionReport, Outcome, Summary};
 use crate::history::Record;
 use crate::inventory::{CacheType, DiskUsage, ImageId};
 use crate::plan::build_cache::CacheReason;
@@ -46,6 +46,10 @@ pub struct Document<'a> {
     /// (written, not read back).
     #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub disk: Option<&'a DiskUsage>,
+    /// How the pass evicted under disk pressure, measured wave by wave (written, not read
+    /// back; absent when it did not).
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub eviction: Option<&'a EvictionReport>,
     /// False when the engine gave no layer-sharing data: byte figures are then estimates
     /// that may count a shared base more than once.
     #[serde(default)]

@@ -176,6 +176,9 @@ fn build(file: Document<'_>) -> Result<SavedPlan, String> {
             deletions,
             reclaimable_bytes,
             sharing_data: file.sharing_data,
+            // A saved plan is applied as saved: its disk_pressure deletions are the
+            // estimate's, and nothing is measured.
+            eviction: None,
         },
         cache,
     })

@@ -64,6 +64,7 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> Document<'a> {
         reclaimable_bytes: report.plan.reclaimable_bytes,
         builds: report.builds.as_ref(),
         disk: report.usage.disk.as_ref().and_then(|d| d.as_ref().ok()),
+        eviction: report.eviction.as_ref(),
         sharing_data: report.plan.sharing_data,
         images,
         build_cache: build_cache::to_json(&report.cache, report.cache_records(), now, shown),

@@ -5,5 +5,6 @@
 mod support;
 
 mod agent_daemon;
+mod disk_containerd;
 mod disk_daemon;
 mod history_daemon;

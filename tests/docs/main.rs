@@ -14,6 +14,7 @@ mod metrics;
 mod readme;
 #[cfg(feature = "host-tests")]
 mod readme_builds;
+mod readme_disk;
 #[cfg(feature = "host-tests")]
 mod socket_proxy;
 #[cfg(feature = "host-tests")]

@@ -312,3 +312,59 @@ async fn a_saved_plan_applies_its_cache_deletions_with_the_same_checks() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn layers_the_build_cache_keeps_are_not_claimed_as_freed() {
+    use stagesweep::engine::fake::{Call, fake_id};
+    use support::passes::old_builder;
+    // A BuildKit-built image: its 1000-byte layer is also a shared cache record. Another
+    // image's record is shared too and stays so (that image is kept).
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .image(old_builder("built").size(1000).shared(0))
+        .image(image("kept").size(500).shared(0))
+        .cache_record(cache_record("layer", 1, 1000))
+        .cache_record(cache_record("other", 1, 500))
+        .build();
+    engine.cache_holds_layers_of("layer", fake_id("built"));
+    engine.cache_holds_layers_of("other", fake_id("kept"));
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&reads);
+    engine.set_hook(Box::new(move |call, _| {
+        if call == Call::DiskUsage {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }));
+    let cfg = config("policies:\n  - name: p\n    match:\n      labels: [stage=builder]\n");
+    let r = pass(&engine, &cfg, false).await;
+    let s = &r.summary;
+    assert_eq!((s.deleted, s.estimated_bytes), (1, 1000));
+    assert_eq!(s.held_by_build_cache_bytes, 1000, "{s:#?}");
+    assert_eq!(s.reclaimed_bytes, 0, "nothing freed until the cache goes");
+    assert_eq!(s.measured_bytes, None);
+    let line = report::report_summary_line(&r);
+    assert!(
+        line.contains("reclaimed ~0 B (estimate; 1.0 kB of their layers stay in the build cache until it goes)"),
+        "{line}"
+    );
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "read again after the deletions"
+    );
+    // Without a shared record, the data usage is not read again.
+    let plain = FakeEngine::builder()
+        .clock(now())
+        .image(old_builder("b"))
+        .build();
+    let again = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&again);
+    plain.set_hook(Box::new(move |call, _| {
+        if call == Call::DiskUsage {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }));
+    let r = pass(&plain, &cfg, false).await;
+    assert_eq!(r.summary.held_by_build_cache_bytes, 0);
+    assert_eq!(again.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -1,7 +1,9 @@
 //! A dockerd of the test's own (scripts/dockerd.sh flags, in a temp dir under /tmp: socket
 //! paths are limited to 108 bytes), for tests that must stop, kill and restart their daemon,
-//! or give it a small disk. The shared test daemon (`DOCKER_HOST`) is never touched. Stopped
-//! and removed on drop.
+//! or give it a small disk; or a Docker 28.5 of its own on the containerd image store
+//! (scripts/engines/docker28.sh, after `scripts/engines/fetch.sh`), with containerd's root
+//! on a small tmpfs. The shared test daemon (`DOCKER_HOST`) is never touched. Stopped and
+//! removed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,32 +17,55 @@ pub struct OwnDaemon {
     /// `unix://…/docker.sock`.
     pub host: String,
     tmp: tempfile::TempDir,
+    /// The script that starts and stops it.
+    script: PathBuf,
+    /// containerd's root on a tmpfs the test mounted (Docker 28.5 on the containerd store).
+    pub containerd_root: Option<PathBuf>,
 }
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dockerd.sh")
 }
 
-fn run_script(action: &str, dir: &Path) -> String {
-    try_script(action, dir).unwrap_or_else(|e| panic!("{e}"))
+fn docker28_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines/docker28.sh")
 }
 
-fn try_script(action: &str, dir: &Path) -> Result<String, String> {
-    let out = Command::new(script())
-        .arg(action)
-        .arg(dir)
+fn run_script(script: &Path, args: &[&std::ffi::OsStr]) -> String {
+    try_script(script, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_script(script: &Path, args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let out = Command::new(script)
+        .args(args)
         .output()
-        .expect("run scripts/dockerd.sh");
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
     if !out.status.success() {
+        let dir = Path::new(args.get(1).copied().unwrap_or_default());
         let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
         let problems: Vec<&str> = log.lines().filter(|l| !l.contains("level=info")).collect();
         return Err(format!(
-            "scripts/dockerd.sh {action} failed (starting a dockerd needs root): {}\nnot-info lines of dockerd.log:\n{}",
+            "{} {args:?} failed (starting a dockerd needs root; Docker 28.5 needs scripts/engines/fetch.sh first): {}\nnot-info lines of dockerd.log:\n{}",
+            script.display(),
             String::from_utf8_lossy(&out.stderr),
             problems.join("\n")
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Mount a tmpfs of `size` (`96m`) at `dir`, created first.
+fn mount_tmpfs(dir: &Path, size: &str) {
+    std::fs::create_dir_all(dir).expect("mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .expect("run mount");
+    assert!(
+        mounted.success(),
+        "mount -t tmpfs failed (the tests run as root)"
+    );
 }
 
 /// True while `pid` runs (a zombie does not count).
@@ -68,26 +93,64 @@ impl OwnDaemon {
         let dir = base.path().join("d");
         if let Some(size) = tmpfs {
             // scripts/dockerd.sh stop unmounts everything under the directory, this too.
-            let data = dir.join("data");
-            std::fs::create_dir_all(&data).expect("data dir");
-            let mounted = Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(&data)
-                .status()
-                .expect("run mount");
-            assert!(
-                mounted.success(),
-                "mount -t tmpfs failed (the tests run as root)"
-            );
+            mount_tmpfs(&dir.join("data"), size);
         }
         // Built first, so that a failed start is stopped (and unmounted) on drop.
         let mut daemon = OwnDaemon {
             dir,
             host: String::new(),
             tmp: base,
+            script: script(),
+            containerd_root: None,
         };
-        daemon.host = run_script("start", &daemon.dir);
+        daemon.host = daemon.run("start");
         daemon
+    }
+
+    /// Start a fresh Docker 28.5 on the containerd image store whose containerd root is a
+    /// tmpfs of `size` the test mounts (scripts/engines/docker28.sh; scripts/engines/fetch.sh
+    /// must have run), and wait until it answers. [`OwnDaemon::cli`] is its CLI with buildx.
+    pub fn start_docker28_containerd(name: &str, size: &str) -> OwnDaemon {
+        let base = tempfile::Builder::new()
+            .prefix(&format!("ss-{name}-"))
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let root = base.path().join("croot");
+        mount_tmpfs(&root, size);
+        let mut daemon = OwnDaemon {
+            dir: base.path().join("d"),
+            host: String::new(),
+            tmp: base,
+            script: docker28_script(),
+            containerd_root: Some(root.clone()),
+        };
+        let args = [
+            "start".as_ref(),
+            daemon.dir.as_os_str(),
+            "containerd".as_ref(),
+            root.as_os_str(),
+        ];
+        daemon.host = run_script(&daemon.script, &args);
+        daemon
+    }
+
+    /// The docker CLI for this daemon: Docker 28.5's with buildx when it is one (its
+    /// `DIR/env`), else the system's; `DOCKER_HOST` set.
+    pub fn cli(&self) -> Command {
+        let own = self.dir.join("bin/docker");
+        let mut cmd = if own.exists() {
+            let mut cmd = Command::new(own);
+            cmd.env("DOCKER_CONFIG", self.dir.join("docker-config"));
+            cmd
+        } else {
+            Command::new("docker")
+        };
+        cmd.env("DOCKER_HOST", &self.host);
+        cmd
+    }
+
+    fn run(&self, action: &str) -> String {
+        run_script(&self.script, &[action.as_ref(), self.dir.as_os_str()])
     }
 
     /// The temp dir the daemon's directory is in: room for the test's own files.
@@ -104,7 +167,7 @@ impl OwnDaemon {
     /// Stop the daemon and its containerd (scripts/dockerd.sh stop): its directory goes too,
     /// a [`OwnDaemon::restart`] starts a fresh one on the same socket.
     pub fn stop(&self) {
-        run_script("stop", &self.dir);
+        self.run("stop");
     }
 
     /// SIGTERM dockerd and wait until it has exited; its data root stays for a restart.
@@ -167,7 +230,7 @@ impl OwnDaemon {
         let mut last = String::new();
         for _ in 0..3 {
             let _ = std::fs::remove_file(self.dir.join("docker.pid"));
-            match try_script("start", &self.dir) {
+            match try_script(&self.script, &["start".as_ref(), self.dir.as_os_str()]) {
                 Ok(host) => {
                     assert_eq!(host, self.host, "same socket after a restart");
                     return;
@@ -197,7 +260,14 @@ impl OwnDaemon {
 impl Drop for OwnDaemon {
     fn drop(&mut self) {
         if self.dir.exists() {
-            let _ = Command::new(script()).arg("stop").arg(&self.dir).output();
+            let _ = Command::new(&self.script)
+                .arg("stop")
+                .arg(&self.dir)
+                .output();
+        }
+        // docker28.sh stop empties containerd's root and leaves our mount to us.
+        if let Some(root) = &self.containerd_root {
+            let _ = Command::new("umount").arg(root).status();
         }
     }
 }

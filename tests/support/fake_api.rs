@@ -1,4 +1,4 @@
-//! A fake Engine API on a unix socket that answers with recorded JSON
+//! A fake Engine API on a unix socket (or TCP) that answers with recorded JSON
 //! (`tests/fixtures/api/<engine>/`): `/_ping`, `/version`, `/info`, `/images/json`,
 //! `/images/{name}/json`, `/containers/json` and `DELETE /images/{name}` — every call
 //! stagesweep makes. Paths are accepted with or without a `/v1.xx` prefix; every request is
@@ -17,6 +17,24 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::UnixListener;
+
+/// A connection the fake engine serves: a unix socket's or a TCP one.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+enum Listener {
+    Unix(UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Box<dyn Io>> {
+        Ok(match self {
+            Listener::Unix(l) => Box::new(l.accept().await?.0),
+            Listener::Tcp(l) => Box::new(l.accept().await?.0),
+        })
+    }
+}
 
 /// The recorded answers of one engine (one fixture directory).
 #[derive(Debug, Clone)]
@@ -87,7 +105,7 @@ struct State {
 
 /// The fake engine, serving until dropped.
 pub struct FakeApi {
-    /// `unix:///…/engine.sock`, for `DockerConfig::host`.
+    /// `unix:///…/engine.sock` (or `tcp://127.0.0.1:<port>`), for `DockerConfig::host`.
     pub host: String,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
@@ -100,6 +118,27 @@ impl FakeApi {
         let dir = tempfile::tempdir().expect("a temp dir for the socket");
         let sock = dir.path().join("engine.sock");
         let listener = UnixListener::bind(&sock).expect("binding the fake engine's socket");
+        let host = format!("unix://{}", sock.display());
+        Self::serve(rec, host, dir, Listener::Unix(listener))
+    }
+
+    /// Serve `rec` over TCP on 127.0.0.1 (`tcp://127.0.0.1:<port>`): a remote engine, as
+    /// far as a client can tell.
+    pub fn start_tcp(rec: Recorded) -> FakeApi {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("local address").port();
+        let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+        Self::serve(
+            rec,
+            format!("tcp://127.0.0.1:{port}"),
+            dir,
+            Listener::Tcp(listener),
+        )
+    }
+
+    fn serve(rec: Recorded, host: String, dir: tempfile::TempDir, listener: Listener) -> FakeApi {
         let deletes = rec
             .delete
             .as_object()
@@ -115,7 +154,7 @@ impl FakeApi {
         }));
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
+            while let Ok(stream) = listener.accept().await {
                 let state = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
@@ -129,7 +168,7 @@ impl FakeApi {
             }
         });
         FakeApi {
-            host: format!("unix://{}", sock.display()),
+            host,
             state,
             task,
             _dir: dir,

@@ -25,6 +25,7 @@ pub mod accounting;
 pub mod daemon;
 pub mod fault_server;
 pub mod gate_proxy;
+pub mod tcp_proxy;
 
 use std::collections::HashMap;
 use std::time::Duration;

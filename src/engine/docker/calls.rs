@@ -47,6 +47,7 @@ impl Engine for DockerEngine {
         let info = self.call("read engine info", self.docker.info()).await?;
         Ok(EngineInfo {
             kind: self.kind,
+            remote: self.is_remote().then(|| self.host.clone()),
             ..to_engine_info(info)
         })
     }

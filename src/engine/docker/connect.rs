@@ -124,6 +124,13 @@ pub async fn connect_to(
     })
 }
 
+/// Whether `host` is reached over the network rather than a unix socket.
+fn is_network_host(host: &str) -> bool {
+    ["tcp://", "http://", "https://", "ssh://"]
+        .iter()
+        .any(|scheme| host.starts_with(scheme))
+}
+
 /// Whether a client for `host` speaks TLS.
 fn uses_tls(host: &str, tls: &TlsSettings) -> bool {
     host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify)
@@ -202,6 +209,13 @@ impl DockerEngine {
         self.kind
     }
 
+    /// True when the engine is reached over the network (`tcp://`, `http://`, `https://`),
+    /// directly or through a docker CLI context: a path on this machine is not its disk,
+    /// even when the address is this machine's (a forwarded port cannot be told apart).
+    pub fn is_remote(&self) -> bool {
+        is_network_host(&self.host)
+    }
+
     pub(super) async fn call<T>(
         &self,
         what: &str,
@@ -220,6 +234,21 @@ mod tests {
         match e {
             EngineError::Unreachable { hint, .. } => hint,
             other => panic!("expected Unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn network_hosts_are_remote_and_sockets_are_not() {
+        for remote in [
+            "tcp://127.0.0.1:2375",
+            "https://h:2376",
+            "http://h",
+            "ssh://u@h",
+        ] {
+            assert!(is_network_host(remote), "{remote}");
+        }
+        for local in ["unix:///var/run/docker.sock", "/run/podman/podman.sock"] {
+            assert!(!is_network_host(local), "{local}");
         }
     }
 

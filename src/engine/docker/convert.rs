@@ -5,7 +5,7 @@
 use bollard::models::{ContainerSummary, ImageDeleteResponseItem, ImageInspect, SystemInfo};
 use chrono::{DateTime, Utc};
 
-use crate::engine::{EngineError, EngineInfo, EngineKind, ImageState, RemoveReport};
+use crate::engine::{EngineError, EngineInfo, EngineKind, ImageState, ImageStore, RemoveReport};
 use crate::inventory::{Container, ImageId, is_placeholder_reference};
 
 /// An ID the engine gave that does not parse: the listing is not trusted, the pass stops.
@@ -52,8 +52,27 @@ pub(super) fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// What `DriverStatus` says on the containerd image store (Docker 24+, the default on fresh
+/// Engine 29 installs): `["driver-type", "io.containerd.snapshotter.v1"]`.
+const CONTAINERD_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
+
+/// The image store `/info` describes: the containerd store when `DriverStatus` names its
+/// snapshotter type, else the graph driver `Driver` names.
+pub(super) fn image_store(driver: Option<String>, status: Option<&[Vec<String>]>) -> ImageStore {
+    let containerd = status.unwrap_or_default().iter().any(|pair| {
+        matches!(pair.as_slice(), [key, value] if key == "driver-type" && value == CONTAINERD_SNAPSHOTTER)
+    });
+    if containerd {
+        ImageStore::Containerd
+    } else {
+        ImageStore::Graphdriver(driver.unwrap_or_default())
+    }
+}
+
 pub(super) fn to_engine_info(info: SystemInfo) -> EngineInfo {
     EngineInfo {
+        image_store: image_store(info.driver, info.driver_status.as_deref()),
+        remote: None,
         kind: EngineKind::Docker,
         id: info.id.unwrap_or_default(),
         name: info.name.unwrap_or_default(),
@@ -205,6 +224,29 @@ mod tests {
         assert_eq!(info.root_dir, Some("/var/lib/docker".into()));
         let empty = to_engine_info(SystemInfo::default());
         assert_eq!(empty, EngineInfo::default());
+    }
+
+    #[test]
+    fn the_containerd_store_is_told_by_its_snapshotter_driver_type() {
+        let pair = |k: &str, v: &str| vec![k.to_owned(), v.to_owned()];
+        // As Docker 28.5 answers on each store (scripts/engines/README.md).
+        let containerd = [pair("driver-type", "io.containerd.snapshotter.v1")];
+        let store = image_store(Some("overlayfs".into()), Some(&containerd));
+        assert_eq!(store, ImageStore::Containerd);
+        let overlay2 = [
+            pair("Backing Filesystem", "extfs"),
+            pair("Supports d_type", "true"),
+        ];
+        let store = image_store(Some("overlay2".into()), Some(&overlay2));
+        assert_eq!(store, ImageStore::Graphdriver("overlay2".into()));
+        // A value under another key, or a malformed pair, is not the containerd store.
+        let odd = [
+            pair("Backing Filesystem", "io.containerd.snapshotter.v1"),
+            vec!["driver-type".into()],
+        ];
+        let store = image_store(Some("overlay".into()), Some(&odd));
+        assert_eq!(store, ImageStore::Graphdriver("overlay".into()));
+        assert_eq!(image_store(None, None), ImageStore::default());
     }
 
     #[test]

@@ -18,14 +18,16 @@ impl Engine for FakeEngine {
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let clock = self.begin(Call::Info)?.clock;
+        let st = self.begin(Call::Info)?;
         Ok(EngineInfo {
             id: FAKE_ENGINE_ID.to_owned(),
             kind: EngineKind::Docker,
             name: "fake".to_owned(),
             server_version: "0.0.0-fake".to_owned(),
-            system_time: clock,
-            root_dir: None,
+            system_time: st.clock,
+            root_dir: st.root_dir.clone(),
+            image_store: st.image_store.clone(),
+            remote: st.remote.clone(),
         })
     }
 
@@ -80,6 +82,15 @@ impl Engine for FakeEngine {
             .into_iter()
             .filter(|id| !world.images.iter().any(|i| i.id == *id));
         let gone: Vec<ImageId> = gone.collect();
+        let unshared: Vec<String> = (st.holds_layers_of.iter())
+            .filter(|(_, image)| gone.contains(image))
+            .map(|(record, _)| record.clone())
+            .collect();
+        for r in st.cache.iter_mut().flatten() {
+            if unshared.contains(&r.id) {
+                r.shared = false;
+            }
+        }
         st.deleted.extend(gone);
         st.calls.push(RemoveCall {
             name: name.to_owned(),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::world::{Call, Hook, RemoveCall, World};
-use crate::engine::{CachePrune, EngineError, EngineEvent, RemoveReport};
+use crate::engine::{CachePrune, EngineError, EngineEvent, ImageStore, RemoveReport};
 use crate::inventory::{CacheRecord, Container, Image, ImageId};
 
 pub(super) struct HookSlot(Option<Hook>);
@@ -55,6 +55,13 @@ pub(super) struct State {
     pub(super) events: Vec<EngineEvent>,
     /// Live subscribers.
     pub(super) live: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
+    /// What `/info` says about where the engine keeps its data.
+    pub(super) root_dir: Option<std::path::PathBuf>,
+    pub(super) image_store: ImageStore,
+    pub(super) remote: Option<String>,
+    /// Build cache records holding an image's layers: shared while the image exists, private
+    /// once it is deleted (as BuildKit's records are).
+    pub(super) holds_layers_of: Vec<(String, ImageId)>,
 }
 
 /// The in-memory engine. Cheap to share by reference across tasks.
@@ -74,9 +81,30 @@ pub struct FakeEngineBuilder {
     delay: Duration,
     deletes_parents: bool,
     clock: Option<DateTime<Utc>>,
+    root_dir: Option<std::path::PathBuf>,
+    image_store: ImageStore,
+    remote: Option<String>,
 }
 
 impl FakeEngineBuilder {
+    /// The data root `/info` reports (`DockerRootDir`; default none).
+    #[must_use]
+    pub fn root_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.root_dir = Some(dir.into());
+        self
+    }
+    /// Report the containerd image store in `/info` (default: a graph driver).
+    #[must_use]
+    pub fn containerd_store(mut self) -> Self {
+        self.image_store = ImageStore::Containerd;
+        self
+    }
+    /// Be reached over the network at `host` (default: a local socket).
+    #[must_use]
+    pub fn remote(mut self, host: &str) -> Self {
+        self.remote = Some(host.to_owned());
+        self
+    }
     #[must_use]
     pub fn image(mut self, image: impl Into<Image>) -> Self {
         self.images.push(image.into());
@@ -142,6 +170,10 @@ impl FakeEngineBuilder {
                 live: None,
                 in_flight: 0,
                 max_in_flight: 0,
+                root_dir: self.root_dir,
+                image_store: self.image_store,
+                remote: self.remote,
+                holds_layers_of: Vec::new(),
             }),
             delay: self.delay,
         }
@@ -256,6 +288,17 @@ impl FakeEngine {
     /// Every `prune_build_cache` request, in call order.
     pub fn cache_calls(&self) -> Vec<CachePrune> {
         self.lock().cache_calls.clone()
+    }
+
+    /// Build cache record `record` holds layers of image `image`: it is `shared` while the
+    /// image exists and private once a `remove_image` deleted it (BuildKit keeps the layers
+    /// of an image it built).
+    pub fn cache_holds_layers_of(&self, record: &str, image: ImageId) {
+        let mut st = self.lock();
+        if let Some(r) = st.cache.iter_mut().flatten().find(|r| r.id == record) {
+            r.shared = true;
+        }
+        st.holds_layers_of.push((record.to_owned(), image));
     }
 
     /// Drop the build cache section from the disk usage (an engine without BuildKit).
