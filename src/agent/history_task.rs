@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::backend::Connector;
 use super::clock::Backoff;
 use crate::config::{Config, HistoryConfig};
-use crate::history::file;
 use crate::history::worker::{Ended, Shared, Started, lock, session};
+use crate::history::{file, store};
 
 /// How often the history is written when it changed.
 pub const WRITE_EVERY: Duration = Duration::from_secs(10);
@@ -77,21 +77,37 @@ pub(super) async fn write_history(history: Shared, config: HistoryConfig, stop: 
     save(&history, &config, failing).await;
 }
 
-/// Write the history off the runtime's thread; on failure it stays dirty for the next try.
-/// Returns whether writing fails (warned about once, until it works again). The file's bytes
-/// are made here, and only they cross to the blocking thread: that thread allocates next
-/// to nothing, so its memory arena stays small.
+/// Write the history, merged with what the file holds now (another writer, `prune`, may
+/// have recorded images meanwhile), under the state lock; on failure it stays dirty for the
+/// next try. Returns whether writing fails (warned about once, until it works again). The
+/// file is read and written on a blocking thread; the merge and the file's bytes are made
+/// here, so that thread allocates next to nothing and its memory arena stays small.
 async fn save(history: &Shared, config: &HistoryConfig, failing: bool) -> bool {
-    let bytes = {
-        let mut h = lock(history);
-        if !h.dirty {
-            return failing;
-        }
-        h.dirty = false;
-        file::to_bytes(&h)
-    };
+    if !lock(history).dirty {
+        return failing;
+    }
     let path = config.path.clone();
-    let written = tokio::task::spawn_blocking(move || file::write(&path, &bytes, true)).await;
+    let read_path = path.clone();
+    let begun = tokio::task::spawn_blocking(move || store::begin_save(&read_path, true)).await;
+    let written = match begun {
+        Ok(Ok((state_lock, current))) => {
+            let bytes = {
+                let mut h = lock(history);
+                store::merge_current(&mut h, current.as_deref(), &path);
+                h.dirty = false;
+                file::to_bytes(&h)
+            };
+            drop(current);
+            tokio::task::spawn_blocking(move || {
+                let written = file::write(&path, &bytes);
+                drop(state_lock);
+                written
+            })
+            .await
+        }
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     match written {
         Ok(Ok(())) => {
             if failing {

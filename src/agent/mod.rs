@@ -110,7 +110,7 @@ pub async fn run_with<C: Connector + Clone + 'static>(
         notify::stopping();
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake);
+    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake)?;
     observers.wait_synced(SYNC_LIMIT).await;
     let backend = EngineBackend::new(connector).with_history(observers.history());
     let agent = Agent::new(

@@ -27,19 +27,19 @@ pub struct Observers {
 }
 
 /// Start the tasks the configuration asks for. `wake` is notified when the disk needs an
-/// early pass.
+/// early pass. A history file that cannot be read stops the agent before anything runs.
 pub fn start<C: Connector + Clone + 'static>(
     config: &watch::Receiver<Arc<Config>>,
     connector: &C,
     telemetry: &Arc<Telemetry>,
     wake: &Arc<Notify>,
-) -> Observers {
+) -> Result<Observers, store::Unreadable> {
     let stop = CancellationToken::new();
     let current = Arc::clone(&config.borrow());
     let mut tasks = Vec::new();
     let mut writer = None;
     let (synced_tx, synced) = watch::channel(false);
-    let history = store::open(&current.history, Opener::Agent).map(|h| {
+    let history = store::open(&current.history, Opener::Agent)?.map(|h| {
         let shared: Shared = Arc::new(Mutex::new(h));
         tasks.push(tokio::spawn(history_task::follow_events(
             connector.clone(),
@@ -62,13 +62,13 @@ pub fn start<C: Connector + Clone + 'static>(
         Arc::clone(wake),
         stop.clone(),
     )));
-    Observers {
+    Ok(Observers {
         history,
         synced,
         tasks,
         writer,
         stop,
-    }
+    })
 }
 
 impl Observers {

@@ -149,12 +149,13 @@ timezone: Nowhere
 
 #[test]
 fn builds_section_is_typed() {
-    let text = "builds:\n  lock_file: /srv/locks/builds.lock\n  detect: false\n  retry: 2s\n  max_defer: 0s\n";
+    let text = "builds:\n  lock_file: /srv/locks/builds.lock\n  lock: false\n  detect: false\n  retry: 2s\n  max_defer: 0s\n";
     let config = parse_str(text, "c.yaml").expect("valid");
     assert_eq!(
         config.builds,
         BuildsConfig {
             lock_file: "/srv/locks/builds.lock".into(),
+            lock: false,
             detect: false,
             retry: Duration::from_secs(2),
             max_defer: Duration::ZERO,

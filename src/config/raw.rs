@@ -104,6 +104,7 @@ pub(super) struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBuilds {
     pub lock_file: Option<S<String>>,
+    pub lock: Option<bool>,
     pub detect: Option<bool>,
     pub retry: Option<S<String>>,
     pub max_defer: Option<S<String>>,

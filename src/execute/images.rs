@@ -40,7 +40,10 @@ impl Settled {
 
 /// Run the plan's deletions: wave by wave (children before parents), at most `concurrency`
 /// calls in flight, stopping before new deletions once `stop` fires. A parent whose planned
-/// child is still there is not attempted. Results come back in plan order.
+/// child is still there is not attempted. `vetoed` (by deletion, may be shorter) names the
+/// deletions to skip with their reason, without a call (`apply` re-checking a saved plan
+/// against the current configuration); their parents stay too. Results come back in plan
+/// order.
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &Plan,
@@ -48,6 +51,7 @@ pub async fn execute<E: Engine>(
     concurrency: usize,
     stop: &CancellationToken,
     progress: &ProgressBar,
+    vetoed: &[Option<String>],
 ) -> Vec<DeletionResult> {
     let position_of = |k: usize| plan.decisions[plan.deletions[k].decision].image;
     let image_of = |k: usize| &images[position_of(k)];
@@ -71,6 +75,7 @@ pub async fn execute<E: Engine>(
             plan,
             images,
             stop,
+            vetoed,
             in_use: in_use.as_ref(),
             children: &children,
             settled: &settled,
@@ -143,6 +148,8 @@ struct Ctx<'a, E> {
     plan: &'a Plan,
     images: &'a [Image],
     stop: &'a CancellationToken,
+    /// Deletions to skip with their reason, by deletion index.
+    vetoed: &'a [Option<String>],
     in_use: Option<&'a InUse>,
     children: &'a Children,
     /// How the deletions of earlier waves ended, by deletion index.
@@ -164,6 +171,9 @@ impl<E: Engine> Ctx<'_, E> {
                 child.short()
             );
             (Outcome::Deleted, vec![note])
+        } else if let Some(reason) = self.vetoed.get(k).and_then(Option::as_ref) {
+            let reason = reason.clone();
+            (Outcome::Skipped { reason }, Vec::new())
         } else if self.stop.is_cancelled() {
             (Outcome::NotAttempted, Vec::new())
         } else if let Some(blocked) = self.blocked_by_child(k) {

@@ -54,7 +54,14 @@ pub fn reconcile(
     }
     let present: FxHashSet<_> = images.iter().map(|i| i.id).collect();
     let before = history.images.len();
-    history.images.retain(|id, _| present.contains(id));
+    let gone = &mut history.gone;
+    history.images.retain(|id, _| {
+        let here = present.contains(id);
+        if !here {
+            gone.insert(*id);
+        }
+        here
+    });
     out.dropped = before - history.images.len();
     if let (Some(end), GapPolicy::AssumeUsed) = (gap, gap_policy) {
         for r in history.images.values_mut() {

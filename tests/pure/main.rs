@@ -6,6 +6,7 @@
 mod support;
 
 mod agent_loop;
+mod apply;
 mod cache_fake;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod config_fuzz;
 mod engine_api;
 mod hold;
 mod house;
+mod locks;
 mod logging;
 mod pass_builds;
 mod pass_fake;
