@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::Connector;
 use super::clock::Backoff;
+use super::telemetry::Telemetry;
 use crate::config::{Config, HistoryConfig};
 use crate::history::worker::{Ended, Shared, Started, lock, session};
 use crate::history::{file, store};
@@ -19,11 +20,15 @@ use crate::history::{file, store};
 /// How often the history is written when it changed.
 pub const WRITE_EVERY: Duration = Duration::from_secs(10);
 
+/// Keep the history following the engine's events, session after session. `caught_up` (and
+/// the telemetry) say whether it does: true once a session replayed what it missed and
+/// reconciled, false from the moment a session ends or cannot start.
 pub(super) async fn follow_events<C: Connector>(
     connector: C,
     config: watch::Receiver<Arc<Config>>,
     history: Shared,
-    synced: watch::Sender<bool>,
+    caught_up: watch::Sender<bool>,
+    telemetry: Arc<Telemetry>,
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
@@ -42,9 +47,11 @@ pub(super) async fn follow_events<C: Connector>(
                         gap_used = r.gap_used,
                         "following docker events"
                     );
-                    synced.send_replace(true);
+                    caught_up.send_replace(true);
+                    telemetry.history_caught_up(true, Utc::now());
                 };
                 let result = session(&engine, &history, gap_policy, Utc::now, &stop, started).await;
+                caught_up.send_replace(false);
                 if result.is_ok() {
                     backoff.reset();
                 }
@@ -52,9 +59,16 @@ pub(super) async fn follow_events<C: Connector>(
             }
             Err(e) => Err(e),
         };
+        if !matches!(ended, Ok(Ended::Stopped)) {
+            caught_up.send_replace(false);
+            telemetry.history_caught_up(false, Utc::now());
+        }
         match ended {
             Ok(Ended::Stopped) => return,
             Ok(Ended::StreamEnded) => tracing::info!("docker's event stream ended; reconnecting"),
+            Ok(Ended::Idle) => tracing::debug!(
+                "no event from the remote engine for 5m: subscribing again (a half-open connection stays silent)"
+            ),
             Err(e) => tracing::debug!(error = %e, "cannot follow docker events; retrying"),
         }
         tokio::select! {

@@ -51,6 +51,8 @@ pub struct Metrics {
     ticks_skipped: Family<Label, Counter>,
     config_reloads: Family<Label, Counter>,
     docker_up: Gauge,
+    history_caught_up: Gauge,
+    history_behind_since: OptionalGauge,
     deferred_passes: Family<Label, Counter>,
     build_lock_wait: Histogram,
     disk_used: Gauge<f64, AtomicU64>,
@@ -84,6 +86,8 @@ impl Metrics {
             ticks_skipped: Family::default(),
             config_reloads: Family::default(),
             docker_up: Gauge::default(),
+            history_caught_up: Gauge::default(),
+            history_behind_since: OptionalGauge::default(),
             deferred_passes: Family::default(),
             // 1 s … 2048 s: the default max_defer (30 min) falls in the last bucket.
             build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -117,6 +121,17 @@ impl Metrics {
             "docker_up",
             "1 when docker answered the last probe or pass, 0 when it did not (or not yet)",
             self.docker_up.clone(),
+        );
+        r.register(
+            "history_caught_up",
+            "1 while the history follows the engine's events (replayed and reconciled since the last connection), 0 while it does not (or not yet)",
+            self.history_caught_up.clone(),
+        );
+        r.register_with_unit(
+            "history_behind_since_timestamp",
+            "Unix time since which the history has not followed the engine's events; absent while it does",
+            Unit::Seconds,
+            self.history_behind_since.clone(),
         );
         r.register(
             "passes",
@@ -341,6 +356,12 @@ impl Metrics {
 
     pub fn set_next_pass(&self, at: Option<DateTime<Utc>>) {
         set_optional(&self.next_pass, at.map(unix_secs));
+    }
+
+    /// Whether the history follows the engine's events, and since when it does not.
+    pub fn set_history(&self, caught_up: bool, behind_since: Option<DateTime<Utc>>) {
+        self.history_caught_up.set(i64::from(caught_up));
+        set_optional(&self.history_behind_since, behind_since.map(unix_secs));
     }
 
     pub fn set_docker_up(&self, up: bool) {

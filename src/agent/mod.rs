@@ -43,9 +43,6 @@ pub use wiring::{DockerConnector, schedule_tickers};
 
 use crate::config::Config;
 
-/// How long the first pass waits for the events worker's first replay and reconcile.
-const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Run the agent with the Docker engine and the configured schedule until SIGTERM/SIGINT.
 /// `config_path` is re-read on SIGHUP.
 pub async fn main(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
@@ -111,8 +108,8 @@ pub async fn run_with<C: Connector + Clone + 'static>(
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     let observers = tasks::start(&config_rx, &connector, &telemetry, &wake)?;
-    observers.wait_synced(SYNC_LIMIT).await;
-    let backend = EngineBackend::new(connector).with_history(observers.history());
+    let backend =
+        EngineBackend::new(connector).with_history(observers.history(), observers.caught_up());
     let agent = Agent::new(
         backend,
         SystemClock,

@@ -150,7 +150,11 @@ fn history(h: &HistoryConfig) -> String {
         GapPolicy::AssumeUsed => "assume_used",
         GapPolicy::Ignore => "ignore",
     };
-    format!("history: {}, gap_policy {gap}", h.path.display())
+    format!(
+        "history: {}, gap_policy {gap}, catch_up {}",
+        h.path.display(),
+        format_duration(h.catch_up)
+    )
 }
 
 fn disk(d: &DiskConfig) -> String {

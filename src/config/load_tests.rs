@@ -321,7 +321,7 @@ fn embedded_default_is_the_builder_stage_policy() {
             "docker: $DOCKER_HOST or the local socket, timeout 1m, concurrency 4",
             "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
              lock_file /run/stagesweep/stagesweep.lock",
-            "history: /var/lib/stagesweep/history.json, gap_policy assume_used",
+            "history: /var/lib/stagesweep/history.json, gap_policy assume_used, catch_up 1m",
             "metrics: http://127.0.0.1:9477/metrics",
             "builds: lock_file /run/stagesweep/builds.lock, detect true, retry 10s, max_defer 30m",
         ]

@@ -116,6 +116,7 @@ pub(super) struct RawHistory {
     pub enabled: Option<bool>,
     pub path: Option<S<String>>,
     pub gap_policy: Option<S<String>>,
+    pub catch_up: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

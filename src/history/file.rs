@@ -169,6 +169,7 @@ impl Columns<'_> {
             return Err("corrupt history (the image columns differ in length)".to_owned());
         }
         let mut out = Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher);
+        let mut dropped = 0usize;
         let (fs_by, lu_by) = (self.first_seen_by.as_bytes(), self.last_used_by.as_bytes());
         for (k, hex_id) in self.ids.as_bytes().chunks_exact(64).enumerate() {
             let mut bytes = [0u8; 32];
@@ -184,10 +185,28 @@ impl Columns<'_> {
                 first_seen_by: by(fs_by)?,
                 last_used_by: by(lu_by)?,
             };
+            // A time before 1980 (or past any clock) is no time at all: such a record is
+            // unknown (its image is first seen at the next reconcile), never 1970.
+            if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
+                dropped += 1;
+                continue;
+            }
             out.insert(ImageId::from_bytes(bytes), record);
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                records = dropped,
+                "history records with impossible times (before 1980, or out of range) dropped: their images count as first seen now"
+            );
         }
         Ok(out)
     }
+}
+
+/// Unix seconds that can be a real time: after 1980-01-01 and before the year 9999.
+fn is_plausible(secs: i64) -> bool {
+    const YEAR_9999: i64 = 253_402_300_799;
+    secs > crate::inventory::EARLIEST_REAL_TIME.timestamp() && secs < YEAR_9999
 }
 
 /// Read the history at `path`: a corrupt or foreign file is moved aside (see

@@ -183,6 +183,15 @@ impl History {
         }
     }
 
+    /// Move the checkpoint back to `time_nano` (the engine's clock stepped back: its newer
+    /// events carry older times).
+    pub fn rewind(&mut self, time_nano: i64) {
+        if self.checkpoint.is_some_and(|c| c > time_nano) {
+            self.checkpoint = Some(time_nano);
+            self.dirty = true;
+        }
+    }
+
     /// Move the checkpoint forward to `time_nano`.
     pub fn advance(&mut self, time_nano: i64) {
         if self.checkpoint.is_none_or(|c| time_nano > c) {

@@ -97,6 +97,12 @@ impl<'a> Session<'a> {
             pending,
             config.history.gap_policy,
         );
+        if r.clamped > 0 {
+            tracing::warn!(
+                records = r.clamped,
+                "history times in the future of the engine's clock were set to now"
+            );
+        }
         if r.engine_changed {
             tracing::warn!(engine = %info.id, "the history belongs to another engine: counted as a gap");
         }
