@@ -151,7 +151,9 @@ impl Telemetry {
         if caught_up {
             tracing::info!("the history follows the engine's events");
         } else if previous.is_some() {
-            tracing::warn!("the history no longer follows the engine's events; passes wait for it (history.catch_up), then count a gap");
+            tracing::warn!(
+                "the history no longer follows the engine's events; passes wait for it (history.catch_up), then count a gap"
+            );
         }
     }
 

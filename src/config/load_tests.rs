@@ -555,7 +555,7 @@ fn defaults_and_every_key() {
     assert_eq!(c.policies[0].when, When::Always);
     let text = format!(
         "{POLICY}    unused_for: 7d\n    order: oldest\n    when: disk_pressure\n\
-         history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n\
+         history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n  catch_up: 2m\n\
          disk:\n  high: \"90%\"\n  low: 70\n  inodes_high: 95\n  inodes_low: \"90 %\"\n  path: /data\n  check_every: 1m\n"
     );
     let c = parse_str(&text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
@@ -568,7 +568,8 @@ fn defaults_and_every_key() {
         HistoryConfig {
             enabled: false,
             path: "/tmp/h.json".into(),
-            gap_policy: GapPolicy::Ignore
+            gap_policy: GapPolicy::Ignore,
+            catch_up: Duration::from_secs(120),
         }
     );
     assert_eq!(

@@ -514,4 +514,17 @@ mod tests {
         assert!(matches!(load(&path), Loaded::Unreadable(_)));
         assert!(path.is_dir(), "not moved aside");
     }
+
+    #[test]
+    fn impossible_times_make_a_record_unknown_never_1970() {
+        let ok = "a".repeat(64);
+        let zero = "b".repeat(64);
+        let huge = "c".repeat(64);
+        let text = format!(
+            "{{\"format\": \"stagesweep-history\", \"version\": 1, \"engine_id\": \"x\", \"checkpoint\": null, \"images\": {{\"ids\": \"{ok}{zero}{huge}\", \"first_seen\": [1700000000, 0, 1700000000], \"last_used\": [1700000000, 0, 9000000000000000], \"first_seen_by\": \"eee\", \"last_used_by\": \"eee\"}}}}"
+        );
+        let h = parse(text.as_bytes()).expect("readable");
+        assert_eq!(h.images.len(), 1, "only the plausible record stays");
+        assert!(h.images.keys().all(|id| id.to_string().ends_with(&ok)));
+    }
 }

@@ -207,6 +207,9 @@ mod tests {
         assert!(save(&config(&path), &mut h, Opener::Prune).expect("written"));
     }
 
+    /// A plausible time (the file drops records before 1980).
+    const T: i64 = 1_700_000_000;
+
     #[test]
     fn two_writers_lose_nothing_of_each_other() {
         use crate::engine::fake::fake_id;
@@ -217,16 +220,20 @@ mod tests {
         // The agent and a `prune` read the same file, then each records what it saw.
         let mut agent = open(&cfg, Opener::Agent).expect("readable").expect("kept");
         let mut prune = open(&cfg, Opener::Prune).expect("readable").expect("kept");
-        agent.used(a, 100, Source::Event);
-        agent.used(b, 300, Source::Event);
-        prune.used(b, 200, Source::Listing);
-        prune.used(c, 150, Source::Listing);
+        agent.used(a, T + 100, Source::Event);
+        agent.used(b, T + 300, Source::Event);
+        prune.used(b, T + 200, Source::Listing);
+        prune.used(c, T + 150, Source::Listing);
         assert!(save(&cfg, &mut agent, Opener::Agent).expect("the agent writes"));
         assert!(save(&cfg, &mut prune, Opener::Prune).expect("prune writes"));
         let back = open(&cfg, Opener::DryRun)
             .expect("readable")
             .expect("there");
-        assert_eq!(back.images[&a].last_used, 100, "the agent's record stays");
+        assert_eq!(
+            back.images[&a].last_used,
+            T + 100,
+            "the agent's record stays"
+        );
         let rb = back.images[&b];
         assert_eq!(
             (
@@ -235,18 +242,22 @@ mod tests {
                 rb.last_used,
                 rb.last_used_by
             ),
-            (200, Source::Listing, 300, Source::Event),
+            (T + 200, Source::Listing, T + 300, Source::Event),
             "earliest first seen, latest use"
         );
-        assert_eq!(back.images[&c].first_seen, 150, "prune's record stays");
+        assert_eq!(back.images[&c].first_seen, T + 150, "prune's record stays");
         // The agent writes again later: what prune recorded meanwhile is merged in.
-        agent.used(a, 400, Source::Event);
+        agent.used(a, T + 400, Source::Event);
         assert!(save(&cfg, &mut agent, Opener::Agent).expect("the agent writes"));
         let back = open(&cfg, Opener::DryRun)
             .expect("readable")
             .expect("there");
-        assert_eq!(back.images[&a].last_used, 400);
-        assert_eq!(back.images[&c].first_seen, 150, "prune's record survives");
+        assert_eq!(back.images[&a].last_used, T + 400);
+        assert_eq!(
+            back.images[&c].first_seen,
+            T + 150,
+            "prune's record survives"
+        );
         assert!(agent.images.contains_key(&c), "and the agent knows it now");
     }
 
@@ -258,10 +269,10 @@ mod tests {
         let cfg = config(&dir.path().join("history.json"));
         let a = fake_id("a");
         let mut agent = open(&cfg, Opener::Agent).expect("readable").expect("kept");
-        agent.used(a, 100, Source::Event);
+        agent.used(a, T + 100, Source::Event);
         let mut prune = open(&cfg, Opener::Prune).expect("readable").expect("kept");
         assert!(save(&cfg, &mut agent, Opener::Agent).expect("written"));
-        prune.used(fake_id("b"), 100, Source::Listing);
+        prune.used(fake_id("b"), T + 100, Source::Listing);
         prune.removed(a);
         assert!(save(&cfg, &mut prune, Opener::Prune).expect("written"));
         let back = open(&cfg, Opener::DryRun)

@@ -79,13 +79,17 @@ pub async fn session<E: Engine>(
     on_start: impl FnOnce(&Started),
 ) -> Result<Ended, EngineError> {
     let info = engine.info().await?;
-    let offset = info.system_time.map_or_else(chrono::Duration::zero, |t| t - now());
+    let offset = info
+        .system_time
+        .map_or_else(chrono::Duration::zero, |t| t - now());
     let engine_now = || now() + offset;
     let started_at = nanos(engine_now());
     let mut stepped_back = false;
     let checkpoint = {
         let mut h = lock(history);
-        if h.checkpoint.is_some_and(|c| c > started_at + REPLAY_MARGIN_NANOS) {
+        if h.checkpoint
+            .is_some_and(|c| c > started_at + REPLAY_MARGIN_NANOS)
+        {
             tracing::warn!(
                 "the engine's clock is behind the history's checkpoint (it stepped back): counted as a gap"
             );
@@ -160,7 +164,9 @@ pub async fn session<E: Engine>(
         if behind {
             // A live event older than the checkpoint: the engine's clock stepped back. Its
             // events would be dropped as already seen; take them, and count a gap.
-            tracing::warn!("an event is older than the history's checkpoint (the engine's clock stepped back): counted as a gap");
+            tracing::warn!(
+                "an event is older than the history's checkpoint (the engine's clock stepped back): counted as a gap"
+            );
             let mut h = lock(history);
             h.rewind(event.time_nano - 1);
             h.pending_gap = Some(engine_now());

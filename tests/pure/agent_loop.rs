@@ -363,7 +363,10 @@ async fn agent_passes_prune_stale_build_cache_and_count_it() {
 }
 
 /// A history record of `image`: first seen and last used `days` before `T0`.
-fn stale(image: &Image, days: i64) -> (stagesweep::inventory::ImageId, stagesweep::history::Record) {
+fn stale(
+    image: &Image,
+    days: i64,
+) -> (stagesweep::inventory::ImageId, stagesweep::history::Record) {
     let at = (t(T0) - chrono::Duration::days(days)).timestamp();
     (
         image.id,
