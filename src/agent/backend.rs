@@ -54,8 +54,16 @@ pub struct EngineBackend<C: Connector> {
     connector: C,
     engine: tokio::sync::Mutex<Option<(DockerConfig, Arc<C::Engine>)>>,
     history: Option<Shared>,
-    /// Whether the history follows the engine's events (the events task says).
-    caught_up: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Whether the history follows the engine's events, and since when it does or does not
+    /// (the events task says).
+    caught_up: Option<tokio::sync::watch::Receiver<CatchUp>>,
+}
+
+/// Whether the history follows the engine's events (`caught_up`), since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub caught_up: bool,
+    pub since: tokio::time::Instant,
 }
 
 impl<C: Connector> EngineBackend<C> {
@@ -74,29 +82,35 @@ impl<C: Connector> EngineBackend<C> {
     pub fn with_history(
         mut self,
         history: Option<Shared>,
-        caught_up: Option<tokio::sync::watch::Receiver<bool>>,
+        caught_up: Option<tokio::sync::watch::Receiver<CatchUp>>,
     ) -> Self {
         self.history = history;
         self.caught_up = caught_up;
         self
     }
 
-    /// Wait until the history follows the engine's events, at most `limit`. When it does
-    /// not by then (the events task cannot connect, or keeps failing), a gap is counted up
-    /// to this pass's reconcile, so `gap_policy` applies before any `unused_for` or LRU
-    /// decision is made on records that may have missed uses.
+    /// Wait until the history follows the engine's events, at most until `limit` after it
+    /// stopped following them (so only the first passes of an outage wait). When it does not
+    /// by then (the events task cannot connect, or keeps failing), a gap is counted up to
+    /// this pass's reconcile, so `gap_policy` applies before any `unused_for` or LRU decision
+    /// is made on records that may have missed uses.
     async fn history_caught_up(&self, limit: Duration) {
         let (Some(history), Some(caught_up)) = (&self.history, &self.caught_up) else {
             return;
         };
         let mut caught_up = caught_up.clone();
-        let waited = tokio::time::timeout(limit, caught_up.wait_for(|c| *c)).await;
+        let state = *caught_up.borrow();
+        if state.caught_up {
+            return;
+        }
+        let waited =
+            tokio::time::timeout_at(state.since + limit, caught_up.wait_for(|s| s.caught_up)).await;
         if waited.is_ok_and(|r| r.is_ok()) {
             return;
         }
         tracing::warn!(
-            waited_secs = limit.as_secs(),
-            "the history has not caught up with the engine's events: counted as a gap (history.gap_policy applies)"
+            behind_secs = state.since.elapsed().as_secs(),
+            "the history does not follow the engine's events: counted as a gap (history.gap_policy applies)"
         );
         crate::history::worker::lock(history).pending_gap = Some(DateTime::<Utc>::MAX_UTC);
     }

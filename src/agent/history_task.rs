@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::Connector;
+use super::backend::{CatchUp, Connector};
 use super::clock::Backoff;
 use super::telemetry::Telemetry;
 use crate::config::{Config, HistoryConfig};
@@ -27,7 +27,7 @@ pub(super) async fn follow_events<C: Connector>(
     connector: C,
     config: watch::Receiver<Arc<Config>>,
     history: Shared,
-    caught_up: watch::Sender<bool>,
+    caught_up: watch::Sender<CatchUp>,
     telemetry: Arc<Telemetry>,
     stop: CancellationToken,
 ) {
@@ -47,11 +47,10 @@ pub(super) async fn follow_events<C: Connector>(
                         gap_used = r.gap_used,
                         "following docker events"
                     );
-                    caught_up.send_replace(true);
+                    set(&caught_up, true);
                     telemetry.history_caught_up(true, Utc::now());
                 };
                 let result = session(&engine, &history, gap_policy, Utc::now, &stop, started).await;
-                caught_up.send_replace(false);
                 if result.is_ok() {
                     backoff.reset();
                 }
@@ -60,7 +59,7 @@ pub(super) async fn follow_events<C: Connector>(
             Err(e) => Err(e),
         };
         if !matches!(ended, Ok(Ended::Stopped)) {
-            caught_up.send_replace(false);
+            set(&caught_up, false);
             telemetry.history_caught_up(false, Utc::now());
         }
         match ended {
@@ -76,6 +75,20 @@ pub(super) async fn follow_events<C: Connector>(
             () = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
+}
+
+/// Say whether the history follows the events; `since` moves only when that changes.
+fn set(caught_up: &watch::Sender<CatchUp>, now_following: bool) {
+    caught_up.send_if_modified(|s| {
+        let changed = s.caught_up != now_following;
+        if changed {
+            *s = CatchUp {
+                caught_up: now_following,
+                since: tokio::time::Instant::now(),
+            };
+        }
+        changed
+    });
 }
 
 pub(super) async fn write_history(history: Shared, config: HistoryConfig, stop: CancellationToken) {

@@ -31,7 +31,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::pass::PassError;
-pub use backend::{Backend, Connector, EngineBackend};
+pub use backend::{Backend, CatchUp, Connector, EngineBackend};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use history_task::WRITE_EVERY;
 pub use metric_labels::{PassResult, SkipReason};

@@ -8,7 +8,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::Connector;
+use super::backend::{CatchUp, Connector};
 use super::telemetry::Telemetry;
 use super::{disk_check, history_task};
 use crate::config::{Config, HistoryConfig};
@@ -20,7 +20,7 @@ pub struct Observers {
     history: Option<(Shared, HistoryConfig)>,
     /// True while the events worker follows the engine (replayed and reconciled since its
     /// last connection).
-    caught_up: watch::Receiver<bool>,
+    caught_up: watch::Receiver<CatchUp>,
     tasks: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     stop: CancellationToken,
@@ -38,7 +38,11 @@ pub fn start<C: Connector + Clone + 'static>(
     let current = Arc::clone(&config.borrow());
     let mut tasks = Vec::new();
     let mut writer = None;
-    let (caught_up_tx, caught_up) = watch::channel(false);
+    // Not following yet: the first passes wait for the first session, up to catch_up.
+    let (caught_up_tx, caught_up) = watch::channel(CatchUp {
+        caught_up: false,
+        since: tokio::time::Instant::now(),
+    });
     let history = store::open(&current.history, Opener::Agent)?.map(|h| {
         let shared: Shared = Arc::new(Mutex::new(h));
         tasks.push(tokio::spawn(history_task::follow_events(
@@ -82,7 +86,7 @@ impl Observers {
     /// Whether the history follows the engine's events now, for passes to wait on; `None`
     /// without a history.
     #[must_use]
-    pub fn caught_up(&self) -> Option<watch::Receiver<bool>> {
+    pub fn caught_up(&self) -> Option<watch::Receiver<CatchUp>> {
         self.history.as_ref().map(|_| self.caught_up.clone())
     }
 

@@ -400,7 +400,10 @@ async fn a_pass_waits_for_the_history_to_catch_up_then_counts_a_gap_before_unuse
         };
         history.images.extend([stale(&image, 3)]);
         let history = Arc::new(Mutex::new(history));
-        let (tx, rx) = tokio::sync::watch::channel(caught_up);
+        let (tx, rx) = tokio::sync::watch::channel(stagesweep::agent::CatchUp {
+            caught_up,
+            since: tokio::time::Instant::now(),
+        });
         let backend = EngineBackend::new(TinyConnector(Arc::clone(&daemon)))
             .with_history(Some(Arc::clone(&history)), Some(rx));
         let clock = TokioClock::starting_at(t(T0));
