@@ -44,6 +44,7 @@ pub struct Metrics {
     images_skipped: Counter,
     images_untagged_only: Counter,
     deletions_failed: Counter,
+    unplanned_removals: Counter,
     pass_duration: Histogram,
     last_success: OptionalGauge,
     next_pass: OptionalGauge,
@@ -79,6 +80,7 @@ impl Metrics {
             images_skipped: Counter::default(),
             images_untagged_only: Counter::default(),
             deletions_failed: Counter::default(),
+            unplanned_removals: Counter::default(),
             pass_duration: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             last_success: OptionalGauge::default(),
             next_pass: OptionalGauge::default(),
@@ -168,6 +170,11 @@ impl Metrics {
             "deletions_failed",
             "Deletions that failed with an error",
             self.deletions_failed.clone(),
+        );
+        r.register(
+            "unplanned_removals",
+            "References and images the engine removed, by its own answers, that no plan asked for (another actor changed a tag between the re-check and the delete)",
+            self.unplanned_removals.clone(),
         );
         r.register_with_unit(
             "pass_duration",
@@ -311,6 +318,8 @@ impl Metrics {
         self.images_untagged_only
             .inc_by(to_u64(summary.untagged_only));
         self.deletions_failed.inc_by(to_u64(summary.failed));
+        self.unplanned_removals
+            .inc_by(to_u64(summary.unplanned_removals));
     }
 
     fn record_build_wait(&self, summary: &Summary) {

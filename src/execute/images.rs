@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::identity::InUse;
-use super::outcome::{DeletionResult, Outcome};
+use super::outcome::{DeletionResult, Outcome, UnplannedRemoval};
 use super::parents::{Chains, Children};
 use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
@@ -165,6 +165,7 @@ impl<E: Engine> Ctx<'_, E> {
         let d: &Deletion = &self.plan.deletions[k];
         let decision = &self.plan.decisions[d.decision];
         let image = &self.images[decision.image];
+        let mut unplanned = Vec::new();
         let (outcome, notes) = if let Some(child) = self.went_along(image.id) {
             let note = format!(
                 "deleted by the engine along with its child {}",
@@ -180,9 +181,19 @@ impl<E: Engine> Ctx<'_, E> {
             (blocked, Vec::new())
         } else {
             let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
-            self.note_alongside(image.id, &a.also_deleted);
+            unplanned = a.unplanned;
+            self.note_alongside(image.id, &a.also_deleted, &mut unplanned);
             (a.outcome, a.notes)
         };
+        for u in &unplanned {
+            tracing::error!(
+                reference = u.reference.as_deref().unwrap_or("-"),
+                deleted = %u.deleted.join(", "),
+                while_deleting = %image.id.short(),
+                call = %u.call,
+                "the engine removed what the plan did not ask for (another actor changed a tag between the re-check and the delete)"
+            );
+        }
         let bytes = if outcome == Outcome::Deleted {
             d.reclaim_bytes
         } else {
@@ -194,6 +205,7 @@ impl<E: Engine> Ctx<'_, E> {
             decision: d.decision,
             outcome,
             bytes,
+            unplanned,
         };
         (k, result)
     }
@@ -203,15 +215,27 @@ impl<E: Engine> Ctx<'_, E> {
         map.get(&id).copied()
     }
 
-    /// Images the engine deleted besides the one asked for (`Deleted` records that are not
-    /// layers): planned ones are recorded; anything else is said loudly.
-    fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
+    /// Images the engine deleted besides the one asked for (`Deleted` records of images the
+    /// inventory knows; the others are layers, or images made after the listing, which the
+    /// answer does not tell apart): planned ones are recorded, the others are unplanned
+    /// removals.
+    fn note_alongside(
+        &self,
+        child: ImageId,
+        deleted: &[ImageId],
+        unplanned: &mut Vec<UnplannedRemoval>,
+    ) {
         let mut map = self.alongside.lock().expect("never held across a panic");
         for id in deleted.iter().filter(|id| self.chains.knows(**id)) {
             if self.chains.is_planned(*id) {
                 map.insert(*id, child);
-            } else {
-                tracing::error!(image = %id.short(), child = %child.short(), "the engine deleted an image the plan keeps along with a planned one");
+            } else if !(unplanned.iter()).any(|u| u.deleted.contains(&id.to_string())) {
+                unplanned.push(UnplannedRemoval {
+                    reference: None,
+                    deleted: vec![id.to_string()],
+                    while_deleting: child.to_string(),
+                    call: format!("DELETE /images/{child}"),
+                });
             }
         }
     }

@@ -14,5 +14,5 @@ mod summary;
 pub use build_cache::{CacheExecution, CacheOutcome, CacheResult, NO_PRUNE_API, request};
 pub use build_cache_summary::{CacheSummary, summarize as summarize_build_cache};
 pub use images::execute;
-pub use outcome::{DeletionResult, Outcome};
+pub use outcome::{DeletionResult, Outcome, UnplannedRemoval};
 pub use summary::{Summary, count_build_wait, summarize};
