@@ -28,6 +28,7 @@ fn exposition() -> String {
         deleted: 2,
         skipped: 1,
         failed: 1,
+        unplanned_removals: 1,
         duration_secs: 0.3,
         ..Summary::default()
     };
@@ -44,6 +45,7 @@ fn exposition() -> String {
     m.set_next_pass(Some(chrono::Utc::now()));
     m.set_docker_up(true);
     m.config_reload(true);
+    m.set_history(false, Some(chrono::Utc::now()));
     m.encode_as(Format::Text)
 }
 
