@@ -20,3 +20,4 @@ mod pass_builds;
 mod pass_fake;
 mod pass_identity;
 mod plan_file;
+mod unplanned;
