@@ -520,6 +520,9 @@ enum Change {
     AddContainer { on: usize },
     /// Someone else deletes image n.
     Drop { n: usize },
+    /// Armed: right before our next `DELETE`, in the window no engine closes, the name it
+    /// deletes changes. A reference moves to image n (or to a fresh one); an ID gains a tag.
+    RaceAtDelete { to: usize, fresh: bool },
 }
 
 fn arb_change() -> impl Strategy<Value = Change> {
@@ -533,18 +536,62 @@ fn arb_change() -> impl Strategy<Value = Change> {
         (0usize..10).prop_map(|of| Change::AddChild { of }),
         (0usize..10).prop_map(|on| Change::AddContainer { on }),
         (0usize..10).prop_map(|n| Change::Drop { n }),
+        (0usize..10, any::<bool>()).prop_map(|(to, fresh)| Change::RaceAtDelete { to, fresh }),
     ]
 }
 
 /// What the world saw besides our own deletions: images that appeared, IDs dropped by
-/// others (gone, but not by us), images that gained a container, and for each image
-/// re-checked (inspected by ID) whether it then had a reference the inventory did not list.
+/// others (gone, but not by us), images that gained a container, for each image re-checked
+/// (inspected by ID) whether it then had a reference the inventory did not list, the
+/// references others added (by their image), a race armed for the next `DELETE`, and the
+/// references whose untag by our call no answer can tell from our own (see below).
 #[derive(Default)]
 struct Log {
     created: HashSet<ImageId>,
     dropped: HashSet<ImageId>,
     used_since: HashSet<ImageId>,
     new_reference_at_check: std::collections::HashMap<ImageId, bool>,
+    added: std::collections::HashMap<String, ImageId>,
+    armed: Option<(usize, bool)>,
+    indistinguishable: HashSet<String>,
+}
+
+/// A fresh `stage=builder` image, old enough to match, made after the inventory.
+fn fresh_image(w: &mut World, step: usize, log: &mut Log) -> ImageId {
+    let im = image(&format!("new{step}"))
+        .label("stage", "builder")
+        .age(now(), hours(9))
+        .build();
+    log.created.insert(im.id);
+    let id = im.id;
+    w.images.push(im);
+    id
+}
+
+/// The armed race, right before the engine answers `DELETE /images/<name>`.
+fn race(name: &str, (to, fresh): (usize, bool), w: &mut World, step: usize, log: &mut Log) {
+    if let Ok(id) = name.parse::<ImageId>() {
+        if w.images.iter().any(|i| i.id == id) {
+            let tag = format!("race:{step}");
+            w.tag(id, &tag);
+            log.added.insert(tag, id);
+        }
+        return;
+    }
+    let target = if fresh || w.images.is_empty() {
+        fresh_image(w, step, log)
+    } else {
+        w.images[to % w.images.len()].id
+    };
+    w.tag(target, name);
+    log.added.insert(name.to_owned(), target);
+    // The engine's answer to untagging a name that now names an image which keeps other
+    // tags is `Untagged: <name>`, word for word the answer to our own untag: only the
+    // engine's `untag` event names the image. Everything else the race does shows.
+    let keeps_others = (w.images.iter()).any(|i| i.id == target && i.references.len() > 1);
+    if keeps_others {
+        log.indistinguishable.insert(name.to_owned());
+    }
 }
 
 fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
@@ -553,24 +600,19 @@ fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
     match *change {
         Change::MoveTag { tag, to, fresh } => {
             let target = if fresh {
-                let im = image(&format!("new{step}"))
-                    .label("stage", "builder")
-                    .age(now(), hours(9))
-                    .build();
-                log.created.insert(im.id);
-                let id = im.id;
-                w.images.push(im);
-                Some(id)
+                Some(fresh_image(w, step, log))
             } else {
                 pick(w, to)
             };
             if let Some(id) = target {
                 w.tag(id, &format!("app:{tag}"));
+                log.added.insert(format!("app:{tag}"), id);
             }
         }
         Change::AddTag { to } => {
             if let Some(id) = pick(w, to) {
                 w.tag(id, &format!("other:{step}"));
+                log.added.insert(format!("other:{step}"), id);
             }
         }
         Change::AddChild { of } => {
@@ -588,6 +630,7 @@ fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
                 log.used_since.insert(id);
             }
         }
+        Change::RaceAtDelete { to, fresh } => log.armed = Some((to, fresh)),
         Change::Drop { n } => {
             if let Some(id) = pick(w, n)
                 && !w.images.iter().any(|i| i.parent_id == Some(id))
@@ -595,6 +638,7 @@ fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
             {
                 w.images.retain(|i| i.id != id);
                 log.dropped.insert(id);
+                log.added.retain(|_, holder| *holder != id);
             }
         }
     }
@@ -650,6 +694,9 @@ proptest! {
             if step > 3 && let Some(Some(change)) = pending.next() {
                 apply_change(&change, w, step, &mut log);
             }
+            if let Call::Remove(name) = call && let Some(armed) = log.armed.take() {
+                race(name, armed, w, step, &mut log);
+            }
             // A change made at this step is seen by this call's answer.
             if let Call::Inspect(name) = call && let Ok(id) = name.parse::<ImageId>() {
                 let known = listed.get(&id).cloned().unwrap_or_default();
@@ -678,6 +725,22 @@ proptest! {
         prop_assert!(silent.is_empty(), "deleted outside the plan, unreported: {:?}", silent);
         let created: Vec<&ImageId> = ours.intersection(&log.created).filter(|id| !reported.contains(id)).collect();
         prop_assert!(created.is_empty(), "deleted an image made after the inventory, unreported: {:?}", created);
+        // A reference another actor added that is gone now (and not with an image others
+        // dropped) was removed by one of our calls: reported, unless it is the one answer
+        // that reads exactly like our own.
+        let reported_refs: HashSet<&str> = (r.results.iter())
+            .flat_map(|res| &res.unplanned)
+            .filter_map(|u| u.reference.as_deref())
+            .flat_map(|refs| refs.split(", "))
+            .collect();
+        let world = engine.images();
+        for reference in log.added.keys() {
+            let held = world.iter().any(|i| i.references.contains(reference));
+            prop_assert!(
+                held || reported_refs.contains(reference.as_str()) || log.indistinguishable.contains(reference),
+                "{reference} was removed by our call, unreported"
+            );
+        }
         prop_assert_eq!(r.summary.unplanned_removals, r.results.iter().map(|res| res.unplanned.len()).sum::<usize>());
         prop_assert!(reported.is_empty() || r.summary.some_failed(), "an unplanned removal must fail the run");
         // An image that had a new tag when last re-checked is never deleted. (A tag that
