@@ -521,7 +521,9 @@ enum Change {
     /// Someone else deletes image n.
     Drop { n: usize },
     /// Armed: right before our next `DELETE`, in the window no engine closes, the name it
-    /// deletes changes. A reference moves to image n (or to a fresh one); an ID gains a tag.
+    /// deletes changes. A reference moves to image n (or to a fresh one); an ID gains a tag
+    /// (when fresh) or its parent loses its tags (an engine that deletes untagged parents
+    /// along then takes it).
     RaceAtDelete { to: usize, fresh: bool },
 }
 
@@ -571,10 +573,20 @@ fn fresh_image(w: &mut World, step: usize, log: &mut Log) -> ImageId {
 /// The armed race, right before the engine answers `DELETE /images/<name>`.
 fn race(name: &str, (to, fresh): (usize, bool), w: &mut World, step: usize, log: &mut Log) {
     if let Ok(id) = name.parse::<ImageId>() {
-        if w.images.iter().any(|i| i.id == id) {
-            let tag = format!("race:{step}");
-            w.tag(id, &tag);
-            log.added.insert(tag, id);
+        let parent = (w.images.iter()).find(|i| i.id == id).map(|i| i.parent_id);
+        match parent {
+            Some(_) if fresh => {
+                let tag = format!("race:{step}");
+                w.tag(id, &tag);
+                log.added.insert(tag, id);
+            }
+            Some(Some(p)) => {
+                for image in w.images.iter_mut().filter(|i| i.id == p) {
+                    log.added.retain(|r, _| !image.references.contains(r));
+                    image.references.clear();
+                }
+            }
+            _ => {}
         }
         return;
     }
