@@ -555,6 +555,7 @@ struct Log {
     new_reference_at_check: std::collections::HashMap<ImageId, bool>,
     added: std::collections::HashMap<String, ImageId>,
     armed: Option<(usize, bool)>,
+    /// Images that lost a tag to someone else (a race cleared it, or it moved away).
     stripped: HashSet<ImageId>,
 }
 
@@ -568,6 +569,16 @@ fn fresh_image(w: &mut World, step: usize, log: &mut Log) -> ImageId {
     let id = im.id;
     w.images.push(im);
     id
+}
+
+/// Another actor tags `target` with `name`, moving it from whichever image held it.
+fn move_tag(w: &mut World, target: ImageId, name: &str, log: &mut Log) {
+    let from = (w.images.iter()).find(|i| i.id != target && i.references.iter().any(|r| r == name));
+    if let Some(from) = from {
+        log.stripped.insert(from.id);
+    }
+    w.tag(target, name);
+    log.added.insert(name.to_owned(), target);
 }
 
 /// The armed race, right before the engine answers `DELETE /images/<name>`.
@@ -596,8 +607,7 @@ fn race(name: &str, (to, fresh): (usize, bool), w: &mut World, step: usize, log:
     } else {
         w.images[to % w.images.len()].id
     };
-    w.tag(target, name);
-    log.added.insert(name.to_owned(), target);
+    move_tag(w, target, name, log);
 }
 
 fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
@@ -611,8 +621,7 @@ fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
                 pick(w, to)
             };
             if let Some(id) = target {
-                w.tag(id, &format!("app:{tag}"));
-                log.added.insert(format!("app:{tag}"), id);
+                move_tag(w, id, &format!("app:{tag}"), log);
             }
         }
         Change::AddTag { to } => {
@@ -734,13 +743,12 @@ proptest! {
         prop_assert!(created.is_empty(), "deleted an image made after the inventory, unreported: {:?}", created);
         // A reference another actor added that is gone now (and not with an image others
         // dropped) was removed by one of our calls: reported, unless its image had it at
-        // inventory time (tagged again: the plan knew it), or it is the one answer that reads
-        // exactly like our own: a name moved to another image while our untag of it was on
-        // its way, and that call left the image in place (it keeps other tags, or has a
-        // child) — the engine answers `Untagged: <name>`, word for word its answer to our own
-        // untag; only its `untag` event names the image. (Had the call deleted the image,
-        // the checks above require it reported.) Everything else a race does shows in the
-        // answers.
+        // inventory time (tagged again: the plan knew it), or we untagged that name: a name
+        // that moved to another image while our untag of it was on its way is answered
+        // `Untagged: <name>`, word for word the answer to our own untag, when the call leaves
+        // that image in place (it keeps other tags, or has a child); only the engine's
+        // `untag` event names the image. When the call deletes the image, the checks above
+        // require it reported. Everything else a race does shows in the answers.
         let untagged_by_name: HashSet<String> = engine.removed_names().into_iter().collect();
         let reported_refs: HashSet<&str> = (r.results.iter())
             .flat_map(|res| &res.unplanned)
@@ -752,7 +760,7 @@ proptest! {
             let known = inventory.get(holder).is_some_and(|refs| refs.contains(reference));
             let held = known || world.iter().any(|i| i.references.contains(reference));
             prop_assert!(
-                held || reported_refs.contains(reference.as_str()) || (untagged_by_name.contains(reference) && !reported.contains(holder)),
+                held || reported_refs.contains(reference.as_str()) || untagged_by_name.contains(reference),
                 "{reference} was removed by our call, unreported"
             );
         }
