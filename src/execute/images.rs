@@ -227,9 +227,15 @@ impl<E: Engine> Ctx<'_, E> {
     ) {
         let mut map = self.alongside.lock().expect("never held across a panic");
         for id in deleted.iter().filter(|id| self.chains.knows(**id)) {
+            let reported = (unplanned.iter()).any(|u| u.deleted.contains(&id.to_string()));
+            if reported {
+                // Taken by an untag whose name had moved onto it: reported as unplanned;
+                // its own turn finds it gone.
+                continue;
+            }
             if self.chains.is_planned(*id) {
                 map.insert(*id, child);
-            } else if !(unplanned.iter()).any(|u| u.deleted.contains(&id.to_string())) {
+            } else {
                 unplanned.push(UnplannedRemoval {
                     reference: None,
                     deleted: vec![id.to_string()],
