@@ -165,20 +165,29 @@ impl<E: Engine> Calls<'_, E> {
         None
     }
 
-    /// The answer to untagging one extra `reference` of the planned image (which keeps its
-    /// other references, so this call deletes no image): an untag of anything else, or any
-    /// image it deleted, is an unplanned removal — the reference moved to another image
-    /// after the re-check, and the engine untagged (and, when it was that image's last
-    /// reference, deleted) it.
+    /// The answer to untagging one extra `reference` of the planned image: an untag of
+    /// anything the plan did not know the image by, or an image deleted other than the
+    /// planned one, is an unplanned removal — the reference moved to another image after the
+    /// re-check, and the engine untagged (and, when it was that image's last reference,
+    /// deleted) it.
     fn check_untag_answer(&mut self, reference: &str, report: &RemoveReport) {
         let planned = self.planned.id.to_string();
-        let deleted: Vec<String> = (report.deleted.iter())
-            .filter(|d| **d != planned)
-            .cloned()
-            .collect();
-        let others: Vec<&String> = (report.untagged.iter())
-            .filter(|u| u.as_str() != reference)
-            .collect();
+        // When the call deleted the planned image (the name was its last tag), the other
+        // `Deleted` entries are its layers (and, on an engine that ignores `noprune`, its
+        // parents, which the executor checks as `also_deleted`): the name named it.
+        // Otherwise every `Deleted` entry is another image and its layers; the answer does
+        // not tell them apart, so all are reported.
+        let deleted: Vec<String> = if report.deleted.contains(&planned) {
+            Vec::new()
+        } else {
+            report.deleted.clone()
+        };
+        let known = |u: &String| {
+            u == reference
+                || self.planned.references.contains(u)
+                || self.planned.digests.contains(u)
+        };
+        let others: Vec<&String> = report.untagged.iter().filter(|u| !known(u)).collect();
         if deleted.is_empty() && others.is_empty() {
             return;
         }

@@ -56,11 +56,12 @@ async fn finish(
     (doc, stderr)
 }
 
+/// The report's `unplanned_removals` (absent when there were none).
 fn unplanned(doc: &Value) -> Vec<Value> {
-    doc["unplanned_removals"]
-        .as_array()
-        .expect("unplanned_removals[]")
-        .clone()
+    match &doc["unplanned_removals"] {
+        Value::Null => Vec::new(),
+        list => list.as_array().expect("unplanned_removals[]").clone(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,4 +147,76 @@ async fn a_tag_added_during_a_delete_by_id_is_reported() {
         "the tag added in the window, which the daemon removed, is reported: {removals:?}"
     );
     scope.cleanup().await;
+}
+
+/// The window narrowed: a name moved away before its re-check is not untagged, and nothing
+/// is reported. With `tags` names the planned image keeps the smallest for its delete by ID
+/// and untags the others by name; the test holds the first untag and moves another name.
+/// With two names the held untag is then of the image's last tag and deletes it, its layers
+/// listed in the answer: still nothing unplanned.
+async fn moved_before_its_re_check(test: &str, tags: &[&str]) {
+    let scope = Scope::new(test).await;
+    let names: Vec<String> = tags.iter().map(|t| scope.tag(t)).collect();
+    let mut fixture = FixtureImage::new(&scope.label(), days_ago(2)).label("stage", "builder");
+    for name in &names {
+        fixture = fixture.tag(name);
+    }
+    let planned = load(&scope.docker, &[fixture]).await;
+    let other = load(
+        &scope.docker,
+        &[FixtureImage::new(&scope.label(), days_ago(2)).label("stage", "runtime")],
+    )
+    .await;
+    let proxy = GateProxy::start(&docker_host());
+    let prune = proxy.prune(&scope.selector(), "1h");
+    proxy.wait_for_delete().await;
+    let held = proxy.held_name().expect("the held DELETE names something");
+    let kept = names.iter().min().expect("names");
+    assert!(
+        names.contains(&held) && held != *kept,
+        "an extra name is untagged first, not {held}"
+    );
+    // While that untag is held, another name moves; its re-check (if any) comes after.
+    let later = (names.iter())
+        .find(|n| **n != held && (names.len() == 2 || *n != kept))
+        .expect("another name");
+    tag(&scope, &other[0], later).await;
+    proxy.open();
+    let (code, stdout, stderr) = tokio::time::timeout(std::time::Duration::from_secs(300), prune)
+        .await
+        .expect("prune finishes")
+        .expect("prune task");
+    assert!(!stderr.contains(LOG_LINE), "nothing unplanned:\n{stderr}");
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("json report");
+    let acc = accounting::check(&doc);
+    assert_eq!(unplanned(&doc), Vec::<Value>::new());
+    assert_eq!(
+        acc.count("deleted"),
+        1,
+        "the planned image is deleted: {:?}",
+        acc.by_kind
+    );
+    let left: Vec<String> = scope.images().await.into_iter().map(|i| i.id).collect();
+    assert!(!left.contains(&planned[0]));
+    let inspect = scope
+        .docker
+        .inspect_image(&other[0])
+        .await
+        .expect("the other image stays");
+    assert!(
+        inspect.repo_tags.unwrap_or_default().contains(later),
+        "and keeps the name it was given"
+    );
+    scope.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_moved_before_its_re_check_is_left_alone() {
+    moved_before_its_re_check("unplanned-recheck", &["one", "two", "three"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untag_that_deletes_the_planned_image_with_its_layers_is_no_unplanned_removal() {
+    moved_before_its_re_check("unplanned-last", &["one", "two"]).await;
 }
