@@ -108,6 +108,7 @@ impl Metrics {
         registry.register_collector(Box::new(ProcessCollector));
         let r = registry.sub_registry_with_prefix("stagesweep");
         self.register_passes(r);
+        self.register_history(r);
         self.register_waits_and_disk(r);
         self.registry = registry;
     }
@@ -123,17 +124,6 @@ impl Metrics {
             "docker_up",
             "1 when docker answered the last probe or pass, 0 when it did not (or not yet)",
             self.docker_up.clone(),
-        );
-        r.register(
-            "history_caught_up",
-            "1 while the history follows the engine's events (replayed and reconciled since the last connection), 0 while it does not (or not yet)",
-            self.history_caught_up.clone(),
-        );
-        r.register_with_unit(
-            "history_behind_since_timestamp",
-            "Unix time since which the history has not followed the engine's events; absent while it does",
-            Unit::Seconds,
-            self.history_behind_since.clone(),
         );
         r.register(
             "passes",
@@ -220,6 +210,21 @@ impl Metrics {
             "Build cache freed, as the engine reports it, by rule",
             Unit::Bytes,
             self.build_cache_reclaimed.clone(),
+        );
+    }
+
+    /// Whether the history follows the engine's events.
+    fn register_history(&self, r: &mut Registry) {
+        r.register(
+            "history_caught_up",
+            "1 while the history follows the engine's events (replayed and reconciled since the last connection), 0 while it does not (or not yet)",
+            self.history_caught_up.clone(),
+        );
+        r.register_with_unit(
+            "history_behind_since_timestamp",
+            "Unix time since which the history has not followed the engine's events; absent while it does",
+            Unit::Seconds,
+            self.history_behind_since.clone(),
         );
     }
 
