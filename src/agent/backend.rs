@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
@@ -53,6 +54,16 @@ pub struct EngineBackend<C: Connector> {
     connector: C,
     engine: tokio::sync::Mutex<Option<(DockerConfig, Arc<C::Engine>)>>,
     history: Option<Shared>,
+    /// Whether the history follows the engine's events, and since when it does or does not
+    /// (the events task says).
+    caught_up: Option<tokio::sync::watch::Receiver<CatchUp>>,
+}
+
+/// Whether the history follows the engine's events (`caught_up`), since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub caught_up: bool,
+    pub since: tokio::time::Instant,
 }
 
 impl<C: Connector> EngineBackend<C> {
@@ -61,14 +72,47 @@ impl<C: Connector> EngineBackend<C> {
             connector,
             engine: tokio::sync::Mutex::new(None),
             history: None,
+            caught_up: None,
         }
     }
 
-    /// Passes read and update this history.
+    /// Passes read and update this history, once it follows the engine's events
+    /// (`caught_up`; each pass waits for it up to `history.catch_up`, then counts a gap).
     #[must_use]
-    pub fn with_history(mut self, history: Option<Shared>) -> Self {
+    pub fn with_history(
+        mut self,
+        history: Option<Shared>,
+        caught_up: Option<tokio::sync::watch::Receiver<CatchUp>>,
+    ) -> Self {
         self.history = history;
+        self.caught_up = caught_up;
         self
+    }
+
+    /// Wait until the history follows the engine's events, at most until `limit` after it
+    /// stopped following them (so only the first passes of an outage wait). When it does not
+    /// by then (the events task cannot connect, or keeps failing), a gap is counted up to
+    /// this pass's reconcile, so `gap_policy` applies before any `unused_for` or LRU decision
+    /// is made on records that may have missed uses.
+    async fn history_caught_up(&self, limit: Duration) {
+        let (Some(history), Some(caught_up)) = (&self.history, &self.caught_up) else {
+            return;
+        };
+        let mut caught_up = caught_up.clone();
+        let state = *caught_up.borrow();
+        if state.caught_up {
+            return;
+        }
+        let waited =
+            tokio::time::timeout_at(state.since + limit, caught_up.wait_for(|s| s.caught_up)).await;
+        if waited.is_ok_and(|r| r.is_ok()) {
+            return;
+        }
+        tracing::warn!(
+            behind_secs = state.since.elapsed().as_secs(),
+            "the history does not follow the engine's events: counted as a gap (history.gap_policy applies)"
+        );
+        crate::history::worker::lock(history).pending_gap = Some(DateTime::<Utc>::MAX_UTC);
     }
 
     async fn engine(&self, docker: &DockerConfig) -> Result<Arc<C::Engine>, EngineError> {
@@ -109,6 +153,7 @@ impl<C: Connector> Backend for EngineBackend<C> {
         stop: &CancellationToken,
     ) -> Result<Summary, PassError> {
         let engine = self.engine(&config.docker).await?;
+        self.history_caught_up(config.history.catch_up).await;
         let lock_file = &config.agent.lock_file;
         let _lock = HostLock::acquire_polling(lock_file, LOCK_POLL, stop, |busy| {
             tracing::info!(%busy, "waiting for the host lock");

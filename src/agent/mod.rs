@@ -32,7 +32,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::pass::PassError;
-pub use backend::{Backend, Connector, EngineBackend};
+pub use backend::{Backend, CatchUp, Connector, EngineBackend};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use history_task::WRITE_EVERY;
 pub use metric_labels::{PassResult, SkipReason};
@@ -43,9 +43,6 @@ pub use ticks::{Ticker, TickerFactory};
 pub use wiring::{DockerConnector, schedule_tickers};
 
 use crate::config::Config;
-
-/// How long the first pass waits for the events worker's first replay and reconcile.
-const SYNC_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Run the agent with the Docker engine and the configured schedule until SIGTERM/SIGINT.
 /// `config_path` is re-read on SIGHUP.
@@ -111,9 +108,9 @@ pub async fn run_with<C: Connector + Clone + 'static>(
         notify::stopping();
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake);
-    observers.wait_synced(SYNC_LIMIT).await;
-    let backend = EngineBackend::new(connector).with_history(observers.history());
+    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake)?;
+    let backend =
+        EngineBackend::new(connector).with_history(observers.history(), observers.caught_up());
     let agent = Agent::new(
         backend,
         SystemClock,

@@ -3,13 +3,12 @@
 //! opened here, for the agent's whole life (in memory when its file cannot be written).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::Connector;
+use super::backend::{CatchUp, Connector};
 use super::telemetry::Telemetry;
 use super::{disk_check, history_task};
 use crate::config::{Config, HistoryConfig};
@@ -19,33 +18,39 @@ use crate::history::worker::Shared;
 /// The running tasks.
 pub struct Observers {
     history: Option<(Shared, HistoryConfig)>,
-    /// True once the events worker replayed and reconciled for the first time.
-    synced: watch::Receiver<bool>,
+    /// True while the events worker follows the engine (replayed and reconciled since its
+    /// last connection).
+    caught_up: watch::Receiver<CatchUp>,
     tasks: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     stop: CancellationToken,
 }
 
 /// Start the tasks the configuration asks for. `wake` is notified when the disk needs an
-/// early pass.
+/// early pass. A history file that cannot be read stops the agent before anything runs.
 pub fn start<C: Connector + Clone + 'static>(
     config: &watch::Receiver<Arc<Config>>,
     connector: &C,
     telemetry: &Arc<Telemetry>,
     wake: &Arc<Notify>,
-) -> Observers {
+) -> Result<Observers, store::Unreadable> {
     let stop = CancellationToken::new();
     let current = Arc::clone(&config.borrow());
     let mut tasks = Vec::new();
     let mut writer = None;
-    let (synced_tx, synced) = watch::channel(false);
-    let history = store::open(&current.history, Opener::Agent).map(|h| {
+    // Not following yet: the first passes wait for the first session, up to catch_up.
+    let (caught_up_tx, caught_up) = watch::channel(CatchUp {
+        caught_up: false,
+        since: tokio::time::Instant::now(),
+    });
+    let history = store::open(&current.history, Opener::Agent)?.map(|h| {
         let shared: Shared = Arc::new(Mutex::new(h));
         tasks.push(tokio::spawn(history_task::follow_events(
             connector.clone(),
             config.clone(),
             Arc::clone(&shared),
-            synced_tx,
+            caught_up_tx,
+            Arc::clone(telemetry),
             stop.clone(),
         )));
         writer = Some(tokio::spawn(history_task::write_history(
@@ -62,13 +67,13 @@ pub fn start<C: Connector + Clone + 'static>(
         Arc::clone(wake),
         stop.clone(),
     )));
-    Observers {
+    Ok(Observers {
         history,
-        synced,
+        caught_up,
         tasks,
         writer,
         stop,
-    }
+    })
 }
 
 impl Observers {
@@ -78,14 +83,11 @@ impl Observers {
         self.history.as_ref().map(|(h, _)| Arc::clone(h))
     }
 
-    /// Wait (at most `limit`) until the events worker has replayed what it missed and
-    /// reconciled, so that the first pass sees what the events say (not only the listing).
-    pub async fn wait_synced(&self, limit: Duration) {
-        if self.history.is_none() {
-            return;
-        }
-        let mut synced = self.synced.clone();
-        let _ = tokio::time::timeout(limit, synced.wait_for(|s| *s)).await;
+    /// Whether the history follows the engine's events now, for passes to wait on; `None`
+    /// without a history.
+    #[must_use]
+    pub fn caught_up(&self) -> Option<watch::Receiver<CatchUp>> {
+        self.history.as_ref().map(|_| self.caught_up.clone())
     }
 
     /// Stop the tasks and write the history one last time.

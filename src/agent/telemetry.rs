@@ -30,6 +30,8 @@ struct State {
     /// The last pass: its finish time and summary line, or the error that failed it whole.
     last_pass: Option<(DateTime<Utc>, Result<String, String>)>,
     next_pass: Option<DateTime<Utc>>,
+    /// Whether the history follows the engine's events, since when; `None` without one.
+    history: Option<(bool, DateTime<Utc>)>,
 }
 
 /// `/livez` fails when the loop has not beaten its heartbeat for this long: three times the
@@ -59,6 +61,7 @@ impl Telemetry {
                 engine: EngineState::Connecting,
                 last_pass: None,
                 next_pass: None,
+                history: None,
             }),
             heartbeat: Mutex::new(tokio::time::Instant::now()),
         }
@@ -127,6 +130,45 @@ impl Telemetry {
     pub fn pass_failed(&self, error: &str, duration_secs: f64, finished: DateTime<Utc>) {
         self.metrics.record_failure(duration_secs);
         self.update(|s| s.last_pass = Some((finished, Err(error.to_owned()))));
+    }
+
+    /// The history started (`true`) or stopped (`false`) following the engine's events at
+    /// `at`. Logs only when this changes.
+    pub fn history_caught_up(&self, caught_up: bool, at: DateTime<Utc>) {
+        let previous = self.update(|s| {
+            let previous = s.history;
+            if previous.is_none_or(|(was, _)| was != caught_up) {
+                s.history = Some((caught_up, at));
+            }
+            previous
+        });
+        let since = self.update(|s| s.history.map(|(_, since)| since));
+        self.metrics
+            .set_history(caught_up, since.filter(|_| !caught_up));
+        if previous.is_some_and(|(was, _)| was == caught_up) {
+            return;
+        }
+        if caught_up {
+            tracing::info!("the history follows the engine's events");
+        } else if previous.is_some() {
+            tracing::warn!(
+                "the history no longer follows the engine's events; passes wait for it (history.catch_up), then count a gap"
+            );
+        }
+    }
+
+    /// `/healthz`'s detail besides `ok`: whether the history follows the engine's events,
+    /// and since when.
+    #[must_use]
+    pub fn health_detail(&self) -> Option<String> {
+        let s = self.state.lock().expect("telemetry lock is never poisoned");
+        let (caught_up, since) = s.history?;
+        let since = stamp(since);
+        Some(if caught_up {
+            format!("history: follows the engine's events since {since}")
+        } else {
+            format!("history: behind the engine's events since {since}")
+        })
     }
 
     /// The next scheduled pass (after jitter), if any.

@@ -97,20 +97,21 @@ impl Gate {
     ) -> Result<Check, BuildLockError> {
         self.deletions = deletions;
         let config = &self.coordination.config;
-        let lock = match BuildLock::try_exclusive(&config.lock_file) {
-            Ok(Probe::Free(lock)) => Some(lock),
-            Ok(Probe::Held) => {
-                let held = Build::LockHeld {
-                    path: config.lock_file.clone(),
-                };
-                return Ok(self.defer(vec![held]));
+        // A lock that cannot be used stops the pass (fail closed): a lock directory nobody
+        // can create here may still be where the builds of this host look (a sidecar's
+        // private /run/stagesweep). Only `builds.lock: false` goes without one.
+        let lock = if config.lock {
+            match BuildLock::try_exclusive(&config.lock_file)? {
+                Probe::Free(lock) => Some(lock),
+                Probe::Held => {
+                    let held = Build::LockHeld {
+                        path: config.lock_file.clone(),
+                    };
+                    return Ok(self.defer(vec![held]));
+                }
             }
-            Err(BuildLockError::CreateDir { dir, source }) => {
-                // No lock directory, and none can be made: no build can hold a lock there.
-                warn!(dir = %dir.display(), error = %source, "no build lock directory and cannot create it; no build can hold the lock, going on without it");
-                None
-            }
-            Err(e) => return Err(e),
+        } else {
+            None
         };
         if config.detect {
             let steps = detect::classic_steps(containers);
@@ -165,7 +166,7 @@ impl Gate {
         let config = &self.coordination.config;
         let first = *self.first_deferral.get_or_insert_with(Instant::now);
         let deadline = first + config.max_defer;
-        let lock_held = matches!(self.last.first(), Some(Build::LockHeld { .. }));
+        let lock_held = config.lock && matches!(self.last.first(), Some(Build::LockHeld { .. }));
         loop {
             let now = Instant::now();
             if now >= deadline {

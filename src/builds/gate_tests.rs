@@ -26,6 +26,7 @@ fn coordination(w: &World, max_defer: Duration, wait: bool, detect: bool) -> Coo
     Coordination {
         config: BuildsConfig {
             lock_file: w.lock.clone(),
+            lock: true,
             detect,
             retry: RETRY,
             max_defer,
@@ -186,14 +187,31 @@ async fn detection_off_ignores_build_steps() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_a_lock_directory_deletions_go_on_unlocked() {
+async fn without_a_lock_directory_the_gate_fails_closed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").expect("write");
+    let config = BuildsConfig {
+        lock_file: blocker.join("run/builds.lock"),
+        ..BuildsConfig::default()
+    };
+    let coordination = Coordination {
+        config: config.clone(),
+        wait: true,
+    };
+    let mut gate = Gate::new(&coordination);
+    let err = gate.check(&[], 1).expect_err("no lock, no deletions");
+    assert!(matches!(err, BuildLockError::CreateDir { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("nothing was deleted") && text.contains("builds.lock: false"),
+        "{text}"
+    );
+    // The explicit opt-out of a host where nothing builds: no lock, detection still on.
     let coordination = Coordination {
         config: BuildsConfig {
-            lock_file: blocker.join("run/builds.lock"),
-            ..BuildsConfig::default()
+            lock: false,
+            ..config
         },
         wait: true,
     };

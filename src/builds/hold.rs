@@ -1,7 +1,10 @@
 //! `stagesweep hold -- CMD`: run a build while holding the build lock **shared**.
 //!
-//! The lock is taken before CMD starts and released once CMD has exited, or by the kernel
-//! when this process dies, so it never goes stale. CMD inherits stdin, stdout and stderr.
+//! The lock is taken before CMD starts and CMD inherits it (its descriptor is not closed on
+//! exec, as with flock(1)): it lives until both this process and CMD (and whatever CMD left
+//! running with the descriptor) have ended, so a `hold` killed with SIGKILL does not release
+//! it while the build goes on, and the kernel drops it when the last holder dies, so it never
+//! goes stale. CMD inherits stdin, stdout and stderr.
 //! SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to CMD, except SIGINT
 //! and SIGQUIT while this process runs in the foreground of a terminal: the terminal sends
 //! those to CMD itself. The exit status is CMD's, or 128 + N when signal N ended it.
@@ -72,7 +75,8 @@ pub async fn hold(
         return Ok(exit::OK);
     };
     let lock = BuildLock::shared(lock_file, timeout, POLL).await?;
-    tracing::debug!(path = %lock.path().display(), "holding the build lock shared");
+    lock.inherit_on_exec().map_err(HoldError::Supervise)?;
+    tracing::debug!(path = %lock.path().display(), "holding the build lock shared (the command inherits it)");
     // Handlers first: a signal that arrives before CMD runs is forwarded once it does.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut listeners = Vec::with_capacity(FORWARDED.len());

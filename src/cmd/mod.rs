@@ -92,6 +92,8 @@ impl From<PassError> for CmdError {
             // report instead (see `prune::exit_code`).
             PassError::EngineLost { error, .. } => CmdError::Engine(error),
             PassError::Lock(e) => CmdError::Other(e.into()),
+            PassError::History(e) => CmdError::Other(e.into()),
+            PassError::PlanFile(e) => CmdError::PlanFile(e),
             PassError::BuildLock(e) => CmdError::Other(e.into()),
         }
     }

@@ -145,8 +145,9 @@ pub(super) fn stop_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<()
     (stop, watcher)
 }
 
-/// Take the host lock. When its directory does not exist and cannot be created, no agent
-/// on this host uses that path, so there is nothing to race with: go on without it.
+/// Take the host lock. A lock that cannot be used (its directory cannot be created, the file
+/// cannot be opened) stops the command with nothing deleted (exit 5): another pass on this
+/// host may use that lock, so going on without it could run two passes at once.
 pub(super) async fn take_lock(
     path: std::path::PathBuf,
     wait: bool,
@@ -159,10 +160,6 @@ pub(super) async fn take_lock(
     }
     match HostLock::acquire(path, wait).await {
         Ok(lock) => Ok(Some(lock)),
-        Err(LockError::CreateDir { dir, source }) => {
-            warn!(dir = %dir.display(), error = %source, "no lock directory and cannot create it; no agent uses it, going on without the host lock");
-            Ok(None)
-        }
         Err(e @ LockError::Busy { .. }) => Err(CmdError::Locked(e.to_string())),
         Err(e) => Err(CmdError::Other(e.into())),
     }

@@ -1,5 +1,6 @@
 //! Validation of the `builds:` section: the build lock file (absolute, and never the pass
-//! lock's file), detection, and the retry interval and longest wait of a deferred pass.
+//! lock's file) and whether it is used, detection, and the retry interval and longest wait of
+//! a deferred pass.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub(super) fn builds(ctx: &mut Ctx, raw: &RawBuilds, agent: &AgentConfig) -> Bui
     if let Some(path) = &raw.lock_file {
         let parsed = ctx.check(path, "builds.lock_file", |t| lock_file(t, agent));
         out.lock_file = parsed.unwrap_or(out.lock_file);
+    }
+    if let Some(lock) = raw.lock {
+        out.lock = lock;
     }
     if let Some(detect) = raw.detect {
         out.detect = detect;

@@ -62,9 +62,13 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
         "metrics: disabled".to_owned()
     });
     let builds = &config.builds;
+    let lock = if builds.lock {
+        format!("lock_file {}", builds.lock_file.display())
+    } else {
+        "no build lock (lock: false: nothing builds on this host)".to_owned()
+    };
     out.push(format!(
-        "builds: lock_file {}, detect {}, retry {}, max_defer {}",
-        builds.lock_file.display(),
+        "builds: {lock}, detect {}, retry {}, max_defer {}",
         builds.detect,
         format_duration(builds.retry),
         format_duration(builds.max_defer)
@@ -146,7 +150,11 @@ fn history(h: &HistoryConfig) -> String {
         GapPolicy::AssumeUsed => "assume_used",
         GapPolicy::Ignore => "ignore",
     };
-    format!("history: {}, gap_policy {gap}", h.path.display())
+    format!(
+        "history: {}, gap_policy {gap}, catch_up {}",
+        h.path.display(),
+        format_duration(h.catch_up)
+    )
 }
 
 fn disk(d: &DiskConfig) -> String {

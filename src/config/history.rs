@@ -2,13 +2,18 @@
 //! Typed values and their validation; knows nothing of the file itself.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::ctx::Ctx;
 use super::raw::RawHistory;
-use super::values::Bad;
+use super::values::{self, Bad};
 
 /// Default `history.path`.
 pub const DEFAULT_HISTORY_PATH: &str = "/var/lib/stagesweep/history.json";
+/// Default `history.catch_up`.
+pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
+/// The longest `history.catch_up`: a pass must not wait longer than this for the events.
+const MAX_CATCH_UP: Duration = Duration::from_secs(600);
 
 /// `history:` section: when each image was first seen and last used, kept in one file that
 /// the agent writes and `prune` reads.
@@ -22,6 +27,10 @@ pub struct HistoryConfig {
     /// What a gap in the events (daemon restart, lost events) means for known images.
     /// Default `assume_used`.
     pub gap_policy: GapPolicy,
+    /// How long an agent's pass waits for its history to catch up with the engine's events
+    /// (replayed and reconciled since the last connection) before it counts a gap and goes
+    /// on. Default 60s, at most 10m.
+    pub catch_up: Duration,
 }
 
 impl Default for HistoryConfig {
@@ -30,6 +39,7 @@ impl Default for HistoryConfig {
             enabled: true,
             path: PathBuf::from(DEFAULT_HISTORY_PATH),
             gap_policy: GapPolicy::AssumeUsed,
+            catch_up: DEFAULT_CATCH_UP,
         }
     }
 }
@@ -56,6 +66,20 @@ pub(super) fn history(ctx: &mut Ctx, raw: &RawHistory) -> HistoryConfig {
         out.gap_policy = ctx
             .check(g, "history.gap_policy", gap_policy)
             .unwrap_or_default();
+    }
+    if let Some(c) = &raw.catch_up {
+        out.catch_up = ctx
+            .check(c, "history.catch_up", |t| {
+                let d = values::duration("catch_up", t)?;
+                if d > MAX_CATCH_UP {
+                    return Err(Bad::new(
+                        format!("catch_up {t:?} is longer than 10m"),
+                        "a pass should not wait longer for the events; after it, a gap is counted (gap_policy)",
+                    ));
+                }
+                Ok(d)
+            })
+            .unwrap_or(out.catch_up);
     }
     out
 }

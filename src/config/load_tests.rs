@@ -149,12 +149,13 @@ timezone: Nowhere
 
 #[test]
 fn builds_section_is_typed() {
-    let text = "builds:\n  lock_file: /srv/locks/builds.lock\n  detect: false\n  retry: 2s\n  max_defer: 0s\n";
+    let text = "builds:\n  lock_file: /srv/locks/builds.lock\n  lock: false\n  detect: false\n  retry: 2s\n  max_defer: 0s\n";
     let config = parse_str(text, "c.yaml").expect("valid");
     assert_eq!(
         config.builds,
         BuildsConfig {
             lock_file: "/srv/locks/builds.lock".into(),
+            lock: false,
             detect: false,
             retry: Duration::from_secs(2),
             max_defer: Duration::ZERO,
@@ -320,7 +321,7 @@ fn embedded_default_is_the_builder_stage_policy() {
             "docker: $DOCKER_HOST or the local socket, timeout 1m, concurrency 4",
             "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
              lock_file /run/stagesweep/stagesweep.lock",
-            "history: /var/lib/stagesweep/history.json, gap_policy assume_used",
+            "history: /var/lib/stagesweep/history.json, gap_policy assume_used, catch_up 1m",
             "metrics: http://127.0.0.1:9477/metrics",
             "builds: lock_file /run/stagesweep/builds.lock, detect true, retry 10s, max_defer 30m",
         ]
@@ -554,7 +555,7 @@ fn defaults_and_every_key() {
     assert_eq!(c.policies[0].when, When::Always);
     let text = format!(
         "{POLICY}    unused_for: 7d\n    order: oldest\n    when: disk_pressure\n\
-         history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n\
+         history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n  catch_up: 2m\n\
          disk:\n  high: \"90%\"\n  low: 70\n  inodes_high: 95\n  inodes_low: \"90 %\"\n  path: /data\n  containerd_root: /srv/containerd\n  check_every: 1m\n"
     );
     let c = parse_str(&text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
@@ -567,7 +568,8 @@ fn defaults_and_every_key() {
         HistoryConfig {
             enabled: false,
             path: "/tmp/h.json".into(),
-            gap_policy: GapPolicy::Ignore
+            gap_policy: GapPolicy::Ignore,
+            catch_up: Duration::from_secs(120),
         }
     );
     assert_eq!(

@@ -104,6 +104,7 @@ pub(super) struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBuilds {
     pub lock_file: Option<S<String>>,
+    pub lock: Option<bool>,
     pub detect: Option<bool>,
     pub retry: Option<S<String>>,
     pub max_defer: Option<S<String>>,
@@ -115,6 +116,7 @@ pub(super) struct RawHistory {
     pub enabled: Option<bool>,
     pub path: Option<S<String>>,
     pub gap_policy: Option<S<String>>,
+    pub catch_up: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

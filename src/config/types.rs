@@ -224,6 +224,10 @@ pub struct BuildsConfig {
     /// it exclusively without waiting. Absolute path, not the pass lock's.
     /// Default `/run/stagesweep/builds.lock`.
     pub lock_file: PathBuf,
+    /// Use the build lock. Default true. `false` only on a host where nothing builds: the
+    /// deletions then never wait for `stagesweep hold` or `flock -s`. With `true`, a lock that
+    /// cannot be used (its directory cannot be created, …) stops the pass (fail closed).
+    pub lock: bool,
     /// Also defer deletions while a classic-builder step runs (a running container created
     /// from a bare image ID). Default true.
     pub detect: bool,
@@ -240,6 +244,7 @@ impl Default for BuildsConfig {
     fn default() -> Self {
         Self {
             lock_file: PathBuf::from(DEFAULT_BUILD_LOCK_FILE),
+            lock: true,
             detect: true,
             retry: Duration::from_secs(10),
             max_defer: Duration::from_secs(30 * 60),

@@ -59,4 +59,10 @@ pub trait Engine: Send + Sync {
 
     /// A human description of where the engine is (for messages).
     fn describe(&self) -> String;
+
+    /// True when the engine is reached over the network (`tcp://`, `https://`): a
+    /// connection can then go half-open and silent without ending.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }

@@ -103,6 +103,10 @@ impl<E: Engine> Engine for Watched<'_, E> {
         self.inner.events(since, until)
     }
 
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

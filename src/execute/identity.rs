@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use super::outcome::Outcome;
+use super::outcome::{Outcome, UnplannedRemoval};
 use super::parents::Chains;
 use crate::engine::{Engine, EngineError, ImageState, RemoveReport};
 use crate::inventory::{Image, ImageId};
@@ -30,13 +30,15 @@ use crate::inventory::{Image, ImageId};
 /// Containers found right before a wave, by the image they use (short container ID).
 pub(super) type InUse = HashMap<ImageId, String>;
 
-/// What deleting one image came to, with notes worth logging (references that moved), and
-/// the `Deleted` records of the engine's answers besides the image itself (its layers, and
-/// any parents an engine removed along with it).
+/// What deleting one image came to, with notes worth logging (references that moved), the
+/// `Deleted` records of the engine's answers besides the image itself (its layers, and any
+/// parents an engine removed along with it), and what the answers removed that the plan did
+/// not ask for.
 pub(super) struct Attempt {
     pub outcome: Outcome,
     pub notes: Vec<String>,
     pub also_deleted: Vec<ImageId>,
+    pub unplanned: Vec<UnplannedRemoval>,
 }
 
 /// Delete `planned` if it is still the image that was planned. `in_use` is the containers'
@@ -54,6 +56,7 @@ pub(super) async fn delete<E: Engine>(
         chains,
         notes: Vec::new(),
         also_deleted: Vec::new(),
+        unplanned: Vec::new(),
     };
     let outcome = match engine.inspect_image(&planned.id.to_string()).await {
         Err(EngineError::NotFound(_)) => Outcome::AlreadyGone,
@@ -66,6 +69,7 @@ pub(super) async fn delete<E: Engine>(
         outcome,
         notes: calls.notes,
         also_deleted: calls.also_deleted,
+        unplanned: calls.unplanned,
     }
 }
 
@@ -76,6 +80,7 @@ struct Calls<'a, E> {
     chains: &'a Chains<'a>,
     notes: Vec<String>,
     also_deleted: Vec<ImageId>,
+    unplanned: Vec<UnplannedRemoval>,
 }
 
 impl<E: Engine> Calls<'_, E> {
@@ -146,18 +151,89 @@ impl<E: Engine> Calls<'_, E> {
                 Err(e) => return Some(refused(&e, &removed)),
             }
             match self.engine.remove_image(reference).await {
-                Ok(report) if self.deleted(&report) => return Some(Outcome::Deleted),
-                Ok(_) | Err(EngineError::NotFound(_)) => removed.push(reference),
+                Ok(report) => {
+                    self.check_untag_answer(reference, &report);
+                    if self.deleted(&report) {
+                        return Some(Outcome::Deleted);
+                    }
+                    removed.push(reference);
+                }
+                Err(EngineError::NotFound(_)) => removed.push(reference),
                 Err(e) => return Some(refused(&e, &removed)),
             }
         }
         None
     }
 
+    /// The answer to untagging one extra `reference` of the planned image: an untag of
+    /// anything the plan did not know the image by, or an image deleted other than the
+    /// planned one, is an unplanned removal — the reference moved to another image after the
+    /// re-check, and the engine untagged (and, when it was that image's last reference,
+    /// deleted) it.
+    fn check_untag_answer(&mut self, reference: &str, report: &RemoveReport) {
+        let planned = self.planned.id.to_string();
+        // When the call deleted the planned image (the name was its last tag), the other
+        // `Deleted` entries are its layers (and, on an engine that ignores `noprune`, its
+        // parents, which the executor checks as `also_deleted`): the name named it.
+        // Otherwise every `Deleted` entry is another image and its layers; the answer does
+        // not tell them apart, so all are reported.
+        let deleted: Vec<String> = if report.deleted.contains(&planned) {
+            Vec::new()
+        } else {
+            report.deleted.clone()
+        };
+        let known = |u: &String| {
+            u == reference
+                || self.planned.references.contains(u)
+                || self.planned.digests.contains(u)
+        };
+        let others: Vec<&String> = report.untagged.iter().filter(|u| !known(u)).collect();
+        if deleted.is_empty() && others.is_empty() {
+            return;
+        }
+        let untagged = if others.is_empty() {
+            Some(reference.to_owned())
+        } else {
+            Some(
+                std::iter::once(reference)
+                    .chain(others.iter().map(|s| s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
+        self.unplanned.push(UnplannedRemoval {
+            reference: untagged,
+            deleted,
+            while_deleting: planned,
+            call: format!("DELETE /images/{reference}"),
+        });
+    }
+
+    /// The answer to deleting the planned image by ID: every reference it untagged must be
+    /// one the plan knew the image by; another one (added after the re-check) was removed
+    /// unplanned. `Deleted` records of known images the plan keeps are reported by the
+    /// executor (`note_alongside`).
+    fn check_by_id_answer(&mut self, report: &RemoveReport) {
+        let planned = self.planned;
+        let known = |r: &String| planned.references.contains(r) || planned.digests.contains(r);
+        for added in report.untagged.iter().filter(|u| !known(u)) {
+            self.unplanned.push(UnplannedRemoval {
+                reference: Some(added.clone()),
+                deleted: Vec::new(),
+                while_deleting: planned.id.to_string(),
+                call: format!("DELETE /images/{}", planned.id),
+            });
+        }
+    }
+
     /// The last call: `DELETE /images/<id>`, and what its answer means.
     async fn by_id(&mut self) -> Outcome {
         let name = self.planned.id.to_string();
-        match self.engine.remove_image(&name).await {
+        let answer = self.engine.remove_image(&name).await;
+        if let Ok(report) = &answer {
+            self.check_by_id_answer(report);
+        }
+        match answer {
             Ok(report) if self.deleted(&report) => Outcome::Deleted,
             Ok(report) if !report.untagged.is_empty() => Outcome::UntaggedOnly {
                 untagged: report.untagged,

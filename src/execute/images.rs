@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::identity::InUse;
-use super::outcome::{DeletionResult, Outcome};
+use super::outcome::{DeletionResult, Outcome, UnplannedRemoval};
 use super::parents::{Chains, Children};
 use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
@@ -40,7 +40,10 @@ impl Settled {
 
 /// Run the plan's deletions: wave by wave (children before parents), at most `concurrency`
 /// calls in flight, stopping before new deletions once `stop` fires. A parent whose planned
-/// child is still there is not attempted. Results come back in plan order.
+/// child is still there is not attempted. `vetoed` (by deletion, may be shorter) names the
+/// deletions to skip with their reason, without a call (`apply` re-checking a saved plan
+/// against the current configuration); their parents stay too. Results come back in plan
+/// order.
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &Plan,
@@ -48,12 +51,14 @@ pub async fn execute<E: Engine>(
     concurrency: usize,
     stop: &CancellationToken,
     progress: &ProgressBar,
+    vetoed: &[Option<String>],
 ) -> Vec<DeletionResult> {
     let run = Run {
         decisions: &plan.decisions,
         deletions: &plan.deletions,
         images,
         concurrency,
+        vetoed,
     };
     execute_some(engine, &run, stop, progress).await
 }
@@ -65,6 +70,8 @@ pub struct Run<'a> {
     pub deletions: &'a [Deletion],
     pub images: &'a [Image],
     pub concurrency: usize,
+    /// By deletion (may be shorter): deletions to skip with their reason, without a call.
+    pub vetoed: &'a [Option<String>],
 }
 
 /// Run `run.deletions` as [`execute`] runs a plan's (an eviction runs its waves this way).
@@ -80,6 +87,7 @@ pub async fn execute_some<E: Engine>(
         deletions,
         images,
         concurrency,
+        vetoed,
     } = *run;
     let position_of = |k: usize| decisions[deletions[k].decision].image;
     let image_of = |k: usize| &images[position_of(k)];
@@ -104,6 +112,7 @@ pub async fn execute_some<E: Engine>(
             deletions,
             images,
             stop,
+            vetoed,
             in_use: in_use.as_ref(),
             children: &children,
             settled: &settled,
@@ -177,6 +186,8 @@ struct Ctx<'a, E> {
     deletions: &'a [Deletion],
     images: &'a [Image],
     stop: &'a CancellationToken,
+    /// Deletions to skip with their reason, by deletion index.
+    vetoed: &'a [Option<String>],
     in_use: Option<&'a InUse>,
     children: &'a Children,
     /// How the deletions of earlier waves ended, by deletion index.
@@ -192,21 +203,35 @@ impl<E: Engine> Ctx<'_, E> {
         let d: &Deletion = &self.deletions[k];
         let decision = &self.decisions[d.decision];
         let image = &self.images[decision.image];
+        let mut unplanned = Vec::new();
         let (outcome, notes) = if let Some(child) = self.went_along(image.id) {
             let note = format!(
                 "deleted by the engine along with its child {}",
                 child.short()
             );
             (Outcome::Deleted, vec![note])
+        } else if let Some(reason) = self.vetoed.get(k).and_then(Option::as_ref) {
+            let reason = reason.clone();
+            (Outcome::Skipped { reason }, Vec::new())
         } else if self.stop.is_cancelled() {
             (Outcome::NotAttempted, Vec::new())
         } else if let Some(blocked) = self.blocked_by_child(k) {
             (blocked, Vec::new())
         } else {
             let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
-            self.note_alongside(image.id, &a.also_deleted);
+            unplanned = a.unplanned;
+            self.note_alongside(image.id, &a.also_deleted, &mut unplanned);
             (a.outcome, a.notes)
         };
+        for u in &unplanned {
+            tracing::error!(
+                reference = u.reference.as_deref().unwrap_or("-"),
+                deleted = %u.deleted.join(", "),
+                while_deleting = %image.id.short(),
+                call = %u.call,
+                "the engine removed what the plan did not ask for (another actor changed a tag between the re-check and the delete)"
+            );
+        }
         let bytes = if outcome == Outcome::Deleted {
             d.reclaim_bytes
         } else {
@@ -218,6 +243,7 @@ impl<E: Engine> Ctx<'_, E> {
             decision: d.decision,
             outcome,
             bytes,
+            unplanned,
         };
         (k, result)
     }
@@ -227,15 +253,33 @@ impl<E: Engine> Ctx<'_, E> {
         map.get(&id).copied()
     }
 
-    /// Images the engine deleted besides the one asked for (`Deleted` records that are not
-    /// layers): planned ones are recorded; anything else is said loudly.
-    fn note_alongside(&self, child: ImageId, deleted: &[ImageId]) {
+    /// Images the engine deleted besides the one asked for (`Deleted` records of images the
+    /// inventory knows; the others are layers, or images made after the listing, which the
+    /// answer does not tell apart): planned ones are recorded, the others are unplanned
+    /// removals.
+    fn note_alongside(
+        &self,
+        child: ImageId,
+        deleted: &[ImageId],
+        unplanned: &mut Vec<UnplannedRemoval>,
+    ) {
         let mut map = self.alongside.lock().expect("never held across a panic");
         for id in deleted.iter().filter(|id| self.chains.knows(**id)) {
+            let reported = (unplanned.iter()).any(|u| u.deleted.contains(&id.to_string()));
+            if reported {
+                // Taken by an untag whose name had moved onto it: reported as unplanned;
+                // its own turn finds it gone.
+                continue;
+            }
             if self.chains.is_planned(*id) {
                 map.insert(*id, child);
             } else {
-                tracing::error!(image = %id.short(), child = %child.short(), "the engine deleted an image the plan keeps along with a planned one");
+                unplanned.push(UnplannedRemoval {
+                    reference: None,
+                    deleted: vec![id.to_string()],
+                    while_deleting: child.to_string(),
+                    call: format!("DELETE /images/{child}"),
+                });
             }
         }
     }

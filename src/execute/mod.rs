@@ -17,5 +17,5 @@ pub use build_cache::{CacheExecution, CacheOutcome, CacheResult, NO_PRUNE_API, r
 pub use build_cache_summary::{CacheSummary, summarize as summarize_build_cache};
 pub use eviction::{EvictionEnd, EvictionReport, EvictionWave};
 pub use images::{Run, execute, execute_some};
-pub use outcome::{DeletionResult, Outcome};
+pub use outcome::{DeletionResult, Outcome, UnplannedRemoval};
 pub use summary::{Summary, count_build_wait, summarize};

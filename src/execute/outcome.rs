@@ -29,6 +29,26 @@ pub struct DeletionResult {
     pub outcome: Outcome,
     /// Bytes counted as reclaimed (the plan's estimate, when deleted).
     pub bytes: u64,
+    /// What the engine's answers to this deletion's calls removed that the plan did not
+    /// (another actor moved or added a tag inside the window between the re-check and the
+    /// DELETE, which no engine lets a client close).
+    pub unplanned: Vec<UnplannedRemoval>,
+}
+
+/// Something an engine removed, by its own answer, that the plan did not ask to remove: a
+/// reference untagged from an image that was not the planned one (or from the planned image,
+/// added since the plan), and the images such a call deleted along.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnplannedRemoval {
+    /// The reference the engine untagged, when the removal was an untag.
+    pub reference: Option<String>,
+    /// What the engine deleted with that call besides the planned image: image and layer
+    /// IDs (its answer does not tell them apart).
+    pub deleted: Vec<String>,
+    /// The planned image whose deletion the call belonged to.
+    pub while_deleting: String,
+    /// The call: `DELETE /images/<name>`.
+    pub call: String,
 }
 
 impl Outcome {

@@ -44,6 +44,10 @@ pub struct Summary {
     pub failed: usize,
     /// Planned but not attempted (stop requested).
     pub not_attempted: usize,
+    /// What the engine removed, by its own answers, that the plan did not ask for
+    /// (another actor changed a tag inside the delete window): each one is logged at error
+    /// level and listed in the JSON report, and the run exits 1.
+    pub unplanned_removals: usize,
     /// Images selected by each policy.
     pub matched_by_policy: BTreeMap<String, usize>,
     pub deleted_by_policy: BTreeMap<String, usize>,
@@ -82,10 +86,11 @@ impl Summary {
         };
     }
 
-    /// True when some image or build cache deletion failed.
+    /// True when some image or build cache deletion failed, or the engine removed something
+    /// the plan did not ask for.
     #[must_use]
     pub fn some_failed(&self) -> bool {
-        self.failed > 0 || self.build_cache.failed > 0
+        self.failed > 0 || self.build_cache.failed > 0 || self.unplanned_removals > 0
     }
 
     /// Images the policies selected, over all policies.
@@ -135,6 +140,7 @@ pub fn summarize(
         }
     }
     for r in results {
+        s.unplanned_removals += r.unplanned.len();
         let policy = plan.decisions[r.decision].policy.as_deref().unwrap_or("");
         match &r.outcome {
             Outcome::Deleted => {

@@ -1,7 +1,9 @@
 //! The history file: versioned JSON, written crash-safe (temp file in the same directory →
-//! fsync → rename → fsync the directory). A corrupt or foreign file is moved aside with a
-//! warning and the history starts over (every image first seen now: nothing becomes
-//! eligible by accident).
+//! fsync → rename → fsync the directory), mode [`MODE`] with the group of its directory
+//! whatever the umask (so the agent's user reads a file a root `prune` wrote). A corrupt or
+//! foreign file is moved aside with a warning and the history starts over (every image
+//! first seen now: nothing becomes eligible by accident); a file that cannot be read (no
+//! permission, an I/O error) is never replaced: the run stops (see `store`).
 //!
 //! The records are stored by column, so that 100 000 images load and save in tens of
 //! milliseconds (about 90 bytes per image): image `k` is the `k`-th 64 hex digits of `ids`,
@@ -29,6 +31,8 @@ use crate::inventory::ImageId;
 pub const FORMAT: &str = "stagesweep-history";
 /// The layout version this build reads and writes.
 pub const VERSION: u32 = 1;
+/// The file's mode: the owner writes, its directory's group (the agent's) reads.
+pub const MODE: u32 = 0o640;
 
 /// Why the history could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,14 @@ pub enum SaveError {
         "cannot write the history file {path}: {source} (check the directory's permissions and free space, or set history.path)"
     )]
     Write { path: PathBuf, source: io::Error },
+    /// The file there cannot be read, so what another writer recorded cannot be merged in:
+    /// it is left as it is.
+    #[error(
+        "cannot read the history file {path} before writing it: {source} (it is left as it is; make it readable by stagesweep, mode 0640 with the group of its directory)"
+    )]
+    Unreadable { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Lock(#[from] crate::locks::StateLockError),
 }
 
 /// What reading the file gave.
@@ -51,6 +63,9 @@ pub enum Loaded {
     /// The file was unusable (`why`); it was moved to `to` (or could not be: `to` is `None`)
     /// and the history starts over.
     Unusable { why: String, to: Option<PathBuf> },
+    /// The file is there but cannot be read (no permission, an I/O error): it is not ours to
+    /// replace, so nothing may write over it.
+    Unreadable(io::Error),
 }
 
 impl Loaded {
@@ -60,7 +75,7 @@ impl Loaded {
         match self {
             Loaded::Missing => History::first_run(),
             Loaded::Read(h) => h,
-            Loaded::Unusable { .. } => History::start_over(),
+            Loaded::Unusable { .. } | Loaded::Unreadable(_) => History::start_over(),
         }
     }
 }
@@ -154,6 +169,7 @@ impl Columns<'_> {
             return Err("corrupt history (the image columns differ in length)".to_owned());
         }
         let mut out = Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher);
+        let mut dropped = 0usize;
         let (fs_by, lu_by) = (self.first_seen_by.as_bytes(), self.last_used_by.as_bytes());
         for (k, hex_id) in self.ids.as_bytes().chunks_exact(64).enumerate() {
             let mut bytes = [0u8; 32];
@@ -169,26 +185,39 @@ impl Columns<'_> {
                 first_seen_by: by(fs_by)?,
                 last_used_by: by(lu_by)?,
             };
+            // A time before 1980 (or past any clock) is no time at all: such a record is
+            // unknown (its image is first seen at the next reconcile), never 1970.
+            if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
+                dropped += 1;
+                continue;
+            }
             out.insert(ImageId::from_bytes(bytes), record);
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                records = dropped,
+                "history records with impossible times (before 1980, or out of range) dropped: their images count as first seen now"
+            );
         }
         Ok(out)
     }
 }
 
-/// Read the history at `path`. Never fails: an unreadable, corrupt or foreign file is moved
-/// aside (see [`Loaded::Unusable`]).
+/// Unix seconds that can be a real time: after 1980-01-01 and before the year 9999.
+fn is_plausible(secs: i64) -> bool {
+    const YEAR_9999: i64 = 253_402_300_799;
+    secs > crate::inventory::EARLIEST_REAL_TIME.timestamp() && secs < YEAR_9999
+}
+
+/// Read the history at `path`: a corrupt or foreign file is moved aside (see
+/// [`Loaded::Unusable`]); one that cannot be read is left alone ([`Loaded::Unreadable`]).
 #[must_use]
 pub fn load(path: &Path) -> Loaded {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
-        Err(e) => {
-            // Not ours to move (we may not even see it): start over without touching it.
-            return Loaded::Unusable {
-                why: format!("cannot read it: {e}"),
-                to: None,
-            };
-        }
+        // Not ours to move (we may not even see it): the caller stops.
+        Err(e) => return Loaded::Unreadable(e),
     };
     match parse(&bytes) {
         Ok(h) => Loaded::Read(h),
@@ -219,6 +248,7 @@ pub fn parse(bytes: &[u8]) -> Result<History, String> {
             adopt: false,
             dirty: false,
             pending_gap: None,
+            gone: rustc_hash::FxHashSet::default(),
         });
     }
     let head: Head =
@@ -266,15 +296,20 @@ fn aside_path(path: &Path) -> PathBuf {
 /// Write the history crash-safe. With `create_dir`, a missing directory is created (mode
 /// 0700); without, a missing directory means "nowhere to write" and is an error.
 pub fn save(path: &Path, history: &History, create_dir: bool) -> Result<(), SaveError> {
-    write(path, &to_bytes(history), create_dir)
+    ensure_dir(path, create_dir)?;
+    write(path, &to_bytes(history))
 }
 
-/// Write a history's bytes ([`to_bytes`]) as [`save`] does.
-pub fn write(path: &Path, bytes: &[u8], create_dir: bool) -> Result<(), SaveError> {
-    let dir = path
-        .parent()
+/// The directory of the history file at `path`.
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("."))
+}
+
+/// With `create_dir`, create the directory of `path` when missing (mode 0700).
+pub fn ensure_dir(path: &Path, create_dir: bool) -> Result<(), SaveError> {
+    let dir = dir_of(path);
     if create_dir && !dir.exists() {
         use std::os::unix::fs::DirBuilderExt as _;
         fs::DirBuilder::new()
@@ -286,6 +321,12 @@ pub fn write(path: &Path, bytes: &[u8], create_dir: bool) -> Result<(), SaveErro
                 source,
             })?;
     }
+    Ok(())
+}
+
+/// Write a history's bytes ([`to_bytes`]) crash-safe into an existing directory.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
+    let dir = dir_of(path);
     let write_err = |source| SaveError::Write {
         path: path.to_owned(),
         source,
@@ -294,7 +335,7 @@ pub fn write(path: &Path, bytes: &[u8], create_dir: bool) -> Result<(), SaveErro
     name.push(path.file_name().unwrap_or_default());
     name.push(format!(".tmp-{}", std::process::id()));
     let tmp = dir.join(name);
-    let written = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    let written = write_synced(&tmp, bytes, dir).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(write_err(e));
@@ -305,8 +346,21 @@ pub fn write(path: &Path, bytes: &[u8], create_dir: bool) -> Result<(), SaveErro
         .map_err(write_err)
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Write `bytes` to a new file at `path` (mode [`MODE`], the group of `dir`) and sync it.
+fn write_synced(path: &Path, bytes: &[u8], dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let file = File::create(path)?;
+    // fchmod ignores the umask: a root `prune` under umask 077 still leaves a file the
+    // agent's group reads.
+    file.set_permissions(fs::Permissions::from_mode(MODE))?;
+    let group = fs::metadata(dir)?.gid();
+    if file.metadata()?.gid() != group {
+        // Only root, or an owner in that group, may; a setgid directory needs none of it.
+        let gid = rustix::fs::Gid::from_raw(group);
+        if let Err(e) = rustix::fs::fchown(&file, None, Some(gid)) {
+            tracing::debug!(error = %e, group, "cannot give the history file its directory's group");
+        }
+    }
     let mut w = BufWriter::new(file);
     w.write_all(bytes)?;
     let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -422,5 +476,55 @@ mod tests {
                 "starts over without adoption"
             );
         }
+    }
+
+    #[test]
+    fn a_write_replaces_the_file_whole_and_never_writes_into_it() {
+        use std::io::Read as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.json");
+        save(&path, &sample(3), true).expect("save");
+        let before = fs::read(&path).expect("read");
+        // A reader that opened the file before a write keeps reading the old file whole:
+        // the new one is written beside it and renamed over it (an in-place write would
+        // truncate it under the reader, and a crash would leave half a file).
+        let mut reader = File::open(&path).expect("open");
+        let inode = fs::metadata(&path).expect("stat").ino();
+        save(&path, &sample(40), false).expect("save again");
+        assert_ne!(
+            fs::metadata(&path).expect("stat").ino(),
+            inode,
+            "a new file"
+        );
+        let mut old = Vec::new();
+        reader.read_to_end(&mut old).expect("read the old file");
+        assert_eq!(old, before, "the old file is intact");
+        assert!(matches!(load(&path), Loaded::Read(h) if h.images.len() == 40));
+        // Mode 0640 whatever the umask (here 022 would give 0644).
+        let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, MODE);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_left_where_it_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.json");
+        fs::create_dir(&path).expect("a directory where the file should be");
+        assert!(matches!(load(&path), Loaded::Unreadable(_)));
+        assert!(path.is_dir(), "not moved aside");
+    }
+
+    #[test]
+    fn impossible_times_make_a_record_unknown_never_1970() {
+        let ok = "a".repeat(64);
+        let zero = "b".repeat(64);
+        let huge = "c".repeat(64);
+        let text = format!(
+            "{{\"format\": \"stagesweep-history\", \"version\": 1, \"engine_id\": \"x\", \"checkpoint\": null, \"images\": {{\"ids\": \"{ok}{zero}{huge}\", \"first_seen\": [1700000000, 0, 1700000000], \"last_used\": [1700000000, 0, 9000000000000000], \"first_seen_by\": \"eee\", \"last_used_by\": \"eee\"}}}}"
+        );
+        let h = parse(text.as_bytes()).expect("readable");
+        assert_eq!(h.images.len(), 1, "only the plausible record stays");
+        assert!(h.images.keys().all(|id| id.to_string().ends_with(&ok)));
     }
 }

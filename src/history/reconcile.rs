@@ -28,6 +28,8 @@ pub struct Reconciled {
     pub gap_used: usize,
     /// The engine ID changed (counted as a gap).
     pub engine_changed: bool,
+    /// Records whose times were in the future of `now` (a clock that was ahead), set to now.
+    pub clamped: usize,
 }
 
 /// Reconcile `history` with the images and containers the engine lists now.
@@ -43,7 +45,8 @@ pub fn reconcile(
 ) -> Reconciled {
     let mut out = Reconciled::default();
     let now_s = now.timestamp();
-    let mut gap = gap.map(|t| t.timestamp());
+    // A gap ends at the latest now (a pass that counts one "up to its reconcile" says MAX).
+    let mut gap = gap.map(|t| t.timestamp().min(now.timestamp()));
     if history.engine_id != engine_id {
         if !history.engine_id.is_empty() {
             out.engine_changed = true;
@@ -52,9 +55,31 @@ pub fn reconcile(
         engine_id.clone_into(&mut history.engine_id);
         history.dirty = true;
     }
+    // A time in the future (written under a clock that was ahead) would pin a record: `used`
+    // only moves forward. The engine's clock says what now is.
+    let tolerance = crate::inventory::FUTURE_TOLERANCE.num_seconds();
+    for r in history.images.values_mut() {
+        let mut clamped = false;
+        if r.first_seen > now_s + tolerance {
+            r.first_seen = now_s;
+            clamped = true;
+        }
+        if r.last_used > now_s + tolerance {
+            r.last_used = now_s;
+            clamped = true;
+        }
+        out.clamped += usize::from(clamped);
+    }
     let present: FxHashSet<_> = images.iter().map(|i| i.id).collect();
     let before = history.images.len();
-    history.images.retain(|id, _| present.contains(id));
+    let gone = &mut history.gone;
+    history.images.retain(|id, _| {
+        let here = present.contains(id);
+        if !here {
+            gone.insert(*id);
+        }
+        here
+    });
     out.dropped = before - history.images.len();
     if let (Some(end), GapPolicy::AssumeUsed) = (gap, gap_policy) {
         for r in history.images.values_mut() {

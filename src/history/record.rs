@@ -2,7 +2,7 @@
 //! came from ([`Source`]), and the whole history of one engine ([`History`]).
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::ImageId;
@@ -105,6 +105,9 @@ pub struct History {
     pub dirty: bool,
     /// Events were lost up to this time (not written: the next reconcile applies it).
     pub pending_gap: Option<DateTime<Utc>>,
+    /// Images this process saw go (deleted, or gone from a listing): a record another writer
+    /// still has for them is not merged back in (not written).
+    pub gone: FxHashSet<ImageId>,
 }
 
 impl History {
@@ -139,7 +142,52 @@ impl History {
 
     /// Forget a deleted image.
     pub fn removed(&mut self, image: ImageId) {
+        self.gone.insert(image);
         if self.images.remove(&image).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// Take in what another writer of the same file recorded (read back just before this
+    /// history is written): every record by image ID, the earliest `first_seen` and the
+    /// latest `last_used`, each with its source; the later checkpoint. Images this process
+    /// saw go stay gone; a file of another engine changes nothing.
+    pub fn merge(&mut self, other: History) {
+        if !other.engine_id.is_empty()
+            && !self.engine_id.is_empty()
+            && other.engine_id != self.engine_id
+        {
+            return;
+        }
+        if self.engine_id.is_empty() {
+            self.engine_id = other.engine_id;
+        }
+        if let Some(c) = other.checkpoint {
+            self.advance(c);
+        }
+        for (id, theirs) in other.images {
+            if self.gone.contains(&id) {
+                continue;
+            }
+            let mine = self.images.entry(id).or_insert(theirs);
+            if theirs.first_seen < mine.first_seen {
+                mine.first_seen = theirs.first_seen;
+                mine.first_seen_by = theirs.first_seen_by;
+                self.dirty = true;
+            }
+            if theirs.last_used > mine.last_used {
+                mine.last_used = theirs.last_used;
+                mine.last_used_by = theirs.last_used_by;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Move the checkpoint back to `time_nano` (the engine's clock stepped back: its newer
+    /// events carry older times).
+    pub fn rewind(&mut self, time_nano: i64) {
+        if self.checkpoint.is_some_and(|c| c > time_nano) {
+            self.checkpoint = Some(time_nano);
             self.dirty = true;
         }
     }

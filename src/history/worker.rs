@@ -27,6 +27,10 @@ use crate::inventory::ImageId;
 
 /// Events waiting for the worker.
 const CHANNEL: usize = 1024;
+/// On a remote engine, a session that hears nothing for this long subscribes again: a
+/// half-open connection must not leave the history silent for ever (the replay since the
+/// checkpoint then covers, or detects as a gap, what it missed).
+pub const REMOTE_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 /// Replays start this long before the checkpoint (the engine's `since` is not exact).
 const REPLAY_MARGIN_NANOS: i64 = 1_000_000_000;
 
@@ -45,6 +49,8 @@ pub fn lock(shared: &Mutex<History>) -> MutexGuard<'_, History> {
 pub enum Ended {
     /// The event stream ended (the daemon went away): reconnect.
     StreamEnded,
+    /// A remote engine sent nothing for [`REMOTE_IDLE`]: subscribe again.
+    Idle,
     /// Stop was requested.
     Stopped,
 }
@@ -58,6 +64,12 @@ pub struct Started {
 }
 
 /// One session with `engine`; see the module doc. `on_start` is told what the replay found.
+///
+/// Every time of the session is on the engine's clock (the one that stamps events and
+/// images): `now` is the host's clock, and the engine's offset from it is measured once, at
+/// the start, from `/info`. A checkpoint ahead of the engine's clock (the engine's clock
+/// stepped back) is a gap, and so is an event older than the checkpoint while following
+/// live: the history is never silently blind to what happened.
 pub async fn session<E: Engine>(
     engine: &E,
     history: &Mutex<History>,
@@ -66,33 +78,51 @@ pub async fn session<E: Engine>(
     stop: &CancellationToken,
     on_start: impl FnOnce(&Started),
 ) -> Result<Ended, EngineError> {
-    let checkpoint = lock(history).checkpoint;
+    let info = engine.info().await?;
+    let offset = info
+        .system_time
+        .map_or_else(chrono::Duration::zero, |t| t - now());
+    let engine_now = || now() + offset;
+    let started_at = nanos(engine_now());
+    let mut stepped_back = false;
+    let checkpoint = {
+        let mut h = lock(history);
+        if h.checkpoint
+            .is_some_and(|c| c > started_at + REPLAY_MARGIN_NANOS)
+        {
+            tracing::warn!(
+                "the engine's clock is behind the history's checkpoint (it stepped back): counted as a gap"
+            );
+            h.rewind(started_at);
+            stepped_back = true;
+        }
+        h.checkpoint
+    };
     let since = checkpoint.map(|c| c - REPLAY_MARGIN_NANOS);
     let (tx, mut rx) = mpsc::channel(CHANNEL);
     let lost = Arc::new(AtomicBool::new(false));
     let forwarder = tokio::spawn(forward(engine.events(since, None), tx, Arc::clone(&lost)));
     let _abort = AbortOnDrop(forwarder);
 
-    let until = now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let until = nanos(engine_now());
     let mut replay: Vec<EngineEvent> = Vec::new();
-    if since.is_some() {
-        let mut s = engine.events(since, Some(until));
+    if let Some(since) = since.filter(|s| *s <= until) {
+        let mut s = engine.events(Some(since), Some(until));
         while let Some(e) = s.next().await {
             replay.push(e?);
         }
     }
     // The checkpoint event is still buffered, or events were lost since.
-    let gap = checkpoint.is_some_and(|c| !replay.iter().any(|e| e.time_nano <= c));
+    let gap = stepped_back || checkpoint.is_some_and(|c| !replay.iter().any(|e| e.time_nano <= c));
     for e in &replay {
         apply(engine, history, e).await?;
     }
-    let info = engine.info().await?;
     let reconciled = {
         // The listing is dropped here, before the session follows events for as long as the
         // agent runs (10 000 images hold megabytes).
         let (images, containers) =
             tokio::try_join!(engine.list_images(), engine.list_containers())?;
-        let at = now();
+        let at = engine_now();
         let mut h = lock(history);
         let pending = h.pending_gap.take();
         let gap_end = if gap { Some(at) } else { pending };
@@ -106,27 +136,62 @@ pub async fn session<E: Engine>(
             gap_policy,
         )
     };
+    if reconciled.clamped > 0 {
+        tracing::warn!(
+            records = reconciled.clamped,
+            "history times in the future of the engine's clock were set to now"
+        );
+    }
     on_start(&Started {
         replayed: replay.len(),
         gap,
         reconciled,
     });
+    let idle = engine.is_remote().then_some(REMOTE_IDLE);
     loop {
         let event = tokio::select! {
             () = stop.cancelled() => return Ok(Ended::Stopped),
             e = rx.recv() => e,
+            () = sleep_or_never(idle) => return Ok(Ended::Idle),
         };
         let Some(event) = event else {
             return Ok(Ended::StreamEnded);
         };
-        apply(engine, history, &event?).await?;
+        let event = event?;
+        let behind = lock(history)
+            .checkpoint
+            .is_some_and(|c| event.time_nano < c - REPLAY_MARGIN_NANOS);
+        if behind {
+            // A live event older than the checkpoint: the engine's clock stepped back. Its
+            // events would be dropped as already seen; take them, and count a gap.
+            tracing::warn!(
+                "an event is older than the history's checkpoint (the engine's clock stepped back): counted as a gap"
+            );
+            let mut h = lock(history);
+            h.rewind(event.time_nano - 1);
+            h.pending_gap = Some(engine_now());
+        }
+        apply(engine, history, &event).await?;
         if lost.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 "events came faster than they could be recorded; some were lost (counted as a gap)"
             );
-            lock(history).pending_gap = Some(now());
+            lock(history).pending_gap = Some(engine_now());
         }
     }
+}
+
+/// Sleep `d`, or for ever without one.
+async fn sleep_or_never(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Nanoseconds since the epoch (saturating far outside any real clock).
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -157,3 +157,87 @@ async fn the_session_ends_with_the_stream() {
     );
     assert_eq!(ended.expect("session"), Ended::StreamEnded);
 }
+
+/// A history that knows `a` (used at `used`) and has seen events up to `checkpoint` (secs).
+fn known(used: i64, checkpoint: i64) -> History {
+    let mut h = History::start_over();
+    h.engine_id = crate::engine::fake::FAKE_ENGINE_ID.to_owned();
+    h.used(fake_id("a"), used, Source::Event);
+    h.checkpoint = Some(checkpoint * 1_000_000_000);
+    h
+}
+
+#[tokio::test]
+async fn an_engine_clock_ahead_of_the_host_stamps_and_replays_on_its_own_clock() {
+    // The engine is an hour ahead of this host; the checkpoint is on its clock. Asking for
+    // a replay until the host's "now" would ask for `since` after `until` (a 400 for ever).
+    let engine = FakeEngine::builder()
+        .image(image("a"))
+        .clock(at(T + 3600))
+        .build();
+    engine.emit(image_event("tag", "a", T + 3500));
+    engine.add_image(image("new"));
+    let shared = Mutex::new(known(T + 3000, T + 3500));
+    let started = run_until(&engine, &shared, T, async || {}, |_| true).await;
+    assert!(!started.gap, "{started:?}");
+    let new = lock(&shared).images[&fake_id("new")];
+    assert_eq!(new.first_seen, T + 3600, "first seen on the engine's clock");
+}
+
+#[tokio::test]
+async fn an_engine_clock_behind_the_host_gives_first_seen_on_its_own_clock() {
+    // The host is an hour ahead: first_seen at the host's now would be an hour in the
+    // engine's future, and min_age would count from there.
+    let engine = FakeEngine::builder()
+        .image(image("new"))
+        .clock(at(T))
+        .build();
+    let shared = Mutex::new(History::start_over());
+    run_until(&engine, &shared, T + 3600, async || {}, |_| true).await;
+    let new = lock(&shared).images[&fake_id("new")];
+    assert_eq!((new.first_seen, new.first_seen_by), (T, Source::Listing));
+}
+
+#[tokio::test]
+async fn an_engine_clock_that_stepped_back_is_a_gap_and_its_events_are_taken() {
+    // The checkpoint says T + 1000 (the engine's clock before it stepped back to T): the
+    // engine's new events carry older times, and would be dropped as already seen.
+    let engine = FakeEngine::builder()
+        .image(image("a"))
+        .image(image("b"))
+        .clock(at(T))
+        .build();
+    let shared = Mutex::new(known(T - 100, T + 1000));
+    let started = run_until(
+        &engine,
+        &shared,
+        T,
+        async || engine.emit(image_event("tag", "b", T + 5)),
+        |h| {
+            h.images
+                .get(&fake_id("b"))
+                .is_some_and(|r| r.last_used == T + 5)
+        },
+    )
+    .await;
+    assert!(started.gap, "a step back is a gap: {started:?}");
+    let h = lock(&shared);
+    assert_eq!(h.images[&fake_id("b")].last_used_by, Source::Event, "taken");
+    assert_eq!(
+        h.images[&fake_id("a")].last_used_by,
+        Source::Gap,
+        "assume_used"
+    );
+    assert!(h.checkpoint.is_some_and(|c| c <= (T + 5) * 1_000_000_000));
+}
+
+#[tokio::test]
+async fn times_in_the_future_are_set_to_now_and_never_pinned() {
+    let engine = FakeEngine::builder().image(image("a")).clock(at(T)).build();
+    let shared = Mutex::new(known(T + 86_400, T - 10));
+    lock(&shared).checkpoint = None;
+    let started = run_until(&engine, &shared, T, async || {}, |_| true).await;
+    assert_eq!(started.reconciled.clamped, 1);
+    let a = lock(&shared).images[&fake_id("a")];
+    assert_eq!((a.first_seen, a.last_used), (T, T));
+}

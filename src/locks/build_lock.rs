@@ -21,7 +21,7 @@ const CREATED_MODE: u32 = 0o644;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildLockError {
     /// The lock file's directory does not exist and cannot be created.
-    #[error("cannot create the build lock directory {}: {source} (create it, e.g. with the tmpfiles.d entry from docs/builds.md, or set builds.lock_file: / --lock-file to a path in an existing directory)", .dir.display())]
+    #[error("cannot create the build lock directory {}: {source}; nothing was deleted (create it, e.g. with the tmpfiles.d entry from docs/builds.md, or set builds.lock_file: / --lock-file to a path in a directory builds share; on a host where nothing builds, builds.lock: false)", .dir.display())]
     CreateDir { dir: PathBuf, source: io::Error },
     /// The lock file cannot be opened (or created).
     #[error("cannot open the build lock {}: {source} (builds and stagesweep must both be able to read it: create it readable by the docker group, e.g. with the tmpfiles.d entry from docs/builds.md)", .path.display())]
@@ -108,6 +108,12 @@ impl BuildLock {
     #[must_use]
     pub fn path(&self) -> &Path {
         self.0.path()
+    }
+
+    /// Let the command `stagesweep hold` starts inherit the lock, so that it lives as long
+    /// as the build does even when `hold` itself is killed (as flock(1) does).
+    pub fn inherit_on_exec(&self) -> io::Result<()> {
+        self.0.inherit_on_exec()
     }
 }
 

@@ -27,7 +27,7 @@ pub enum LockError {
     #[error("another stagesweep pass{} holds the lock {}; wait for it to finish, or drop --no-wait to wait", holder_suffix(*.holder), .path.display())]
     Busy { path: PathBuf, holder: Option<u32> },
     /// The lock file's directory could not be created.
-    #[error("cannot create the lock directory {}: {source} (set lock_file: in the config or --lock-file to a writable path, or run as a user who can write {})", .dir.display(), .dir.display())]
+    #[error("cannot create the lock directory {}: {source}; nothing was deleted (set lock_file: in the config or --lock-file to a path every stagesweep of this host uses, or run as a user who can write {})", .dir.display(), .dir.display())]
     CreateDir { dir: PathBuf, source: io::Error },
     /// The lock file could not be opened. The hint never suggests another path: every
     /// stagesweep on the host must take this same file.

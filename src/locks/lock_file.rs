@@ -102,6 +102,12 @@ impl Held {
     pub fn file(&mut self) -> &mut File {
         &mut self.file
     }
+
+    /// Let the programs this process starts inherit the lock (clear close-on-exec): the lock
+    /// then lives until every process holding the descriptor has ended, as with flock(1).
+    pub fn inherit_on_exec(&self) -> io::Result<()> {
+        rustix::io::fcntl_setfd(&self.file, rustix::io::FdFlags::empty()).map_err(io::Error::from)
+    }
 }
 
 impl Drop for Held {

@@ -2,8 +2,13 @@
 //! pass's ([`super::run::execute_plan`]): every image is re-checked on the engine first, so
 //! whatever changed since the plan (a moved tag, a new tag, a new container or child) is
 //! skipped with its reason. The plan's build cache deletions follow, each call repeating the
-//! checks that made the plan delete the records. Reading and checking the file is
-//! [`crate::plan_file`]'s.
+//! checks that made the plan delete the records. Reading the file is [`crate::plan_file`]'s.
+//!
+//! Right before the first deletion (after waiting for the host lock and for builds), the plan
+//! is checked again: its age against the limit, on the engine's clock, and every planned
+//! image against the current configuration's protection and its policy's `min_age` (one
+//! listing; [`crate::plan::still_deleted_by`]): an image the configuration would now keep is
+//! skipped with the reason, and so are its planned parents.
 
 use std::time::Duration;
 
@@ -13,39 +18,54 @@ use tokio_util::sync::CancellationToken;
 use super::build_cache::CacheReport;
 use super::error::PassError;
 use super::pass_report::{PassReport, count_build_cache};
-use super::run::{PassOptions, execute_plan};
+use super::run::PassOptions;
+use super::run::execute_vetoed;
 use crate::builds::{BuildWait, Check, Gate, GateOutcome};
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use crate::execute::{CacheExecution, DeletionResult, count_build_wait, summarize};
-use crate::plan::Usage;
+use crate::inventory::IdIndex;
+use crate::plan::{Usage, still_deleted_by};
 use crate::plan_file::{PlanFileError, SavedPlan, check};
 
+/// What a saved plan is checked against before its first deletion.
+#[derive(Debug, Clone)]
+pub struct ApplyLimits {
+    /// The oldest plan that may be applied (`--max-plan-age`).
+    pub max_age: Duration,
+    /// Where the engine is, for messages.
+    pub host: String,
+}
+
 /// Refuse a saved plan made for another engine, older than `max_age` or from the future,
-/// on the engine's clock (`/info`).
+/// on the engine's clock (`/info`); else how long it may still wait before it is too old.
 pub async fn check_plan<E: Engine>(
     engine: &E,
     saved: &SavedPlan,
     host: &str,
     max_age: Duration,
-) -> Result<Result<(), PlanFileError>, EngineError> {
+) -> Result<Result<Duration, PlanFileError>, EngineError> {
     let info = engine.info().await?;
     let now = info.system_time.unwrap_or_else(chrono::Utc::now);
-    Ok(check(saved, &info.id, host, now, max_age))
+    Ok(check(saved, &info.id, host, now, max_age).map(|()| {
+        let age = (now - saved.planned_at).to_std().unwrap_or(Duration::ZERO);
+        max_age.saturating_sub(age)
+    }))
 }
 
 /// Apply a saved plan: its deletions, then the report of what they did (as a pass's, with
-/// the saved plan's images and build cache records).
+/// the saved plan's images and build cache records). A plan that grew too old while it
+/// waited is refused before anything is deleted.
 pub async fn apply<E: Engine>(
     engine: &E,
     saved: SavedPlan,
     config: &Config,
+    limits: &ApplyLimits,
     opts: &PassOptions,
     stop: &CancellationToken,
 ) -> Result<PassReport, PassError> {
     let started = Instant::now();
-    let concurrency = config.docker.concurrency;
-    let executed = execute(engine, &saved, concurrency, opts, stop).await;
+    let executed = execute(engine, &saved, config, limits, opts, stop).await;
     let (results, builds, engine_lost, cache_run) = executed?;
     let mut summary = summarize(&saved.plan, &results, false, started.elapsed());
     let deletions = saved.plan.deletions.len() + saved.cache.plan.deletions.len();
@@ -90,7 +110,8 @@ type Executed = (
 async fn execute<E: Engine>(
     engine: &E,
     saved: &SavedPlan,
-    concurrency: usize,
+    config: &Config,
+    limits: &ApplyLimits,
     opts: &PassOptions,
     stop: &CancellationToken,
 ) -> Result<Executed, PassError> {
@@ -112,9 +133,23 @@ async fn execute<E: Engine>(
             },
         }
     };
+    let vetoed = if opts.dry_run || deletions == 0 {
+        Vec::new()
+    } else {
+        recheck(engine, saved, config, limits).await?
+    };
     let images = &saved.inventory.images;
-    let (results, engine_lost) =
-        execute_plan(engine, &saved.plan, images, concurrency, opts, stop).await;
+    let concurrency = config.docker.concurrency;
+    let (results, engine_lost) = execute_vetoed(
+        engine,
+        &saved.plan,
+        images,
+        concurrency,
+        opts,
+        stop,
+        &vetoed,
+    )
+    .await;
     // The build cache after the images, under the same build lock; not once the engine
     // went away.
     let cache = if engine_lost.is_none() && !saved.cache.plan.deletions.is_empty() {
@@ -131,4 +166,34 @@ async fn execute<E: Engine>(
     };
     drop(lock);
     Ok((results, builds, engine_lost, cache))
+}
+
+/// Right before the first deletion: the plan's age again (it may have waited for the host
+/// lock and for builds), then each planned image against the current configuration, from
+/// one listing. Returns the deletions to skip, by deletion index, with their reasons.
+async fn recheck<E: Engine>(
+    engine: &E,
+    saved: &SavedPlan,
+    config: &Config,
+    limits: &ApplyLimits,
+) -> Result<Vec<Option<String>>, PassError> {
+    let info = engine.info().await?;
+    let now = info.system_time.unwrap_or_else(chrono::Utc::now);
+    check(saved, &info.id, &limits.host, now, limits.max_age)?;
+    let listed = engine.list_images().await?;
+    let index = IdIndex::new(&listed);
+    let vetoed = (saved.plan.deletions.iter())
+        .map(|d| {
+            let decision = &saved.plan.decisions[d.decision];
+            let planned = &saved.inventory.images[decision.image];
+            // Gone since the plan: the executor finds it gone.
+            let mut image = listed.get(index.position(&planned.id)?)?.clone();
+            // The listing has no tag time: the plan's stands (the executor re-checks it).
+            image.last_tagged = image.last_tagged.or(planned.last_tagged);
+            let why = still_deleted_by(&image, decision, config, now)?;
+            tracing::info!(image = %planned.id.short(), reason = %why, "the current configuration keeps a planned image: skipped");
+            Some(why)
+        })
+        .collect();
+    Ok(vetoed)
 }

@@ -17,6 +17,13 @@ pub enum PassError {
     Lock(#[from] LockError),
     #[error(transparent)]
     BuildLock(#[from] BuildLockError),
+    /// A saved plan that may not be applied (any more): made for another engine, or too old
+    /// by the time its deletions could start.
+    #[error(transparent)]
+    PlanFile(#[from] crate::plan_file::PlanFileError),
+    /// The history file is there and cannot be read (it is left as it is).
+    #[error(transparent)]
+    History(#[from] crate::history::store::Unreadable),
     /// A `when: disk_pressure` policy needs the disk and it cannot be measured, in a pass
     /// that requires it ([`super::PassOptions::require_disk`]: `prune` and `plan`).
     #[error(transparent)]
@@ -37,7 +44,11 @@ impl PassError {
         match self {
             PassError::Engine(e) => e.is_gone(),
             PassError::EngineLost { .. } => true,
-            PassError::Lock(_) | PassError::BuildLock(_) | PassError::Disk(_) => false,
+            PassError::Lock(_)
+            | PassError::BuildLock(_)
+            | PassError::History(_)
+            | PassError::PlanFile(_)
+            | PassError::Disk(_) => false,
         }
     }
 

@@ -167,6 +167,7 @@ impl<E: Engine> Evictor<'_, E> {
                 decision: d.decision,
                 outcome,
                 bytes: 0,
+                unplanned: Vec::new(),
             });
         }
         done.parts.push(left);
@@ -213,6 +214,7 @@ impl<E: Engine> Evictor<'_, E> {
             deletions,
             images: self.images,
             concurrency: self.concurrency,
+            vetoed: &[],
         };
         execute_some(self.engine, &run, self.stop, self.progress).await
     }
@@ -312,6 +314,7 @@ fn skipped(decision: usize, reason: String) -> DeletionResult {
         decision,
         outcome: Outcome::Skipped { reason },
         bytes: 0,
+        unplanned: Vec::new(),
     }
 }
 

@@ -136,6 +136,7 @@ pub(super) fn rewrite(
             decision,
             outcome: Outcome::NotAttempted,
             bytes: 0,
+            unplanned: Vec::new(),
         }));
     }
     let mut position = vec![usize::MAX; plan.decisions.len()];

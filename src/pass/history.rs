@@ -42,8 +42,13 @@ pub(super) enum Session<'a> {
 
 impl<'a> Session<'a> {
     /// Open the history `from` says, for a pass that changes the engine or not (`dry_run`).
-    pub fn open(from: HistoryUse<'a>, config: &Config, dry_run: bool) -> Self {
-        match from {
+    /// A history file that cannot be read stops the pass (it is never written over).
+    pub fn open(
+        from: HistoryUse<'a>,
+        config: &Config,
+        dry_run: bool,
+    ) -> Result<Self, store::Unreadable> {
+        Ok(match from {
             HistoryUse::Off => Session::Off,
             HistoryUse::Shared(h) => Session::Shared(h),
             HistoryUse::File => {
@@ -52,12 +57,12 @@ impl<'a> Session<'a> {
                 } else {
                     Opener::Prune
                 };
-                match store::open(&config.history, opener) {
+                match store::open(&config.history, opener)? {
                     Some(h) => Session::Owned(Mutex::new(h), opener),
                     None => Session::Off,
                 }
             }
-        }
+        })
     }
 
     fn history(&self) -> Option<&Mutex<History>> {
@@ -92,6 +97,12 @@ impl<'a> Session<'a> {
             pending,
             config.history.gap_policy,
         );
+        if r.clamped > 0 {
+            tracing::warn!(
+                records = r.clamped,
+                "history times in the future of the engine's clock were set to now"
+            );
+        }
         if r.engine_changed {
             tracing::warn!(engine = %info.id, "the history belongs to another engine: counted as a gap");
         }

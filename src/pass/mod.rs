@@ -18,7 +18,7 @@ mod pass_report;
 mod run;
 mod tag_times;
 
-pub use apply::{apply, check_plan};
+pub use apply::{ApplyLimits, apply, check_plan};
 pub use build_cache::CacheReport;
 pub use error::PassError;
 pub use history::HistoryUse;

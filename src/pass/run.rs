@@ -67,7 +67,7 @@ pub async fn run_pass_with<E: Engine>(
     stop: &CancellationToken,
     history: HistoryUse<'_>,
 ) -> Result<PassReport, PassError> {
-    let session = Session::open(history, config, opts.dry_run);
+    let session = Session::open(history, config, opts.dry_run)?;
     let report = Box::pin(pass(engine, config, now, opts, stop, &session)).await;
     if report.is_ok() {
         session.close(config);
@@ -205,7 +205,7 @@ async fn delete_images<E: Engine>(
         (results, Some(report))
     } else {
         let bar = progress.bar();
-        let results = execute(&watched, plan, images, concurrency, &lost, bar).await;
+        let results = execute(&watched, plan, images, concurrency, &lost, bar, &[]).await;
         (results, None)
     };
     drop(progress);
@@ -260,13 +260,35 @@ pub async fn execute_plan<E: Engine>(
     opts: &PassOptions,
     stop: &CancellationToken,
 ) -> (Vec<DeletionResult>, Option<EngineError>) {
+    execute_vetoed(engine, plan, images, concurrency, opts, stop, &[]).await
+}
+
+/// [`execute_plan`] with deletions to skip, by deletion index, each with its reason.
+pub(super) async fn execute_vetoed<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    images: &[Image],
+    concurrency: usize,
+    opts: &PassOptions,
+    stop: &CancellationToken,
+    vetoed: &[Option<String>],
+) -> (Vec<DeletionResult>, Option<EngineError>) {
     if opts.dry_run || plan.deletions.is_empty() {
         return (Vec::new(), None);
     }
     let progress = Progress::deletions(opts.progress, plan.deletions.len());
     let lost = stop.child_token();
     let watched = Watched::new(engine, lost.clone());
-    let results = execute(&watched, plan, images, concurrency, &lost, progress.bar()).await;
+    let results = execute(
+        &watched,
+        plan,
+        images,
+        concurrency,
+        &lost,
+        progress.bar(),
+        vetoed,
+    )
+    .await;
     drop(progress);
     (results, watched.lost())
 }

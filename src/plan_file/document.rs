@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::builds::BuildWait;
-use crate::execute::{CacheOutcome, EvictionReport, Outcome, Summary};
+use crate::execute::{CacheOutcome, EvictionReport, Outcome, Summary, UnplannedRemoval};
 use crate::history::Record;
 use crate::inventory::{CacheType, DiskUsage, ImageId};
 use crate::plan::build_cache::CacheReason;
@@ -60,6 +60,10 @@ pub struct Document<'a> {
     /// "Say what the host needs", when there is something to say.
     #[serde(default)]
     pub host_hint: Option<Cow<'a, str>>,
+    /// What the engine removed, by its own answers, that the plan did not ask for (written
+    /// only when something was, not read back).
+    #[serde(skip_serializing_if = "<[_]>::is_empty", skip_deserializing)]
+    pub unplanned_removals: Vec<&'a UnplannedRemoval>,
 }
 
 /// One image in the document.

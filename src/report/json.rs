@@ -69,5 +69,6 @@ pub fn to_json<'a>(report: &'a PassReport, shown: &[Action]) -> Document<'a> {
         images,
         build_cache: build_cache::to_json(&report.cache, report.cache_records(), now, shown),
         host_hint: report.host_hint.as_deref().map(Cow::Borrowed),
+        unplanned_removals: report.results.iter().flat_map(|r| &r.unplanned).collect(),
     }
 }

@@ -57,6 +57,13 @@ pub fn summary_line(s: &Summary, planned_bytes: u64, planned: usize, sharing_dat
     if s.not_attempted > 0 {
         let _ = write!(line, ", not attempted {} (stopping)", s.not_attempted);
     }
+    if s.unplanned_removals > 0 {
+        let _ = write!(
+            line,
+            ", UNPLANNED REMOVALS {} (another actor changed a tag meanwhile; see the log)",
+            s.unplanned_removals
+        );
+    }
     if let Some(waited) = s.build_wait_secs.filter(|w| *w > 0.0) {
         let _ = write!(line, ", after waiting {} for builds", fmt_waited(waited));
     }

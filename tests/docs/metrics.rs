@@ -2,7 +2,7 @@
 //! the exposition, the metrics table of docs/metrics.md lists exactly the metrics that exist
 //! (with their types), the alerting rules pass `promtool check rules` and their unit tests,
 //! and the rules and the Grafana dashboard reference only metrics that exist. A metric added
-//! to `src/agent/metrics.rs` without a row in docs/metrics.md, or a dashboard query with a
+//! to `src/agent/metrics/register.rs` without a row in docs/metrics.md, or a dashboard query with a
 //! typo, fails here.
 //! (The exposition of a live agent is checked in `tests/agent/agent_daemon.rs`.)
 
@@ -28,6 +28,7 @@ fn exposition() -> String {
         deleted: 2,
         skipped: 1,
         failed: 1,
+        unplanned_removals: 1,
         duration_secs: 0.3,
         ..Summary::default()
     };
@@ -44,6 +45,7 @@ fn exposition() -> String {
     m.set_next_pass(Some(chrono::Utc::now()));
     m.set_docker_up(true);
     m.config_reload(true);
+    m.set_history(false, Some(chrono::Utc::now()));
     m.encode_as(Format::Text)
 }
 

@@ -30,7 +30,6 @@ struct Race {
     control: Vec<String>,
     proxy: GateProxy,
     prune: JoinHandle<(Option<i32>, String, String)>,
-    _dir: tempfile::TempDir,
 }
 
 async fn load_many(scope: &Scope, n: usize, stage: &str, age_days: i64) -> Vec<String> {
@@ -49,43 +48,14 @@ async fn race(name: &str, n: usize) -> Race {
     let mut control = load_many(&scope, 10, "runtime", 2).await;
     control.extend(load_many(&scope, 5, "builder", 0).await);
     let proxy = GateProxy::start(&docker_host());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "history:\n  enabled: false\ndocker:\n  host: \"{}\"\n  timeout: 60s\nlock_file: {}/lock\nbuilds:\n  lock_file: {}/builds.lock\npolicies:\n  - name: builders\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
-            proxy.host,
-            dir.path().display(),
-            dir.path().display(),
-            scope.selector()
-        ),
-    )
-    .expect("config");
-    let prune = tokio::spawn(async move {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stagesweep"))
-            .args(["prune", "--output", "json", "--config"])
-            .arg(&config)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("run prune");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    });
-    tokio::time::timeout(Duration::from_secs(120), proxy.delete_seen())
-        .await
-        .expect("stagesweep reaches its first deletion");
+    let prune = proxy.prune(&scope.selector(), "1h");
+    proxy.wait_for_delete().await;
     Race {
         scope,
         candidates,
         control,
         proxy,
         prune,
-        _dir: dir,
     }
 }
 

@@ -12,3 +12,5 @@ mod faults_listing;
 #[cfg(feature = "host-tests")]
 mod faults_races;
 mod faults_socket;
+#[cfg(feature = "host-tests")]
+mod faults_unplanned;

@@ -361,3 +361,71 @@ async fn agent_passes_prune_stale_build_cache_and_count_it() {
         })
         .await;
 }
+
+/// A history record of `image`: first seen and last used `days` before `T0`.
+fn stale(
+    image: &Image,
+    days: i64,
+) -> (stagesweep::inventory::ImageId, stagesweep::history::Record) {
+    let at = (t(T0) - chrono::Duration::days(days)).timestamp();
+    (
+        image.id,
+        stagesweep::history::Record::new(at, stagesweep::history::Source::Event),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_waits_for_the_history_to_catch_up_then_counts_a_gap_before_unused_for() {
+    use stagesweep::agent::Backend as _;
+    use stagesweep::history::History;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let image = old_image(7);
+    let text = config_text(&dir.path().join("l"), "unix:///tiny.sock")
+        .replace("    min_age: 1h\n", "    min_age: 1h\n    unused_for: 1d\n")
+        .replace(
+            "history:\n  enabled: false\n",
+            &format!(
+                "history:\n  path: {}\n  catch_up: 5s\n",
+                dir.path().join("history.json").display()
+            ),
+        );
+    let cfg = passes::config(&text);
+    for caught_up in [false, true] {
+        let daemon = shared(true, vec![image.clone()]);
+        // The agent was down for days: its history says the image was last used 3 days ago,
+        // though jobs may have used it since (the events that said so were lost).
+        let mut history = History {
+            engine_id: "TINY".into(),
+            ..History::default()
+        };
+        history.images.extend([stale(&image, 3)]);
+        let history = Arc::new(Mutex::new(history));
+        let (tx, rx) = tokio::sync::watch::channel(stagesweep::agent::CatchUp {
+            caught_up,
+            since: tokio::time::Instant::now(),
+        });
+        let backend = EngineBackend::new(TinyConnector(Arc::clone(&daemon)))
+            .with_history(Some(Arc::clone(&history)), Some(rx));
+        let clock = TokioClock::starting_at(t(T0));
+        let started = tokio::time::Instant::now();
+        let summary = backend
+            .pass(&cfg, &clock, &tokio_util::sync::CancellationToken::new())
+            .await
+            .expect("the pass runs");
+        drop(tx);
+        if caught_up {
+            assert_eq!(summary.deleted, 1, "a caught-up history decides at once");
+        } else {
+            assert!(
+                started.elapsed() >= Duration::from_secs(5),
+                "waited history.catch_up"
+            );
+            assert_eq!(
+                summary.deleted, 0,
+                "a history that did not catch up counts a gap: assume_used keeps it"
+            );
+            let r = history.lock().expect("history").images[&image.id];
+            assert_eq!(r.last_used_by, stagesweep::history::Source::Gap);
+        }
+    }
+}

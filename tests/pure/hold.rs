@@ -159,3 +159,40 @@ fn an_unusable_lock_file_is_an_environment_error() {
     assert_eq!(status, 5, "{stderr}");
     assert!(stderr.contains("build lock"), "{stderr}");
 }
+
+#[test]
+fn a_hold_killed_with_sigkill_leaves_the_lock_to_the_build_until_it_ends() {
+    let (_dir, lock) = lock_path();
+    // The build reports ready, then runs until its stdin closes (the test decides when).
+    let mut child = hold(
+        &lock,
+        &[],
+        &["sh", "-c", "echo ready; read line; echo done"],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("hold starts");
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read ready");
+    assert_eq!(line, "ready\n");
+    child.kill().expect("SIGKILL hold");
+    child.wait().expect("hold is gone");
+    assert!(
+        BuildLock::is_held(&lock).expect("probe"),
+        "the build still runs, so it still holds the lock"
+    );
+    writeln!(stdin, "go").expect("let the build end");
+    drop(stdin);
+    line.clear();
+    out.read_line(&mut line).expect("read done");
+    assert_eq!(line, "done\n");
+    // The build's shell exits right after printing; the kernel drops the lock with it.
+    let released = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !BuildLock::is_held(&lock).expect("probe")
+    });
+    assert!(released, "free once the build ended");
+}

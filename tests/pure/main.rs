@@ -6,6 +6,7 @@
 mod support;
 
 mod agent_loop;
+mod apply;
 mod cache_fake;
 mod cli;
 mod config;
@@ -14,9 +15,11 @@ mod disk_located;
 mod engine_api;
 mod hold;
 mod house;
+mod locks;
 mod logging;
 mod pass_builds;
 mod pass_fake;
 mod pass_identity;
 mod pass_pressure;
 mod plan_file;
+mod unplanned;

@@ -46,6 +46,7 @@ fn options(w: &World, max_defer: Duration, wait: bool) -> PassOptions {
         builds: Some(Coordination {
             config: BuildsConfig {
                 lock_file: w.lock.clone(),
+                lock: true,
                 detect: true,
                 retry: RETRY,
                 max_defer,

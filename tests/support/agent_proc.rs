@@ -42,7 +42,13 @@ impl AgentProc {
             |text: &str, key: &str| text.starts_with(key) || text.contains(&format!("\n{key}"));
         if !has(&text, "history:") {
             let history = dir.path().join("state/history.json");
-            let _ = writeln!(text, "history:\n  path: {}", history.display());
+            // A test's agent waits for its history to follow the events at most 2 s (its
+            // engine may be a fake that serves no events).
+            let _ = writeln!(
+                text,
+                "history:\n  path: {}\n  catch_up: 2s",
+                history.display()
+            );
         }
         if !has(&text, "builds:") {
             let lock = dir.path().join("builds.lock");

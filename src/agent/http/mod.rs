@@ -80,18 +80,24 @@ pub fn respond(
     if method != Method::GET && method != Method::HEAD {
         return reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "use GET\n".into());
     }
-    let check = match path {
+    let (check, detail) = match path {
         "/metrics" => {
             let format = Format::negotiate(accept);
             let body = telemetry.metrics.encode_as(format);
             return reply(StatusCode::OK, format.content_type(), body);
         }
-        "/livez" => telemetry.liveness(),
-        _ => telemetry.health(),
+        "/livez" => (telemetry.liveness(), None),
+        _ => (telemetry.health(), telemetry.health_detail()),
     };
+    // The first line is the verdict (`ok` or the reason); details follow on their own lines.
+    let detail = detail.map(|d| format!("{d}\n")).unwrap_or_default();
     match check {
-        Ok(()) => reply(StatusCode::OK, TEXT, "ok\n".into()),
-        Err(reason) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{reason}\n")),
+        Ok(()) => reply(StatusCode::OK, TEXT, format!("ok\n{detail}")),
+        Err(reason) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT,
+            format!("{reason}\n{detail}"),
+        ),
     }
 }
 

@@ -102,6 +102,12 @@ impl Engine for DockerEngine {
         self.prune_one_record(request).await
     }
 
+    fn is_remote(&self) -> bool {
+        ["tcp://", "http://", "https://"]
+            .iter()
+            .any(|scheme| self.host.starts_with(scheme))
+    }
+
     fn describe(&self) -> String {
         let v = self.docker.client_version();
         let via = self

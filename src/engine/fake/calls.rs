@@ -116,6 +116,13 @@ impl Engine for FakeEngine {
             };
             return futures_util::stream::iter([Err(e)]).boxed();
         }
+        // Like the daemon: `since` after `until` is a bad request.
+        if let (Some(s), Some(u)) = (since, until)
+            && s > u
+        {
+            let e = EngineError::Other("400 Bad Request: since must be before until".to_owned());
+            return futures_util::stream::iter([Err(e)]).boxed();
+        }
         let live = until.is_none().then(|| {
             st.live
                 .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)

@@ -36,6 +36,13 @@ impl World {
         self.untag(reference);
         if let Some(image) = self.images.iter_mut().find(|i| i.id == id) {
             image.references.push(reference.to_owned());
+            // As the daemon does: tagging (again, as a rebuild that hits the cache does)
+            // moves the image's tag time on.
+            let later = image
+                .last_tagged
+                .map(|t| t + chrono::Duration::seconds(1))
+                .unwrap_or_default();
+            image.last_tagged = Some(later.max(chrono::Utc::now()));
         }
     }
 

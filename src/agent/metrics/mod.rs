@@ -23,16 +23,16 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 use super::exposition::{self, Format};
 use super::metric_labels::{
     Label, OptionalGauge, PassResult, SkipReason, label, set_gauges, set_optional, to_u64,
     unix_secs,
 };
-use super::process_metrics::ProcessCollector;
 use crate::execute::Summary;
+
+mod register;
 
 /// Every metric the agent exports.
 pub struct Metrics {
@@ -44,6 +44,7 @@ pub struct Metrics {
     images_skipped: Counter,
     images_untagged_only: Counter,
     deletions_failed: Counter,
+    unplanned_removals: Counter,
     pass_duration: Histogram,
     last_success: OptionalGauge,
     next_pass: OptionalGauge,
@@ -51,6 +52,8 @@ pub struct Metrics {
     ticks_skipped: Family<Label, Counter>,
     config_reloads: Family<Label, Counter>,
     docker_up: Gauge,
+    history_caught_up: Gauge,
+    history_behind_since: OptionalGauge,
     deferred_passes: Family<Label, Counter>,
     build_lock_wait: Histogram,
     disk_used: Gauge<f64, AtomicU64>,
@@ -78,6 +81,7 @@ impl Metrics {
             images_skipped: Counter::default(),
             images_untagged_only: Counter::default(),
             deletions_failed: Counter::default(),
+            unplanned_removals: Counter::default(),
             pass_duration: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             last_success: OptionalGauge::default(),
             next_pass: OptionalGauge::default(),
@@ -85,6 +89,8 @@ impl Metrics {
             ticks_skipped: Family::default(),
             config_reloads: Family::default(),
             docker_up: Gauge::default(),
+            history_caught_up: Gauge::default(),
+            history_behind_since: OptionalGauge::default(),
             deferred_passes: Family::default(),
             // 1 s … 2048 s: the default max_defer (30 min) falls in the last bucket.
             build_lock_wait: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -97,166 +103,6 @@ impl Metrics {
         m.register();
         m.precreate();
         m
-    }
-
-    fn register(&mut self) {
-        let mut registry = std::mem::take(&mut self.registry);
-        registry.register_collector(Box::new(ProcessCollector));
-        let r = registry.sub_registry_with_prefix("stagesweep");
-        self.register_passes(r);
-        self.register_waits_and_disk(r);
-        self.registry = registry;
-    }
-
-    /// Build information, docker, passes and their images.
-    fn register_passes(&self, r: &mut Registry) {
-        r.register(
-            "build",
-            "Build information: the version as a label, value 1",
-            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        r.register(
-            "docker_up",
-            "1 when docker answered the last probe or pass, 0 when it did not (or not yet)",
-            self.docker_up.clone(),
-        );
-        r.register(
-            "passes",
-            "Passes run, by result (success, partial: some deletions failed, failure: failed as a whole)",
-            self.passes.clone(),
-        );
-        r.register(
-            "images_deleted",
-            "Images deleted, by policy (each confirmed by the engine's answer to our calls)",
-            self.images_deleted.clone(),
-        );
-        r.register_with_unit(
-            "reclaimed",
-            "Bytes freed by deletions (the plan's estimate), by policy",
-            Unit::Bytes,
-            self.reclaimed_bytes.clone(),
-        );
-        r.register(
-            "images_kept",
-            "Images the last pass kept although a policy matched them, by reason",
-            self.images_kept.clone(),
-        );
-        r.register(
-            "images_skipped",
-            "Planned deletions the daemon refused (409 conflict) or a last check stopped",
-            self.images_skipped.clone(),
-        );
-        r.register(
-            "images_untagged_only",
-            "Planned deletions the engine answered by untagging only: the image stayed",
-            self.images_untagged_only.clone(),
-        );
-        r.register(
-            "deletions_failed",
-            "Deletions that failed with an error",
-            self.deletions_failed.clone(),
-        );
-        r.register_with_unit(
-            "pass_duration",
-            "Duration of a pass",
-            Unit::Seconds,
-            self.pass_duration.clone(),
-        );
-        r.register_with_unit(
-            "last_pass_success_timestamp",
-            "Unix time of the last pass that did not fail as a whole; absent until the first since start",
-            Unit::Seconds,
-            self.last_success.clone(),
-        );
-        r.register_with_unit(
-            "next_pass_timestamp",
-            "Unix time of the next scheduled pass (after jitter); absent when none is planned",
-            Unit::Seconds,
-            self.next_pass.clone(),
-        );
-        r.register(
-            "images_matched",
-            "Images selected by each policy in the last pass",
-            self.images_matched.clone(),
-        );
-        r.register(
-            "ticks_skipped",
-            "Schedule ticks skipped, by reason (pass_running, docker_unreachable)",
-            self.ticks_skipped.clone(),
-        );
-        r.register(
-            "config_reloads",
-            "Configuration reloads, by result (success, failure)",
-            self.config_reloads.clone(),
-        );
-        r.register_with_unit(
-            "build_cache",
-            "Build cache the engine held at the last pass (before its deletions)",
-            Unit::Bytes,
-            self.build_cache_bytes.clone(),
-        );
-        r.register_with_unit(
-            "build_cache_reclaimed",
-            "Build cache freed, as the engine reports it, by rule",
-            Unit::Bytes,
-            self.build_cache_reclaimed.clone(),
-        );
-    }
-
-    /// Build waits and the disk gauges.
-    fn register_waits_and_disk(&self, r: &mut Registry) {
-        r.register(
-            "deferred_passes",
-            "Passes whose deletions a running build held back, by result (resumed: deleted \
-             after the wait; skipped: gave up or stopped)",
-            self.deferred_passes.clone(),
-        );
-        r.register_with_unit(
-            "build_lock_wait",
-            "Time a pass's deletions waited for running builds (build lock or build steps)",
-            Unit::Seconds,
-            self.build_lock_wait.clone(),
-        );
-        r.register(
-            "disk_used_ratio",
-            "Used ratio of the engine's disk (1 - available/capacity, as kubelet counts it)",
-            self.disk_used.clone(),
-        );
-        r.register(
-            "disk_high_ratio",
-            "The disk.high watermark as a ratio",
-            self.disk_high.clone(),
-        );
-        r.register(
-            "disk_pressure_stuck",
-            "1 when the last pass evicted under disk pressure and left the disk at or over \
-             disk.high with nothing the disk_pressure policies may evict, else 0",
-            self.disk_pressure_stuck.clone(),
-        );
-    }
-
-    /// Label values that alerts and the dashboard select on exist from the start, at 0.
-    fn precreate(&self) {
-        for result in PassResult::ALL {
-            self.passes
-                .get_or_create(&label("result", result.as_str()))
-                .inc_by(0);
-        }
-        for reason in SkipReason::ALL {
-            self.ticks_skipped
-                .get_or_create(&label("reason", reason.as_label()))
-                .inc_by(0);
-        }
-        for result in ["success", "failure"] {
-            self.config_reloads
-                .get_or_create(&label("result", result))
-                .inc_by(0);
-        }
-        for result in ["resumed", "skipped"] {
-            self.deferred_passes
-                .get_or_create(&label("result", result))
-                .inc_by(0);
-        }
     }
 
     /// The disk's last measurement: used ratio and `high` ratio.
@@ -306,6 +152,8 @@ impl Metrics {
         self.images_untagged_only
             .inc_by(to_u64(summary.untagged_only));
         self.deletions_failed.inc_by(to_u64(summary.failed));
+        self.unplanned_removals
+            .inc_by(to_u64(summary.unplanned_removals));
     }
 
     fn record_build_wait(&self, summary: &Summary) {
@@ -353,6 +201,12 @@ impl Metrics {
         set_optional(&self.next_pass, at.map(unix_secs));
     }
 
+    /// Whether the history follows the engine's events, and since when it does not.
+    pub fn set_history(&self, caught_up: bool, behind_since: Option<DateTime<Utc>>) {
+        self.history_caught_up.set(i64::from(caught_up));
+        set_optional(&self.history_behind_since, behind_since.map(unix_secs));
+    }
+
     pub fn set_docker_up(&self, up: bool) {
         self.docker_up.set(i64::from(up));
     }
@@ -378,5 +232,5 @@ impl Metrics {
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
+#[path = "mod_tests.rs"]
 mod tests;
