@@ -1,5 +1,6 @@
 //! Whole passes (`run_pass`) against a real daemon: ages and retention, a real classic
-//! multi-stage build, images in use, protected references, dry run.
+//! multi-stage build, images in use, protected references, dry run, the untagged parents
+//! of a deleted image.
 //!
 //! Each test's policy matches only its own unique label, so tests running side by side on
 //! one daemon never decide about each other's images; assertions on the summary stick to
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use stagesweep::config::Config;
 use stagesweep::engine::Engine;
 use stagesweep::engine::docker::DockerEngine;
+use stagesweep::inventory::ImageId;
 use stagesweep::plan::{Action, Reason};
 use stagesweep::reference::familiar;
 use support::fixture::{self, FixtureImage};
@@ -349,6 +351,99 @@ async fn dry_run_changes_nothing() {
             .find(|i| &i.id == id)
             .expect("present after a dry run");
         assert_eq!(a, b);
+    }
+    scope.cleanup().await;
+}
+
+/// Three classic builds of an app on the scope's base (each final stage a chain of untagged
+/// step images under the tagged app image); a container uses the first. Returns the app
+/// image IDs, oldest build first.
+async fn three_app_builds(scope: &Scope, base: &str) -> Vec<String> {
+    let mut apps = Vec::new();
+    for n in 1..=3 {
+        let dockerfile = format!(
+            "FROM {base}\n\
+             RUN echo build {n} > /build\n\
+             RUN head -c 40000 /dev/urandom > /deps\n\
+             COPY app.txt /app.txt\n"
+        );
+        let id = build_classic(
+            &scope.docker,
+            &[
+                ("Dockerfile", dockerfile.as_bytes(), 0o644),
+                ("app.txt", format!("app {n}\n").as_bytes(), 0o644),
+            ],
+            &scope.tag(&format!("app{n}")),
+        )
+        .await;
+        apps.push(id);
+    }
+    apps
+}
+
+#[tokio::test]
+async fn a_deleted_image_takes_its_untagged_parents_and_nothing_else() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-parents").await;
+    let (base_id, _) = base_image(&scope).await;
+    let apps = three_app_builds(&scope, &scope.tag("base")).await;
+    let chains: Vec<Vec<String>> = {
+        let mut out = Vec::new();
+        for app in &apps {
+            let c = chain(&scope.docker, app).await;
+            // app, COPY, RUN, RUN, then the base's own chain.
+            assert!(c.len() >= 4 && c.contains(&base_id), "{c:?}");
+            out.push(c);
+        }
+        out
+    };
+    let own = |c: &[String]| -> Vec<String> {
+        c.iter().take_while(|id| **id != base_id).cloned().collect()
+    };
+    create_container(&scope, &apps[0]).await;
+    // The newest build is kept; the first runs; the middle one goes, with its chain.
+    let glob = format!("stagesweep-test/{}-app*", scope.id);
+    let cfg = passes::config(&format!(
+        "policies:\n  - name: {POLICY}\n    match:\n      references: [\"{glob}\"]\n      labels: [\"{}\"]\n    min_age: 0s\n    keep_last: 1\n",
+        scope.selector()
+    ));
+    let report = pass_now(&engine, &cfg, false).await;
+    let middle = own(&chains[1]);
+    let d = decision(&report, &apps[1]);
+    assert!(
+        matches!(d.reason, Reason::BeyondKeepLast { rank: 2, .. }),
+        "{d:?}"
+    );
+    for id in &middle[1..] {
+        let d = decision(&report, id);
+        assert_eq!(d.reason.kind(), "parent_of_deleted", "{id}: {d:?}");
+        assert_eq!(d.policy.as_deref(), Some(POLICY));
+    }
+    assert_eq!(report.summary.deleted, middle.len(), "{:?}", report.summary);
+    assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
+    let now = ids_present(&engine).await;
+    assert!(
+        middle.iter().all(|id| !now.contains(id)),
+        "the middle build's chain is gone"
+    );
+    for kept in [&chains[0], &chains[2]] {
+        assert!(
+            kept.iter().all(|id| now.contains(id)),
+            "in use / newest: {kept:?}"
+        );
+    }
+    // No untagged image of this test is left without a child: nothing orphaned.
+    let images = present(&engine).await;
+    let mine: Vec<ImageId> = (scope.images().await.into_iter())
+        .map(|i| i.id.parse().expect("the engine gives valid IDs"))
+        .collect();
+    for im in images.iter().filter(|i| mine.contains(&i.id)) {
+        let has_child = images.iter().any(|c| c.parent_id == Some(im.id));
+        assert!(
+            !im.references.is_empty() || has_child,
+            "untagged {} left without a child",
+            im.id
+        );
     }
     scope.cleanup().await;
 }
