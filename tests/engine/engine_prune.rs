@@ -355,12 +355,11 @@ async fn dry_run_changes_nothing() {
     scope.cleanup().await;
 }
 
-/// Three classic builds of an app on the scope's base (each final stage a chain of untagged
-/// step images under the tagged app image); a container uses the first. Returns the app
-/// image IDs, oldest build first.
-async fn three_app_builds(scope: &Scope, base: &str) -> Vec<String> {
+/// `count` classic builds of an app on the scope's base (each final stage a chain of untagged
+/// step images under the tagged app image). Returns the app image IDs, oldest build first.
+async fn app_builds(scope: &Scope, base: &str, count: u32) -> Vec<String> {
     let mut apps = Vec::new();
-    for n in 1..=3 {
+    for n in 1..=count {
         let dockerfile = format!(
             "FROM {base}\n\
              RUN echo build {n} > /build\n\
@@ -386,7 +385,7 @@ async fn a_deleted_image_takes_its_untagged_parents_and_nothing_else() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("prune-parents").await;
     let (base_id, _) = base_image(&scope).await;
-    let apps = three_app_builds(&scope, &scope.tag("base")).await;
+    let apps = app_builds(&scope, &scope.tag("base"), 3).await;
     let chains: Vec<Vec<String>> = {
         let mut out = Vec::new();
         for app in &apps {
@@ -432,8 +431,13 @@ async fn a_deleted_image_takes_its_untagged_parents_and_nothing_else() {
             "in use / newest: {kept:?}"
         );
     }
-    // No untagged image of this test is left without a child: nothing orphaned.
-    let images = present(&engine).await;
+    assert_nothing_orphaned(&engine, &scope).await;
+    scope.cleanup().await;
+}
+
+/// No untagged image of the scope is left without a child: nothing orphaned.
+async fn assert_nothing_orphaned(engine: &DockerEngine, scope: &Scope) {
+    let images = present(engine).await;
     let mine: Vec<ImageId> = (scope.images().await.into_iter())
         .map(|i| i.id.parse().expect("the engine gives valid IDs"))
         .collect();
@@ -445,5 +449,49 @@ async fn a_deleted_image_takes_its_untagged_parents_and_nothing_else() {
             im.id
         );
     }
+}
+
+#[tokio::test]
+async fn keep_last_three_keeps_the_three_newest_builds_and_the_old_one_in_use() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-keep-3").await;
+    let (base_id, _) = base_image(&scope).await;
+    let apps = app_builds(&scope, &scope.tag("base"), 5).await;
+    // The oldest build runs (a created container: in use all the same).
+    create_container(&scope, &apps[0]).await;
+    let second = chain(&scope.docker, &apps[1]).await;
+    let glob = format!("stagesweep-test/{}-app*", scope.id);
+    let cfg = passes::config(&format!(
+        "policies:\n  - name: {POLICY}\n    match:\n      references: [\"{glob}\"]\n      labels: [\"{}\"]\n    min_age: 0s\n    keep_last: 3\n",
+        scope.selector()
+    ));
+    let report = pass_now(&engine, &cfg, false).await;
+    assert_eq!(decision(&report, &apps[0]).reason.kind(), "in_use");
+    for (app, want) in [(&apps[4], 1), (&apps[3], 2), (&apps[2], 3)] {
+        let d = decision(&report, app);
+        assert!(
+            matches!(d.reason, Reason::AmongNewest { keep_last: 3, rank, .. } if rank == want),
+            "{d:?}"
+        );
+    }
+    let d = decision(&report, &apps[1]);
+    assert!(
+        matches!(d.reason, Reason::BeyondKeepLast { rank: 4, .. }),
+        "the in-use build takes no place: {d:?}"
+    );
+    let now = ids_present(&engine).await;
+    assert!(
+        second.len() >= 4
+            && second
+                .iter()
+                .take_while(|id| **id != base_id)
+                .all(|id| !now.contains(id)),
+        "the second build goes, with its untagged parents"
+    );
+    for (i, app) in apps.iter().enumerate().filter(|(i, _)| *i != 1) {
+        assert!(now.contains(app), "build {} stays", i + 1);
+    }
+    assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
+    assert_nothing_orphaned(&engine, &scope).await;
     scope.cleanup().await;
 }
