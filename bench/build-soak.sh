@@ -6,7 +6,8 @@
 # (config/default.yaml: builder stages, stale build cache) plus one rule for the tagged app
 # images (`soak/app:*`, keep_last 3), its durations scaled to the soak. On a private engine
 # (needs root) whose whole data directory is a filesystem of its own (an ext4 image on a loop
-# device), so that the filesystem's usage is the engine's alone.
+# device), so that the filesystem's usage is the engine's alone. Where no loop device can be
+# had (some containers), the engine's directory on the host's filesystem, measured with du.
 #
 #   bench/build-soak.sh [--engine docker20|docker28] [--builds N] [--interval SECS]
 #                       [--tunables on|off|both] [--out DIR] [--assert | --assert-safety]
@@ -34,6 +35,8 @@
 #             engine whose build cache is known to grow (Docker 28.5's containerd store keeps
 #             records `Shared: true` that no image holds)
 # --debug     use the debug build (CI: already built by the tests) instead of a release build
+# STAGESWEEP_SOAK_FS=SIZE sizes the engine's filesystem (default 8G, sparse); `none` measures
+# the engine's directory with du instead, as when no loop device can be had.
 # STAGESWEEP_SOAK_WRAP=CMD runs each agent under CMD (e.g. `heaptrack -o DIR/h`; the samples
 # then show CMD's process, not the agent's).
 # Writes DIR/samples.tsv, builds.tsv, events.jsonl, registry.jsonl, summary.md (default: a new
@@ -69,7 +72,6 @@ case $tunables_mode in on | off | both) ;; *) die "--tunables $tunables_mode: on
 [[ $interval =~ ^[0-9]+$ && $interval -ge 1 ]] || die "--interval $interval: whole seconds, at least 1"
 [ "$(id -u)" -eq 0 ] || die "must run as root (it starts its own engine and mounts its filesystem)"
 need_tools
-command -v mkfs.ext4 >/dev/null 2>&1 || die "mkfs.ext4 not found (apt-get install -y e2fsprogs)"
 busybox=/bin/busybox
 if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
     die "$busybox is missing or dynamic: apt-get install -y busybox-static"
@@ -110,11 +112,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The engine's own filesystem: an ext4 image (sparse) on a loop device.
-truncate -s "${STAGESWEEP_SOAK_FS:-8G}" "$work/fs.img"
-mkfs.ext4 -q -F "$work/fs.img"
+# The engine's own filesystem: an ext4 image (sparse) on a loop device, else (no mkfs.ext4,
+# no loop device) a directory whose size du measures.
 mkdir -p "$mnt"
-mount -o loop "$work/fs.img" "$mnt"
+own_fs=false
+if [ "${STAGESWEEP_SOAK_FS:-8G}" != none ] && command -v mkfs.ext4 >/dev/null 2>&1 && truncate -s "${STAGESWEEP_SOAK_FS:-8G}" "$work/fs.img" &&
+    mkfs.ext4 -q -F "$work/fs.img" && mount -o loop "$work/fs.img" "$mnt"; then
+    own_fs=true
+else
+    echo "bench: no filesystem of its own (mkfs.ext4 or a loop device missing): fs_used_bytes is du of the engine's directory" >&2
+    rm -f "$work/fs.img"
+fi
 if [ "$engine" = docker20 ]; then
     DOCKER_HOST=$(scripts/dockerd.sh start "$dir")
     export DOCKER_HOST
@@ -278,7 +286,12 @@ sample() { # one line of samples.tsv
     cache=$(jq '[.BuildCache // [] | .[].Size] | add // 0' <<<"$df")
     records=$(jq '.BuildCache // [] | length' <<<"$df")
     shared=$(jq '[.BuildCache // [] | .[] | select(.Shared)] | length' <<<"$df")
-    used=$(df -B1 --output=used "$mnt" | tail -n 1 | tr -d ' ')
+    if $own_fs; then
+        used=$(df -B1 --output=used "$mnt" | tail -n 1 | tr -d ' ')
+    else # files come and go under du: take what it counted
+        used=$({ du -sbx "$dir" 2>/dev/null || true; } | cut -f1)
+        used=${used:-0}
+    fi
     bk=$(du -sb "$data_root/buildkit" 2>/dev/null | cut -f1 || echo 0)
     line="$t	$(cat "$work/built")	$images	$apps	$cache	$records	$shared	$bk	$used"
     for k in "${!agents[@]}"; do
