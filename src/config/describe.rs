@@ -7,7 +7,7 @@ use bytesize::ByteSize;
 use super::build_cache::{CacheRule, SharedRecords};
 use super::disk::{DiskConfig, Measure};
 use super::history::{GapPolicy, HistoryConfig};
-use super::policy_keys::{Dangling, GroupBy, Order, When};
+use super::policy_keys::{Dangling, GroupBy, Order, Parents, When};
 use super::types::{Config, Policy, Protect};
 use super::values::format_duration;
 use crate::inventory::CacheType;
@@ -121,6 +121,13 @@ fn policy(p: &Policy) -> String {
     if p.when == When::DiskPressure {
         parts.push("when disk_pressure".to_owned());
     }
+    parts.push(
+        match p.parents {
+            Parents::Delete => "parents delete",
+            Parents::Keep => "parents keep",
+        }
+        .to_owned(),
+    );
     if p.is_plain_prune() {
         parts.push("deletes every match older than min_age".to_owned());
     }

@@ -152,6 +152,7 @@ pub fn adhoc_policy(flags: &AdhocPolicy) -> Result<Policy, ConfigError> {
         unused_for: None,
         order: None,
         when: None,
+        parents: None,
     };
     let policy = policy::policy(&mut ctx, &raw_policy, serde_saphyr::Location::UNKNOWN, "");
     let policy = ctx.finish(policy)?;

@@ -184,7 +184,7 @@ policies:
         lines[..2],
         [
             "all-but-prod: all images, labels tier!=prod and stagesweep.keep!=true, \
-             dangling any, min_age 0s, deletes every match older than min_age",
+             dangling any, min_age 0s, parents delete, deletes every match older than min_age",
             "note: policy \"all-but-prod\" has min_age 0s: it relies on build coordination \
              alone; no grace period keeps an image that a running build still needs",
         ]
@@ -293,7 +293,8 @@ policies:
         summary_lines(&config)[0],
         "builder-stages: labels stage=builder and team!=infra, references app/*, \
          dangling false (with a tag or digest), min_age 90m, max_age 7d, \
-         keep_last 2 per label:com.example.project, max_total_size 10.0 GB per label:com.example.project"
+         keep_last 2 per label:com.example.project, max_total_size 10.0 GB per label:com.example.project, \
+         parents delete"
     );
 }
 
@@ -313,7 +314,7 @@ fn embedded_default_is_the_builder_stage_policy() {
     assert_eq!(
         summary_lines(&config),
         [
-            "builder-stages: labels stage=builder, dangling any, min_age 1h, \
+            "builder-stages: labels stage=builder, dangling any, min_age 1h, parents delete, \
              deletes every match older than min_age",
             "stale-build-cache: build cache types regular, source.local, exec.cachemount, \
              source.git.checkout, shared excluded, unused_for 7d, in-use records never",
@@ -553,8 +554,9 @@ fn defaults_and_every_key() {
     assert_eq!(c.disk, None);
     assert_eq!(c.policies[0].order, Order::Lru);
     assert_eq!(c.policies[0].when, When::Always);
+    assert_eq!(c.policies[0].parents, Parents::Delete);
     let text = format!(
-        "{POLICY}    unused_for: 7d\n    order: oldest\n    when: disk_pressure\n\
+        "{POLICY}    unused_for: 7d\n    order: oldest\n    when: disk_pressure\n    parents: keep\n\
          history:\n  enabled: false\n  path: /tmp/h.json\n  gap_policy: ignore\n  catch_up: 2m\n\
          disk:\n  high: \"90%\"\n  low: 70\n  inodes_high: 95\n  inodes_low: \"90 %\"\n  path: /data\n  containerd_root: /srv/containerd\n  check_every: 1m\n"
     );
@@ -562,6 +564,12 @@ fn defaults_and_every_key() {
     let p = &c.policies[0];
     assert_eq!(p.unused_for, Some(Duration::from_secs(7 * 86_400)));
     assert_eq!((p.order, p.when), (Order::Oldest, When::DiskPressure));
+    assert_eq!(p.parents, Parents::Keep);
+    assert!(
+        summary_lines(&c)[0].contains(", parents keep"),
+        "{:?}",
+        summary_lines(&c)
+    );
     assert!(!p.is_plain_prune());
     assert_eq!(
         c.history,
@@ -612,6 +620,10 @@ fn bad_values_name_the_value_and_the_way_out() {
         (
             format!("{POLICY}    order: newest\n"),
             "c.yaml:5:12: policies[0].order: order \"newest\" is not lru or oldest",
+        ),
+        (
+            format!("{POLICY}    parents: prune\n"),
+            "c.yaml:5:14: policies[0].parents: parents \"prune\" is not delete or keep",
         ),
         (
             format!("{POLICY}    when: sometimes\n"),

@@ -33,7 +33,7 @@ pub use load::{
     AdhocPolicy, DEFAULT_YAML, adhoc_policy, embedded_default, load_default_file, load_file,
     parse_str, summary_lines,
 };
-pub use policy_keys::{Dangling, GroupBy, Order, When};
+pub use policy_keys::{Dangling, GroupBy, Order, Parents, When};
 pub use predicate::{InvalidPredicate, LabelPredicate};
 pub use types::*;
 

@@ -107,6 +107,7 @@ pub(super) fn policy(ctx: &mut Ctx, raw: &RawPolicy, at: Location, base: &str) -
         unused_for: usage.unused_for,
         order: usage.order,
         when: usage.when,
+        parents: usage.parents,
     })
 }
 

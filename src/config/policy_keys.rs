@@ -1,5 +1,5 @@
 //! The policy keys beside the matcher and the retention rules: `group_by`, `dangling`,
-//! `unused_for`, `order` and `when`, typed and validated. Pure.
+//! `unused_for`, `order`, `when` and `parents`, typed and validated. Pure.
 
 use std::fmt;
 use std::time::Duration;
@@ -37,15 +37,28 @@ impl fmt::Display for GroupBy {
     }
 }
 
-/// `order:` of a policy: how `keep_last` ranks and budgets evict.
+/// `order:` of a policy: the order in which `max_total_size` evicts. (`keep_last` always
+/// ranks by build or tag time, and `when: disk_pressure` always evicts least recently used
+/// first.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Order {
     /// Least recently used first (`last_used`, else `first_seen`, else `Created`). Default;
     /// without history it is the same as `oldest`.
     #[default]
     Lru,
-    /// Oldest `Created` first.
+    /// Oldest first, by build or tag time (the later of `Created` and `LastTagTime`).
     Oldest,
+}
+
+/// `parents:` of a policy: what happens to the untagged parent chain of an image it deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Parents {
+    /// Delete the untagged parents that nothing else needs, each by its own identity-checked
+    /// call, after their children (what `docker rmi` does). Default.
+    #[default]
+    Delete,
+    /// Leave them (they stay as untagged images no policy selects, unless one does).
+    Keep,
 }
 
 /// `when:` of a policy.
@@ -64,6 +77,7 @@ pub(super) struct PolicyUsage {
     pub unused_for: Option<Duration>,
     pub order: Order,
     pub when: When,
+    pub parents: Parents,
 }
 
 pub(super) fn policy_usage(ctx: &mut Ctx, raw: &RawPolicy, base: &str) -> Option<PolicyUsage> {
@@ -80,10 +94,15 @@ pub(super) fn policy_usage(ctx: &mut Ctx, raw: &RawPolicy, base: &str) -> Option
         .when
         .as_ref()
         .map(|s| ctx.check(s, &join(base, "when"), when));
+    let parents = raw
+        .parents
+        .as_ref()
+        .map(|s| ctx.check(s, &join(base, "parents"), parents));
     Some(PolicyUsage {
         unused_for: unused_for.unwrap_or(None),
         order: order.unwrap_or(Some(Order::Lru))?,
         when: when.unwrap_or(Some(When::Always))?,
+        parents: parents.unwrap_or(Some(Parents::Delete))?,
     })
 }
 
@@ -93,7 +112,8 @@ fn order(text: &str) -> Result<Order, Bad> {
         "oldest" => Ok(Order::Oldest),
         _ => Err(Bad::new(
             format!("order {text:?} is not lru or oldest"),
-            "lru ranks by last use (needs the history), oldest by creation time",
+            "it orders max_total_size's evictions: lru by last use (needs the history), \
+             oldest by build or tag time",
         )),
     }
 }
@@ -105,6 +125,18 @@ fn when(text: &str) -> Result<When, Bad> {
         _ => Err(Bad::new(
             format!("when {text:?} is not always or disk_pressure"),
             "always deletes at every pass; disk_pressure only while the disk is over disk.high",
+        )),
+    }
+}
+
+fn parents(text: &str) -> Result<Parents, Bad> {
+    match text.trim() {
+        "delete" => Ok(Parents::Delete),
+        "keep" => Ok(Parents::Keep),
+        _ => Err(Bad::new(
+            format!("parents {text:?} is not delete or keep"),
+            "delete also deletes the untagged parents nothing else needs of an image the \
+             policy deletes (as docker rmi does); keep leaves them",
         )),
     }
 }

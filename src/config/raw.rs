@@ -65,6 +65,7 @@ pub(super) struct RawPolicy {
     pub unused_for: Option<S<String>>,
     pub order: Option<S<String>>,
     pub when: Option<S<String>>,
+    pub parents: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

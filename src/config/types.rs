@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 
-use super::policy_keys::{Dangling, GroupBy, Order, When};
+use super::policy_keys::{Dangling, GroupBy, Order, Parents, When};
 use super::predicate::LabelPredicate;
 
 /// A fully validated configuration.
@@ -75,7 +75,8 @@ pub struct Policy {
     pub min_age: Duration,
     /// Older images are deleted. At least `min_age`, at most 100 years. Default none.
     pub max_age: Option<Duration>,
-    /// Keep the N newest images per group (N ≥ 1).
+    /// Keep the N newest images per group (N ≥ 1), by build or tag time; images kept for
+    /// another reason (in use, protected, …) take no place among the N.
     pub keep_last: Option<usize>,
     /// How `keep_last` and `max_total_size` group images.
     pub group_by: GroupBy,
@@ -87,10 +88,13 @@ pub struct Policy {
     pub all_references: bool,
     /// Delete images not used for this long (`last_used`, else `first_seen`).
     pub unused_for: Option<Duration>,
-    /// How `keep_last` ranks and budgets evict. Default `lru`.
+    /// The order in which `max_total_size` evicts. Default `lru`.
     pub order: Order,
     /// `always` (default) or only under `disk_pressure`.
     pub when: When,
+    /// Whether the untagged parents nothing else needs go with a deleted image. Default
+    /// `delete`.
+    pub parents: Parents,
 }
 
 impl Policy {

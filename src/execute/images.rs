@@ -16,7 +16,7 @@ use super::outcome::{DeletionResult, Outcome, UnplannedRemoval};
 use super::parents::{Chains, Children};
 use crate::engine::Engine;
 use crate::inventory::{Image, ImageId, short_id};
-use crate::plan::{Decision, Deletion, Plan};
+use crate::plan::{Decision, Deletion, Plan, Reason};
 
 /// How a finished deletion ended, as far as the deletions of its parents need to know: a
 /// parent goes only once its planned children are gone.
@@ -106,6 +106,7 @@ pub async fn execute_some<E: Engine>(
             .position(|d| d.wave != wave)
             .map_or(deletions.len(), |n| start + n);
         let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
+        let has_children = children_if_needed(engine, decisions, &deletions[start..end]).await;
         let ctx = Ctx {
             engine,
             decisions,
@@ -114,6 +115,7 @@ pub async fn execute_some<E: Engine>(
             stop,
             vetoed,
             in_use: in_use.as_ref(),
+            has_children: has_children.as_ref(),
             children: &children,
             settled: &settled,
             chains: &chains,
@@ -180,6 +182,36 @@ async fn containers_if_needed<'i, E: Engine>(
     }
 }
 
+/// A wave with untagged parents that go with their deleted children lists the images again
+/// first: an engine that deletes a parent with children (the containerd image store, Podman)
+/// would not refuse one that gained a child since the plan, and such a parent was selected
+/// by no policy — only because nothing else needed it. Parent ID → one child, as listed now
+/// (`None` when that listing failed: those parents are then skipped). Other waves need none.
+async fn children_if_needed<E: Engine>(
+    engine: &E,
+    decisions: &[Decision],
+    wave: &[Deletion],
+) -> Option<HashMap<ImageId, ImageId>> {
+    let parents = wave
+        .iter()
+        .any(|d| matches!(decisions[d.decision].reason, Reason::ParentOfDeleted { .. }));
+    if !parents {
+        return Some(HashMap::new());
+    }
+    match engine.list_images().await {
+        Ok(listed) => Some(
+            listed
+                .into_iter()
+                .filter_map(|i| Some((i.parent_id?, i.id)))
+                .collect(),
+        ),
+        Err(e) => {
+            warn!(error = %e, "could not re-check children; untagged parents are skipped in this wave");
+            None
+        }
+    }
+}
+
 struct Ctx<'a, E> {
     engine: &'a E,
     decisions: &'a [Decision],
@@ -189,6 +221,8 @@ struct Ctx<'a, E> {
     /// Deletions to skip with their reason, by deletion index.
     vetoed: &'a [Option<String>],
     in_use: Option<&'a InUse>,
+    /// For waves with untagged parents of deleted images: each listed parent and a child.
+    has_children: Option<&'a HashMap<ImageId, ImageId>>,
     children: &'a Children,
     /// How the deletions of earlier waves ended, by deletion index.
     settled: &'a [Option<Settled>],
@@ -217,6 +251,8 @@ impl<E: Engine> Ctx<'_, E> {
             (Outcome::NotAttempted, Vec::new())
         } else if let Some(blocked) = self.blocked_by_child(k) {
             (blocked, Vec::new())
+        } else if let Some(gained) = self.gained_a_child(decision, image) {
+            (gained, Vec::new())
         } else {
             let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
             unplanned = a.unplanned;
@@ -282,6 +318,24 @@ impl<E: Engine> Ctx<'_, E> {
                 });
             }
         }
+    }
+
+    /// An untagged parent planned only because its children go (`parent_of_deleted`) that
+    /// has a child now (new since the plan, or one the plan did not list) stays: skipped.
+    fn gained_a_child(&self, decision: &Decision, image: &Image) -> Option<Outcome> {
+        if !matches!(decision.reason, Reason::ParentOfDeleted { .. }) {
+            return None;
+        }
+        let Some(children) = self.has_children else {
+            let reason = "could not re-check its children before deleting it".to_owned();
+            return Some(Outcome::Skipped { reason });
+        };
+        let child = children.get(&image.id)?;
+        let reason = format!(
+            "it has a child since the inventory ({}): an untagged parent goes with its deleted children only while nothing else needs it",
+            child.short()
+        );
+        Some(Outcome::Skipped { reason })
     }
 
     /// A planned child that is still on the engine keeps its parent: not attempted.

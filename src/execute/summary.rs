@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::build_cache_summary::CacheSummary;
 use super::outcome::{DeletionResult, Outcome};
 use crate::builds::{BuildWait, GateOutcome};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Reason};
 
 /// Counts over one pass.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -48,7 +48,8 @@ pub struct Summary {
     /// (another actor changed a tag inside the delete window): each one is logged at error
     /// level and listed in the JSON report, and the run exits 1.
     pub unplanned_removals: usize,
-    /// Images selected by each policy.
+    /// Images selected by each policy (not counting the untagged parents that went with a
+    /// policy's deletions: `deleted_by_policy` and `bytes_by_policy` count those).
     pub matched_by_policy: BTreeMap<String, usize>,
     pub deleted_by_policy: BTreeMap<String, usize>,
     pub bytes_by_policy: BTreeMap<String, u64>,
@@ -127,7 +128,9 @@ pub fn summarize(
         ..Summary::default()
     };
     for d in &plan.decisions {
-        if let Some(p) = &d.policy {
+        if let Some(p) = &d.policy
+            && !matches!(d.reason, Reason::ParentOfDeleted { .. })
+        {
             bump(&mut s.matched_by_policy, p, 1);
         }
         match d.action {

@@ -1,7 +1,8 @@
 //! The planning algorithm. Pure: inventory, config and `now` in, plan out.
 //!
 //! Steps: in-use chains → policy match → protection → grace period → retention per
-//! group → parents of kept images → deletion waves (children before parents).
+//! group → disk pressure → parents of kept images → untagged parents of deleted images →
+//! deletion waves (children before parents).
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::graph::Graph;
 use super::matching::{Compiled, Names};
 use super::order::assemble;
 use super::par;
+use super::parents::Orphans;
 use super::pressure::Eviction;
 use super::reason::{Action, Reason};
 use super::retention::{Groups, Retention, group_key};
@@ -72,7 +74,7 @@ pub(super) fn plan_on_threads(
     let parts = par::chunks2(&mut reasons, &mut matched, threads, |base, r, m| {
         (base, walk.part(base, r, m))
     });
-    let (groups, policy_of, group_of) = Groups::merge_parts(parts, &matched);
+    let (groups, mut policy_of, group_of) = Groups::merge_parts(parts, &matched);
     drop(matched);
     let retention = Retention {
         graph: &graph,
@@ -91,6 +93,13 @@ pub(super) fn plan_on_threads(
     };
     let evictions = eviction.apply(&policy_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);
+    let orphans = Orphans {
+        graph: &graph,
+        config,
+        names: &names,
+        compiled: &walk.compiled,
+    };
+    orphans.apply(&mut reasons, &mut policy_of);
     drop(seen);
     let reasons: Vec<Reason> = reasons
         .into_iter()

@@ -3,9 +3,11 @@
 //!
 //! Every image gets an action and a reason. No I/O, no clock, no bollard types. `decide`
 //! holds the algorithm, `retention` the grouping and ranking, `pressure` the disk
-//! watermarks (`watermarks` the arithmetic, `eviction` the order it leaves to the pass), `seen` what the history adds, `order` the plan
-//! order and deletion waves, `par` the threads, `text` the human rendering of reasons;
-//! `build_cache` plans BuildKit's records under the `build_cache:` rules.
+//! watermarks (`watermarks` the arithmetic, `eviction` the order it leaves to the pass),
+//! `seen` what the history adds, `parents` the untagged parents that go with a deleted
+//! image, `order` the plan order and deletion waves, `par` the threads, `text` the human
+//! rendering of reasons; `build_cache` plans BuildKit's records under the `build_cache:`
+//! rules.
 
 mod age;
 pub mod build_cache;
@@ -16,6 +18,7 @@ mod graph;
 mod matching;
 mod order;
 mod par;
+mod parents;
 mod pressure;
 mod reason;
 mod recheck;

@@ -35,11 +35,14 @@ pub enum Reason {
         age_secs: u64,
         max_age_secs: u64,
     },
-    /// Beyond the `keep_last` newest in its group.
+    /// Beyond the `keep_last` newest of its group: `rank` (1 = newest) by build or tag
+    /// time, among the group's images that no other reason keeps.
     BeyondKeepLast {
         policy: Arc<str>,
         keep_last: usize,
         group: Arc<str>,
+        #[serde(default)]
+        rank: usize,
     },
     /// Deleted (oldest first) to bring the group under `max_total_size`.
     OverSizeBudget {
@@ -57,6 +60,10 @@ pub enum Reason {
         idle_secs: u64,
         unused_for_secs: u64,
     },
+    /// An untagged parent that nothing else needs of an image the plan deletes (its
+    /// `child`, deleted by `policy`, whose `parents: delete` takes the chain along). Deleted
+    /// after its children, by its own call.
+    ParentOfDeleted { child: String, policy: Arc<str> },
     /// Evicted, least recently used first, because the disk is at or over `high`.
     DiskPressure {
         policy: Arc<str>,
@@ -91,11 +98,14 @@ pub enum Reason {
         age_secs: u64,
         min_age_secs: u64,
     },
-    /// Among the `keep_last` newest of its group.
+    /// Among the `keep_last` newest of its group: `rank` (1 = newest) by build or tag time,
+    /// among the group's images that no other reason keeps.
     AmongNewest {
         policy: Arc<str>,
         keep_last: usize,
         group: Arc<str>,
+        #[serde(default)]
+        rank: usize,
     },
     /// Matched, old enough, but no retention rule asks for its deletion.
     WithinPolicy { policy: Arc<str> },
@@ -139,6 +149,7 @@ impl Reason {
             | Reason::BeyondKeepLast { .. }
             | Reason::OverSizeBudget { .. }
             | Reason::UnusedFor { .. }
+            | Reason::ParentOfDeleted { .. }
             | Reason::DiskPressure { .. } => Action::Delete,
             Reason::NoPolicyMatches => Action::Untouched,
             _ => Action::Keep,
@@ -154,6 +165,7 @@ impl Reason {
             Reason::BeyondKeepLast { .. } => "beyond_keep_last",
             Reason::OverSizeBudget { .. } => "over_size_budget",
             Reason::UnusedFor { .. } => "unused_for",
+            Reason::ParentOfDeleted { .. } => "parent_of_deleted",
             Reason::DiskPressure { .. } => "disk_pressure",
             Reason::ArrivedRecently { .. } => "arrived_recently",
             Reason::UsedRecently { .. } => "used_recently",

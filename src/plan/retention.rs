@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
-use super::age::since_age;
-use super::graph::Graph;
+use super::age::{age_base, since_age};
+use super::graph::{Graph, time_key};
 use super::reason::{Action, Reason};
 use super::seen::Seen;
 use crate::config::{Config, GroupBy, Order};
@@ -112,9 +112,10 @@ pub(super) struct Retention<'g, 'a> {
 }
 
 impl Retention<'_, '_> {
-    /// Decide every matched image not yet kept: rank each group newest first, then one
-    /// walk in inventory order (so that images and reasons are read sequentially), then the
-    /// size budgets group by group.
+    /// Decide every matched image not yet kept: rank each group for `keep_last` (by build
+    /// or tag time) and for the size budget (by the policy's `order`), then one walk in
+    /// inventory order (so that images and reasons are read sequentially), then the size
+    /// budgets group by group.
     pub fn apply(
         &self,
         mut groups: Groups<'_>,
@@ -125,10 +126,12 @@ impl Retention<'_, '_> {
         let graph = self.graph;
         let mut rank = vec![0usize; graph.len()];
         for group in &mut groups.list {
-            let order = self.config.policies[group.policy].order;
-            rank_newest_first(graph, self.seen, order, &mut group.members);
-            for (r, &i) in group.members.iter().enumerate() {
-                rank[i] = r;
+            let policy = &self.config.policies[group.policy];
+            if policy.keep_last.is_some() {
+                self.rank_newest_builds(&group.members, reasons, &mut rank);
+            }
+            if policy.max_total_size.is_some() {
+                rank_for_budget(graph, self.seen, policy.order, &mut group.members);
             }
         }
         let group_names: Vec<Arc<str>> = groups
@@ -152,8 +155,37 @@ impl Retention<'_, '_> {
         }
     }
 
-    /// The retention decision for matched image `i` that nothing keeps, `rank` newest first.
-    /// `keep_last` is a floor: the N newest of a group are kept even past `max_age`.
+    /// `keep_last`'s ranks (1 = newest) of a group's members: by build or tag time (the
+    /// later of `Created` and `LastTagTime`, each when it is a real time: the time ages count
+    /// from), ties by ID, the smaller counting as newer. Only the images that retention
+    /// decides, or that `min_age` keeps (the newest builds), take a place: an image kept for
+    /// another reason (in use, protected, other references, unknown age) is kept anyway and
+    /// does not push a newer build out of the N. Those get rank 0.
+    fn rank_newest_builds(
+        &self,
+        members: &[usize],
+        reasons: &[Option<Reason>],
+        rank: &mut [usize],
+    ) {
+        let graph = self.graph;
+        let mut ranked: Vec<(u128, usize)> = (members.iter().copied())
+            .filter(|&i| takes_a_place(reasons[i].as_ref()))
+            .map(|i| {
+                let at = age_base(&graph.images[i], self.now).map_or(0, time_key);
+                (at, i)
+            })
+            .collect();
+        ranked.sort_unstable_by(|a, b| {
+            (b.0.cmp(&a.0)).then_with(|| graph.images[a.1].id.cmp(&graph.images[b.1].id))
+        });
+        for (r, (_, i)) in ranked.into_iter().enumerate() {
+            rank[i] = r + 1;
+        }
+    }
+
+    /// The retention decision for matched image `i` that nothing keeps; `rank` is its
+    /// `keep_last` rank (1 = newest). `keep_last` is a floor: the N newest of a group are kept
+    /// even past `max_age`.
     fn decide(&self, p: usize, group: &Arc<str>, rank: usize, i: usize) -> Reason {
         let policy = &self.config.policies[p];
         let name = || Arc::clone(&self.names[p]);
@@ -169,10 +201,11 @@ impl Retention<'_, '_> {
                 (limit, at, by, idle)
             });
         match (policy.keep_last, policy.max_age) {
-            (Some(k), _) if rank < k => Reason::AmongNewest {
+            (Some(k), _) if rank <= k => Reason::AmongNewest {
                 policy: name(),
                 keep_last: k,
                 group: Arc::clone(group),
+                rank,
             },
             (_, Some(max)) if age > max => Reason::OlderThanMaxAge {
                 policy: name(),
@@ -194,6 +227,7 @@ impl Retention<'_, '_> {
                 policy: name(),
                 keep_last: k,
                 group: Arc::clone(group),
+                rank,
             },
             _ if policy.is_plain_prune() => Reason::Matched {
                 policy: name(),
@@ -214,9 +248,19 @@ impl Retention<'_, '_> {
     }
 }
 
-/// Sort a group's members newest first: by `Created` (`oldest`) or by last use (`lru`,
-/// the same as `oldest` for images the history does not know); ties by ID.
-fn rank_newest_first(graph: &Graph<'_>, seen: &Seen<'_>, order: Order, members: &mut [usize]) {
+/// Whether an image takes one of the `keep_last` places: retention decides it (no reason
+/// yet), or only its youth keeps it (it is one of the newest builds).
+fn takes_a_place(reason: Option<&Reason>) -> bool {
+    matches!(
+        reason,
+        None | Some(Reason::YoungerThanMinAge { .. } | Reason::ArrivedRecently { .. })
+    )
+}
+
+/// Sort a group's members in the order a size budget keeps them, the last evicted first:
+/// by build or tag time (`oldest`) or by last use (`lru`, the same as `oldest` for images
+/// the history does not know); ties by ID.
+fn rank_for_budget(graph: &Graph<'_>, seen: &Seen<'_>, order: Order, members: &mut [usize]) {
     let by_id = |a: usize, b: usize| graph.images[a].id.cmp(&graph.images[b].id);
     match order {
         Order::Lru => members.sort_unstable_by(|&a, &b| {

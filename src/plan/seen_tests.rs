@@ -181,7 +181,7 @@ fn unused_for_uses_last_use_and_parents_count_their_children() {
 }
 
 #[test]
-fn keep_last_ranks_by_last_use_with_lru_and_by_created_with_oldest() {
+fn keep_last_ranks_by_build_time_and_budgets_evict_by_order() {
     let images = vec![
         builder("newest-idle", 2 * D),
         builder("oldest-busy", 9 * D),
@@ -195,18 +195,27 @@ fn keep_last_ranks_by_last_use_with_lru_and_by_created_with_oldest() {
         ]),
         disk: None,
     };
-    let (inv, plan) = run(images.clone(), &config("    keep_last: 1\n"), &usage);
-    assert_eq!(kind(&inv, &plan, "oldest-busy"), "among_newest");
-    assert_eq!(kind(&inv, &plan, "newest-idle"), "beyond_keep_last");
+    // keep_last keeps the newest build whatever `order` says: a recent use does not make an
+    // old build one of the newest (`unused_for` is the rule for that).
+    for order in ["", "    order: oldest\n", "    order: lru\n"] {
+        let (inv, plan) = run(
+            images.clone(),
+            &config(&format!("    keep_last: 1\n{order}")),
+            &usage,
+        );
+        assert_eq!(kind(&inv, &plan, "newest-idle"), "among_newest", "{order}");
+        assert_eq!(
+            kind(&inv, &plan, "oldest-busy"),
+            "beyond_keep_last",
+            "{order}"
+        );
+    }
+    // Budgets evict least recently used first with lru (the default)…
     let (inv, plan) = run(
         images.clone(),
-        &config("    keep_last: 1\n    order: oldest\n"),
+        &config("    max_total_size: 2000\n"),
         &usage,
     );
-    assert_eq!(kind(&inv, &plan, "newest-idle"), "among_newest");
-    assert_eq!(kind(&inv, &plan, "oldest-busy"), "beyond_keep_last");
-    // Budgets evict in the same order: least recently used first.
-    let (inv, plan) = run(images, &config("    max_total_size: 2000\n"), &usage);
     assert_eq!(
         kind(&inv, &plan, "middle"),
         "over_size_budget",
@@ -214,6 +223,14 @@ fn keep_last_ranks_by_last_use_with_lru_and_by_created_with_oldest() {
     );
     assert_eq!(kind(&inv, &plan, "newest-idle"), "within_policy");
     assert_eq!(kind(&inv, &plan, "oldest-busy"), "within_policy");
+    // … and the oldest build first with oldest.
+    let (inv, plan) = run(
+        images,
+        &config("    max_total_size: 2000\n    order: oldest\n"),
+        &usage,
+    );
+    assert_eq!(kind(&inv, &plan, "oldest-busy"), "over_size_budget");
+    assert_eq!(kind(&inv, &plan, "middle"), "within_policy");
 }
 
 /// `disk:` with high 85 / low 80 on a 10 000-byte disk with `available` bytes free.
@@ -450,8 +467,10 @@ fn pressure_keeps_keep_last_safety_and_children_before_parents() {
     );
     assert_eq!(kind(&inv, &plan, "kid"), "in_use");
     assert_eq!(kind(&inv, &plan, "u0"), "parent_of_in_use");
-    assert_eq!(kind(&inv, &plan, "u4"), "among_newest");
-    let evicted: Vec<_> = (1..4)
+    // All five were built at the same time: the smaller ID counts as the newer, and u0,
+    // kept in use, takes no place.
+    assert_eq!(kind(&inv, &plan, "u1"), "among_newest");
+    let evicted: Vec<_> = (2..5)
         .map(|k| kind(&inv, &plan, &format!("u{k}")))
         .collect();
     assert_eq!(evicted, ["disk_pressure"; 3]);

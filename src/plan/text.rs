@@ -44,10 +44,14 @@ impl fmt::Display for Reason {
                 policy,
                 keep_last,
                 group,
-            } => write!(
-                f,
-                "matched {policy}, not among the {keep_last} newest in group {group}"
-            ),
+                rank,
+            } => keep_last_rank(f, policy, *rank, group, "beyond", *keep_last),
+            Reason::ParentOfDeleted { child, policy } => {
+                write!(
+                    f,
+                    "parent of deleted image {child} ({policy}, parents: delete)"
+                )
+            }
             Reason::OverSizeBudget {
                 policy,
                 group,
@@ -91,10 +95,8 @@ impl fmt::Display for Reason {
                 policy,
                 keep_last,
                 group,
-            } => write!(
-                f,
-                "matched {policy}, among the {keep_last} newest in group {group}"
-            ),
+                rank,
+            } => keep_last_rank(f, policy, *rank, group, "within", *keep_last),
             Reason::WithinPolicy { policy } => {
                 write!(f, "matched {policy}, within its max_age and size limits")
             }
@@ -106,5 +108,58 @@ impl fmt::Display for Reason {
             | Reason::NoDiskPressure { .. }
             | Reason::DiskNotMeasured { .. }) => text_usage::fmt(r, f),
         }
+    }
+}
+
+/// "matched app, 4th newest by build or tag time in group all: beyond `keep_last` 3". A plan
+/// file from before ranks were recorded reads rank 0: the rank is then left out.
+fn keep_last_rank(
+    f: &mut fmt::Formatter<'_>,
+    policy: &str,
+    rank: usize,
+    group: &str,
+    side: &str,
+    keep_last: usize,
+) -> fmt::Result {
+    if rank == 0 {
+        return write!(
+            f,
+            "matched {policy}, {side} the {keep_last} newest in group {group}"
+        );
+    }
+    write!(
+        f,
+        "matched {policy}, {} newest by build or tag time in group {group}: {side} keep_last {keep_last}",
+        ordinal(rank)
+    )
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, … `11th`, `12th`, `13th`, `21st`.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordinal;
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        let want = [
+            "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st",
+            "111th",
+        ];
+        assert_eq!(got, want);
     }
 }

@@ -69,6 +69,11 @@ fn every_reason() -> Vec<Reason> {
             policy: p.clone(),
             keep_last: 1,
             group: p.clone(),
+            rank: 2,
+        },
+        Reason::ParentOfDeleted {
+            child: String::new(),
+            policy: p.clone(),
         },
         Reason::OverSizeBudget {
             policy: p.clone(),
@@ -110,6 +115,7 @@ fn every_reason() -> Vec<Reason> {
             policy: p.clone(),
             keep_last: 1,
             group: p.clone(),
+            rank: 1,
         },
         Reason::WithinPolicy { policy: p.clone() },
         Reason::NoPolicyMatches,
@@ -121,6 +127,7 @@ fn every_reason() -> Vec<Reason> {
             | Reason::OlderThanMaxAge { .. }
             | Reason::BeyondKeepLast { .. }
             | Reason::OverSizeBudget { .. }
+            | Reason::ParentOfDeleted { .. }
             | Reason::InUse { .. }
             | Reason::ParentOfInUse { .. }
             | Reason::ParentOfKept { .. }

@@ -1,5 +1,6 @@
 //! Whole passes (`run_pass`) against a real daemon: ages and retention, a real classic
-//! multi-stage build, images in use, protected references, dry run.
+//! multi-stage build, images in use, protected references, dry run, the untagged parents
+//! of a deleted image.
 //!
 //! Each test's policy matches only its own unique label, so tests running side by side on
 //! one daemon never decide about each other's images; assertions on the summary stick to
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use stagesweep::config::Config;
 use stagesweep::engine::Engine;
 use stagesweep::engine::docker::DockerEngine;
+use stagesweep::inventory::ImageId;
 use stagesweep::plan::{Action, Reason};
 use stagesweep::reference::familiar;
 use support::fixture::{self, FixtureImage};
@@ -350,5 +352,146 @@ async fn dry_run_changes_nothing() {
             .expect("present after a dry run");
         assert_eq!(a, b);
     }
+    scope.cleanup().await;
+}
+
+/// `count` classic builds of an app on the scope's base (each final stage a chain of untagged
+/// step images under the tagged app image). Returns the app image IDs, oldest build first.
+async fn app_builds(scope: &Scope, base: &str, count: u32) -> Vec<String> {
+    let mut apps = Vec::new();
+    for n in 1..=count {
+        let dockerfile = format!(
+            "FROM {base}\n\
+             RUN echo build {n} > /build\n\
+             RUN head -c 40000 /dev/urandom > /deps\n\
+             COPY app.txt /app.txt\n"
+        );
+        let id = build_classic(
+            &scope.docker,
+            &[
+                ("Dockerfile", dockerfile.as_bytes(), 0o644),
+                ("app.txt", format!("app {n}\n").as_bytes(), 0o644),
+            ],
+            &scope.tag(&format!("app{n}")),
+        )
+        .await;
+        apps.push(id);
+    }
+    apps
+}
+
+#[tokio::test]
+async fn a_deleted_image_takes_its_untagged_parents_and_nothing_else() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-parents").await;
+    let (base_id, _) = base_image(&scope).await;
+    let apps = app_builds(&scope, &scope.tag("base"), 3).await;
+    let chains: Vec<Vec<String>> = {
+        let mut out = Vec::new();
+        for app in &apps {
+            let c = chain(&scope.docker, app).await;
+            // app, COPY, RUN, RUN, then the base's own chain.
+            assert!(c.len() >= 4 && c.contains(&base_id), "{c:?}");
+            out.push(c);
+        }
+        out
+    };
+    let own = |c: &[String]| -> Vec<String> {
+        c.iter().take_while(|id| **id != base_id).cloned().collect()
+    };
+    create_container(&scope, &apps[0]).await;
+    // The newest build is kept; the first runs; the middle one goes, with its chain.
+    let glob = format!("stagesweep-test/{}-app*", scope.id);
+    let cfg = passes::config(&format!(
+        "policies:\n  - name: {POLICY}\n    match:\n      references: [\"{glob}\"]\n      labels: [\"{}\"]\n    min_age: 0s\n    keep_last: 1\n",
+        scope.selector()
+    ));
+    let report = pass_now(&engine, &cfg, false).await;
+    let middle = own(&chains[1]);
+    let d = decision(&report, &apps[1]);
+    assert!(
+        matches!(d.reason, Reason::BeyondKeepLast { rank: 2, .. }),
+        "{d:?}"
+    );
+    for id in &middle[1..] {
+        let d = decision(&report, id);
+        assert_eq!(d.reason.kind(), "parent_of_deleted", "{id}: {d:?}");
+        assert_eq!(d.policy.as_deref(), Some(POLICY));
+    }
+    assert_eq!(report.summary.deleted, middle.len(), "{:?}", report.summary);
+    assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
+    let now = ids_present(&engine).await;
+    assert!(
+        middle.iter().all(|id| !now.contains(id)),
+        "the middle build's chain is gone"
+    );
+    for kept in [&chains[0], &chains[2]] {
+        assert!(
+            kept.iter().all(|id| now.contains(id)),
+            "in use / newest: {kept:?}"
+        );
+    }
+    assert_nothing_orphaned(&engine, &scope).await;
+    scope.cleanup().await;
+}
+
+/// No untagged image of the scope is left without a child: nothing orphaned.
+async fn assert_nothing_orphaned(engine: &DockerEngine, scope: &Scope) {
+    let images = present(engine).await;
+    let mine: Vec<ImageId> = (scope.images().await.into_iter())
+        .map(|i| i.id.parse().expect("the engine gives valid IDs"))
+        .collect();
+    for im in images.iter().filter(|i| mine.contains(&i.id)) {
+        let has_child = images.iter().any(|c| c.parent_id == Some(im.id));
+        assert!(
+            !im.references.is_empty() || has_child,
+            "untagged {} left without a child",
+            im.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn keep_last_three_keeps_the_three_newest_builds_and_the_old_one_in_use() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("prune-keep-3").await;
+    let (base_id, _) = base_image(&scope).await;
+    let apps = app_builds(&scope, &scope.tag("base"), 5).await;
+    // The oldest build runs (a created container: in use all the same).
+    create_container(&scope, &apps[0]).await;
+    let second = chain(&scope.docker, &apps[1]).await;
+    let glob = format!("stagesweep-test/{}-app*", scope.id);
+    let cfg = passes::config(&format!(
+        "policies:\n  - name: {POLICY}\n    match:\n      references: [\"{glob}\"]\n      labels: [\"{}\"]\n    min_age: 0s\n    keep_last: 3\n",
+        scope.selector()
+    ));
+    let report = pass_now(&engine, &cfg, false).await;
+    assert_eq!(decision(&report, &apps[0]).reason.kind(), "in_use");
+    for (app, want) in [(&apps[4], 1), (&apps[3], 2), (&apps[2], 3)] {
+        let d = decision(&report, app);
+        assert!(
+            matches!(d.reason, Reason::AmongNewest { keep_last: 3, rank, .. } if rank == want),
+            "{d:?}"
+        );
+    }
+    let d = decision(&report, &apps[1]);
+    assert!(
+        matches!(d.reason, Reason::BeyondKeepLast { rank: 4, .. }),
+        "the in-use build takes no place: {d:?}"
+    );
+    let now = ids_present(&engine).await;
+    assert!(
+        second.len() >= 4
+            && second
+                .iter()
+                .take_while(|id| **id != base_id)
+                .all(|id| !now.contains(id)),
+        "the second build goes, with its untagged parents"
+    );
+    for (i, app) in apps.iter().enumerate().filter(|(i, _)| *i != 1) {
+        assert!(now.contains(app), "build {} stays", i + 1);
+    }
+    assert_eq!((report.summary.failed, report.summary.skipped), (0, 0));
+    assert_nothing_orphaned(&engine, &scope).await;
     scope.cleanup().await;
 }

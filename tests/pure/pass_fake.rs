@@ -58,14 +58,45 @@ async fn a_classic_chain_is_deleted_leaf_first_one_image_per_call() {
 
 #[tokio::test]
 async fn a_kept_untagged_parent_is_not_deleted_with_its_child() {
-    // The parent is not a builder image: deleting the child must not take it along.
+    // The parent is not a builder image and the policy keeps parents: deleting the child
+    // must not take it along (never a cascade: `noprune`).
+    let engine = FakeEngine::builder()
+        .image(image("base").age(now(), hours(9)))
+        .image(old_builder("child").parent("base"))
+        .build();
+    let keep = config(
+        "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n    parents: keep\n",
+    );
+    let r = pass(&engine, &keep, false).await;
+    assert_eq!(outcome_of(&r, "child"), &Outcome::Deleted);
+    assert_eq!(ids(&engine), HashSet::from([fake_id("base")]));
+    assert_eq!(engine.removed_names(), [fake_id("child").to_string()]);
+}
+
+#[tokio::test]
+async fn an_untagged_parent_goes_by_its_own_call_after_its_child() {
+    // The same host with `parents: delete` (the default): the plan names the parent, and
+    // the executor deletes it by its own call once the child is gone.
     let engine = FakeEngine::builder()
         .image(image("base").age(now(), hours(9)))
         .image(old_builder("child").parent("base"))
         .build();
     let r = pass(&engine, &builder_policy("builders"), false).await;
-    assert_eq!(outcome_of(&r, "child"), &Outcome::Deleted);
-    assert_eq!(ids(&engine), HashSet::from([fake_id("base")]));
+    let d = r.decision_for(fake_id("base")).expect("planned");
+    assert_eq!(d.reason.kind(), "parent_of_deleted");
+    assert_eq!(
+        d.reason.to_string(),
+        format!(
+            "parent of deleted image {} (builders, parents: delete)",
+            fake_id("child").short()
+        )
+    );
+    assert_eq!(outcome_of(&r, "base"), &Outcome::Deleted);
+    assert!(ids(&engine).is_empty());
+    assert_eq!(
+        engine.removed_names(),
+        ["child", "base"].map(|s| fake_id(s).to_string())
+    );
 }
 
 #[tokio::test]

@@ -325,7 +325,11 @@ async fn an_engine_that_deletes_parents_may_only_take_planned_ones() {
                 .age(now(), hours(5)),
         )
         .build();
-    let r = pass(&engine, &builder_policy("b"), false).await;
+    // `parents: keep`: the plan keeps `base`, which such an engine would take along.
+    let keep_parents = config(
+        "policies:\n  - name: b\n    match:\n      labels: [stage=builder]\n    min_age: 1h\n    parents: keep\n",
+    );
+    let r = pass(&engine, &keep_parents, false).await;
     // leaf → mid → base: deleting leaf would take mid, then base, which the plan keeps:
     // the engine may not be asked, and mid waits for its child.
     let Outcome::Skipped { reason } = outcome_of(&r, "leaf") else {
@@ -371,6 +375,92 @@ async fn ages_are_measured_on_the_engines_clock() {
         d.to_owned().reason.to_string(),
         "matched b, 30m old: younger than min_age 1h"
     );
+}
+
+// ---- untagged parents that go with their deleted child ----
+
+/// `base:1` ← `p1` ← `p2` ← `app:1` (the deleted child); `p1` and `p2` are untagged and no
+/// policy matches them.
+fn app_chain() -> stagesweep::engine::fake::FakeEngineBuilder {
+    FakeEngine::builder()
+        .image(image("base").tag("base:1").age(now(), hours(9)))
+        .image(image("p1").parent("base").age(now(), hours(5)))
+        .image(image("p2").parent("p1").age(now(), hours(5)))
+        .image(image("app").parent("p2").tag("app:1").age(now(), hours(5)))
+}
+
+fn app_policy() -> stagesweep::config::Config {
+    config(
+        "policies:\n  - name: apps\n    match:\n      references: [\"app:*\"]\n    min_age: 1h\n",
+    )
+}
+
+#[tokio::test]
+async fn untagged_parents_go_with_their_child_each_by_its_own_call() {
+    let engine = app_chain().build();
+    let r = pass(&engine, &app_policy(), false).await;
+    for seed in ["app", "p2", "p1"] {
+        assert_eq!(outcome_of(&r, seed), &Outcome::Deleted, "{seed}");
+    }
+    assert_eq!(
+        engine.removed_names(),
+        ["app", "p2", "p1"].map(|s| fake_id(s).to_string()),
+        "children first, one call each, by ID"
+    );
+    assert!(
+        engine.image(fake_id("base")).is_some(),
+        "the tagged base stays"
+    );
+    assert_eq!(r.summary.deleted_by_policy.get("apps"), Some(&3));
+    assert_eq!(r.summary.matched_by_policy.get("apps"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_parent_that_changed_since_the_plan_stays() {
+    // A tag, a container, or a child (on an engine that refuses it, and on one that would
+    // delete it anyway, as the containerd image store and Podman do) arrives after the
+    // inventory: that parent stays, and so does the rest of the chain above it.
+    type Change = fn(&mut World);
+    let changes: [(&str, Change); 3] = [
+        ("tag", |w| w.tag(fake_id("p2"), "keep:p2")),
+        ("container", |w| {
+            w.containers.push(container("late", "p2", "created"));
+        }),
+        ("child", |w| {
+            w.images
+                .push(image("new").parent("p2").age(now(), hours(0)).build());
+        }),
+    ];
+    for (what, change) in changes {
+        for lenient in [false, true] {
+            let mut b = app_chain();
+            if lenient {
+                b = b.deleting_images_with_children();
+            }
+            let engine = b.build();
+            // After the plan, before the first deletion (the child's).
+            engine.set_hook(once_before(|c| matches!(c, Call::Remove(_)), change));
+            let r = pass(&engine, &app_policy(), false).await;
+            let at = format!("{what}, lenient {lenient}");
+            assert_eq!(
+                r.decision_for(fake_id("p2")).map(|d| d.reason.kind()),
+                Some("parent_of_deleted"),
+                "{at}"
+            );
+            assert_eq!(outcome_of(&r, "app"), &Outcome::Deleted, "{at}");
+            assert!(
+                matches!(outcome_of(&r, "p2"), Outcome::Skipped { .. }),
+                "{at}: {:?}",
+                outcome_of(&r, "p2")
+            );
+            assert!(engine.image(fake_id("p2")).is_some(), "{at}");
+            assert!(
+                engine.image(fake_id("p1")).is_some(),
+                "{at}: its parent stays too"
+            );
+            assert!(!engine.deleted_ids().contains(&fake_id("p1")), "{at}");
+        }
+    }
 }
 
 // ---- saved plans ----
@@ -558,6 +648,12 @@ struct Log {
     armed: Option<(usize, bool)>,
     /// Images that lost a tag to someone else (a race cleared it, or it moved away).
     stripped: HashSet<ImageId>,
+    /// When each image first gained a child after the inventory.
+    child_added_at: std::collections::HashMap<ImageId, usize>,
+    /// The steps of the image listings.
+    listed_at: Vec<usize>,
+    /// When each image was last asked to be deleted by ID.
+    removed_at: std::collections::HashMap<ImageId, usize>,
 }
 
 /// A fresh `stage=builder` image, old enough to match, made after the inventory.
@@ -636,6 +732,7 @@ fn apply_change(change: &Change, w: &mut World, step: usize, log: &mut Log) {
                 let mut child = image(&format!("child{step}")).age(now(), hours(9)).build();
                 child.parent_id = Some(id);
                 log.created.insert(child.id);
+                log.child_added_at.entry(id).or_insert(step);
                 w.images.push(child);
             }
         }
@@ -672,10 +769,14 @@ proptest! {
         specs in prop::collection::vec((prop::option::of(0usize..10), any::<bool>(), prop::option::of(0u8..4), 0u64..8, any::<bool>()), 1..10),
         changes in prop::collection::vec(prop::option::of(arb_change()), 0..24),
         podman in any::<bool>(),
+        lenient in any::<bool>(),
     ) {
         let mut b = FakeEngine::builder();
         if podman {
             b = b.deleting_parents();
+        }
+        if lenient {
+            b = b.deleting_images_with_children();
         }
         for (i, (parent, builder, tag, age_h, second)) in specs.iter().enumerate() {
             let mut im = image(&format!("i{i}")).age(now(), hours(*age_h));
@@ -715,6 +816,12 @@ proptest! {
                 race(name, armed, w, step, &mut log);
             }
             // A change made at this step is seen by this call's answer.
+            if call == Call::ListImages {
+                log.listed_at.push(step);
+            }
+            if let Call::Remove(name) = call && let Ok(id) = name.parse::<ImageId>() {
+                log.removed_at.insert(id, step);
+            }
             if let Call::Inspect(name) = call && let Ok(id) = name.parse::<ImageId>() {
                 let known = listed.get(&id).cloned().unwrap_or_default();
                 let now = w.images.iter().find(|i| i.id == id).map(|i| i.references.clone()).unwrap_or_default();
@@ -780,6 +887,29 @@ proptest! {
         }
         // Images that gained a container are never deleted: the daemon refuses.
         prop_assert!(ours.is_disjoint(&log.used_since), "deleted an image used since the inventory");
+        // Nothing outside "matched by the policy, or the untagged parent chain of an image it
+        // deletes": an image no policy matched that went was untagged when listed, and
+        // planned as such a parent.
+        for id in ours.iter().filter(|id| !reported.contains(id)) {
+            let d = r.decision_for(*id).expect("deleted images were listed");
+            if d.policy.is_none() || d.reason.kind() == "parent_of_deleted" {
+                prop_assert_eq!(d.reason.kind(), "parent_of_deleted");
+                let im = r.image(d);
+                prop_assert!(im.references.is_empty() && im.digests.is_empty(), "{id} was tagged when listed");
+            }
+        }
+        // A parent planned only because its children go, that gained a child the wave's
+        // listing saw, is never deleted, on an engine that refuses it or not. (A child that
+        // arrives between that listing and the delete is the same window as above.)
+        for id in &ours {
+            // Images made after the inventory are not parents the plan chose.
+            let Some(d) = r.decision_for(*id) else { continue };
+            let (Some(added), Some(removed)) = (log.child_added_at.get(id), log.removed_at.get(id)) else { continue };
+            let listing = log.listed_at.iter().copied().filter(|l| l < removed).max();
+            if d.reason.kind() == "parent_of_deleted" && listing.is_some_and(|l| *added <= l) {
+                return Err(TestCaseError::fail(format!("{id} gained a child at step {added}, seen by the listing at {listing:?}, and was deleted")));
+            }
+        }
         // Everything present at the start that is gone now was deleted by us or by others.
         for id in before.difference(&after) {
             prop_assert!(ours.contains(id) || log.dropped.contains(id), "{id} vanished");

@@ -72,10 +72,13 @@ impl Engine for FakeEngine {
         let mut guard_state = self.lock();
         let st = &mut *guard_state;
         let before: Vec<ImageId> = st.world.images.iter().map(|i| i.id).collect();
+        let rules = st.rules;
         let result = match st.answers.get(name) {
             Some(answer) => answer.clone(),
-            None if st.deletes_parents => daemon::remove_with_parents(&mut st.world, name),
-            None => daemon::remove(&mut st.world, name),
+            None if rules.deletes_parents => {
+                daemon::remove_with_parents(&mut st.world, name, rules)
+            }
+            None => daemon::remove(&mut st.world, name, rules),
         };
         let world = &st.world;
         let gone = before
@@ -102,7 +105,7 @@ impl Engine for FakeEngine {
     }
 
     fn deletes_parents(&self) -> bool {
-        self.lock().deletes_parents
+        self.lock().rules.deletes_parents
     }
 
     fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {

@@ -1,11 +1,38 @@
 //! The daemon's `DELETE /images/{name}` rules (force=false, noprune=true) on plain values, as
-//! Docker 20.10 applies them (each message checked against a real daemon).
+//! Docker 20.10 applies them (each message checked against a real daemon), or with
+//! [`Rules::children_refuse`] off as the containerd image store and Podman do: an image with
+//! children is deleted by ID (the children keep their layers).
+
+/// How the daemon answers where engines differ.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    /// An image with children is refused (409 "image has dependent child images"), as on
+    /// Docker with overlay2; off, it is deleted.
+    pub children_refuse: bool,
+    /// Like Podman: deleting an image also deletes its untagged parents left without
+    /// children, whatever `noprune` says.
+    pub deletes_parents: bool,
+}
+
+impl Default for Rules {
+    /// Docker 20.10's.
+    fn default() -> Self {
+        Self {
+            children_refuse: true,
+            deletes_parents: false,
+        }
+    }
+}
 
 use super::world::World;
 use crate::engine::{EngineError, RemoveReport};
 use crate::inventory::{Container, Image, ImageId, short_id};
 
-pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, EngineError> {
+pub(super) fn remove(
+    world: &mut World,
+    name: &str,
+    rules: Rules,
+) -> Result<RemoveReport, EngineError> {
     let World { images, containers } = world;
     let mut report = RemoveReport::default();
     if let Some((idx, reference)) = find_reference(images, name) {
@@ -23,7 +50,7 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
         // Still referenced, or now an untagged parent: the untag was the whole job.
         if images[idx].references.is_empty() && !has_children(images, id) {
             report.untagged.append(&mut images[idx].digests);
-            delete(images, containers, id, &mut report)?;
+            delete(images, containers, id, rules, &mut report)?;
         }
         return Ok(report);
     }
@@ -35,10 +62,10 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
             id.short()
         )));
     }
-    check_conflict(images, containers, id)?;
+    check_conflict(images, containers, id, rules)?;
     report.untagged.append(&mut images[idx].references);
     report.untagged.append(&mut images[idx].digests);
-    delete(images, containers, id, &mut report)?;
+    delete(images, containers, id, rules, &mut report)?;
     Ok(report)
 }
 
@@ -47,10 +74,11 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
 pub(super) fn remove_with_parents(
     world: &mut World,
     name: &str,
+    rules: Rules,
 ) -> Result<RemoveReport, EngineError> {
     let target = resolve(&world.images, name)?.id;
     let mut trial = world.clone();
-    let mut report = remove(&mut trial, name)?;
+    let mut report = remove(&mut trial, name, rules)?;
     let mut next = world
         .images
         .iter()
@@ -133,6 +161,7 @@ fn check_conflict(
     images: &[Image],
     containers: &[Container],
     id: ImageId,
+    rules: Rules,
 ) -> Result<(), EngineError> {
     let conflict = |how: &str, what: String| {
         Err(EngineError::Conflict(format!(
@@ -140,7 +169,7 @@ fn check_conflict(
             id.short()
         )))
     };
-    if has_children(images, id) {
+    if rules.children_refuse && has_children(images, id) {
         return conflict(
             "cannot be forced",
             "image has dependent child images".into(),
@@ -168,9 +197,10 @@ fn delete(
     images: &mut Vec<Image>,
     containers: &[Container],
     id: ImageId,
+    rules: Rules,
     report: &mut RemoveReport,
 ) -> Result<(), EngineError> {
-    check_conflict(images, containers, id)?;
+    check_conflict(images, containers, id, rules)?;
     let removed = images.remove(position(images, id));
     report.deleted.push(removed.id.to_string());
     report.deleted.push(layer_id(removed.id));

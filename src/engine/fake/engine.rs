@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::daemon::Rules;
 use super::world::{Call, Hook, RemoveCall, World};
 use crate::engine::{CachePrune, EngineError, EngineEvent, ImageStore, RemoveReport};
 use crate::inventory::{CacheRecord, Container, Image, ImageId};
@@ -35,9 +36,8 @@ impl std::fmt::Debug for HookSlot {
 pub(super) struct State {
     pub(super) world: World,
     pub(super) clock: Option<DateTime<Utc>>,
-    /// Like Podman: deleting an image also deletes its untagged parents left without
-    /// children, whatever `noprune` says.
-    pub(super) deletes_parents: bool,
+    /// How deletions are answered where engines differ (Docker 20.10's by default).
+    pub(super) rules: Rules,
     pub(super) hook: HookSlot,
     pub(super) answers: HashMap<String, Result<RemoveReport, EngineError>>,
     /// `None`: the disk usage has no build cache section.
@@ -79,7 +79,7 @@ pub struct FakeEngineBuilder {
     cache: Option<Vec<CacheRecord>>,
     no_prune_api: bool,
     delay: Duration,
-    deletes_parents: bool,
+    rules: Rules,
     clock: Option<DateTime<Utc>>,
     root_dir: Option<std::path::PathBuf>,
     image_store: ImageStore,
@@ -145,7 +145,15 @@ impl FakeEngineBuilder {
     /// parents left without children and unused, whatever `noprune` says.
     #[must_use]
     pub fn deleting_parents(mut self) -> Self {
-        self.deletes_parents = true;
+        self.rules.deletes_parents = true;
+        self
+    }
+    /// Behave like the containerd image store (and Podman): deleting an image that has
+    /// children succeeds (the children keep their layers), where Docker with overlay2
+    /// refuses with 409.
+    #[must_use]
+    pub fn deleting_images_with_children(mut self) -> Self {
+        self.rules.children_refuse = false;
         self
     }
     #[must_use]
@@ -156,7 +164,7 @@ impl FakeEngineBuilder {
                     images: self.images,
                     containers: self.containers,
                 },
-                deletes_parents: self.deletes_parents,
+                rules: self.rules,
                 clock: self.clock,
                 hook: HookSlot(None),
                 answers: HashMap::new(),
