@@ -16,5 +16,5 @@ pub use error::EngineError;
 pub use interface::Engine;
 pub use values::{
     CachePrune, CachePruneReport, DataUsage, EngineEvent, EngineInfo, EngineKind, EventKind,
-    EventStream, ImageState, RemoveReport,
+    EventStream, ImageState, ImageStore, RemoveReport,
 };

@@ -29,6 +29,28 @@ impl std::fmt::Display for EngineKind {
     }
 }
 
+/// Where the engine keeps its images (`/info`): Docker's own graph driver (overlay2, the
+/// default before Docker 29; Podman's containers/storage counts as one) or containerd's
+/// image store (Docker 29's default for new installs; `DriverStatus` names the snapshotter
+/// `io.containerd.snapshotter.v1`), where image IDs are manifest digests and an image with
+/// children is deleted without complaint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStore {
+    #[default]
+    GraphDriver,
+    Containerd,
+}
+
+impl std::fmt::Display for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageStore::GraphDriver => "graph driver",
+            ImageStore::Containerd => "containerd image store",
+        })
+    }
+}
+
 /// What `GET /info` says about the engine. Fields an engine may leave out are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineInfo {
@@ -44,6 +66,8 @@ pub struct EngineInfo {
     pub system_time: Option<DateTime<Utc>>,
     /// Where the engine keeps its data (`DockerRootDir`).
     pub root_dir: Option<PathBuf>,
+    /// Where it keeps its images; `None` when `/info` does not say (no `DriverStatus`).
+    pub image_store: Option<ImageStore>,
 }
 
 /// One image as `GET /images/{name}/json` shows it now: what the executor re-checks before

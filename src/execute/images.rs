@@ -11,10 +11,11 @@ use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::children::{Offspring, reason_to_keep};
 use super::identity::InUse;
 use super::outcome::{DeletionResult, Outcome};
 use super::parents::{Chains, Children};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan};
 
@@ -56,6 +57,9 @@ pub async fn execute<E: Engine>(
         image_of(k).parent_id.and_then(|p| chains.deletion_of(p))
     });
     let alongside = Mutex::new(HashMap::new());
+    // On an engine that deletes parents with children: a listing before each wave.
+    let check_children = !engine.refuses_parents_with_children();
+    let mut deleted: Vec<ImageId> = Vec::new();
     let mut settled: Vec<Option<Settled>> = vec![None; plan.deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(plan.deletions.len());
     let mut start = 0;
@@ -66,12 +70,18 @@ pub async fn execute<E: Engine>(
             .position(|d| d.wave != wave)
             .map_or(plan.deletions.len(), |n| start + n);
         let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
+        let offspring = if check_children {
+            Some(Offspring::listed(engine, &deleted).await)
+        } else {
+            None
+        };
         let ctx = Ctx {
             engine,
             plan,
             images,
             stop,
             in_use: in_use.as_ref(),
+            offspring: offspring.as_ref(),
             children: &children,
             settled: &settled,
             chains: &chains,
@@ -92,8 +102,17 @@ pub async fn execute<E: Engine>(
         }
         for (k, r) in ks.into_iter().zip(&results[first..]) {
             settled[k] = Some(Settled::of(&r.outcome));
+            if r.outcome == Outcome::Deleted {
+                deleted.push(image_of(k).id);
+            }
         }
         start = end;
+    }
+    if check_children && !deleted.is_empty() && !stop.is_cancelled() {
+        // The last wave's deletions, checked as the next wave's listing checks the others.
+        if let Err(e) = Offspring::listed(engine, &deleted).await {
+            warn!(error = %e, "could not check whether an image gained a child during the deletions");
+        }
     }
     let mut position = vec![0; plan.decisions.len()];
     for (k, d) in plan.deletions.iter().enumerate() {
@@ -144,6 +163,8 @@ struct Ctx<'a, E> {
     images: &'a [Image],
     stop: &'a CancellationToken,
     in_use: Option<&'a InUse>,
+    /// On an engine that deletes parents with children, the images with children now.
+    offspring: Option<&'a Result<Offspring, EngineError>>,
     children: &'a Children,
     /// How the deletions of earlier waves ended, by deletion index.
     settled: &'a [Option<Settled>],
@@ -168,6 +189,8 @@ impl<E: Engine> Ctx<'_, E> {
             (Outcome::NotAttempted, Vec::new())
         } else if let Some(blocked) = self.blocked_by_child(k) {
             (blocked, Vec::new())
+        } else if let Some(reason) = (self.offspring).and_then(|o| reason_to_keep(o, image.id)) {
+            (Outcome::Skipped { reason }, Vec::new())
         } else {
             let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
             self.note_alongside(image.id, &a.also_deleted);

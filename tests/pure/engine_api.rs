@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::{DockerEngine, connect};
-use stagesweep::engine::{Engine, EngineError, EngineKind};
+use stagesweep::engine::{Engine, EngineError, EngineKind, ImageStore};
 use stagesweep::inventory::ImageId;
 use stagesweep::pass::{PassOptions, run_pass};
 use stagesweep::plan::{Action, Reason};
@@ -74,11 +74,25 @@ async fn reads_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
         engine.describe()
     );
     let info = engine.info().await.expect("info");
-    assert_eq!(
-        info.id,
-        rec.info["ID"].as_str().unwrap_or_default(),
-        "{shape}"
-    );
+    let text = |field: &str| rec.info[field].as_str().unwrap_or_default().to_owned();
+    // Podman's `ID` is new on every call: its identity is its host and storage root.
+    let identity = if rec.libpod_version().is_some() {
+        format!("podman:{}:{}", text("Name"), text("DockerRootDir"))
+    } else {
+        text("ID")
+    };
+    assert_eq!(info.id, identity, "{shape}");
+    let store = rec.info["DriverStatus"].as_array().map(|status| {
+        if status
+            .iter()
+            .any(|pair| pair[1] == "io.containerd.snapshotter.v1")
+        {
+            ImageStore::Containerd
+        } else {
+            ImageStore::GraphDriver
+        }
+    });
+    assert_eq!(info.image_store, store, "{shape}");
     assert_eq!(
         info.server_version,
         rec.info["ServerVersion"].as_str().unwrap_or_default()
@@ -90,6 +104,18 @@ async fn reads_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
         EngineKind::Docker
     };
     assert_eq!(info.kind, kind, "{shape}");
+    // What the engine does to parents, from its kind, version and image store.
+    let graph_driver_docker = kind == EngineKind::Docker && store == Some(ImageStore::GraphDriver);
+    assert_eq!(
+        engine.refuses_parents_with_children(),
+        graph_driver_docker,
+        "{shape}"
+    );
+    assert_eq!(
+        engine.deletes_parents(),
+        kind == EngineKind::Podman,
+        "{shape}: Podman 4.3"
+    );
 
     let images = engine.list_images().await.expect("list images");
     let recorded = rec.images.as_array().expect("an array of images");

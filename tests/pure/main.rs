@@ -15,6 +15,7 @@ mod hold;
 mod house;
 mod logging;
 mod pass_builds;
+mod pass_children;
 mod pass_fake;
 mod pass_identity;
 mod plan_file;

@@ -5,7 +5,7 @@
 use bollard::models::{ContainerSummary, ImageDeleteResponseItem, ImageInspect, SystemInfo};
 use chrono::{DateTime, Utc};
 
-use crate::engine::{EngineError, EngineInfo, EngineKind, ImageState, RemoveReport};
+use crate::engine::{EngineError, EngineInfo, EngineKind, ImageState, ImageStore, RemoveReport};
 use crate::inventory::{Container, ImageId, is_placeholder_reference};
 
 /// An ID the engine gave that does not parse: the listing is not trusted, the pass stops.
@@ -52,8 +52,25 @@ pub(super) fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The image store `/info` describes: the containerd image store names its snapshotter in
+/// `DriverStatus` (`["driver-type", "io.containerd.snapshotter.v1"]`), a graph driver does
+/// not; `None` without a `DriverStatus`.
+pub(super) fn image_store(info: &SystemInfo) -> Option<ImageStore> {
+    let status = info.driver_status.as_ref()?;
+    let containerd = (status.iter()).any(|pair| {
+        pair.iter()
+            .any(|v| v.starts_with("io.containerd.snapshotter"))
+    });
+    Some(if containerd {
+        ImageStore::Containerd
+    } else {
+        ImageStore::GraphDriver
+    })
+}
+
 pub(super) fn to_engine_info(info: SystemInfo) -> EngineInfo {
     EngineInfo {
+        image_store: image_store(&info),
         kind: EngineKind::Docker,
         id: info.id.unwrap_or_default(),
         name: info.name.unwrap_or_default(),

@@ -18,8 +18,11 @@ impl Engine for FakeEngine {
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
-        let clock = self.begin(Call::Info)?.clock;
+        let st = self.begin(Call::Info)?;
+        let (clock, image_store) = (st.clock, st.image_store());
+        drop(st);
         Ok(EngineInfo {
+            image_store: Some(image_store),
             id: FAKE_ENGINE_ID.to_owned(),
             kind: EngineKind::Docker,
             name: "fake".to_owned(),
@@ -72,8 +75,10 @@ impl Engine for FakeEngine {
         let before: Vec<ImageId> = st.world.images.iter().map(|i| i.id).collect();
         let result = match st.answers.get(name) {
             Some(answer) => answer.clone(),
-            None if st.deletes_parents => daemon::remove_with_parents(&mut st.world, name),
-            None => daemon::remove(&mut st.world, name),
+            None if st.parents.deletes_untagged => {
+                daemon::remove_with_parents(&mut st.world, name, st.parents.refuses_with_children)
+            }
+            None => daemon::remove(&mut st.world, name, st.parents.refuses_with_children),
         };
         let world = &st.world;
         let gone = before
@@ -91,7 +96,11 @@ impl Engine for FakeEngine {
     }
 
     fn deletes_parents(&self) -> bool {
-        self.lock().deletes_parents
+        self.lock().parents.deletes_untagged
+    }
+
+    fn refuses_parents_with_children(&self) -> bool {
+        self.lock().parents.refuses_with_children
     }
 
     fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {

@@ -1,11 +1,17 @@
 //! The daemon's `DELETE /images/{name}` rules (force=false, noprune=true) on plain values, as
-//! Docker 20.10 applies them (each message checked against a real daemon).
+//! Docker 20.10 applies them (each message checked against a real daemon); with
+//! `refuses_children` false, as the containerd image store and Podman do, an image with
+//! children is deleted too (checked on Docker 28.5).
 
 use super::world::World;
 use crate::engine::{EngineError, RemoveReport};
 use crate::inventory::{Container, Image, ImageId, short_id};
 
-pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, EngineError> {
+pub(super) fn remove(
+    world: &mut World,
+    name: &str,
+    refuses_children: bool,
+) -> Result<RemoveReport, EngineError> {
     let World { images, containers } = world;
     let mut report = RemoveReport::default();
     if let Some((idx, reference)) = find_reference(images, name) {
@@ -21,9 +27,9 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
         images[idx].references.retain(|r| *r != reference);
         report.untagged.push(reference);
         // Still referenced, or now an untagged parent: the untag was the whole job.
-        if images[idx].references.is_empty() && !has_children(images, id) {
+        if images[idx].references.is_empty() && !(refuses_children && has_children(images, id)) {
             report.untagged.append(&mut images[idx].digests);
-            delete(images, containers, id, &mut report)?;
+            delete(images, containers, id, refuses_children, &mut report)?;
         }
         return Ok(report);
     }
@@ -35,10 +41,10 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
             id.short()
         )));
     }
-    check_conflict(images, containers, id)?;
+    check_conflict(images, containers, id, refuses_children)?;
     report.untagged.append(&mut images[idx].references);
     report.untagged.append(&mut images[idx].digests);
-    delete(images, containers, id, &mut report)?;
+    delete(images, containers, id, refuses_children, &mut report)?;
     Ok(report)
 }
 
@@ -47,10 +53,11 @@ pub(super) fn remove(world: &mut World, name: &str) -> Result<RemoveReport, Engi
 pub(super) fn remove_with_parents(
     world: &mut World,
     name: &str,
+    refuses_children: bool,
 ) -> Result<RemoveReport, EngineError> {
     let target = resolve(&world.images, name)?.id;
     let mut trial = world.clone();
-    let mut report = remove(&mut trial, name)?;
+    let mut report = remove(&mut trial, name, refuses_children)?;
     let mut next = world
         .images
         .iter()
@@ -133,6 +140,7 @@ fn check_conflict(
     images: &[Image],
     containers: &[Container],
     id: ImageId,
+    refuses_children: bool,
 ) -> Result<(), EngineError> {
     let conflict = |how: &str, what: String| {
         Err(EngineError::Conflict(format!(
@@ -140,7 +148,7 @@ fn check_conflict(
             id.short()
         )))
     };
-    if has_children(images, id) {
+    if refuses_children && has_children(images, id) {
         return conflict(
             "cannot be forced",
             "image has dependent child images".into(),
@@ -163,14 +171,16 @@ fn check_conflict(
     Ok(())
 }
 
-/// Delete an untagged, childless, unused image (never its parents: noprune).
+/// Delete an untagged, unused image, childless unless the daemon does not mind (never its
+/// parents: noprune).
 fn delete(
     images: &mut Vec<Image>,
     containers: &[Container],
     id: ImageId,
+    refuses_children: bool,
     report: &mut RemoveReport,
 ) -> Result<(), EngineError> {
-    check_conflict(images, containers, id)?;
+    check_conflict(images, containers, id, refuses_children)?;
     let removed = images.remove(position(images, id));
     report.deleted.push(removed.id.to_string());
     report.deleted.push(layer_id(removed.id));

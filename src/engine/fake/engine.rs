@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::world::{Call, Hook, RemoveCall, World};
-use crate::engine::{CachePrune, EngineError, EngineEvent, RemoveReport};
+use crate::engine::{CachePrune, EngineError, EngineEvent, ImageStore, RemoveReport};
 use crate::inventory::{CacheRecord, Container, Image, ImageId};
 
 pub(super) struct HookSlot(Option<Hook>);
@@ -35,9 +35,8 @@ impl std::fmt::Debug for HookSlot {
 pub(super) struct State {
     pub(super) world: World,
     pub(super) clock: Option<DateTime<Utc>>,
-    /// Like Podman: deleting an image also deletes its untagged parents left without
-    /// children, whatever `noprune` says.
-    pub(super) deletes_parents: bool,
+    /// What a deletion does to parents.
+    pub(super) parents: Parents,
     pub(super) hook: HookSlot,
     pub(super) answers: HashMap<String, Result<RemoveReport, EngineError>>,
     /// `None`: the disk usage has no build cache section.
@@ -57,6 +56,29 @@ pub(super) struct State {
     pub(super) live: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
 }
 
+/// What deleting an image does to its parents, and to an image with children.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Parents {
+    /// Like Podman 4: deleting an image also deletes its untagged parents left without
+    /// children, whatever `noprune` says.
+    pub(super) deletes_untagged: bool,
+    /// Like Docker on a graph driver: an image with children is not deleted (409). Off, like
+    /// the containerd image store and Podman: it is.
+    pub(super) refuses_with_children: bool,
+}
+
+impl State {
+    /// The image store the fake plays: the containerd one when it deletes parents with
+    /// children.
+    pub(super) fn image_store(&self) -> ImageStore {
+        if self.parents.refuses_with_children {
+            ImageStore::GraphDriver
+        } else {
+            ImageStore::Containerd
+        }
+    }
+}
+
 /// The in-memory engine. Cheap to share by reference across tasks.
 #[derive(Debug)]
 pub struct FakeEngine {
@@ -73,6 +95,7 @@ pub struct FakeEngineBuilder {
     no_prune_api: bool,
     delay: Duration,
     deletes_parents: bool,
+    deletes_parents_with_children: bool,
     clock: Option<DateTime<Utc>>,
 }
 
@@ -120,6 +143,13 @@ impl FakeEngineBuilder {
         self.deletes_parents = true;
         self
     }
+    /// Behave like the containerd image store (checked on Docker 28.5) and Podman: deleting
+    /// an image that other images build on deletes it, where Docker 20.10 answers 409.
+    #[must_use]
+    pub fn deleting_parents_with_children(mut self) -> Self {
+        self.deletes_parents_with_children = true;
+        self
+    }
     #[must_use]
     pub fn build(self) -> FakeEngine {
         FakeEngine {
@@ -128,7 +158,10 @@ impl FakeEngineBuilder {
                     images: self.images,
                     containers: self.containers,
                 },
-                deletes_parents: self.deletes_parents,
+                parents: Parents {
+                    deletes_untagged: self.deletes_parents,
+                    refuses_with_children: !self.deletes_parents_with_children,
+                },
                 clock: self.clock,
                 hook: HookSlot(None),
                 answers: HashMap::new(),

@@ -1,0 +1,67 @@
+//! Engines that delete an image other images build on (the containerd image store and
+//! Podman; Docker on a graph driver refuses with 409 "image has dependent child images"):
+//! the plan keeps every parent of a kept image, but a child born after the inventory (a
+//! classic build's step on a cached image, a `docker commit`) would not stop the engine.
+//! So before each wave such an engine is listed once more and a planned image that now has
+//! a child is skipped; and each listing (and one after the last wave) looks for a child
+//! whose parent this pass deleted anyway — born in the window between a listing and a
+//! deletion — and reports it loudly.
+
+use std::collections::HashMap;
+
+use crate::engine::{Engine, EngineError};
+use crate::inventory::ImageId;
+
+/// The images that build on others now, by parent (one child each), from one listing.
+pub(super) struct Offspring {
+    child: HashMap<ImageId, ImageId>,
+}
+
+impl Offspring {
+    /// List the engine's images now; `deleted` are the images this pass deleted so far: a
+    /// child of one of them is reported (the engine deleted a parent with a child).
+    pub async fn listed<E: Engine>(engine: &E, deleted: &[ImageId]) -> Result<Self, EngineError> {
+        let images = engine.list_images().await?;
+        let mut child = HashMap::new();
+        for image in &images {
+            if let Some(parent) = image.parent_id {
+                child.entry(parent).or_insert(image.id);
+            }
+        }
+        let offspring = Self { child };
+        for id in deleted {
+            if let Some(c) = offspring.child_of(*id) {
+                tracing::error!(image = %id.short(), child = %c.short(),
+                    "the engine deleted an image that another one builds on (it does not refuse \
+                     parents with children, and the child appeared after the last check)");
+            }
+        }
+        Ok(offspring)
+    }
+
+    /// An image that builds on `id`, if one does now.
+    pub fn child_of(&self, id: ImageId) -> Option<ImageId> {
+        self.child.get(&id).copied()
+    }
+}
+
+/// Why a planned image is not deleted on such an engine: a child it gained since the
+/// inventory, or children that could not be checked (`None`: delete it).
+pub(super) fn reason_to_keep(
+    offspring: &Result<Offspring, EngineError>,
+    id: ImageId,
+) -> Option<String> {
+    match offspring {
+        Ok(o) => o.child_of(id).map(|c| {
+            format!(
+                "image {} builds on it since the inventory (this engine would delete a parent \
+                 with children)",
+                c.short()
+            )
+        }),
+        Err(e) => Some(format!(
+            "could not re-check its children (this engine would delete a parent with \
+             children): {e}"
+        )),
+    }
+}
