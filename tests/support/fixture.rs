@@ -216,10 +216,24 @@ async fn ids_by_layers(
     let opts = bollard::query_parameters::ListImagesOptionsBuilder::new()
         .all(true)
         .build();
-    let listed = docker
-        .list_images(Some(opts))
-        .await
-        .expect("listing the loaded fixtures");
+    // Tried again while another client's deletion gets in the way (the containerd image
+    // store answers 404 "content digest … not found", Podman 4.3 "image not known"); this
+    // file is self-contained (benches/engine_tool uses it too), hence not `list_images`.
+    let mut attempt = 0;
+    let listed = loop {
+        match docker.list_images(Some(opts.clone())).await {
+            Ok(listed) => break listed,
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if attempt < 5
+                    && (message.contains("content digest")
+                        || message.contains("image not known")) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("listing the loaded fixtures: {e}"),
+        }
+    };
     let labelled = |summary: &bollard::models::ImageSummary| {
         images.iter().any(|i| {
             i.labels.len() == summary.labels.len()
