@@ -39,6 +39,12 @@ pub trait Engine: Send + Sync {
     /// True when deleting an image also deletes its untagged parents left without children,
     /// whatever `noprune` says (Podman 4): the executor must check the parents first.
     fn deletes_parents(&self) -> bool;
+
+    /// True when the engine refuses (409) to delete an image that other images build on
+    /// (Docker on a graph driver). The containerd image store and Podman delete such a
+    /// parent: the executor must check for children born since the inventory first.
+    fn refuses_parents_with_children(&self) -> bool;
+
     /// Container and image events (`type=container`, `type=image`: never unfiltered, since
     /// Podman's `system` events end the stream). `since`/`until` are `timeNano` values:
     /// events the engine still buffers from `since` on are replayed first; without `until`

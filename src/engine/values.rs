@@ -47,6 +47,16 @@ impl Default for ImageStore {
     }
 }
 
+impl std::fmt::Display for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageStore::Graphdriver(name) if name.is_empty() => f.write_str("graph driver"),
+            ImageStore::Graphdriver(name) => write!(f, "graph driver {name}"),
+            ImageStore::Containerd => f.write_str("containerd image store"),
+        }
+    }
+}
+
 /// What `GET /info` says about the engine. Fields an engine may leave out are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineInfo {

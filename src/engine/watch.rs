@@ -87,6 +87,10 @@ impl<E: Engine> Engine for Watched<'_, E> {
         self.inner.deletes_parents()
     }
 
+    fn refuses_parents_with_children(&self) -> bool {
+        self.inner.refuses_parents_with_children()
+    }
+
     async fn data_usage(&self) -> Result<DataUsage, EngineError> {
         self.note(self.inner.data_usage().await)
     }

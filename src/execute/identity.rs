@@ -6,7 +6,8 @@
 //! - the image is inspected by ID; gone → `already_gone`;
 //! - a reference it did not have at inventory time (a new tag or digest) → `skipped`
 //!   ("tagged since the inventory"): deleting by ID would remove that reference too; a tagged
-//!   image whose tag time moved on (tagged again under the same name) → `skipped` too;
+//!   image whose tag time moved on and that is still tagged (tagged again under the same
+//!   name) → `skipped` too;
 //! - a planned reference that now names another image (the tag moved) is never touched: the
 //!   image itself is still deleted by ID if the daemon allows it;
 //! - an image with at most one tag (and digests of that same repository) is deleted by ID:
@@ -286,9 +287,11 @@ fn changed_since_the_plan(planned: &Image, now: &ImageState) -> Option<String> {
         return Some(format!("tagged since the inventory: {}", added.join(", ")));
     }
     // A rebuild that hit the cache tags the image again under the same name: in use again.
+    // An image with no tag left was not tagged again: its tag moved away (the containerd
+    // image store dates that too, when the image becomes a dangling record).
     let t = now.last_tagged?;
     let newer = planned.last_tagged.is_none_or(|p| t > p);
-    (newer && !planned.references.is_empty()).then(|| {
+    (newer && !planned.references.is_empty() && !now.references.is_empty()).then(|| {
         let at = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         format!("tagged again since the inventory (at {at})")
     })

@@ -11,10 +11,11 @@ use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::children::{Offspring, children_if_needed, reason_to_keep};
 use super::identity::InUse;
 use super::outcome::{DeletionResult, Outcome, UnplannedRemoval};
 use super::parents::{Chains, Children};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::inventory::{Image, ImageId, short_id};
 use crate::plan::{Decision, Deletion, Plan, Reason};
 
@@ -96,6 +97,9 @@ pub async fn execute_some<E: Engine>(
         image_of(k).parent_id.and_then(|p| chains.deletion_of(p))
     });
     let alongside = Mutex::new(HashMap::new());
+    // On an engine that deletes parents with children: a listing before each wave.
+    let check_children = !engine.refuses_parents_with_children();
+    let mut deleted: Vec<ImageId> = Vec::new();
     let mut settled: Vec<Option<Settled>> = vec![None; deletions.len()];
     let mut results: Vec<DeletionResult> = Vec::with_capacity(deletions.len());
     let mut start = 0;
@@ -106,7 +110,15 @@ pub async fn execute_some<E: Engine>(
             .position(|d| d.wave != wave)
             .map_or(deletions.len(), |n| start + n);
         let in_use = containers_if_needed(engine, (start..end).map(image_of)).await;
-        let has_children = children_if_needed(engine, decisions, &deletions[start..end]).await;
+        // One listing per wave at most: on an engine that deletes parents with children,
+        // `offspring` covers every planned image, untagged parents included.
+        let (offspring, has_children) = if check_children {
+            let none = Some(HashMap::new());
+            (Some(Offspring::listed(engine, &deleted).await), none)
+        } else {
+            let wave = &deletions[start..end];
+            (None, children_if_needed(engine, decisions, wave).await)
+        };
         let ctx = Ctx {
             engine,
             decisions,
@@ -116,6 +128,7 @@ pub async fn execute_some<E: Engine>(
             vetoed,
             in_use: in_use.as_ref(),
             has_children: has_children.as_ref(),
+            offspring: offspring.as_ref(),
             children: &children,
             settled: &settled,
             chains: &chains,
@@ -136,8 +149,17 @@ pub async fn execute_some<E: Engine>(
         }
         for (k, r) in ks.into_iter().zip(&results[first..]) {
             settled[k] = Some(Settled::of(&r.outcome));
+            if r.outcome == Outcome::Deleted {
+                deleted.push(image_of(k).id);
+            }
         }
         start = end;
+    }
+    if check_children && !deleted.is_empty() && !stop.is_cancelled() {
+        // The last wave's deletions, checked as the next wave's listing checks the others.
+        if let Err(e) = Offspring::listed(engine, &deleted).await {
+            warn!(error = %e, "could not check whether an image gained a child during the deletions");
+        }
     }
     let mut position = vec![0; decisions.len()];
     for (k, d) in deletions.iter().enumerate() {
@@ -182,36 +204,6 @@ async fn containers_if_needed<'i, E: Engine>(
     }
 }
 
-/// A wave with untagged parents that go with their deleted children lists the images again
-/// first: an engine that deletes a parent with children (the containerd image store, Podman)
-/// would not refuse one that gained a child since the plan, and such a parent was selected
-/// by no policy — only because nothing else needed it. Parent ID → one child, as listed now
-/// (`None` when that listing failed: those parents are then skipped). Other waves need none.
-async fn children_if_needed<E: Engine>(
-    engine: &E,
-    decisions: &[Decision],
-    wave: &[Deletion],
-) -> Option<HashMap<ImageId, ImageId>> {
-    let parents = wave
-        .iter()
-        .any(|d| matches!(decisions[d.decision].reason, Reason::ParentOfDeleted { .. }));
-    if !parents {
-        return Some(HashMap::new());
-    }
-    match engine.list_images().await {
-        Ok(listed) => Some(
-            listed
-                .into_iter()
-                .filter_map(|i| Some((i.parent_id?, i.id)))
-                .collect(),
-        ),
-        Err(e) => {
-            warn!(error = %e, "could not re-check children; untagged parents are skipped in this wave");
-            None
-        }
-    }
-}
-
 struct Ctx<'a, E> {
     engine: &'a E,
     decisions: &'a [Decision],
@@ -223,6 +215,8 @@ struct Ctx<'a, E> {
     in_use: Option<&'a InUse>,
     /// For waves with untagged parents of deleted images: each listed parent and a child.
     has_children: Option<&'a HashMap<ImageId, ImageId>>,
+    /// On an engine that deletes parents with children, the images with children now.
+    offspring: Option<&'a Result<Offspring, EngineError>>,
     children: &'a Children,
     /// How the deletions of earlier waves ended, by deletion index.
     settled: &'a [Option<Settled>],
@@ -253,6 +247,8 @@ impl<E: Engine> Ctx<'_, E> {
             (blocked, Vec::new())
         } else if let Some(gained) = self.gained_a_child(decision, image) {
             (gained, Vec::new())
+        } else if let Some(reason) = (self.offspring).and_then(|o| reason_to_keep(o, image.id)) {
+            (Outcome::Skipped { reason }, Vec::new())
         } else {
             let a = super::identity::delete(self.engine, image, self.chains, self.in_use).await;
             unplanned = a.unplanned;

@@ -1,11 +1,12 @@
 //! Carrying out a plan: identity-checked deletion of images (`images`, `identity`,
-//! `parents`) and of build cache records (`build_cache`), each with its outcome, and the
+//! `parents`, `children`) and of build cache records (`build_cache`), each with its outcome, and the
 //! counts over a plan and its outcomes (`summary`; `eviction`: what an eviction under disk
 //! pressure did, measured). Decides
 //! nothing the plan did not decide: it only leaves out what changed since the plan was made.
 
 pub mod build_cache;
 mod build_cache_summary;
+mod children;
 mod eviction;
 mod identity;
 mod images;

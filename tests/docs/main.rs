@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod engines;
 #[cfg(feature = "host-tests")]
 mod examples;
 #[cfg(feature = "host-tests")]

@@ -13,6 +13,7 @@ use stagesweep::engine::{Engine, EngineError};
 use stagesweep::inventory::Inventory;
 use support::fixture::{self, FixtureImage};
 use support::images::{base_image, build_classic};
+use support::matrix;
 use support::{
     Scope, TestEngine, chain, create_container, docker_host, engine_or_fail, passes, registry,
     reported, test_engine,
@@ -104,14 +105,20 @@ async fn list_images_maps_fixture_fields() {
     );
     let refs: BTreeSet<_> = parent.references.iter().cloned().collect();
     assert_eq!(refs, BTreeSet::from([reported(&a), reported(&b)]));
-    assert!(
-        (200_000..260_000).contains(&parent.size),
-        "size {}",
-        parent.size
-    );
+    // The containerd image store counts the layer twice: its blob in the content store and
+    // its unpacked snapshot.
+    let size = if matrix::engine().containerd_store() {
+        400_000..540_000
+    } else {
+        200_000..260_000
+    };
+    assert!(size.contains(&parent.size), "size {}", parent.size);
     assert_eq!(parent.parent_id, None);
 
-    assert_eq!(child.parent_id.map(|p| p.to_string()), Some(ids[0].clone()));
+    // The containerd image store keeps no parent link of a loaded image (only classic
+    // builds make them there).
+    let parent_link = (!matrix::engine().containerd_store()).then(|| ids[0].clone());
+    assert_eq!(child.parent_id.map(|p| p.to_string()), parent_link);
     assert!(
         child.references.is_empty(),
         "placeholders filtered: {:?}",
@@ -224,6 +231,10 @@ async fn image_used_by_created_container_is_a_conflict() {
     let cid = create_container(&scope, &ids[0]).await;
     let short_c = &cid[..12];
     let (by_tag, by_id) = match test_engine() {
+        TestEngine::Docker if matrix::engine().containerd_store() => (
+            "(must be forced) - container",
+            "being used by stopped container",
+        ),
         TestEngine::Docker => (
             "unable to remove repository reference",
             "being used by stopped container",
@@ -276,23 +287,58 @@ async fn parents_go_along_only_where_the_engine_says_so() {
         .expect("delete by tag");
     assert!(report.deleted.contains(&leaf), "{report:?}");
     let now = support::all_image_ids(&scope.docker).await;
-    match test_engine() {
-        // Docker honours noprune: the untagged parents stay.
-        TestEngine::Docker => {
-            assert!(!engine.deletes_parents());
-            assert!(!report.deleted.contains(&links[1]), "{report:?}");
-            assert!(now.contains(&links[1]), "noprune keeps the parent");
-            let report = engine.remove_image(&links[1]).await.expect("delete by id");
-            assert!(report.deleted.contains(&links[1]), "{report:?}");
-            let now = support::all_image_ids(&scope.docker).await;
-            assert!(now.contains(&links[2]), "noprune keeps the parent");
+    assert_eq!(
+        engine.deletes_parents(),
+        support::matrix::engine().deletes_untagged_parents()
+    );
+    if support::matrix::engine().deletes_untagged_parents() {
+        // Podman 4 ignores noprune: the untagged parents went along, as the engine declares
+        // (the executor checks them first, see tests/pure/pass_identity.rs).
+        assert!(!now.contains(&links[1]), "{report:?}");
+    } else {
+        // Docker and Podman 5 honour noprune: the untagged parents stay.
+        assert!(!report.deleted.contains(&links[1]), "{report:?}");
+        assert!(now.contains(&links[1]), "noprune keeps the parent");
+        let report = engine.remove_image(&links[1]).await.expect("delete by id");
+        assert!(report.deleted.contains(&links[1]), "{report:?}");
+        let now = support::all_image_ids(&scope.docker).await;
+        assert!(now.contains(&links[2]), "noprune keeps the parent");
+    }
+    scope.cleanup().await;
+}
+
+/// Docker on overlay2 refuses to delete an image other images build on; the containerd image
+/// store and Podman delete it and leave the child (whose parent link then names a deleted
+/// image, or nothing). The engine says which it is: the executor checks for new children
+/// before each wave where the engine does not refuse (`tests/pure/pass_children.rs`).
+#[tokio::test]
+async fn a_parent_with_children_is_refused_only_where_the_engine_says_so() {
+    let engine = engine_or_fail().await;
+    let scope = Scope::new("parent-children").await;
+    let (_, base_tag) = base_image(&scope).await;
+    let leaf = build_chain(&scope, &base_tag, "leaf").await;
+    let links = chain(&scope.docker, &leaf).await;
+    let refuses = support::matrix::engine().refuses_parents_with_children();
+    assert_eq!(
+        engine.refuses_parents_with_children(),
+        refuses,
+        "{}",
+        engine.describe()
+    );
+    let answer = engine.remove_image(&links[1]).await;
+    let now = support::all_image_ids(&scope.docker).await;
+    if refuses {
+        match answer {
+            Err(EngineError::Conflict(msg)) => {
+                assert!(msg.contains("image has dependent child images"), "{msg}");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
         }
-        // Podman ignores noprune: the untagged parents went along, as the engine declares
-        // (the executor checks them first, see tests/pass_identity.rs).
-        TestEngine::Podman => {
-            assert!(engine.deletes_parents());
-            assert!(!now.contains(&links[1]), "{report:?}");
-        }
+        assert!(now.contains(&links[1]));
+    } else {
+        let report = answer.expect("the parent is deleted");
+        assert!(!now.contains(&links[1]), "{report:?}");
+        assert!(now.contains(&leaf), "the child stays");
     }
     scope.cleanup().await;
 }
@@ -427,7 +473,9 @@ fn served_addr(reference: &str) -> &str {
 
 /// `GET /system/df` through a versioned request: on Docker 20.10 (API 1.41) bollard's own
 /// `df()` reads all `None`. Two images loaded on one base: the engine reports the base as
-/// shared by each, and a pass counts it once.
+/// shared by each, and a pass counts it once — except on the containerd image store, whose
+/// `SharedSize` counts the shared snapshots but not the shared blobs of the content store:
+/// there each image's estimate still holds the base's blob (a known limit, docs/engines.md).
 #[tokio::test]
 async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
     let engine = engine_or_fail().await;
@@ -463,6 +511,13 @@ async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
         let s = shared(id).unwrap_or_else(|| panic!("no SharedSize for {id}"));
         assert!((500_000..560_000).contains(&s), "{id} shares the base: {s}");
     }
+    // What each image's own bytes are estimated at: its layer (2 or 3 kB, a few 4 kB blocks
+    // as a snapshot), plus the base's 500 kB blob on the containerd store.
+    let own = if matrix::engine().containerd_store() {
+        500_000..560_000
+    } else {
+        2_000..20_000
+    };
 
     let config = passes::config(&format!(
         "policies:\n  - name: on-base\n    match:\n      labels: [\"{}\", stage=builder]\n    min_age: 1h\n",
@@ -475,9 +530,10 @@ async fn disk_usage_gives_shared_sizes_and_a_pass_counts_a_shared_base_once() {
         .collect();
     assert_eq!(planned.len(), 2, "both images on the base are planned");
     assert!(
-        planned.iter().all(|b| (2_000..20_000).contains(b)),
-        "each counts its own layer only, not the 500 kB base: {planned:?}"
+        planned.iter().all(|b| own.contains(b)),
+        "each counts its own layer only, not the 500 kB base (its blob on the containerd \
+         store): {planned:?}"
     );
-    assert!(report.plan.reclaimable_bytes < 40_000);
+    assert!(report.plan.reclaimable_bytes < 2 * own.end);
     scope.cleanup().await;
 }

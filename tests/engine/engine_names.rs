@@ -10,8 +10,9 @@ use stagesweep::engine::docker::DockerEngine;
 use stagesweep::engine::{Engine, EngineError, EngineKind};
 use stagesweep::plan::{Action, Reason};
 use support::fixture::{self, FixtureImage, days_ago};
+use support::images::{base_image, build_classic};
 use support::passes::{config, decision, pass_now};
-use support::{Scope, TestEngine, engine_or_fail, reported, test_engine};
+use support::{Scope, TEST_LABEL, TestEngine, chain, engine_or_fail, reported, test_engine};
 
 async fn present(engine: &DockerEngine, id: &str) -> bool {
     let images = engine.list_images().await.expect("list images");
@@ -139,21 +140,22 @@ async fn match_globs_and_repository_groups_use_every_spelling() {
     scope.cleanup().await;
 }
 
+/// A classic build's last step kept by a protect label: the steps below it survive. A classic
+/// build, because it links images to parents on every engine (the containerd image store
+/// keeps no parent link of a loaded image).
 #[tokio::test]
 async fn a_kept_childs_parent_survives_a_pass() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("names-parent").await;
-    let ids = fixture::load(
-        &scope.docker,
-        &[
-            FixtureImage::new(&scope.label(), days_ago(5)),
-            FixtureImage::new(&scope.label(), days_ago(4))
-                .parent(0)
-                .label("stagesweep.keep", "true"),
-        ],
-    )
-    .await;
-    let (parent, child) = (&ids[0], &ids[1]);
+    let (_, base) = base_image(&scope).await;
+    let dockerfile = format!(
+        "FROM {base}\nLABEL {TEST_LABEL}={}\nRUN echo parent > /p\nLABEL stagesweep.keep=true\n",
+        scope.id
+    );
+    let files = [("Dockerfile", dockerfile.as_bytes(), 0o644)];
+    let child = &build_classic(&scope.docker, &files, &scope.tag("child")).await;
+    let links = chain(&scope.docker, child).await;
+    let parent = &links[1];
     let listed = engine.list_images().await.expect("list");
     let c = listed
         .iter()

@@ -17,6 +17,7 @@ use stagesweep::plan::{Action, Reason};
 use stagesweep::reference::familiar;
 use support::fixture::{self, FixtureImage};
 use support::images::{base_image, build_classic};
+use support::matrix;
 use support::passes::{self, decision, pass_now};
 use support::{Scope, chain, create_container, engine_or_fail, reported};
 
@@ -219,25 +220,28 @@ async fn classic_multi_stage_build_loses_its_builder_stage_only() {
     scope.cleanup().await;
 }
 
+/// The image a container uses and its parent: a classic build's last step and the one
+/// below, since a classic build links images to parents on every engine (the containerd
+/// image store keeps no parent link of a loaded image).
 #[tokio::test]
 async fn image_used_by_a_created_container_survives_with_its_parents() {
     let engine = engine_or_fail().await;
     let scope = Scope::new("prune-in-use").await;
-    let label = scope.label();
-    let ids = fixture::load(
-        &scope.docker,
-        &[
-            FixtureImage::new(&label, ago(48)),
-            FixtureImage::new(&label, ago(47)).parent(0),
-            FixtureImage::new(&label, ago(46)),
-        ],
-    )
-    .await;
-    let (parent, used, free) = (&ids[0], &ids[1], &ids[2]);
+    let (_, base) = base_image(&scope).await;
+    let dockerfile = format!(
+        "FROM {base}\nLABEL {}={}\nRUN echo used > /used\n",
+        support::TEST_LABEL,
+        scope.id
+    );
+    let files = [("Dockerfile", dockerfile.as_bytes(), 0o644)];
+    let used = &build_classic(&scope.docker, &files, &scope.tag("used")).await;
+    let parent = &chain(&scope.docker, used).await[1];
+    let free =
+        &fixture::load(&scope.docker, &[FixtureImage::new(&scope.label(), ago(46))]).await[0];
     let cid = create_container(&scope, used).await;
     let report = pass_now(
         &engine,
-        &config(&[scope.selector()], "    min_age: 1h\n", ""),
+        &config(&[scope.selector()], "    min_age: 0s\n", ""),
         false,
     )
     .await;
@@ -340,7 +344,13 @@ async fn dry_run_changes_nothing() {
         .chain(&tagged)
         .filter(|id| decision(&report, id).action == Action::Delete)
         .count();
-    assert_eq!(planned, 4, "the plan still says what would go");
+    // On the containerd image store the tagged one is as young as its load.
+    let want = if matrix::engine().dates_arrivals() {
+        3
+    } else {
+        4
+    };
+    assert_eq!(planned, want, "the plan still says what would go");
     assert!(report.summary.dry_run);
     assert_eq!(report.summary.deleted, 0);
     let after = present(&engine).await;

@@ -61,6 +61,9 @@ impl Engine for TinyEngine {
     fn deletes_parents(&self) -> bool {
         false
     }
+    fn refuses_parents_with_children(&self) -> bool {
+        true
+    }
     async fn ping(&self) -> Result<(), EngineError> {
         self.up()
     }

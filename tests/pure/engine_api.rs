@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use stagesweep::config::DockerConfig;
 use stagesweep::engine::docker::{DockerEngine, connect};
-use stagesweep::engine::{Engine, EngineError, EngineKind};
+use stagesweep::engine::{Engine, EngineError, EngineKind, ImageStore};
 use stagesweep::inventory::ImageId;
 use stagesweep::pass::{PassOptions, run_pass};
 use stagesweep::plan::{Action, Reason};
@@ -74,10 +74,25 @@ async fn reads_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
         engine.describe()
     );
     let info = engine.info().await.expect("info");
+    let text = |field: &str| rec.info[field].as_str().unwrap_or_default().to_owned();
+    // Podman's `ID` is new on every call: its identity is its host and storage root.
+    let identity = if rec.libpod_version().is_some() {
+        format!("podman:{}:{}", text("Name"), text("DockerRootDir"))
+    } else {
+        text("ID")
+    };
+    assert_eq!(info.id, identity, "{shape}");
+    // `None`: no `DriverStatus`, the store is unknown (every check is made).
+    let store_is_containerd = rec.info["DriverStatus"].as_array().map(|status| {
+        status
+            .iter()
+            .any(|pair| pair[1] == "io.containerd.snapshotter.v1")
+    });
     assert_eq!(
-        info.id,
-        rec.info["ID"].as_str().unwrap_or_default(),
-        "{shape}"
+        info.image_store == ImageStore::Containerd,
+        store_is_containerd == Some(true),
+        "{shape}: {:?}",
+        info.image_store
     );
     assert_eq!(
         info.server_version,
@@ -90,6 +105,18 @@ async fn reads_match(shape: &str, rec: &Recorded, engine: &DockerEngine) {
         EngineKind::Docker
     };
     assert_eq!(info.kind, kind, "{shape}");
+    // What the engine does to parents, from its kind, version and image store.
+    let graph_driver_docker = kind == EngineKind::Docker && store_is_containerd == Some(false);
+    assert_eq!(
+        engine.refuses_parents_with_children(),
+        graph_driver_docker,
+        "{shape}"
+    );
+    assert_eq!(
+        engine.deletes_parents(),
+        kind == EngineKind::Podman,
+        "{shape}: Podman 4.3"
+    );
 
     let images = engine.list_images().await.expect("list images");
     let recorded = rec.images.as_array().expect("an array of images");

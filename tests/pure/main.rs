@@ -18,6 +18,7 @@ mod house;
 mod locks;
 mod logging;
 mod pass_builds;
+mod pass_children;
 mod pass_fake;
 mod pass_identity;
 mod pass_pressure;

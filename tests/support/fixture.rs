@@ -98,6 +98,12 @@ fn append(archive: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
 
 /// Write the docker-archive for `images`; returns it and the image IDs (`sha256:` + config digest).
 pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
+    let (tarball, ids, _) = archive_with_layers(images);
+    (tarball, ids)
+}
+
+/// [`archive`], and each image's layers (`rootfs.diff_ids`, unique to each image).
+fn archive_with_layers(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>, Vec<Vec<String>>) {
     let mut out = tar::Builder::new(Vec::new());
     let mut manifest = Vec::new();
     let mut ids: Vec<String> = Vec::new();
@@ -151,6 +157,10 @@ pub fn archive(images: &[FixtureImage]) -> (Vec<u8>, Vec<String>) {
         out.into_inner()
             .expect("finishing an in-memory tar cannot fail"),
         ids,
+        chains
+            .into_iter()
+            .map(|(diff_ids, _, _)| diff_ids)
+            .collect(),
     )
 }
 
@@ -176,16 +186,78 @@ pub fn days_ago(days: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::days(days)
 }
 
-/// Build `images` into one archive and load it with one call; returns their IDs, in order.
+/// Build `images` into one archive and load it with one call; returns their IDs, in order,
+/// as the engine names them: the config digest, except on the containerd image store, whose
+/// image IDs are manifest digests that the engine computes (found there by each image's
+/// layers, which are its own).
 pub async fn load(docker: &Docker, images: &[FixtureImage]) -> Vec<String> {
-    let (tarball, ids) = archive(images);
+    let (tarball, ids, layers) = archive_with_layers(images);
     let opts = ImportImageOptionsBuilder::new().quiet(true).build();
     docker
         .import_image(opts, bollard::body_full(tarball.into()), None)
         .try_collect::<Vec<_>>()
         .await
         .expect("loading the fixture archive");
-    ids
+    match ids.first() {
+        Some(first) if docker.inspect_image(first).await.is_err() => {
+            ids_by_layers(docker, images, &layers).await
+        }
+        _ => ids,
+    }
+}
+
+/// The IDs of the loaded `images`, found by their layers (`RootFS.Layers`) among the images
+/// listed with exactly their labels.
+async fn ids_by_layers(
+    docker: &Docker,
+    images: &[FixtureImage],
+    layers: &[Vec<String>],
+) -> Vec<String> {
+    let opts = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .all(true)
+        .build();
+    // Tried again while another client's deletion gets in the way (the containerd image
+    // store answers 404 "content digest … not found", Podman 4.3 "image not known"); this
+    // file is self-contained (benches/engine_tool uses it too), hence not `list_images`.
+    let mut attempt = 0;
+    let listed = loop {
+        match docker.list_images(Some(opts.clone())).await {
+            Ok(listed) => break listed,
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if attempt < 5
+                    && (message.contains("content digest")
+                        || message.contains("image not known")) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("listing the loaded fixtures: {e}"),
+        }
+    };
+    let labelled = |summary: &bollard::models::ImageSummary| {
+        images.iter().any(|i| {
+            i.labels.len() == summary.labels.len()
+                && (summary.labels.iter()).all(|(k, v)| i.labels.get(k) == Some(v.as_str()))
+        })
+    };
+    let mut by_layers = std::collections::HashMap::new();
+    for summary in listed.iter().filter(|s| labelled(s)) {
+        let inspect = docker
+            .inspect_image(&summary.id)
+            .await
+            .expect("inspecting a loaded fixture");
+        let rootfs = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
+        by_layers.insert(rootfs, summary.id.clone());
+    }
+    layers
+        .iter()
+        .map(|l| {
+            by_layers
+                .get(l)
+                .cloned()
+                .unwrap_or_else(|| panic!("no image has the layers {l:?} after the load"))
+        })
+        .collect()
 }
 
 /// [`load`] `images` in archives of `batch` images each (one load call per archive).

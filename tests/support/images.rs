@@ -1,11 +1,12 @@
 //! Test images built for real: a busybox base image and classic-builder builds through the
-//! Engine API, BuildKit builds through Debian's docker CLI (`DOCKER_BUILDKIT=1`).
+//! Engine API, BuildKit builds through the engine's docker CLI (Debian's 20.10 with
+//! `DOCKER_BUILDKIT=1`, or 28.5's buildx).
 
 use bollard::Docker;
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
 use futures_util::TryStreamExt;
 
-use super::{Scope, TEST_LABEL, docker_host};
+use super::{Scope, TEST_LABEL};
 
 /// A static busybox from `PATH` (Debian's `busybox-static`), to give `FROM scratch` images a shell.
 pub fn busybox() -> Vec<u8> {
@@ -73,10 +74,6 @@ pub async fn base_image(scope: &Scope) -> (String, String) {
     (id, tag)
 }
 
-/// Debian's docker CLI (20.10), the one here that builds with BuildKit (`DOCKER_BUILDKIT=1`):
-/// the 28.x CLI in `/usr/local/bin` has no buildx.
-pub const BUILDKIT_CLI: &str = "/usr/bin/docker";
-
 /// A build context in a temp dir: `files` (path, bytes, mode) plus the static busybox.
 pub fn buildkit_context(files: &[(&str, &[u8], u32)]) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
@@ -90,25 +87,8 @@ pub fn buildkit_context(files: &[(&str, &[u8], u32)]) -> tempfile::TempDir {
     dir
 }
 
-/// `docker build --network none -t TAG DIR` with BuildKit against `$DOCKER_HOST`, not yet run.
+/// `docker build --network none -t TAG DIR` with BuildKit against `$DOCKER_HOST`, through
+/// the engine's own CLI ([`super::matrix::docker_cli`]), not yet run.
 pub fn buildkit_build(dir: &std::path::Path, tag: &str) -> std::process::Command {
-    let host = docker_host();
-    assert!(
-        std::path::Path::new(BUILDKIT_CLI).exists(),
-        "{BUILDKIT_CLI} is missing: install Debian's docker.io (.ci/run does)"
-    );
-    let mut cmd = std::process::Command::new(BUILDKIT_CLI);
-    cmd.env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .args([
-            "build",
-            "--network",
-            "none",
-            "--progress",
-            "plain",
-            "-t",
-            tag,
-        ])
-        .arg(dir);
-    cmd
+    super::matrix::docker_build(dir, tag, true)
 }

@@ -10,6 +10,7 @@
 pub mod fake_api;
 pub mod fixture;
 pub mod images;
+pub mod matrix;
 pub mod passes;
 pub mod quick_release;
 pub mod registry;
@@ -47,8 +48,8 @@ pub const HOW_TO_START: &str =
 /// The label key every test image carries (value unique per test run).
 pub const TEST_LABEL: &str = "stagesweep.test";
 
-/// The engine behind `DOCKER_HOST`, as `STAGESWEEP_TEST_ENGINE` says (`docker`, the default,
-/// or `podman`; scripts/test.sh sets it for its Podman run). Tests read it for what differs.
+/// The family of the engine behind `DOCKER_HOST` (`STAGESWEEP_TEST_ENGINE`; which engine of
+/// the matrix exactly, and what it can do: [`matrix::engine`]). Tests read it for what differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestEngine {
     Docker,
@@ -56,11 +57,7 @@ pub enum TestEngine {
 }
 
 pub fn test_engine() -> TestEngine {
-    match std::env::var("STAGESWEEP_TEST_ENGINE").as_deref() {
-        Err(_) | Ok("" | "docker") => TestEngine::Docker,
-        Ok("podman") => TestEngine::Podman,
-        Ok(other) => panic!("STAGESWEEP_TEST_ENGINE={other:?}: use docker or podman"),
-    }
+    matrix::engine().family()
 }
 
 /// How the engine under test reports a tag it was given when loading an image: Podman
@@ -209,25 +206,41 @@ async fn purge(docker: &Docker, selector: &str) {
 
 /// Images (all=true) matching a `key=value` label filter.
 pub async fn images_with_label(docker: &Docker, selector: &str) -> Vec<ImageSummary> {
-    let filters = HashMap::from([("label", vec![selector])]);
-    let opts = ListImagesOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    docker
-        .list_images(Some(opts))
-        .await
-        .expect("listing images")
+    list_images(docker, Some(selector)).await
 }
 
 /// Every image ID now present (all=true).
 pub async fn all_image_ids(docker: &Docker) -> Vec<String> {
-    let opts = ListImagesOptionsBuilder::new().all(true).build();
-    let images = docker
-        .list_images(Some(opts))
-        .await
-        .expect("listing images");
+    let images = list_images(docker, None).await;
     images.into_iter().map(|i| i.id).collect()
+}
+
+/// `GET /images/json?all=true` (with a label filter), tried again while another test's
+/// deletion gets in the way: the containerd image store answers 404 "content digest …
+/// not found", Podman 4.3 "image not known", when an image goes while they list.
+pub async fn list_images(docker: &Docker, selector: Option<&str>) -> Vec<ImageSummary> {
+    let filters: HashMap<&str, Vec<&str>> = selector
+        .map(|s| HashMap::from([("label", vec![s])]))
+        .unwrap_or_default();
+    let opts = ListImagesOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let mut attempt = 0;
+    loop {
+        match docker.list_images(Some(opts.clone())).await {
+            Ok(images) => return images,
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if attempt < 5
+                    && (message.contains("content digest")
+                        || message.contains("image not known")) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("listing images: {e}"),
+        }
+    }
 }
 
 /// `docker create` (not start) a container from `image`, labelled with the scope's label.
@@ -254,11 +267,7 @@ pub async fn create_container(scope: &Scope, image: &str) -> String {
 
 /// The parent chain of `id`, starting with `id` itself (from `list_images(all=true)`).
 pub async fn chain(docker: &Docker, id: &str) -> Vec<String> {
-    let opts = ListImagesOptionsBuilder::new().all(true).build();
-    let images = docker
-        .list_images(Some(opts))
-        .await
-        .expect("listing images");
+    let images = list_images(docker, None).await;
     // Podman gives parents as bare hex: compare in the `sha256:` form.
     let full = |id: String| {
         if id.is_empty() || id.starts_with("sha256:") {

@@ -87,8 +87,18 @@ pub fn serve(repo: &str, image: &FixtureImage) -> Registry {
     }
 }
 
-/// Answer one request (GET or HEAD) from `routes`, 404 otherwise.
+/// Answer one request (GET or HEAD) from `routes`, 404 otherwise. A TLS handshake gets a
+/// plain HTTP answer at once: Docker on the containerd image store tries HTTPS first and
+/// falls back to plain HTTP for an insecure registry only when the answer is not TLS.
 fn answer(stream: &TcpStream, routes: &HashMap<String, (&'static str, Vec<u8>)>, digest: &str) {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).is_ok_and(|n| n == 1) && first[0] == 0x16 {
+        let mut out = stream;
+        let _ = out.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
     let mut reader = BufReader::new(stream);
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {

@@ -6,10 +6,10 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptions
 
 use super::connect::DockerEngine;
 use super::convert::{to_container, to_engine_info, to_image_state, to_remove_report};
-use super::{listing, raw};
+use super::{listing, podman, raw, retry};
 use crate::engine::{
     CachePrune, CachePruneReport, DataUsage, Engine, EngineError, EngineInfo, EngineKind,
-    EventStream, ImageState, RemoveReport,
+    EventStream, ImageState, ImageStore, RemoveReport,
 };
 use crate::inventory::{Container, Image};
 
@@ -18,38 +18,28 @@ impl Engine for DockerEngine {
         self.call("ping", self.docker.ping()).await.map(drop)
     }
 
+    /// Tried again while the answer is transient ([`retry::listing_is_transient`]: an image
+    /// deleted while the engine listed it).
     async fn list_images(&self) -> Result<Vec<Image>, EngineError> {
-        const WHAT: &str = "list images";
         let _one_at_a_time = self.listing_lock.lock().await;
-        let path = listing::path(raw::ApiVersion::of(&self.docker));
-        let read = async {
-            use futures_util::TryStreamExt as _;
-            let mut answer = std::pin::pin!(raw::get_stream(&self.docker, &path));
-            let mut reader = listing::Reader::default();
-            while let Some(chunk) = answer.try_next().await? {
-                if let Err(e) = reader.feed(&chunk) {
-                    return Ok(Err(e));
-                }
-            }
-            Ok::<_, BollardError>(reader.finish())
-        };
-        self.call(WHAT, read).await?.map_err(|e| match e {
-            listing::Unreadable::Image(e) => e,
-            listing::Unreadable::Text(cause) => EngineError::Garbled {
-                host: self.host.clone(),
-                what: WHAT.to_owned(),
-                cause: format!("not the JSON expected: {cause}"),
-            },
+        retry::retried("list images", retry::listing_is_transient, || {
+            self.list_images_once()
         })
+        .await
     }
 
+    /// On Podman, `id` is [`podman::stable_id`]: its own changes from call to call.
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         let info = self.call("read engine info", self.docker.info()).await?;
-        Ok(EngineInfo {
+        let mut info = EngineInfo {
             kind: self.kind,
             remote: self.is_remote().then(|| self.host.clone()),
             ..to_engine_info(info)
-        })
+        };
+        if self.kind == EngineKind::Podman {
+            info.id = podman::stable_id(&info);
+        }
+        Ok(info)
     }
 
     async fn inspect_image(&self, name: &str) -> Result<ImageState, EngineError> {
@@ -82,9 +72,17 @@ impl Engine for DockerEngine {
         Ok(to_remove_report(items))
     }
 
-    /// Docker honours `noprune`; Podman 4 deletes untagged parents left childless anyway.
+    /// Docker honours `noprune` (on both image stores, checked on 28.5), and so does Podman
+    /// 5; Podman 4 deletes untagged parents left childless anyway.
     fn deletes_parents(&self) -> bool {
-        self.kind == EngineKind::Podman
+        self.kind == EngineKind::Podman && podman::deletes_parents(&self.server_version)
+    }
+
+    /// Docker on a graph driver answers 409 "image has dependent child images"; on the
+    /// containerd image store it deletes the parent (checked on 28.5), as Podman does.
+    fn refuses_parents_with_children(&self) -> bool {
+        self.kind == EngineKind::Docker
+            && matches!(self.image_store, Some(ImageStore::Graphdriver(_)))
     }
 
     fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {
@@ -118,5 +116,32 @@ impl Engine for DockerEngine {
             "{} at {} (api {}.{}{via})",
             self.kind, self.host, v.major_version, v.minor_version
         )
+    }
+}
+
+impl DockerEngine {
+    /// `GET /images/json?all=true` once, read as it arrives ([`listing::Reader`]).
+    async fn list_images_once(&self) -> Result<Vec<Image>, EngineError> {
+        const WHAT: &str = "list images";
+        let path = listing::path(raw::ApiVersion::of(&self.docker));
+        let read = async {
+            use futures_util::TryStreamExt as _;
+            let mut answer = std::pin::pin!(raw::get_stream(&self.docker, &path));
+            let mut reader = listing::Reader::default();
+            while let Some(chunk) = answer.try_next().await? {
+                if let Err(e) = reader.feed(&chunk) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok::<_, BollardError>(reader.finish())
+        };
+        self.call(WHAT, read).await?.map_err(|e| match e {
+            listing::Unreadable::Image(e) => e,
+            listing::Unreadable::Text(cause) => EngineError::Garbled {
+                host: self.host.clone(),
+                what: WHAT.to_owned(),
+                cause: format!("not the JSON expected: {cause}"),
+            },
+        })
     }
 }

@@ -11,10 +11,10 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 use super::classify::classify;
 use super::context::{self, DEFAULT_HOST, DEFAULT_TLS_HOST, Endpoint};
-use super::podman;
 use super::tls::{self, TlsSettings};
+use super::{convert, podman};
 use crate::config::DockerConfig;
-use crate::engine::{EngineError, EngineKind};
+use crate::engine::{EngineError, EngineKind, ImageStore};
 
 /// A connected Docker engine (API version negotiated).
 #[derive(Debug, Clone)]
@@ -25,6 +25,12 @@ pub struct DockerEngine {
     pub(super) context: Option<String>,
     pub(super) timeout_secs: u64,
     pub(super) kind: EngineKind,
+    /// The engine's version (`/version` `Version`: `20.10.24`, `4.3.1`).
+    pub(super) server_version: String,
+    /// Docker's image store, read from `/info` at connect; `None` for Podman, or when `/info`
+    /// did not answer then or did not say (every check a store would make unnecessary is
+    /// made).
+    pub(super) image_store: Option<ImageStore>,
     /// Disk usage requests go one at a time (Docker 20.10 refuses concurrent ones).
     pub(super) df_lock: Arc<tokio::sync::Mutex<()>>,
     /// Image listings go one at a time (the agent's history and its pass both list; two
@@ -106,19 +112,35 @@ pub async fn connect_to(
         format!("{}.{}", api.major_version, api.minor_version),
         version.version.unwrap_or_default(),
     );
-    // Once per connection: which engine this is decides how its names read.
-    if kind == EngineKind::Podman {
+    // Once per connection: which engine this is decides how its names read, and its image
+    // store what it deletes without complaint.
+    let image_store = if kind == EngineKind::Podman {
         tracing::info!(%host, version = %server, %api,
             "connected to podman (references are fully qualified; globs also match the familiar form)");
+        None
     } else {
-        tracing::debug!(%host, version = %server, %api, "connected to docker");
-    }
+        let info = bounded(&host, timeout_secs, "read engine info", docker.info()).await;
+        // Without a `DriverStatus` the store is unknown: every check a store would make
+        // unnecessary is made.
+        let store = (info.as_ref().ok())
+            .filter(|i| i.driver_status.is_some())
+            .map(|i| convert::image_store(i.driver.clone(), i.driver_status.as_deref()));
+        if let Err(e) = &info {
+            tracing::debug!(%host, version = %server, %api, error = %e,
+                "connected to docker; its image store is unknown (/info did not answer)");
+        } else {
+            tracing::debug!(%host, version = %server, %api, store = ?store, "connected to docker");
+        }
+        store
+    };
     Ok(DockerEngine {
         docker,
         host,
         context: endpoint.context().map(str::to_owned),
         timeout_secs,
         kind,
+        server_version: server,
+        image_store,
         df_lock: Arc::default(),
         listing_lock: Arc::default(),
     })

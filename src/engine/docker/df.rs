@@ -4,21 +4,15 @@
 //! drops the legacy lists).
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::connect::DockerEngine;
 use super::raw::{self, ApiVersion};
+use super::retry;
 use crate::engine::{DataUsage, EngineError};
 use crate::inventory::ImageId;
 use crate::inventory::{CacheRecord, CacheType};
-
-/// What Docker 20.10 answers to a disk usage request while another one runs.
-const BUSY: &str = "a disk usage operation is already running";
-/// Attempts at a disk usage request the engine refuses as busy, and the first wait.
-const BUSY_ATTEMPTS: u32 = 6;
-const BUSY_FIRST_WAIT: Duration = Duration::from_millis(250);
 
 /// The request for `api`: only images and build cache where the engine can be told (API
 /// 1.42+; older engines ignore `type` and compute everything), their items on 1.52+.
@@ -148,27 +142,15 @@ fn record(r: DfRecord) -> CacheRecord {
 }
 
 impl DockerEngine {
-    /// `GET /system/df`, one at a time from this process, retried while the engine says
-    /// another disk usage operation runs (Docker 20.10 refuses concurrent ones).
+    /// `GET /system/df`, one at a time from this process, tried again while the answer is
+    /// transient ([`retry::disk_usage_is_transient`]).
     pub(super) async fn read_data_usage(&self) -> Result<DataUsage, EngineError> {
         let _one_at_a_time = self.df_lock.lock().await;
         let path = path(ApiVersion::of(&self.docker));
-        let mut wait = BUSY_FIRST_WAIT;
-        let mut attempt = 1;
-        loop {
-            let answer = self
-                .call("read disk usage", raw::get_bytes(&self.docker, &path))
-                .await;
-            match answer {
-                Err(EngineError::Other(m)) if m.contains(BUSY) && attempt < BUSY_ATTEMPTS => {
-                    tracing::debug!(attempt, retry_in = ?wait, "the engine is busy with another disk usage request");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    attempt += 1;
-                }
-                answer => return parse(&answer?),
-            }
-        }
+        let answer = retry::retried("read disk usage", retry::disk_usage_is_transient, || {
+            self.call("read disk usage", raw::get_bytes(&self.docker, &path))
+        });
+        parse(&answer.await?)
     }
 }
 

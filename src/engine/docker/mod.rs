@@ -6,7 +6,7 @@
 //! `classify` its errors to [`crate::engine::EngineError`] (`transport`: connection-level
 //! failures); `listing`, `df`, `build_cache` and `events` read and send what bollard models
 //! badly, through `raw` requests on the negotiated API version (`protocol`: unreadable
-//! answers). Which engine to talk to is `context`'s (config, `DOCKER_HOST`, the docker
+//! answers; `retry`: the answers worth a second try). Which engine to talk to is `context`'s (config, `DOCKER_HOST`, the docker
 //! CLI's contexts); TLS is `tls`'s; what is particular to Podman, `podman`'s. Decides
 //! nothing.
 
@@ -22,6 +22,7 @@ mod listing;
 mod podman;
 mod protocol;
 mod raw;
+mod retry;
 mod tls;
 mod transport;
 

@@ -6,7 +6,7 @@
 
 use bollard::models::SystemVersion;
 
-use crate::engine::EngineKind;
+use crate::engine::{EngineInfo, EngineKind};
 
 /// Which engine answered `/version`: Podman names itself in `Components` (`Podman Engine`,
 /// the same version as its `Libpod-Api-Version` ping header); Docker's components are
@@ -24,9 +24,26 @@ pub(super) fn kind_of(version: &SystemVersion) -> EngineKind {
     }
 }
 
-// Podman 4 ignores `noprune`: deleting an image also deletes its untagged parents left
-// without children (checked on 4.3). The engine says so (`Engine::deletes_parents`) and the
-// executor checks those parents before it asks (`execute::parents`).
+/// Podman 4 ignores `noprune`: deleting an image also deletes its untagged parents left
+/// without children (checked on 4.3; Podman 5.8 honours it). The engine says so
+/// (`Engine::deletes_parents`) and the executor checks those parents before it asks
+/// (`execute::parents`). A version that does not read as `MAJOR.…` is taken for Podman 4.
+pub(super) fn deletes_parents(version: &str) -> bool {
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    major.is_none_or(|m| m < 5)
+}
+
+/// An identity for a Podman service that stays the same from call to call: Podman's `/info`
+/// answers a new random `ID` on every call (4.3 and 5.8; `uuid.New()` in its source), and
+/// plan files and the history are bound to the engine's identity. Its host name and its
+/// storage root (`DockerRootDir`, the graph root) tell one Podman store from another.
+pub(super) fn stable_id(info: &EngineInfo) -> String {
+    let root = info.root_dir.as_deref().unwrap_or(std::path::Path::new(""));
+    format!("podman:{}:{}", info.name, root.display())
+}
 
 /// Podman answers a delete by ID of an image with several tags with 500 `unable to delete
 /// image "…" by ID with more than one tag (…): please force removal`, where Docker answers
@@ -64,6 +81,32 @@ mod tests {
         let docker = with_components(&["Engine", "containerd", "runc", "docker-init"]);
         assert_eq!(kind_of(&docker), EngineKind::Docker);
         assert_eq!(kind_of(&SystemVersion::default()), EngineKind::Docker);
+    }
+
+    #[test]
+    fn podman_4_deletes_parents_along_and_podman_5_does_not() {
+        assert!(deletes_parents("4.3.1"));
+        assert!(!deletes_parents("5.8.6"));
+        assert!(!deletes_parents("6.0.0-dev"));
+        assert!(deletes_parents(""), "unknown: the careful answer");
+    }
+
+    #[test]
+    fn a_podman_identity_is_its_host_and_storage_root() {
+        let info = |id: &str, root: &str| EngineInfo {
+            kind: EngineKind::Podman,
+            id: id.to_owned(),
+            name: "vm".to_owned(),
+            root_dir: Some(root.into()),
+            ..EngineInfo::default()
+        };
+        let a = stable_id(&info("56a09ce3", "/var/lib/containers/storage"));
+        assert_eq!(a, "podman:vm:/var/lib/containers/storage");
+        assert_eq!(
+            a,
+            stable_id(&info("541cf79a", "/var/lib/containers/storage"))
+        );
+        assert_ne!(a, stable_id(&info("56a09ce3", "/tmp/p5/root")));
     }
 
     #[test]

@@ -108,6 +108,10 @@ impl Engine for FakeEngine {
         self.lock().rules.deletes_parents
     }
 
+    fn refuses_parents_with_children(&self) -> bool {
+        self.lock().rules.children_refuse
+    }
+
     fn events(&self, since: Option<i64>, until: Option<i64>) -> EventStream {
         use futures_util::StreamExt as _;
         let mut st = self.lock();

@@ -48,7 +48,8 @@ pub(super) fn remove(
         images[idx].references.retain(|r| *r != reference);
         report.untagged.push(reference);
         // Still referenced, or now an untagged parent: the untag was the whole job.
-        if images[idx].references.is_empty() && !has_children(images, id) {
+        if images[idx].references.is_empty() && !(rules.children_refuse && has_children(images, id))
+        {
             report.untagged.append(&mut images[idx].digests);
             delete(images, containers, id, rules, &mut report)?;
         }
@@ -192,7 +193,8 @@ fn check_conflict(
     Ok(())
 }
 
-/// Delete an untagged, childless, unused image (never its parents: noprune).
+/// Delete an untagged, unused image, childless unless the daemon does not mind (never its
+/// parents: noprune).
 fn delete(
     images: &mut Vec<Image>,
     containers: &[Container],
