@@ -40,7 +40,7 @@
 # STAGESWEEP_SOAK_WRAP=CMD runs each agent under CMD (e.g. `heaptrack -o DIR/h`; the samples
 # then show CMD's process, not the agent's).
 # Writes DIR/samples.tsv, builds.tsv, events.jsonl, registry.jsonl, summary.md (default: a new
-# temp dir). Figures: BENCHMARKS.md ("Build soak").
+# temp dir). Figures: BENCHMARKS.md (4b, "Build soak").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
@@ -380,7 +380,12 @@ failed_builds=$(awk -F'\t' 'NR > 1 && $3 != 0' "$out/builds.tsv" | wc -l)
 jq -s '[.[] | select(.Type == "image" and (.Action == "delete" or .Action == "untag"))
         | {action: .Action, id: .Actor.ID, name: (.Actor.Attributes.name // "")}]' \
     "$out/events.jsonl" >"$work/removals.json"
-jq -s 'reduce .[] as $r ({}; .[$r.id] = ((.[$r.id] // $r) | .tags = ((.tags + $r.tags) | unique)))' \
+# The containerd store lists an image being created under its own ID as a name, without
+# its parent, for a moment: that name is no tag, and that parent is not the image's.
+jq -s 'map(.tags |= map(select(startswith("sha256:") | not)))
+       | reduce .[] as $r ({}; .[$r.id] = ((.[$r.id] // $r)
+           | .parent = (if .parent == "" then $r.parent else .parent end)
+           | .tags = ((.tags + $r.tags) | unique)))' \
     "$out/registry.jsonl" >"$work/registry.json"
 jq -n --slurpfile reg "$work/registry.json" --slurpfile rm "$work/removals.json" '
     $reg[0] as $r | $rm[0] as $ev
