@@ -9,7 +9,11 @@
 #   (b) stagesweep prune with one rule {unused_for: 0s} (the default types, shared excluded)
 # Bytes freed are measured by GET /system/df before and after (all records).
 #
-#   bench/cache.sh [--builds 20] [--kib 512] [--reps 3] [--out DIR]
+#   bench/cache.sh [--engine docker20|docker28|docker28-containerd] [--builds 20] [--kib 512]
+#                  [--reps 3] [--out DIR]
+#
+# --engine: Debian's dockerd 20.10 with its CLI (default), or Docker 28.5 on overlay2 or on the
+# containerd image store with its own CLI and buildx (scripts/engines/, fetched when missing).
 #
 # Prints a table and writes DIR/results.tsv (default: a new temp dir). See BENCHMARKS.md.
 set -euo pipefail
@@ -20,8 +24,10 @@ builds=20
 kib=512
 reps=3
 out=""
+engine=docker20
 while [ $# -gt 0 ]; do
     case $1 in
+    --engine) engine=$2; shift 2 ;;
     --builds) builds=$2; shift 2 ;;
     --kib) kib=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
@@ -29,23 +35,20 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
 done
-[ "$(id -u)" -eq 0 ] || die "must run as root (it starts its own dockerd)"
+[ "$(id -u)" -eq 0 ] || die "must run as root (it starts its own engine)"
 need_tools
 command -v curl >/dev/null 2>&1 || die "curl is needed (apt-get install curl)"
 command -v busybox >/dev/null 2>&1 || die "busybox is needed (apt-get install busybox-static)"
-DOCKER_CLI=/usr/bin/docker # Debian's 20.10 CLI: builds with BuildKit without buildx
-[ -x "$DOCKER_CLI" ] || die "no $DOCKER_CLI (apt-get install docker.io)"
 build_release
 
 work=$(mktemp -d /tmp/stagesweep-cachebench.XXXXXX)
 out=${out:-$work/out}
 mkdir -p "$out" "$work/ctx"
-cleanup() { scripts/dockerd.sh stop "$work/d" >/dev/null 2>&1 || true; }
+cleanup() { engine_stop "$engine" "$work/d" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-export DOCKER_HOST
-DOCKER_HOST=$(scripts/dockerd.sh start "$work/d")
+engine_start "$engine" "$work/d"
 sock=${DOCKER_HOST#unix://}
-echo "bench: private dockerd at $DOCKER_HOST" >&2
+echo "bench: private $engine at $DOCKER_HOST" >&2
 cp "$(command -v busybox)" "$work/ctx/busybox"
 printf 'lock_file: %s\nhistory:\n  enabled: false\nbuild_cache:\n  - name: everything\n    unused_for: 0s\n' \
     "$work/stagesweep.lock" >"$work/stagesweep.yaml"

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Deletion throughput, side by side, on a private throwaway dockerd (needs root):
+# Deletion throughput, side by side, on a private throwaway engine (needs root):
 #   (a) docker image prune -f --filter label=stage=builder        (the classic recipe)
 #   (b) stagesweep prune --label stage=builder --min-age 0s       (release build)
 #   (c) bare DELETE /images/{id} calls, at the fastest concurrency (the engine's own limit)
 # on identical sets of N untagged images, each with its own layer. Before every timed run an
 # identical set is loaded (not timed); each run must start with exactly N images and end with 0.
 #
-#   bench/deletion.sh [--sizes 100,500,1000] [--reps 2] [--sweep-size 300]
-#                     [--stagesweep-concurrency C[,C...]] [--out DIR]
+#   bench/deletion.sh [--engine docker20|docker28|docker28-containerd] [--sizes 100,500,1000]
+#                     [--reps 2] [--sweep-size 300] [--stagesweep-concurrency C[,C...]] [--out DIR]
+#
+# --engine: Debian's dockerd 20.10 (default), or Docker 28.5 on overlay2 or on the containerd
+# image store (scripts/engines/, fetched when missing); (a) uses that engine's own CLI.
 #
 # Prints a table and writes DIR/results.tsv (default: a new temp dir). See BENCHMARKS.md.
 set -euo pipefail
@@ -19,8 +22,10 @@ reps=2
 sweep_size=300
 ss_conc=""
 out=""
+engine=docker20
 while [ $# -gt 0 ]; do
     case $1 in
+    --engine) engine=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --sweep-size) sweep_size=$2; shift 2 ;;
@@ -29,20 +34,17 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
 done
-[ "$(id -u)" -eq 0 ] || die "must run as root (it starts its own dockerd)"
+[ "$(id -u)" -eq 0 ] || die "must run as root (it starts its own engine)"
 need_tools
 build_release
-DOCKER_CLI=/usr/bin/docker
-[ -x "$DOCKER_CLI" ] || DOCKER_CLI=$(command -v docker) || die "no docker CLI (apt-get install docker.io)"
 
 work=$(mktemp -d /tmp/stagesweep-bench.XXXXXX)
 out=${out:-$work/out}
 mkdir -p "$out"
-cleanup() { scripts/dockerd.sh stop "$work/d" >/dev/null 2>&1 || true; }
+cleanup() { engine_stop "$engine" "$work/d" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-export DOCKER_HOST
-DOCKER_HOST=$(scripts/dockerd.sh start "$work/d")
-echo "bench: private dockerd at $DOCKER_HOST" >&2
+engine_start "$engine" "$work/d"
+echo "bench: private $engine at $DOCKER_HOST" >&2
 results=$out/results.tsv
 printf 'tool\tconcurrency\tn\trep\tsecs\tpeak_rss_kib\n' >"$results"
 
@@ -141,7 +143,7 @@ done
 {
     echo
     echo "docker CLI for (a): $DOCKER_CLI ($("$DOCKER_CLI" --version))"
-    echo "dockerd: $(dockerd --version); storage driver: $("$DOCKER_CLI" info --format '{{.Driver}}')"
+    echo "engine: $engine, $("$DOCKER_CLI" version --format 'server {{.Server.Version}}'); storage driver: $("$DOCKER_CLI" info --format '{{.Driver}} {{.DriverStatus}}')"
     echo "cpu: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "reps: $reps; (c) at concurrency $best_c (fastest of 1,2,4,8,16 at N=$sweep_size)"
     echo

@@ -39,3 +39,39 @@ median() {
 now_s() {
     date +%s.%N
 }
+
+# A private engine for a bench, in DIR (keep it short: unix socket paths): `docker20`
+# (Debian's dockerd 20.10, scripts/dockerd.sh), `docker28` (Docker 28.5 on overlay2) or
+# `docker28-containerd` (Docker 28.5 on the containerd image store; both fetched from Debian
+# sid when missing, scripts/engines/). Exports DOCKER_HOST and sets DOCKER_CLI to that
+# engine's own CLI (for 28.5 with buildx: DOCKER_CONFIG and PATH from DIR/env).
+engine_start() { # ENGINE DIR
+    local engine=$1 dir=$2
+    case $engine in
+    docker20)
+        DOCKER_HOST=$(scripts/dockerd.sh start "$dir")
+        DOCKER_CLI=/usr/bin/docker
+        [ -x "$DOCKER_CLI" ] || DOCKER_CLI=$(command -v docker) || die "no docker CLI (apt-get install docker.io)"
+        ;;
+    docker28 | docker28-containerd)
+        scripts/engines/fetch.sh docker28 >&2 || die "scripts/engines/fetch.sh docker28 failed"
+        local store=overlay2
+        [ "$engine" = docker28 ] || store=containerd
+        DOCKER_HOST=$(scripts/engines/docker28.sh start "$dir" "$store")
+        set -a
+        # shellcheck disable=SC1091
+        . "$dir/env"
+        set +a
+        DOCKER_CLI=$dir/bin/docker
+        ;;
+    *) die "--engine $engine: docker20, docker28 or docker28-containerd" ;;
+    esac
+    export DOCKER_HOST
+}
+
+engine_stop() { # ENGINE DIR
+    case $1 in
+    docker20) scripts/dockerd.sh stop "$2" ;;
+    *) scripts/engines/docker28.sh stop "$2" ;;
+    esac
+}
