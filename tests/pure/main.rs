@@ -11,6 +11,8 @@ mod cache_fake;
 mod cli;
 mod config;
 mod config_fuzz;
+mod connections;
+mod data_usage;
 mod disk_located;
 mod engine_api;
 mod hold;
