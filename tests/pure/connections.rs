@@ -56,7 +56,6 @@ async fn a_pass_and_deletes(api: &FakeApi) -> (usize, usize) {
         host: Some(api.host.clone()),
         timeout: Duration::from_secs(10),
         concurrency: CONCURRENCY,
-        ..DockerConfig::default()
     };
     let engine = connect(&cfg).await.expect("connect to the fake engine");
     let mut config =

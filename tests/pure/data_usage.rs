@@ -49,7 +49,7 @@ async fn a_data_usage_that_hangs_degrades_to_estimates_with_a_notice() {
 
 #[tokio::test(start_paused = true)]
 async fn a_data_usage_within_the_grace_is_used() {
-    let engine = engine(GRACE - Duration::from_secs(1));
+    let engine = engine(GRACE / 2);
     let report = pass(&engine, &builder_policy("builders"), true).await;
     assert_eq!(report.cache.notice, None);
     let records = report.inventory.build_cache.as_deref().unwrap_or_default();
