@@ -25,4 +25,5 @@ mod pass_fake;
 mod pass_identity;
 mod pass_pressure;
 mod plan_file;
+mod tag_time_calls;
 mod unplanned;
