@@ -13,10 +13,10 @@ use crate::engine::{DataUsage, Engine, EngineError};
 /// deletions, at all).
 pub const GRACE: Duration = Duration::from_secs(10);
 
-fn late() -> EngineError {
+/// The error of a data usage that did not answer within [`GRACE`] (`of the listing`).
+fn late(of: &str) -> EngineError {
     EngineError::Other(format!(
-        "no answer within {}s of the listing; a busy engine computes it slowly, the next pass \
-         asks again",
+        "no answer within {}s{of}; a busy engine computes it slowly, the next pass asks again",
         GRACE.as_secs()
     ))
 }
@@ -39,7 +39,7 @@ pub(super) async fn beside<E: Engine, T>(
         Some(usage) => usage,
         None => tokio::time::timeout(GRACE, usage)
             .await
-            .unwrap_or_else(|_| Err(late())),
+            .unwrap_or_else(|_| Err(late(" of the listing"))),
     };
     Ok((listed, usage))
 }
@@ -48,5 +48,5 @@ pub(super) async fn beside<E: Engine, T>(
 pub(super) async fn bounded<E: Engine>(engine: &E) -> Result<DataUsage, EngineError> {
     tokio::time::timeout(GRACE, Box::pin(engine.data_usage()))
         .await
-        .unwrap_or_else(|_| Err(late()))
+        .unwrap_or_else(|_| Err(late("")))
 }

@@ -1,8 +1,8 @@
 //! Everything a pass plans from, gathered once per plan: one `/info` (the engine's identity,
 //! clock and data root), the listings of images and containers, the data usage (layer
-//! sharing, build cache records; bounded by `data_usage`), the history reconciled with the listing, one disk
-//! measurement when a policy needs it, and the tag times of the images whose fate they
-//! could change. The planner gets them as plain values and plans; nothing here decides.
+//! sharing, build cache records; bounded by `data_usage`), the history reconciled with the
+//! listing, one disk measurement when a policy needs it, and the tag times of the images
+//! whose fate they could change. The planner gets them as plain values and plans; nothing here decides.
 
 use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
