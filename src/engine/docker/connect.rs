@@ -158,8 +158,8 @@ fn uses_tls(host: &str, tls: &TlsSettings) -> bool {
     host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify)
 }
 
-/// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS. Unix and plain
-/// HTTP clients keep up to `concurrency` connections open between calls ([`pool`]).
+/// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS, each keeping up
+/// to `concurrency` connections open between calls ([`pool`]).
 pub(super) fn client_for(
     host: &str,
     timeout_secs: u64,
@@ -167,7 +167,7 @@ pub(super) fn client_for(
     tls: &TlsSettings,
 ) -> Result<Docker, EngineError> {
     if uses_tls(host, tls) {
-        return tls::client(host, timeout_secs, tls);
+        return tls::client(host, timeout_secs, concurrency, tls);
     }
     let plain = if let Some(path) = host.strip_prefix("unix://") {
         pool::unix(path, timeout_secs, concurrency)

@@ -9,8 +9,7 @@
 //! timeout, errors), we only carry it. The clones bollard makes (the raw requests' request
 //! modifier) share the transport, so they share the pool. A connection goes back to the
 //! pool once its answer's body is read to the end; every caller reads it to the end.
-//!
-//! TLS keeps bollard's own client (one connection per request), see `tls`.
+//! The same for TLS, with the rustls configuration `tls` builds.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,6 +44,27 @@ pub(super) fn http(addr: &str, timeout_secs: u64, idle: usize) -> Result<Docker,
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     pooled(connector, &format!("http://{hostport}"), timeout_secs, idle)
+}
+
+/// A client for TLS to `addr` (`tcp://host:port` or `https://host:port`) with `config`,
+/// keeping up to `idle` connections open between calls.
+pub(super) fn https(
+    addr: &str,
+    timeout_secs: u64,
+    idle: usize,
+    config: rustls::ClientConfig,
+) -> Result<Docker, BollardError> {
+    let hostport = addr.replacen("tcp://", "", 1).replacen("https://", "", 1);
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnector::from((connector, config));
+    pooled(
+        connector,
+        &format!("https://{hostport}"),
+        timeout_secs,
+        idle,
+    )
 }
 
 fn pooled<C>(
