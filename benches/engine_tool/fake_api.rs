@@ -1,8 +1,9 @@
 //! A fake Engine API on a unix socket: `/_ping`, `/version`, `/info`, `/images/json`,
 //! `/containers/json`, `/system/df` (every image sharing nothing, an empty build cache) and
-//! `/events` (a stream that stays open with no events), answering with a synthetic inventory
-//! in Docker 20.10's JSON shapes. Read-only; stops by itself after `max` (and when the socket
-//! cannot be served).
+//! `/events` (a stream that stays open with no events), `GET /images/{name}/json` (by ID or
+//! tag) and `DELETE /images/{name}` (answered as deleted, the listing unchanged: one prune's
+//! worth), answering with a synthetic inventory in Docker 20.10's JSON shapes. Stops by
+//! itself after `max` (and when the socket cannot be served).
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -29,6 +30,8 @@ struct Answers {
     version: Bytes,
     info: Bytes,
     disk_usage: Bytes,
+    /// `GET /images/{name}/json` by ID and by each tag.
+    inspect: std::collections::HashMap<String, Bytes>,
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -64,8 +67,30 @@ fn image_json(im: &Image) -> Value {
     })
 }
 
+/// Image inspect: what the listing says, never tagged (`LastTagTime` zero).
+fn inspect_json(im: &Image) -> Value {
+    json!({
+        "Id": im.id,
+        "Parent": im.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        "RepoTags": im.references,
+        "RepoDigests": [],
+        "Created": im.created.to_rfc3339(),
+        "Size": im.size,
+        "Config": { "Labels": im.labels },
+        "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+    })
+}
+
 fn answers(inventory: &Inventory) -> Result<Answers> {
     let images: Vec<Value> = inventory.images.iter().map(image_json).collect();
+    let mut inspect = std::collections::HashMap::new();
+    for im in &inventory.images {
+        let body: Bytes = serde_json::to_vec(&inspect_json(im))?.into();
+        for name in &im.references {
+            inspect.insert(name.clone(), body.clone());
+        }
+        inspect.insert(im.id.to_string(), body);
+    }
     // Docker 20.10 lists top-level images only, with their SharedSize; 0 = shares nothing.
     let parents: std::collections::HashSet<_> = inventory
         .images
@@ -110,6 +135,7 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
         }))?
         .into(),
         disk_usage: serde_json::to_vec(&disk_usage)?.into(),
+        inspect,
     })
 }
 
@@ -139,6 +165,18 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
         (StatusCode::OK, a.containers.clone(), true)
     } else if path.ends_with("/system/df") {
         (StatusCode::OK, a.disk_usage.clone(), true)
+    } else if let Some((name, body)) = image_named(path, a) {
+        if req.method() == hyper::Method::DELETE {
+            let key = if name.starts_with("sha256:") {
+                "Deleted"
+            } else {
+                "Untagged"
+            };
+            let deleted = json!([{ key: name }]).to_string();
+            (StatusCode::OK, Bytes::from(deleted), true)
+        } else {
+            (StatusCode::OK, body, true)
+        }
     } else {
         let msg = format!("{{\"message\":\"fake engine: {path} is not served\"}}");
         (StatusCode::NOT_FOUND, Bytes::from(msg), true)
@@ -154,6 +192,16 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
         .header("Api-Version", "1.41")
         .body(Full::new(body).boxed())
         .expect("a response from constant parts always builds")
+}
+
+/// `/v1.41/images/{name}/json` or `/v1.41/images/{name}` of a served image: its name and
+/// inspect answer.
+fn image_named(path: &str, a: &Answers) -> Option<(String, Bytes)> {
+    let (_, rest) = path.split_once("/images/")?;
+    let name = rest.strip_suffix("/json").unwrap_or(rest);
+    let name = name.replace("%2F", "/").replace("%3A", ":");
+    let body = a.inspect.get(&name)?.clone();
+    Some((name, body))
 }
 
 /// Serve `inventory` on `socket` until `max` has passed.

@@ -1,13 +1,14 @@
 //! Everything a pass plans from, gathered once per plan: one `/info` (the engine's identity,
 //! clock and data root), the listings of images and containers, the data usage (layer
-//! sharing, build cache records), the history reconciled with the listing, one disk
-//! measurement when a policy needs it, and the tag times of the images whose fate they
-//! could change. The planner gets them as plain values and plans; nothing here decides.
+//! sharing, build cache records; bounded by `data_usage`), the history reconciled with the
+//! listing, one disk measurement when a policy needs it, and the tag times of the images
+//! whose fate they could change. The planner gets them as plain values and plans; nothing here decides.
 
 use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 
 use super::build_cache::{CacheReport, plan_logged, take_data_usage};
+use super::data_usage;
 use super::disk::{Gauge, measure_disk, needs_disk};
 use super::error::PassError;
 use super::history::Session;
@@ -52,9 +53,7 @@ pub(super) async fn gather<E: Engine>(
             engine.list_containers()
         )
     };
-    // Boxed: the data usage step would make every pass future large.
-    let (listing, data_usage) = tokio::join!(listing, Box::pin(engine.data_usage()));
-    let (info, images, containers) = listing?;
+    let ((info, images, containers), data_usage) = data_usage::beside(engine, listing).await?;
     let now = engine_now(&info, now);
     let mut inventory = Inventory {
         images,

@@ -1,12 +1,13 @@
 //! One pass end to end, for `prune`, `plan`, `apply` and the agent alike: gather its inputs
-//! once (`inputs`: one `/info`, the listings, the data usage, the history session of
-//! `history`, one disk measurement of `disk`, the tag times of `tag_times`), plan, wait for
-//! builds, execute (over `high`, evicting in measured waves: `evict`, `evict_plan`), and
-//! assemble the report (`pass_report`). `apply` executes a saved plan
-//! instead of planning. None of the callers touches the history or the disk itself.
+//! once (`inputs`: one `/info`, the listings, the data usage bounded by `data_usage`, the
+//! history session of `history`, one disk measurement of `disk`, the tag times of
+//! `tag_times`), plan, wait for builds, execute (over `high`, evicting in measured waves:
+//! `evict`, `evict_plan`), and assemble the report (`pass_report`). `apply` executes a saved
+//! plan instead of planning. None of the callers touches the history or the disk itself.
 
 mod apply;
 mod build_cache;
+pub mod data_usage;
 pub mod disk;
 mod error;
 mod evict;

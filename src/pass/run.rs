@@ -239,7 +239,7 @@ async fn held_after_deletions<E: Engine>(
     if !deleted || !before.iter().any(|r| r.shared) {
         return 0;
     }
-    match Box::pin(engine.data_usage()).await {
+    match super::data_usage::bounded(engine).await {
         Ok(after) => held_by_build_cache(before, after.build_cache.as_deref().unwrap_or_default()),
         Err(e) => {
             tracing::debug!(error = %e, "cannot read the data usage again: bytes held by the build cache unknown");

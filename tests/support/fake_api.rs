@@ -2,11 +2,13 @@
 //! (`tests/fixtures/api/<engine>/`): `/_ping`, `/version`, `/info`, `/images/json`,
 //! `/images/{name}/json`, `/containers/json` and `DELETE /images/{name}` — every call
 //! stagesweep makes. Paths are accepted with or without a `/v1.xx` prefix; every request is
-//! recorded (`METHOD path`) so tests can check what was (not) called.
+//! recorded (`METHOD path`) so tests can check what was (not) called, and every connection
+//! it accepts is counted. Connections are kept alive, as the Docker daemon keeps them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
@@ -108,6 +110,7 @@ pub struct FakeApi {
     /// `unix:///…/engine.sock` (or `tcp://127.0.0.1:<port>`), for `DockerConfig::host`.
     pub host: String,
     state: Arc<Mutex<State>>,
+    accepted: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -153,8 +156,11 @@ impl FakeApi {
             requests: Vec::new(),
         }));
         let shared = Arc::clone(&state);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
         let task = tokio::spawn(async move {
             while let Ok(stream) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
                 let state = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
@@ -170,9 +176,15 @@ impl FakeApi {
         FakeApi {
             host,
             state,
+            accepted,
             task,
             _dir: dir,
         }
+    }
+
+    /// How many connections it has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Every request so far, as `METHOD /path` (version prefix removed).

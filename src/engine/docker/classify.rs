@@ -166,7 +166,7 @@ mod tests {
             "ping",
         );
         assert_eq!(hint_of(&refused_unix), HINT_NOT_RUNNING);
-        let scheme = client_for("ssh://h", 5, &TlsSettings::default()).expect_err("unsupported");
+        let scheme = client_for("ssh://h", 5, 4, &TlsSettings::default()).expect_err("unsupported");
         assert_eq!(hint_of(&scheme), HINT_SCHEME);
     }
 

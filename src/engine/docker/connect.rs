@@ -6,13 +6,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::{API_DEFAULT_VERSION, Docker};
 
 use super::classify::classify;
 use super::context::{self, DEFAULT_HOST, DEFAULT_TLS_HOST, Endpoint};
 use super::tls::{self, TlsSettings};
-use super::{convert, podman};
+use super::{convert, podman, pool};
 use crate::config::DockerConfig;
 use crate::engine::{EngineError, EngineKind, ImageStore};
 
@@ -80,7 +80,7 @@ pub async fn connect_to(
 ) -> Result<DockerEngine, EngineError> {
     let (host, tls) = (endpoint.host.clone(), &endpoint.tls);
     let timeout_secs = cfg.timeout.as_secs().max(1);
-    let docker = client_for(&host, timeout_secs, tls)?;
+    let docker = client_for(&host, timeout_secs, cfg.concurrency, tls)?;
     let uses_tls = uses_tls(&host, tls);
     let docker = bounded(
         &host,
@@ -158,25 +158,27 @@ fn uses_tls(host: &str, tls: &TlsSettings) -> bool {
     host.starts_with("https://") || (host.starts_with("tcp://") && tls.verify)
 }
 
-/// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS.
+/// Build (not yet use) a client for `host`: unix socket, plain HTTP or TLS, each keeping up
+/// to `concurrency` connections open between calls ([`pool`]).
 pub(super) fn client_for(
     host: &str,
     timeout_secs: u64,
+    concurrency: usize,
     tls: &TlsSettings,
 ) -> Result<Docker, EngineError> {
     if uses_tls(host, tls) {
-        return tls::client(host, timeout_secs, tls);
+        return tls::client(host, timeout_secs, concurrency, tls);
     }
-    let plain = if host.starts_with("unix://") {
-        Docker::connect_with_unix(host, timeout_secs, API_DEFAULT_VERSION)
+    let plain = if let Some(path) = host.strip_prefix("unix://") {
+        pool::unix(path, timeout_secs, concurrency)
     } else if host.starts_with('/') {
-        Docker::connect_with_unix(&format!("unix://{host}"), timeout_secs, API_DEFAULT_VERSION)
+        pool::unix(host, timeout_secs, concurrency)
     } else if host.starts_with("http://") && tls.verify {
         Err(BollardError::UnsupportedURISchemeError {
             uri: format!("{host} (DOCKER_TLS_VERIFY is set but the host says plain http)"),
         })
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        Docker::connect_with_http(host, timeout_secs, API_DEFAULT_VERSION)
+        pool::http(host, timeout_secs, concurrency)
     } else {
         Err(BollardError::UnsupportedURISchemeError {
             uri: format!("{host} (unsupported scheme)"),
@@ -284,14 +286,14 @@ mod tests {
         // TLS clients check the certificate files first: a missing one proves TLS was chosen.
         let wants_certs = |e: EngineError| hint_of(&e) == tls::HINT_CERT_PATH;
         assert!(wants_certs(
-            client_for("https://h:2376", 5, &plain).expect_err("tls")
+            client_for("https://h:2376", 5, 4, &plain).expect_err("tls")
         ));
         assert!(wants_certs(
-            client_for("tcp://h:2376", 5, &no_certs).expect_err("tls")
+            client_for("tcp://h:2376", 5, 4, &no_certs).expect_err("tls")
         ));
-        assert!(client_for("tcp://h:2375", 5, &plain).is_ok());
-        let http = client_for("http://h:2375", 5, &no_certs).expect_err("contradiction");
+        assert!(client_for("tcp://h:2375", 5, 4, &plain).is_ok());
+        let http = client_for("http://h:2375", 5, 4, &no_certs).expect_err("contradiction");
         assert_eq!(hint_of(&http), HINT_SCHEME);
-        assert!(client_for("http://h:2375", 5, &plain).is_ok());
+        assert!(client_for("http://h:2375", 5, 4, &plain).is_ok());
     }
 }

@@ -1,7 +1,8 @@
 //! The bollard implementation of [`crate::engine::Engine`]: the only place bollard types
 //! and the Engine API's HTTP appear.
 //!
-//! `connect` makes the client (host, TLS, API version negotiation) and bounds every call;
+//! `connect` makes the client (host, TLS, API version negotiation) and bounds every call,
+//! `pool` the one keep-alive connection pool all its calls share;
 //! `calls` implements the trait; `convert` maps bollard's models to plain values and
 //! `classify` its errors to [`crate::engine::EngineError`] (`transport`: connection-level
 //! failures); `listing`, `df`, `build_cache` and `events` read and send what bollard models
@@ -20,6 +21,7 @@ mod df;
 mod events;
 mod listing;
 mod podman;
+mod pool;
 mod protocol;
 mod raw;
 mod retry;

@@ -12,8 +12,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::{API_DEFAULT_VERSION, Docker};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -74,10 +74,12 @@ impl TlsSettings {
 }
 
 /// A bollard client talking TLS to `host` (`tcp://…` or `https://…`), after checking that the
-/// three certificate files are readable and hold what they should.
+/// three certificate files are readable and hold what they should; it keeps up to
+/// `concurrency` connections open between calls ([`super::pool`]).
 pub(super) fn client(
     host: &str,
     timeout_secs: u64,
+    concurrency: usize,
     settings: &TlsSettings,
 ) -> Result<Docker, EngineError> {
     install_crypto_provider();
@@ -103,16 +105,63 @@ pub(super) fn client(
         .and_then(|()| check_certificates(&cert, "client certificate"))
         .and_then(|()| check_key(&key))
         .map_err(|cause| unreachable(cause, HINT_CERT_PATH))?;
-    Docker::connect_with_ssl(host, &key, &cert, &ca, timeout_secs, API_DEFAULT_VERSION).map_err(
-        |e| {
-            let hint = match e {
-                BollardError::LoadNativeCertsErrors { .. }
-                | BollardError::NoNativeCertsError { .. } => HINT_NATIVE_ROOTS,
-                _ => HINT_CERT_PATH,
-            };
-            unreachable(format!("cannot set up TLS: {e}"), hint)
-        },
-    )
+    let config = client_config(&ca, &cert, &key)
+        .map_err(|(cause, hint)| unreachable(format!("cannot set up TLS: {cause}"), hint))?;
+    super::pool::https(host, timeout_secs, concurrency, config)
+        .map_err(|e| unreachable(format!("cannot set up TLS: {e}"), HINT_CERT_PATH))
+}
+
+/// What bollard's own TLS client trusts and presents: the system's CA certificates and
+/// `ca.pem`; `cert.pem` with `key.pem` (read once here, where bollard read them at every
+/// handshake).
+fn client_config(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<rustls::ClientConfig, (String, &'static str)> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    if let Some(e) = native.errors.first() {
+        return Err((
+            format!("cannot load the system's CA certificates: {e}"),
+            HINT_NATIVE_ROOTS,
+        ));
+    }
+    for c in native.certs {
+        roots.add(c).map_err(|e| {
+            (
+                format!("a system CA certificate is unusable: {e}"),
+                HINT_NATIVE_ROOTS,
+            )
+        })?;
+    }
+    let pem = |path: &Path, what: &str| read(path, what).map_err(|e| (e, HINT_CERT_PATH));
+    let unparsable = |path: &Path, e: &dyn std::fmt::Display| {
+        (
+            format!("cannot parse {}: {e}", path.display()),
+            HINT_CERT_PATH,
+        )
+    };
+    let ca_pem = pem(ca, "CA certificate")?;
+    for c in CertificateDer::pem_slice_iter(&ca_pem) {
+        roots
+            .add(c.map_err(|e| unparsable(ca, &e))?)
+            .map_err(|e| unparsable(ca, &e))?;
+    }
+    let chain = CertificateDer::pem_slice_iter(&pem(cert, "client certificate")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unparsable(cert, &e))?;
+    let key_der =
+        PrivateKeyDer::from_pem_slice(&pem(key, "client key")?).map_err(|e| unparsable(key, &e))?;
+    rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key_der)
+        .map_err(|e| {
+            (
+                format!("the client certificate and key do not fit: {e}"),
+                HINT_CERT_PATH,
+            )
+        })
 }
 
 /// bollard builds its rustls config with the process-wide default provider; install ring
@@ -289,7 +338,7 @@ mod tests {
     #[test]
     fn missing_cert_file_names_path_and_way_out() {
         let dir = std::env::temp_dir().join("stagesweep-tls-unit-no-such-dir");
-        let e = client("tcp://h:2376", 5, &TlsSettings::verify_with(&dir))
+        let e = client("tcp://h:2376", 5, 4, &TlsSettings::verify_with(&dir))
             .expect_err("no certificates there");
         let ca = dir.join("ca.pem");
         assert_eq!(
@@ -300,7 +349,7 @@ mod tests {
                 ca.display()
             )
         );
-        let e = client("tcp://h:2376", 5, &TlsSettings::default()).expect_err("no dir");
+        let e = client("tcp://h:2376", 5, 4, &TlsSettings::default()).expect_err("no dir");
         assert!(e.to_string().contains("DOCKER_CERT_PATH is not set"), "{e}");
     }
 

@@ -164,6 +164,9 @@ impl Engine for FakeEngine {
     }
 
     async fn data_usage(&self) -> Result<DataUsage, EngineError> {
+        if !self.data_usage_delay.is_zero() {
+            tokio::time::sleep(self.data_usage_delay).await;
+        }
         let st = self.begin(Call::DiskUsage)?;
         Ok(DataUsage {
             shared_sizes: (st.world.images.iter())

@@ -69,6 +69,7 @@ pub(super) struct State {
 pub struct FakeEngine {
     pub(super) state: Mutex<State>,
     pub(super) delay: Duration,
+    pub(super) data_usage_delay: Duration,
 }
 
 /// Builder for [`FakeEngine`].
@@ -79,6 +80,7 @@ pub struct FakeEngineBuilder {
     cache: Option<Vec<CacheRecord>>,
     no_prune_api: bool,
     delay: Duration,
+    data_usage_delay: Duration,
     rules: Rules,
     clock: Option<DateTime<Utc>>,
     root_dir: Option<std::path::PathBuf>,
@@ -134,6 +136,13 @@ impl FakeEngineBuilder {
         self.delay = delay;
         self
     }
+    /// How long the data usage (`/system/df`) takes to answer (default: at once), as on a
+    /// busy host. Uses `tokio::time`, so paused test time works.
+    #[must_use]
+    pub fn slow_data_usage(mut self, delay: Duration) -> Self {
+        self.data_usage_delay = delay;
+        self
+    }
     /// The engine's clock, as `/info` reports it and as it checks `unused-for` when it prunes
     /// build cache (default: none reported; the real clock for build cache).
     #[must_use]
@@ -184,6 +193,7 @@ impl FakeEngineBuilder {
                 holds_layers_of: Vec::new(),
             }),
             delay: self.delay,
+            data_usage_delay: self.data_usage_delay,
         }
     }
 }
