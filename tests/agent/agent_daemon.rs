@@ -232,8 +232,17 @@ async fn prune_and_agent_passes_never_run_at_once() {
     .await;
 
     // Hold the host lock as a manual prune would: the agent's passes wait, ticks are skipped.
-    let held = HostLock::try_acquire(&pass_lock(&agent))
-        .expect("the agent holds the lock only during passes");
+    // The agent holds the lock only during its passes (on a 2 s schedule): taken between two.
+    let started = std::time::Instant::now();
+    let held = loop {
+        match HostLock::try_acquire(&pass_lock(&agent)) {
+            Ok(held) => break held,
+            Err(e) if started.elapsed() > Duration::from_secs(10) => {
+                panic!("the agent held the lock for 10 s: {e}\n{}", agent.log())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
     load(
         &scope.docker,
         &[FixtureImage::new(&scope.label(), days_ago(2))],
