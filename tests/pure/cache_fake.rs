@@ -87,7 +87,9 @@ async fn a_shared_record_no_image_can_hold_is_deleted_as_unheld() {
 }
 
 fn engine_record(r: &stagesweep::pass::PassReport, i: usize) -> String {
-    r.inventory.build_cache.as_deref().expect("records")[i].id.clone()
+    r.inventory.build_cache.as_deref().expect("records")[i]
+        .id
+        .clone()
 }
 
 #[tokio::test]
