@@ -336,14 +336,15 @@ async fn an_in_use_record_survives_a_prune_during_the_build_and_the_build_succee
 /// Stages that are built but never become an image layer: `stages` builder stages on a
 /// base image of the scope's, each one `RUN` (its own record), copied into a final image.
 fn stages_dockerfile(scope: &Scope, base: &str, stages: usize) -> String {
+    use std::fmt::Write as _;
     let id = &scope.id;
     let mut text = String::new();
     for n in 0..stages {
-        text.push_str(&format!("FROM {base} AS s{n}\nRUN echo {id}-{n} > /f{n}\n"));
+        writeln!(text, "FROM {base} AS s{n}\nRUN echo {id}-{n} > /f{n}").expect("into a string");
     }
-    text.push_str(&format!("FROM {base}\nLABEL stagesweep.test={id}\n"));
+    writeln!(text, "FROM {base}\nLABEL stagesweep.test={id}").expect("into a string");
     for n in 0..stages {
-        text.push_str(&format!("COPY --from=s{n} /f{n} /f{n}\n"));
+        writeln!(text, "COPY --from=s{n} /f{n} /f{n}").expect("into a string");
     }
     text
 }
