@@ -378,6 +378,8 @@ failed_builds=$(awk -F'\t' 'NR > 1 && $3 != 0' "$out/builds.tsv" | wc -l)
 
 # Deletions and untags outside the policies: an image may go when it carried stage=builder
 # (builder-stages), a soak/app:* tag (soak-apps), or was an untagged parent of one that went.
+# A name that is the image's own ID is no tag: the containerd store lists a classic build's
+# step image under it for a moment, before the next step makes it an untagged parent.
 jq -s '[.[] | select(.Type == "image" and (.Action == "delete" or .Action == "untag"))
         | {action: .Action, id: .Actor.ID, name: (.Actor.Attributes.name // "")}]' \
     "$out/events.jsonl" >"$work/removals.json"
@@ -390,7 +392,8 @@ jq -n --slurpfile reg "$work/registry.json" --slurpfile rm "$work/removals.json"
     | def selected($id): ($r[$id] // {}) as $i
         | ($i.stage == "builder") or any(($i.tags // [])[]; test("(^|/)soak/app:"));
       def allowed($id): selected($id)
-        or ((($r[$id] // {tags: ["?"]}).tags | length) == 0
+        or ((($r[$id] // {tags: ["?"]}).tags | map(select(startswith("sha256:") | not))
+             | length) == 0
             and any(($kids[$id] // [])[]; $del[.] == true and allowed(.)));
     [ $ev[]
       | if (.id | startswith("sha256:")) then
