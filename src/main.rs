@@ -21,12 +21,10 @@ fn main() {
 fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
     match command {
         Command::Completions(args) => {
-            return cmd::shell::completions(args.shell, &mut std::io::stdout().lock())
-                .map(|()| stagesweep::exit::OK);
+            return cmd::shell::completions(args.shell).map(|()| stagesweep::exit::OK);
         }
         Command::Manpage(args) => {
-            return cmd::shell::manpage(args.section, &mut std::io::stdout().lock())
-                .map(|()| stagesweep::exit::OK);
+            return cmd::shell::manpage(args.section).map(|()| stagesweep::exit::OK);
         }
         _ => {}
     }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::cli::ConfigArg;
-use super::{CmdError, load_config};
+use super::{CmdError, load_config, stdout};
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::pass::disk::{DiskError, locate, needs_disk};
@@ -37,24 +37,18 @@ pub async fn run(args: &ConfigArg) -> Result<(), CmdError> {
     if let Some(Err(e)) = &host.disk
         && needs_disk(&cfg)
     {
-        for line in config::summary_lines(&cfg) {
-            println!("{line}");
-        }
+        stdout::lines(&config::summary_lines(&cfg))?;
         return Err(PassError::Disk(e.clone()).into());
     }
-    println!("ok");
-    for line in config::summary_lines(&cfg) {
-        println!("{line}");
-    }
+    let mut lines = vec!["ok".to_owned()];
+    lines.extend(config::summary_lines(&cfg));
     match &host.disk {
-        Some(Ok(line)) => println!("{line}"),
-        Some(Err(e)) => println!("disk: cannot be measured on this engine: {e}"),
+        Some(Ok(line)) => lines.push(line.clone()),
+        Some(Err(e)) => lines.push(format!("disk: cannot be measured on this engine: {e}")),
         None => {}
     }
-    if let Some(line) = host.hint {
-        println!("{line}");
-    }
-    Ok(())
+    lines.extend(host.hint);
+    stdout::lines(&lines)
 }
 
 /// Ask the configured engine, bounded by [`ENGINE_WAIT`] per call: where the disk is

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::cli::{ConfigArg, HealthcheckArgs};
-use super::{CmdError, load_config};
+use super::{CmdError, load_config, stdout};
 
 /// The path asked when no `--url` is given: liveness (the process runs and its loop ticks),
 /// not readiness (`/healthz` also fails while docker is unreachable, and a container
@@ -42,7 +42,7 @@ pub async fn run(config_arg: &ConfigArg, args: &HealthcheckArgs) -> Result<i32, 
     match tokio::time::timeout(args.timeout, get(&uri)).await {
         Ok(Ok((status, body))) => {
             let line = body.lines().next().unwrap_or("").trim();
-            println!("{uri}: {status} {line}");
+            stdout::lines(&[format!("{uri}: {status} {line}")])?;
             Ok(if status.is_success() {
                 crate::exit::OK
             } else {

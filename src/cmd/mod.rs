@@ -11,6 +11,7 @@ pub mod logging;
 mod man_config;
 pub mod prune;
 pub mod shell;
+pub mod stdout;
 
 use std::path::{Path, PathBuf};
 

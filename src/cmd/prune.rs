@@ -1,13 +1,13 @@
 //! `stagesweep prune` and `stagesweep plan`: one pass, printed.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::cli::{ConfigArg, Only, Output, PlanArgs, PruneArgs};
-use super::{CmdError, apply_adhoc, connect, load_config};
+use super::{CmdError, apply_adhoc, connect, load_config, stdout};
 use crate::builds::{Coordination, GateOutcome};
 use crate::config::{Config, ConfigError, Problem};
 use crate::engine::docker::DockerEngine;
@@ -180,17 +180,11 @@ fn shown_actions(only: &[Only]) -> Vec<Action> {
 }
 
 pub(super) fn print(report: &PassReport, output: Output, shown: &[Action]) -> Result<(), CmdError> {
-    let mut out = BufWriter::new(io::stdout().lock());
-    let written = match output {
+    stdout::print(|out| match output {
         Output::Text => out.write_all(report::render_text(report, shown).as_bytes()),
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut out, &report::to_json(report, shown))
+        Output::Json => serde_json::to_writer_pretty(&mut *out, &report::to_json(report, shown))
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
-    };
-    match written.and_then(|()| out.flush()) {
-        // A reader that stopped early (`| head`) is not a failure of the pass.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|e| CmdError::Other(e.into())),
-    }
+    })
 }

@@ -10,28 +10,38 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use roff::{Roff, bold, roman};
 
-use super::CmdError;
 use super::cli::{Cli, ManSection};
 use super::man_config::{ascii, config_page};
+use super::{CmdError, stdout};
+
+/// Print the completion script for `shell`.
+pub fn completions(shell: Shell) -> Result<(), CmdError> {
+    stdout::print(|out| write_completions(shell, out))
+}
+
+/// Print a manual page ([`write_manpage`]).
+pub fn manpage(section: ManSection) -> Result<(), CmdError> {
+    stdout::print(|out| write_manpage(section, out))
+}
 
 /// Write the completion script for `shell` to `out`.
-pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<(), CmdError> {
+fn write_completions(shell: Shell, out: &mut dyn Write) -> io::Result<()> {
     let mut command = Cli::command();
     let name = command.get_name().to_owned();
     // Into memory first: clap_complete panics on a write error (`| head`).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, name, &mut script);
-    finish(out.write_all(&script).and_then(|()| out.flush()))
+    out.write_all(&script)
 }
 
 /// Write a manual page in roff to `out`: `stagesweep(1)` (subcommands with their one-line
 /// summary; `stagesweep SUBCOMMAND --help` has their flags) or `stagesweep.yaml(5)`.
-pub fn manpage(section: ManSection, out: &mut dyn Write) -> Result<(), CmdError> {
+fn write_manpage(section: ManSection, out: &mut dyn Write) -> io::Result<()> {
     let page = match section {
         ManSection::Commands => commands_page(),
         ManSection::Config => config_page(),
     };
-    finish(out.write_all(page.as_bytes()).and_then(|()| out.flush()))
+    out.write_all(page.as_bytes())
 }
 
 /// `stagesweep(1)`, with a SEE ALSO naming the configuration file's page.
@@ -49,15 +59,6 @@ fn commands_page() -> String {
     ascii(&page)
 }
 
-/// A reader that stopped early (`| head`) is not a failure.
-fn finish(written: io::Result<()>) -> Result<(), CmdError> {
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other
-            .map_err(|e| CmdError::Other(anyhow::Error::from(e).context("cannot write to stdout"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,7 +67,7 @@ mod tests {
     fn every_shell_gets_a_script_naming_every_subcommand() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let mut out = Vec::new();
-            completions(shell, &mut out).expect("generate");
+            write_completions(shell, &mut out).expect("generate");
             let text = String::from_utf8(out).expect("utf-8");
             for sub in ["prune", "plan", "check-config", "agent", "healthcheck"] {
                 assert!(text.contains(sub), "{shell}: no {sub}");
@@ -77,7 +78,7 @@ mod tests {
     #[test]
     fn the_manpage_is_roff_with_the_subcommands() {
         let mut out = Vec::new();
-        manpage(ManSection::Commands, &mut out).expect("render");
+        write_manpage(ManSection::Commands, &mut out).expect("render");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.starts_with(".ie \\n(.g .ds Aq"), "{}", &text[..80]);
         assert!(text.contains(".TH stagesweep 1"));

@@ -245,6 +245,9 @@ pub fn request(record: &CacheRecord, reason: &CacheReason) -> CachePrune {
     let (unused_for, keep_storage) = match reason {
         CacheReason::UnusedFor {
             unused_for_secs, ..
+        }
+        | CacheReason::UnheldShared {
+            unused_for_secs, ..
         } => (Some(Duration::from_secs(*unused_for_secs)), None),
         CacheReason::OverKeepStorage { keep_storage, .. } => (None, Some(*keep_storage)),
         _ => (None, None),

@@ -71,10 +71,16 @@ pub fn held_by_build_cache(before: &[CacheRecord], after: &[CacheRecord]) -> u64
         .sum()
 }
 
-/// Plan `records` under `rules` at `now`, logging every decision at debug level.
+/// Plan `records` under `rules` at `now` with `images` images listed, logging every
+/// decision at debug level.
 #[must_use]
-pub fn plan_logged(records: &[CacheRecord], rules: &[CacheRule], now: DateTime<Utc>) -> CachePlan {
-    let plan = plan(records, rules, now);
+pub fn plan_logged(
+    records: &[CacheRecord],
+    rules: &[CacheRule],
+    images: usize,
+    now: DateTime<Utc>,
+) -> CachePlan {
+    let plan = plan(records, rules, images, now);
     debug!(
         records = records.len(),
         deletions = plan.deletions.len(),

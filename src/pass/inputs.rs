@@ -97,7 +97,7 @@ pub(super) async fn gather<E: Engine>(
     }
     let records = inventory.build_cache.as_deref().unwrap_or_default();
     let cache = CacheReport {
-        plan: plan_logged(records, &config.build_cache, now),
+        plan: plan_logged(records, &config.build_cache, inventory.images.len(), now),
         results: Vec::new(),
         notice,
     };

@@ -11,6 +11,7 @@ use crate::execute::{CacheOutcome, CacheResult, CacheSummary};
 use crate::inventory::CacheRecord;
 use crate::pass::CacheReport;
 use crate::plan::Action;
+use crate::plan::build_cache::CacheReason;
 use crate::plan_file::{FileCache, FileRecord};
 use crate::units::{fmt_age, fmt_bytes};
 
@@ -87,7 +88,7 @@ pub fn table(
             shorten(&r.description),
             idle_secs(r, now).map_or_else(|| "?".to_owned(), |s| format!("{} ago", fmt_age(s))),
             r.usage_count.to_string(),
-            held_by(r).to_owned(),
+            held_by(r, &d.reason).to_owned(),
             fmt_bytes(r.size),
             d.action.to_string(),
             d.rule.as_deref().unwrap_or("-").to_owned(),
@@ -102,9 +103,11 @@ pub fn table(
     (rows > 0).then(|| table.to_string())
 }
 
-/// Who else holds the record: a running build, an image, or nobody.
-fn held_by(r: &CacheRecord) -> &'static str {
-    match (r.in_use, r.shared) {
+/// Who else holds the record: a running build, an image, or nobody (also when it claims an
+/// image but none can hold it: `unheld_shared`).
+fn held_by(r: &CacheRecord, reason: &CacheReason) -> &'static str {
+    let unheld = matches!(reason, CacheReason::UnheldShared { .. });
+    match (r.in_use, r.shared && !unheld) {
         (true, true) => "build, image",
         (true, false) => "build",
         (false, true) => "image",

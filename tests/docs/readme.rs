@@ -352,6 +352,12 @@ fn every_cache_reason() -> Vec<CacheReason> {
             total_bytes: 0,
             keep_storage: 0,
         },
+        CacheReason::UnheldShared {
+            rule: p.clone(),
+            idle_secs: 0,
+            unused_for_secs: 0,
+            images: 0,
+        },
         CacheReason::InUse,
         CacheReason::ParentOfKept {
             child: String::new(),
@@ -374,6 +380,7 @@ fn every_cache_reason() -> Vec<CacheReason> {
         match r {
             CacheReason::UnusedFor { .. }
             | CacheReason::OverKeepStorage { .. }
+            | CacheReason::UnheldShared { .. }
             | CacheReason::InUse
             | CacheReason::ParentOfKept { .. }
             | CacheReason::Shared { .. }

@@ -161,6 +161,28 @@ async fn plan_lists_keep_decisions_and_changes_nothing() {
     scope.cleanup().await;
 }
 
+/// `stagesweep … | true` on a real engine: `plan` and `prune` print into a pipe whose reader
+/// is gone, exit 0 without a panic, and the prune still deletes what it planned.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_prune_exit_quietly_when_stdout_is_closed() {
+    let scope = Scope::new("cli-closed").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ids, config, _lock) = world(&scope, &dir).await;
+    let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST names the test engine");
+    let limit = std::time::Duration::from_secs(120);
+    for args in [&["plan"][..], &["plan", "--output", "json"], &["prune"]] {
+        let out = cli::run_closed_stdout(args, Some(&config), Some(&host), limit).await;
+        assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+    }
+    let mut left: Vec<String> = scope.images().await.into_iter().map(|i| i.id).collect();
+    left.sort();
+    let mut want = young(&ids);
+    want.sort();
+    assert_eq!(left, want, "the prune deleted the old images");
+    scope.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_wait_exits_4_while_another_pass_holds_the_lock() {
     let scope = Scope::new("cli-lock").await;

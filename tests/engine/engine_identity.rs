@@ -321,3 +321,87 @@ async fn a_child_born_after_the_inventory_keeps_its_planned_parent() {
     );
     scope.cleanup().await;
 }
+
+/// The engine's identity holds from one command to the next, on every engine of the matrix
+/// (Podman answers `/info` with a new random `ID` on every call: stagesweep keys it on host
+/// name and storage root instead): a second `prune` with the same history file (a temp
+/// path of the test's) counts no gap for "another engine", and a plan made a moment ago
+/// applies and deletes what it lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_pass_and_a_fresh_plan_see_the_same_engine() {
+    let scope = Scope::new("same-engine").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = Utc::now() - chrono::Duration::hours(5);
+    let ids = load(
+        &scope.docker,
+        &[
+            FixtureImage::new(&scope.label(), old),
+            FixtureImage::new(&scope.label(), old),
+        ],
+    )
+    .await;
+    let history = dir.path().join("state/history.json");
+    std::fs::create_dir_all(history.parent().expect("a parent")).expect("state dir");
+    // Nothing is old enough for the history passes: they only read and write the history.
+    let config = cli::config_file(
+        dir.path(),
+        &format!(
+            "policies:\n  - name: test\n    match:\n      labels: [\"{}\"]\n    min_age: 100d\n",
+            scope.selector()
+        ),
+    )
+    .into_os_string()
+    .into_string()
+    .expect("utf-8 path");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = text.replace(
+        "history:\n  enabled: false\n",
+        &format!("history:\n  enabled: true\n  path: {}\n", history.display()),
+    );
+    std::fs::write(&config, text).expect("write config");
+    let engine_of = || {
+        let saved: Value =
+            serde_json::from_slice(&std::fs::read(&history).expect("the history file"))
+                .expect("JSON history");
+        saved["engine_id"].clone()
+    };
+    let mut seen = Vec::new();
+    for pass in ["first", "second"] {
+        let out = cli::with_config(std::path::Path::new(&config))
+            .env("RUST_LOG", "warn")
+            .args(["prune", "--output", "json"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{pass} prune: {stderr}");
+        assert!(
+            !stderr.contains("belongs to another engine"),
+            "{pass} prune counted a gap: {stderr}"
+        );
+        seen.push(engine_of());
+    }
+    assert!(seen[0].as_str().is_some_and(|s| !s.is_empty()), "{seen:?}");
+    assert_eq!(seen[0], seen[1], "one engine, one identity");
+
+    // A plan of now applies: same engine, and it deletes what it lists.
+    let aged = config_aged(&scope, &dir, "1h");
+    let (code, plan, err) = run_json(cli::with_config(&aged).args(["plan", "--output", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let plan_file = dir.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).expect("save the plan");
+    let (code, done, err) = run_json(
+        cli::with_config(&aged)
+            .arg("apply")
+            .arg(&plan_file)
+            .args(["--output", "json"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    for id in &ids {
+        assert_eq!(entry(&done, id)["outcome"]["kind"], "deleted", "{done}");
+    }
+    assert!(
+        scope.images().await.is_empty(),
+        "apply deleted the plan's images"
+    );
+    scope.cleanup().await;
+}

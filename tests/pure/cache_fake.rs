@@ -23,7 +23,8 @@ fn ids(engine: &FakeEngine) -> Vec<String> {
     engine.cache_records().into_iter().map(|r| r.id).collect()
 }
 
-/// base <- step <- leaf, all stale; a fresh record; a busy one; a shared one.
+/// base <- step <- leaf, all stale; a fresh record; a busy one; a shared one, and the image
+/// that holds it.
 fn engine() -> FakeEngine {
     let mut step = cache_record("step", 9, 200);
     step.parents = vec!["base".into()];
@@ -41,6 +42,7 @@ fn engine() -> FakeEngine {
         .cache_record(cache_record("fresh", 1, 400))
         .cache_record(busy)
         .cache_record(shared)
+        .image(image("holder"))
         .build()
 }
 
@@ -61,6 +63,33 @@ async fn a_dry_run_plans_the_cache_and_changes_nothing() {
         line,
         "build cache: would delete 3 records, reclaim ~600 B of 1.1 kB, keep 3, leave 0 untouched"
     );
+}
+
+/// The same records with no image left: the shared record claims an image that is not there
+/// (what Docker 28.5 on the containerd store shows for builder stages), so the default
+/// `shared: exclude` does not keep it forever; the engine is asked with `all` (it still
+/// says shared) and the unused-for check.
+#[tokio::test]
+async fn a_shared_record_no_image_can_hold_is_deleted_as_unheld() {
+    let engine = engine();
+    engine.drop_image(stagesweep::engine::fake::fake_id("holder"));
+    let r = pass(&engine, &config(STALE), false).await;
+    let shared = (r.cache.plan.decisions.iter())
+        .find(|d| engine_record(&r, d.record) == "shared")
+        .expect("the shared record is planned");
+    assert_eq!(shared.reason.kind(), "unheld_shared", "{}", shared.reason);
+    let call = (engine.cache_calls().into_iter())
+        .find(|c| c.ids == ["shared"])
+        .expect("the shared record is pruned");
+    assert!(call.all && call.unused_for.is_some(), "{call:?}");
+    assert!(!ids(&engine).contains(&"shared".to_owned()));
+    assert_eq!(r.cache.plan.reclaimable_bytes, 600 + 70);
+}
+
+fn engine_record(r: &stagesweep::pass::PassReport, i: usize) -> String {
+    r.inventory.build_cache.as_deref().expect("records")[i]
+        .id
+        .clone()
 }
 
 #[tokio::test]
@@ -101,7 +130,7 @@ async fn a_pass_deletes_children_first_with_the_engine_checks() {
 async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_not_tried() {
     let engine = engine();
     let records = engine.cache_records();
-    let plan = cache_plan::plan(&records, &config(STALE).build_cache, now());
+    let plan = cache_plan::plan(&records, &config(STALE).build_cache, usize::MAX, now());
     // A build reuses `leaf` after the plan was made.
     let mut used = cache_record("leaf", 0, 300);
     used.parents = vec!["step".into()];

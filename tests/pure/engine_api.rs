@@ -326,3 +326,69 @@ async fn podman_multi_tag_delete_by_id_is_a_conflict_not_a_failure() {
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
+
+/// Docker 29 refuses API versions below its `MinAPIVersion` (1.44), as the fake engine
+/// does: a whole pass on every recorded engine names only versions the engine accepts,
+/// each at least its `MinAPIVersion` (negotiated from `/version`, never pinned lower).
+#[tokio::test]
+async fn no_request_names_an_api_version_below_the_engines_minimum() {
+    for shape in SHAPES {
+        let rec = Recorded::load(shape);
+        let min = rec.version["MinAPIVersion"]
+            .as_str()
+            .expect("a recorded MinAPIVersion")
+            .to_owned();
+        let api = FakeApi::start(rec);
+        let engine = engine(&api).await;
+        let report = run_pass(
+            &engine,
+            &config(ALL_IMAGES),
+            Utc::now(),
+            &PassOptions::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert!(
+            !report.plan.decisions.is_empty(),
+            "{shape}: the pass planned"
+        );
+        let parse = |v: &str| {
+            let (a, b) = v.split_once('.').expect("major.minor");
+            (
+                a.parse::<u32>().expect("major"),
+                b.parse::<u32>().expect("minor"),
+            )
+        };
+        let versions = api.versions();
+        assert!(
+            !versions.is_empty(),
+            "{shape}: versioned requests were made"
+        );
+        for v in versions {
+            assert!(parse(&v) >= parse(&min), "{shape}: /v{v}/ is below {min}");
+        }
+    }
+    // And the fake refuses as Docker 29 does, so a pinned old version cannot pass unseen.
+    let api = FakeApi::start(Recorded::load("1.52"));
+    let host = api.host.trim_start_matches("unix://").to_owned();
+    let mut conn = tokio::net::UnixStream::connect(&host)
+        .await
+        .expect("connect to the fake engine");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut conn,
+        b"GET /v1.41/images/json HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut answer)
+        .await
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("Minimum supported API version is 1.44"),
+        "{answer}"
+    );
+}

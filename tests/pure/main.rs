@@ -9,6 +9,7 @@ mod agent_loop;
 mod apply;
 mod cache_fake;
 mod cli;
+mod closed_stdout;
 mod config;
 mod config_fuzz;
 mod connections;

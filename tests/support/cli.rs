@@ -113,3 +113,44 @@ pub async fn run_bounded(args: &[&str], config: &Path, limit: Duration, what: &s
         took: started.elapsed(),
     }
 }
+
+/// `stagesweep ARGS` (`--config CONFIG` when given, `DOCKER_HOST` only when given) whose
+/// stdout is a pipe nobody reads any more (`| true`: the reading end is closed before it
+/// starts, so its first write fails with EPIPE), bounded by `limit`; `stdout` is always
+/// empty.
+pub async fn run_closed_stdout(
+    args: &[&str],
+    config: Option<&Path>,
+    docker_host: Option<&str>,
+    limit: Duration,
+) -> Finished {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stagesweep"));
+    cmd.args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("STAGESWEEP_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    if let Some(host) = docker_host {
+        cmd.env("DOCKER_HOST", host);
+    }
+    // Not `output()`: it would replace stdout with a pipe of its own.
+    let child = cmd.spawn().expect("run stagesweep");
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("stagesweep {args:?} with a closed stdout hung for {limit:?}"))
+        .expect("wait for stagesweep");
+    Finished {
+        code: out.status.code(),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}

@@ -103,6 +103,8 @@ struct State {
     rec: Recorded,
     deletes: BTreeMap<String, VecDeque<Value>>,
     requests: Vec<String>,
+    /// The API version each request's path named (`/v1.52/…` → `1.52`), if any.
+    versions: Vec<String>,
 }
 
 /// The fake engine, serving until dropped.
@@ -154,6 +156,7 @@ impl FakeApi {
             rec,
             deletes,
             requests: Vec::new(),
+            versions: Vec::new(),
         }));
         let shared = Arc::clone(&state);
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -190,6 +193,11 @@ impl FakeApi {
     /// Every request so far, as `METHOD /path` (version prefix removed).
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("not poisoned").requests.clone()
+    }
+
+    /// The API versions the requests' paths named (`1.52` for `/v1.52/…`), in order.
+    pub fn versions(&self) -> Vec<String> {
+        self.state.lock().expect("not poisoned").versions.clone()
     }
 }
 
@@ -245,12 +253,41 @@ fn names_image(image: &Value, name: &str) -> bool {
         || tags.iter().any(|t| t.as_str() == Some(name))
 }
 
+/// `(1, 44)` for `"1.44"`.
+fn api_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn answer(req: &Request<Incoming>, state: &Mutex<State>) -> Response<Full<Bytes>> {
-    let path = unescape(req.uri().path());
-    let path = unversioned(&path).to_owned();
+    let raw = unescape(req.uri().path());
+    let path = unversioned(&raw).to_owned();
+    // `/v1.52/images/json` named `1.52`; an unversioned path names nothing.
+    let prefix = &raw[..raw.len() - path.len()];
+    let named = prefix.trim_start_matches("/v").to_owned();
     let mut st = state.lock().expect("not poisoned");
     st.requests.push(format!("{} {path}", req.method()));
+    if !named.is_empty() {
+        st.versions.push(named.clone());
+    }
     let rec = &st.rec;
+    // As Docker answers a version below its `MinAPIVersion` (Docker 29: 1.44).
+    let min = rec.version["MinAPIVersion"].as_str().unwrap_or_default();
+    if let (Some(asked), Some(floor)) = (api_version(&named), api_version(min))
+        && asked < floor
+    {
+        let message = format!(
+            "client version {named} is too old. Minimum supported API version is {min}, \
+             please upgrade your client to a newer version"
+        );
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(
+                json!({ "message": message }).to_string(),
+            )))
+            .expect("a valid response");
+    }
     let (status, body) = match (req.method(), path.as_str()) {
         (_, "/_ping") => (200, Value::String("OK".into())),
         (&Method::GET, "/version") => (200, rec.version.clone()),

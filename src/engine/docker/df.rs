@@ -1,5 +1,5 @@
 //! `GET /system/df` on the negotiated API version, read in every shape the engine answers
-//! with: the legacy lists (`Images`, `BuildCache`; `Parent` before API 1.42, `Parents` since)
+//! with: the legacy lists (`Images`, `BuildCache`; `Parent` before API 1.42, `Parents` since, spelled `" Parents"` by Docker)
 //! and API 1.52's `ImageUsage`/`BuildCacheUsage` with their `Items` (`verbose=1`; API 1.53
 //! drops the legacy lists).
 
@@ -74,6 +74,9 @@ struct DfRecord {
     #[serde(rename = "ID")]
     id: String,
     parent: Option<String>,
+    /// Docker spells the key `" Parents"` (a leading space in moby's JSON tag) in the legacy
+    /// list, checked on 28.5 (API 1.51); `Parents` in the 1.52 `BuildCacheUsage` items.
+    #[serde(alias = " Parents")]
     parents: Option<Vec<String>>,
     #[serde(rename = "Type")]
     kind: Option<String>,
@@ -228,6 +231,17 @@ mod tests {
         let records = du.build_cache.unwrap();
         assert_eq!(records[0].parents, ["p1", "p2"]);
         assert_eq!(records[0].kind, CacheType::SourceLocal);
+    }
+
+    /// Docker 28.5 (API 1.51) as it answers: the key is `" Parents"`, with a leading space.
+    #[test]
+    fn reads_parents_under_the_key_docker_28_sends() {
+        let body = r#"{"LayersSize": 0, "Images": [], "BuildCache": [
+            {"ID": "c", " Parents": ["p"], "Type": "regular", "Shared": true, "Size": 8192},
+            {"ID": "p", "Type": "regular", "Size": 1}]}"#;
+        let records = parse(body).unwrap().build_cache.unwrap();
+        assert_eq!(records[0].parents, ["p"]);
+        assert!(records[1].parents.is_empty());
     }
 
     /// API 1.52 with `verbose=1`: `ImageUsage.Items` and `BuildCacheUsage.Items`.

@@ -1,6 +1,7 @@
-//! The pure build cache planner: `(records, rules, now) -> CachePlan`.
+//! The pure build cache planner: `(records, rules, images, now) -> CachePlan`.
 //!
-//! Every record gets an action and a reason. Steps: in-use records are kept; the first rule
+//! Every record gets an action and a reason. Steps: shared records beyond what the `images`
+//! listed images can hold are taken as private (`unheld`); in-use records are kept; the first rule
 //! that selects a record decides; `unused_for` deletes idle records; `keep_storage` deletes
 //! the least recently used of a rule's records until they fit; a record planned for deletion
 //! that another kept record builds on is kept (the engine refuses it anyway); deletions run
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::reason::CacheReason;
+use super::unheld::unheld;
 use crate::config::CacheRule;
 use crate::inventory::CacheRecord;
 use crate::plan::reason::Action;
@@ -36,7 +38,8 @@ pub struct CacheDeletion {
     pub decision: usize,
     /// 0 for records no planned deletion builds on; parents come after all their children.
     pub wave: usize,
-    /// Bytes this deletion frees: the record's size, 0 for a shared record (an image holds it).
+    /// Bytes this deletion frees: the record's size, 0 for a shared record (an image holds
+    /// it) unless no image can hold it (`unheld`).
     pub reclaim_bytes: u64,
 }
 
@@ -61,22 +64,41 @@ impl CachePlan {
     }
 }
 
-/// Plan the build cache. Deterministic: the same inputs give the same plan.
+/// Plan the build cache; `images` is how many images the engine listed (what can hold a
+/// shared record). Deterministic: the same inputs give the same plan.
 #[must_use]
-pub fn plan(records: &[CacheRecord], rules: &[CacheRule], now: DateTime<Utc>) -> CachePlan {
+pub fn plan(
+    records: &[CacheRecord],
+    rules: &[CacheRule],
+    images: usize,
+    now: DateTime<Utc>,
+) -> CachePlan {
     let names: Vec<Arc<str>> = rules.iter().map(|r| Arc::from(r.name.as_str())).collect();
+    let graph = Links::new(records);
+    let unheld = unheld(records, &graph.parents, images);
     let mut rule_of = Vec::with_capacity(records.len());
     let mut reasons = Vec::with_capacity(records.len());
-    for r in records {
-        let k = rules
-            .iter()
-            .position(|rule| rule.selects(&r.kind, r.shared));
+    for (r, &unheld) in records.iter().zip(&unheld) {
+        let shared = r.shared && !unheld;
+        let k = rules.iter().position(|rule| rule.selects(&r.kind, shared));
         rule_of.push(k);
         reasons.push(match k {
             _ if r.in_use => CacheReason::InUse,
-            Some(k) => first_reason(r, &rules[k], &names[k], now),
+            Some(k) => match first_reason(r, &rules[k], &names[k], now) {
+                CacheReason::UnusedFor {
+                    rule,
+                    idle_secs,
+                    unused_for_secs,
+                } if unheld => CacheReason::UnheldShared {
+                    rule,
+                    idle_secs,
+                    unused_for_secs,
+                    images,
+                },
+                reason => reason,
+            },
             None => match rules.iter().position(|rule| rule.selects_type(&r.kind)) {
-                Some(k) if r.shared => CacheReason::Shared {
+                Some(k) if shared => CacheReason::Shared {
                     rule: Arc::clone(&names[k]),
                 },
                 _ => CacheReason::NoRuleMatches,
@@ -88,9 +110,8 @@ pub fn plan(records: &[CacheRecord], rules: &[CacheRule], now: DateTime<Utc>) ->
             keep_storage(records, &rule_of, k, &names[k], limit, &mut reasons);
         }
     }
-    let graph = Links::new(records);
     keep_parents_of_kept(&graph, records, &mut reasons);
-    assemble(records, &graph, &rule_of, &names, reasons)
+    assemble(records, &graph, &rule_of, &names, reasons, &unheld)
 }
 
 /// Idle time at `now` (zero when the record was used "in the future").
@@ -223,6 +244,7 @@ fn assemble(
     rule_of: &[Option<usize>],
     names: &[Arc<str>],
     reasons: Vec<CacheReason>,
+    unheld: &[bool],
 ) -> CachePlan {
     let n = records.len();
     let deleted: Vec<bool> = reasons
@@ -255,7 +277,7 @@ fn assemble(
         .map(|&i| CacheDeletion {
             decision: i,
             wave: wave[i],
-            reclaim_bytes: if records[i].shared {
+            reclaim_bytes: if records[i].shared && !unheld[i] {
                 0
             } else {
                 records[i].size

@@ -62,7 +62,7 @@ fn unused_for_deletes_idle_records_and_explains_the_rest() {
         shared,
         internal,
     ];
-    let p = plan(&records, &[rule("stale", Some(7), None)], now());
+    let p = plan(&records, &[rule("stale", Some(7), None)], usize::MAX, now());
     assert_eq!(
         kinds(&p),
         [
@@ -117,7 +117,7 @@ fn the_first_rule_that_selects_a_record_decides_and_shared_include_frees_nothing
         shared: SharedRecords::Include,
         ..rule("all", Some(7), None)
     };
-    let p = plan(&records, &[mounts, all], now());
+    let p = plan(&records, &[mounts, all], usize::MAX, now());
     assert_eq!(kinds(&p), ["unused_for", "unused_for", "used_recently"]);
     let rules: Vec<_> = p.decisions.iter().map(|d| d.rule.as_deref()).collect();
     assert_eq!(rules, [Some("all"), Some("mounts"), Some("all")]);
@@ -145,7 +145,12 @@ fn keep_storage_deletes_the_least_recently_used_until_the_rule_fits() {
         rec("d", 3, 100),
     ];
     // 700 bytes held, 450 allowed: b (9d), a (5d), d (3d) go; the in-use record counts but stays.
-    let p = plan(&records, &[rule("budget", None, Some(450))], now());
+    let p = plan(
+        &records,
+        &[rule("budget", None, Some(450))],
+        usize::MAX,
+        now(),
+    );
     assert_eq!(
         kinds(&p),
         [
@@ -173,7 +178,12 @@ fn keep_storage_deletes_the_least_recently_used_until_the_rule_fits() {
 #[test]
 fn unused_for_and_keep_storage_both_delete() {
     let records = vec![rec("old", 10, 100), rec("mid", 3, 100), rec("new", 1, 100)];
-    let p = plan(&records, &[rule("both", Some(7), Some(150))], now());
+    let p = plan(
+        &records,
+        &[rule("both", Some(7), Some(150))],
+        usize::MAX,
+        now(),
+    );
     assert_eq!(
         kinds(&p),
         ["unused_for", "over_keep_storage", "used_recently"]
@@ -200,7 +210,7 @@ fn parents_of_kept_records_stay_and_children_go_first() {
         mid,
         top,
     ];
-    let p = plan(&records, &[rule("stale", Some(7), None)], now());
+    let p = plan(&records, &[rule("stale", Some(7), None)], usize::MAX, now());
     assert_eq!(
         kinds(&p),
         [
@@ -232,7 +242,7 @@ fn unknown_times_keep_a_record_and_cycles_end() {
     let mut b = rec("b", 30, 10);
     b.parents = vec!["a".into()];
     let records = vec![unknown, a, b];
-    let p = plan(&records, &[rule("stale", Some(7), None)], now());
+    let p = plan(&records, &[rule("stale", Some(7), None)], usize::MAX, now());
     assert_eq!(p.decisions[0].reason.kind(), "unknown_last_use");
     assert_eq!(p.decisions[0].action, Action::Keep);
     assert_eq!(
@@ -245,7 +255,7 @@ fn unknown_times_keep_a_record_and_cycles_end() {
 #[test]
 fn no_rules_leave_every_record_untouched() {
     let records = vec![rec("a", 30, 10), rec("b", 0, 20)];
-    let p = plan(&records, &[], now());
+    let p = plan(&records, &[], usize::MAX, now());
     assert!(p.decisions.iter().all(|d| d.action == Action::Untouched));
     assert!(p.deletions.is_empty());
     assert_eq!(p.total_bytes, 30);
@@ -290,7 +300,7 @@ proptest! {
     #[test]
     fn deletions_are_always_safe(records in arb_records(), keep in 0u64..3000, days in 0u64..12) {
         let rules = [rule("a", Some(days), Some(keep))];
-        let p = plan(&records, &rules, now());
+        let p = plan(&records, &rules, usize::MAX, now());
         let wave: std::collections::HashMap<&str, usize> = (p.deletions.iter())
             .map(|d| (records[d.decision].id.as_str(), d.wave))
             .collect();
@@ -305,5 +315,122 @@ proptest! {
             }
         }
         prop_assert_eq!(p.decisions.len(), records.len());
+    }
+}
+
+/// A shared record `id` on `parent` (none for a root), last used `idle_days` ago.
+fn shared_on(id: &str, parent: Option<&str>, idle_days: i64) -> CacheRecord {
+    let mut r = rec(id, idle_days, 1000);
+    r.shared = true;
+    r.parents = parent.map(|p| vec![p.to_owned()]).unwrap_or_default();
+    r
+}
+
+/// What Docker 28.5 on the containerd store shows after builds `FROM base` with a builder
+/// stage: the base image's two records (shared: the image holds them), the app image's
+/// chain on top (shared), and each old build's builder-stage chain (no layer of its own,
+/// so it inherits the base image's chain and claims shared too).
+fn after_builds() -> Vec<CacheRecord> {
+    vec![
+        shared_on("base1", None, 30),
+        shared_on("base2", Some("base1"), 30),
+        shared_on("app3", Some("base2"), 0),
+        shared_on("app4", Some("app3"), 0),
+        shared_on("stageA3", Some("base2"), 0),
+        shared_on("stageA4", Some("stageA3"), 0),
+        shared_on("stageB3", Some("base2"), 20),
+        shared_on("stageB4", Some("stageB3"), 20),
+        shared_on("stageC3", Some("base2"), 21),
+        shared_on("stageC4", Some("stageC3"), 21),
+    ]
+}
+
+#[test]
+fn shared_records_no_listed_image_can_hold_are_deleted_as_unheld() {
+    let records = after_builds();
+    // Three images: at most three shared records per depth are held.
+    let p = plan(&records, &[rule("r", Some(7), None)], 3, now());
+    let by_id = |id: &str| {
+        let i = records.iter().position(|r| r.id == id).expect("listed");
+        &p.decisions[i]
+    };
+    for held in [
+        "base1", "base2", "app3", "app4", "stageA3", "stageA4", "stageB3", "stageB4",
+    ] {
+        assert_ne!(
+            by_id(held).action,
+            Action::Delete,
+            "{held}: {:?}",
+            by_id(held)
+        );
+    }
+    assert_eq!(by_id("base2").reason.kind(), "shared");
+    // The newest three at depths 3 and 4 are app, stage A and stage B: those are kept as
+    // shared; stage C's (older) go, child first, with their own reason and their bytes
+    // counted.
+    assert_eq!(by_id("stageB3").reason.kind(), "shared");
+    for gone in ["stageC3", "stageC4"] {
+        assert_eq!(by_id(gone).reason.kind(), "unheld_shared", "{gone}");
+        let text = by_id(gone).reason.to_string();
+        assert!(
+            text.contains("claims shared") && text.contains("all 3 images"),
+            "{text}"
+        );
+    }
+    let waves: Vec<(&str, usize)> = (p.deletions.iter())
+        .map(|d| (records[d.decision].id.as_str(), d.wave))
+        .collect();
+    assert_eq!(waves, [("stageC4", 0), ("stageC3", 1)]);
+    assert_eq!(p.reclaimable_bytes, 2000);
+    // With enough images every shared record may be held: nothing goes.
+    let p = plan(&records, &[rule("r", Some(7), None)], 4, now());
+    assert!(p.deletions.is_empty(), "{:?}", kinds(&p));
+    // Fewer images, more records go: with two, stage B's too.
+    let p = plan(&records, &[rule("r", Some(7), None)], 2, now());
+    assert_eq!(p.deletions.len(), 4, "{:?}", kinds(&p));
+}
+
+#[test]
+fn unheld_records_still_wait_for_unused_for_and_odd_chains_are_left_as_the_engine_says() {
+    let mut records = after_builds();
+    // No image at all: every shared record is unheld, but stage A's were used today.
+    let p = plan(&records, &[rule("r", Some(7), None)], 0, now());
+    assert_eq!(p.decisions[4].reason.kind(), "used_recently");
+    assert_eq!(p.decisions[8].reason.kind(), "unheld_shared");
+    assert_eq!(p.decisions[0].reason.kind(), "parent_of_kept");
+    // A record on two parents, or on a parent the listing lacks, has no plain depth.
+    records[8].parents = vec!["base2".to_owned(), "stageB3".to_owned()];
+    records[9].parents = vec!["gone".to_owned()];
+    let p = plan(&records, &[rule("r", Some(7), None)], 2, now());
+    assert_eq!(p.decisions[8].reason.kind(), "shared");
+    assert_eq!(p.decisions[9].reason.kind(), "shared");
+}
+
+proptest! {
+    /// A shared record is deleted only as `unheld_shared`, and at each depth at least as
+    /// many shared records stay as there are images (or all of them).
+    #[test]
+    fn shared_records_go_only_beyond_what_the_images_can_hold(
+        records in arb_records(),
+        images in 0usize..4,
+    ) {
+        let p = plan(&records, &[rule("a", Some(0), None)], images, now());
+        let links = Links::new(&records);
+        let depths = super::super::unheld::depths(&records, &links.parents);
+        let mut shared_at = std::collections::HashMap::<usize, (usize, usize)>::new();
+        for (i, r) in records.iter().enumerate() {
+            let deleted = p.decisions[i].action == Action::Delete;
+            if r.shared && deleted {
+                prop_assert_eq!(p.decisions[i].reason.kind(), "unheld_shared");
+            }
+            if let (true, false, Some(d)) = (r.shared, r.in_use, depths[i]) {
+                let e = shared_at.entry(d).or_default();
+                e.0 += 1;
+                e.1 += usize::from(!deleted);
+            }
+        }
+        for (all, stay) in shared_at.into_values() {
+            prop_assert!(stay >= all.min(images), "{} of {} stay", stay, all);
+        }
     }
 }

@@ -26,6 +26,15 @@ pub enum CacheReason {
         total_bytes: u64,
         keep_storage: u64,
     },
+    /// Claims `Shared`, but beyond what the listed images can hold at its depth of the
+    /// record tree (`plan::build_cache::unheld`), and not used for the rule's `unused_for`.
+    UnheldShared {
+        rule: Arc<str>,
+        idle_secs: u64,
+        unused_for_secs: u64,
+        /// Images listed: each holds at most one record per depth.
+        images: usize,
+    },
     // ---- keep ----
     /// Held by a running build (the engine never deletes it).
     InUse,
@@ -57,7 +66,9 @@ impl CacheReason {
     #[must_use]
     pub fn action(&self) -> Action {
         match self {
-            Self::UnusedFor { .. } | Self::OverKeepStorage { .. } => Action::Delete,
+            Self::UnusedFor { .. } | Self::UnheldShared { .. } | Self::OverKeepStorage { .. } => {
+                Action::Delete
+            }
             Self::NoRuleMatches => Action::Untouched,
             _ => Action::Keep,
         }
@@ -69,6 +80,7 @@ impl CacheReason {
         match self {
             Self::UnusedFor { .. } => "unused_for",
             Self::OverKeepStorage { .. } => "over_keep_storage",
+            Self::UnheldShared { .. } => "unheld_shared",
             Self::InUse => "in_use",
             Self::ParentOfKept { .. } => "parent_of_kept",
             Self::Shared { .. } => "shared",
@@ -102,6 +114,18 @@ impl fmt::Display for CacheReason {
                 "matched {rule}, least recently used while {} > keep_storage {}",
                 fmt_bytes(*total_bytes),
                 fmt_bytes(*keep_storage)
+            ),
+            Self::UnheldShared {
+                rule,
+                idle_secs,
+                unused_for_secs,
+                images,
+            } => write!(
+                f,
+                "matched {rule}, unused for {} >= unused_for {}; claims shared, but more \
+                 recently used shared records at its depth already take all {images} images",
+                fmt_age(*idle_secs),
+                fmt_duration(*unused_for_secs)
             ),
             Self::InUse => f.write_str("in use by a running build"),
             Self::ParentOfKept { child } => write!(f, "parent of kept record {child}"),
