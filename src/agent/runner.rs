@@ -351,8 +351,9 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 }
                 if !std::mem::replace(&mut self.host_checked, true) {
                     let matched = s.images_matched();
-                    let cache = s.build_cache.total_bytes;
-                    if let Some(line) = host_needs(matched, cache, config.build_cache.len()) {
+                    if let Some(line) =
+                        host_needs(matched, &s.build_cache, config.build_cache.len())
+                    {
                         tracing::warn!("{line}");
                     }
                 }

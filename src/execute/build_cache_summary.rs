@@ -33,6 +33,13 @@ pub struct CacheSummary {
     pub kept_by_reason: BTreeMap<String, usize>,
     /// Why the section was skipped (no build cache, or it could not be read); else `None`.
     pub notice: Option<String>,
+    /// Bytes of the records listed less those this pass deleted: what the engine holds once
+    /// the pass is done (a dry run deletes nothing).
+    #[serde(skip)]
+    pub left_bytes: u64,
+    /// The part of `left_bytes` in records shared with images.
+    #[serde(skip)]
+    pub left_shared_bytes: u64,
 }
 
 /// Count a build cache plan and its outcomes.
@@ -50,6 +57,7 @@ pub fn summarize(
         notice: notice.map(str::to_owned),
         ..CacheSummary::default()
     };
+    let mut gone = vec![false; records.len()];
     for d in &plan.decisions {
         match d.action {
             Action::Keep => {
@@ -66,6 +74,9 @@ pub fn summarize(
         let rule = plan.decisions[r.decision].rule.as_deref().unwrap_or("");
         match &r.outcome {
             CacheOutcome::Deleted => {
+                if let Some(slot) = gone.get_mut(plan.decisions[r.decision].record) {
+                    *slot = true;
+                }
                 s.deleted += 1;
                 s.reclaimed_bytes += r.bytes;
                 *s.deleted_by_rule.entry(rule.to_owned()).or_default() += 1;
@@ -77,6 +88,12 @@ pub fn summarize(
             }
             CacheOutcome::Failed { .. } => s.failed += 1,
             CacheOutcome::NotAttempted => s.not_attempted += 1,
+        }
+    }
+    for (record, _) in records.iter().zip(gone).filter(|(_, gone)| !gone) {
+        s.left_bytes = s.left_bytes.saturating_add(record.size);
+        if record.shared {
+            s.left_shared_bytes = s.left_shared_bytes.saturating_add(record.size);
         }
     }
     s

@@ -110,7 +110,7 @@ pub(super) fn assemble(
     count_build_cache(&mut summary, records, &cache);
     let host_hint = host_needs(
         summary.images_matched(),
-        summary.build_cache.total_bytes,
+        &summary.build_cache,
         config.build_cache.len(),
     );
     count_build_wait(&mut summary, builds.as_ref(), plan.deletions.len());

@@ -397,3 +397,31 @@ async fn layers_the_build_cache_keeps_are_not_claimed_as_freed() {
     assert_eq!(r.summary.held_by_build_cache_bytes, 0);
     assert_eq!(again.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_host_hint_counts_what_is_left_after_the_pass_and_what_is_shared() {
+    let shared = stagesweep::inventory::CacheRecord {
+        shared: true,
+        ..cache_record("shared", 1, 300_000_000)
+    };
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .cache_record(cache_record("stale", 30, 2_000_000_000))
+        .cache_record(shared)
+        .build();
+    let builders = "policies:\n  - name: builders\n    match:\n      labels: [stage=builder]\n";
+    let cfg = config(&format!("{builders}{STALE}"));
+    let dry = pass(&engine, &cfg, true).await;
+    let hint = dry.host_hint.as_deref().expect("a hint");
+    assert!(
+        hint.contains("holds 2.3 GB of build cache (300.0 MB shared with images, 2.0 GB not)"),
+        "{hint}"
+    );
+    let done = pass(&engine, &cfg, false).await;
+    assert_eq!(done.summary.build_cache.deleted, 1);
+    let hint = done.host_hint.as_deref().expect("a hint");
+    assert!(
+        hint.contains("holds 300.0 MB of build cache (300.0 MB shared with images, 0 B not)"),
+        "the figure once the pass is done, not the listing's: {hint}"
+    );
+}
