@@ -96,8 +96,15 @@ pub(super) async fn gather<E: Engine>(
         debug!(image, action = %d.action, reason = %d.reason, "decision");
     }
     let records = inventory.build_cache.as_deref().unwrap_or_default();
+    // Count only images without a parent as what can hold a shared record: BuildKit records
+    // no parent, and the classic builder's step images (each with a parent) hold layers of
+    // its own, not BuildKit's. A classic image used as a BuildKit `FROM` is the exception;
+    // a wrong guess costs a cache hit, never an image (docs/how-it-decides.md).
+    let holders = (inventory.images.iter())
+        .filter(|i| i.parent_id.is_none())
+        .count();
     let cache = CacheReport {
-        plan: plan_logged(records, &config.build_cache, inventory.images.len(), now),
+        plan: plan_logged(records, &config.build_cache, holders, now),
         results: Vec::new(),
         notice,
     };

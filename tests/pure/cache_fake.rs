@@ -425,3 +425,46 @@ async fn the_host_hint_counts_what_is_left_after_the_pass_and_what_is_shared() {
         "the figure once the pass is done, not the listing's: {hint}"
     );
 }
+
+/// A classic builder's step image (it has a parent) holds no build cache record: with it as
+/// the only image, the shared record is beyond what the images can hold.
+#[tokio::test]
+async fn an_image_with_a_parent_holds_no_shared_record() {
+    let mut shared = cache_record("shared", 20, 70);
+    shared.shared = true;
+    let with = |holder: stagesweep::engine::fake::ImageBuilder| {
+        FakeEngine::builder()
+            .clock(now())
+            .cache_record(shared.clone())
+            .image(image("base"))
+            .image(holder)
+            .build()
+    };
+    let kind = |r: &stagesweep::pass::PassReport| r.cache.plan.decisions[0].reason.kind();
+    // Two parentless images: the shared record may be held.
+    let r = pass(&with(image("holder")), &config(STALE), true).await;
+    assert_eq!(kind(&r), "shared");
+    // One parentless image (the base): at depth 1 there is one shared record; still held.
+    let r = pass(&with(image("step").parent("base")), &config(STALE), true).await;
+    assert_eq!(kind(&r), "shared");
+    // A second shared record at the same depth is one more than the base can hold.
+    let mut other = cache_record("other", 30, 90);
+    other.shared = true;
+    let engine = FakeEngine::builder()
+        .clock(now())
+        .cache_record(shared.clone())
+        .cache_record(other)
+        .image(image("base"))
+        .image(image("step").parent("base"))
+        .build();
+    let r = pass(&engine, &config(STALE), true).await;
+    let kinds: Vec<&str> = (r.cache.plan.decisions.iter())
+        .map(|d| d.reason.kind())
+        .collect();
+    assert_eq!(kinds, ["shared", "unheld_shared"], "{:?}", r.cache.plan);
+    let text = r.cache.plan.decisions[1].reason.to_string();
+    assert!(
+        text.ends_with("take all 1 images without a parent"),
+        "{text}"
+    );
+}

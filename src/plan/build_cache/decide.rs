@@ -64,8 +64,8 @@ impl CachePlan {
     }
 }
 
-/// Plan the build cache; `images` is how many images the engine listed (what can hold a
-/// shared record). Deterministic: the same inputs give the same plan.
+/// Plan the build cache; `images` is how many listed images can hold a shared record (those
+/// without a parent: the classic builder's step images have one). Deterministic: the same inputs give the same plan.
 #[must_use]
 pub fn plan(
     records: &[CacheRecord],

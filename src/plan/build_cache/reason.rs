@@ -32,7 +32,8 @@ pub enum CacheReason {
         rule: Arc<str>,
         idle_secs: u64,
         unused_for_secs: u64,
-        /// Images listed: each holds at most one record per depth.
+        /// Images listed without a parent (only those can hold a record): each holds at
+        /// most one record per depth.
         images: usize,
     },
     // ---- keep ----
@@ -123,7 +124,8 @@ impl fmt::Display for CacheReason {
             } => write!(
                 f,
                 "matched {rule}, unused for {} >= unused_for {}; claims shared, but more \
-                 recently used shared records at its depth already take all {images} images",
+                 recently used shared records at its depth already take all {images} images \
+                 without a parent",
                 fmt_age(*idle_secs),
                 fmt_duration(*unused_for_secs)
             ),
