@@ -55,7 +55,15 @@ printf 'lock_file: %s\nhistory:\n  enabled: false\nbuild_cache:\n  - name: every
 results=$out/results.tsv
 printf 'tool\trep\trecords_before\trecords_deleted\tbytes_before\tbytes_freed\tsecs\n' >"$results"
 
-df_json() { curl -fsS --unix-socket "$sock" http://localhost/v1.41/system/df; }
+# Docker 28.5 answers /system/df with a 404 for a moment after a BuildKit build: retry.
+df_json() {
+    local i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        curl -fsS --unix-socket "$sock" http://localhost/v1.41/system/df 2>/dev/null && return 0
+        sleep 1
+    done
+    curl -fsS --unix-socket "$sock" http://localhost/v1.41/system/df
+}
 # records and bytes of the build cache: "<count> <bytes>"
 cache_stats() { df_json | jq -r '(.BuildCache // []) as $c | [($c | length), ($c | map(.Size) | add // 0)] | @tsv'; }
 
