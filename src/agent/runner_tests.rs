@@ -484,6 +484,7 @@ async fn early_passes_back_off_while_pressure_persists_with_nothing_to_evict() {
         containerd_root: None,
         measure: crate::config::Measure::Statvfs,
         check_every: Some(check),
+        forecast: crate::config::ForecastConfig::default(),
     });
     let (tx, rx) = watch::channel(Arc::new(cfg));
     let telemetry = Arc::new(Telemetry::new());
