@@ -44,7 +44,9 @@ pub(super) async fn check_disk<C: Connector>(
         match measure(&connector, &cfg).await {
             Ok(usage) => {
                 let at = started.elapsed();
-                let horizon = every.saturating_add(forecasts.last_pass());
+                // A pass started now must end before `high`: the next check, and twice the
+                // last pass's duration (its run, and room for error in the estimate).
+                let horizon = every.saturating_add(forecasts.last_pass().saturating_mul(2));
                 if act(
                     &cfg,
                     &usage,

@@ -18,8 +18,9 @@ pub struct ForecastConfig {
     /// How far back the fill rate looks: the disk checks of the last `window` (at most 512 of
     /// them, the newest), since the last drop. Default 30m.
     pub window: Duration,
-    /// Run the pressure pass early when the disk is forecast to reach `high` before the next
-    /// check is done (`check_every` plus the last pass's duration). Default false.
+    /// Run the pressure pass early when the disk is forecast to reach `high` before a pass
+    /// after the next check would be done (`check_every` plus twice the last pass's
+    /// duration). Default false.
     pub preempt: bool,
 }
 
