@@ -75,3 +75,52 @@ fn window(text: &str, check_every: Option<Duration>) -> Result<Duration, Bad> {
     }
     Ok(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    fn forecast_of(disk: &str) -> Result<ForecastConfig, String> {
+        let yaml = format!("disk:\n  high: 85\n  low: 80\n{disk}");
+        parse_str(&yaml, "c.yaml")
+            .map(|c| c.disk.expect("a disk section").forecast)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_forecast_keys_and_their_defaults() {
+        let default = ForecastConfig {
+            window: DEFAULT_FORECAST_WINDOW,
+            preempt: false,
+        };
+        assert_eq!(forecast_of("  check_every: 1m\n"), Ok(default));
+        assert_eq!(
+            forecast_of("  check_every: 10s\n  forecast:\n    window: 5m\n    preempt: true\n"),
+            Ok(ForecastConfig {
+                window: Duration::from_secs(300),
+                preempt: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_forecast_without_checks_or_with_too_short_a_window_is_refused_with_the_way_out() {
+        let e = forecast_of("  forecast:\n    preempt: true\n").expect_err("no check_every");
+        assert!(
+            e.contains("disk.forecast needs disk.check_every")
+                && e.contains("set disk.check_every"),
+            "{e}"
+        );
+        let e = forecast_of("  check_every: 1m\n  forecast:\n    window: 2m\n")
+            .expect_err("two checks");
+        assert!(
+            e.contains("c.yaml:6:13")
+                && e.contains("disk.forecast.window")
+                && e.contains("3 × disk.check_every"),
+            "{e}"
+        );
+        let e = forecast_of("  check_every: 1m\n  forecast:\n    windw: 1h\n").expect_err("typo");
+        assert!(e.contains("windw"), "{e}");
+    }
+}
