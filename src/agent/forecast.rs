@@ -165,17 +165,14 @@ impl Forecaster {
         let used = usage.capacity_bytes.saturating_sub(usage.available_bytes);
         self.space.push(at, used, usage.capacity_bytes, window);
         let space = self.space.outlook(Resource::Space, Some(disk.space.high));
-        let inodes = match usage.inodes.filter(|(total, _)| *total > 0) {
-            Some((total, free)) => {
-                self.inodes
-                    .push(at, total.saturating_sub(free), total, window);
-                let high = disk.inodes.map(|m| m.high);
-                self.inodes.outlook(Resource::Inodes, high)
-            }
-            None => {
-                self.inodes = Series::default();
-                None
-            }
+        let inodes = if let Some((total, free)) = usage.inodes.filter(|(total, _)| *total > 0) {
+            self.inodes
+                .push(at, total.saturating_sub(free), total, window);
+            self.inodes
+                .outlook(Resource::Inodes, disk.inodes.map(|m| m.high))
+        } else {
+            self.inodes = Series::default();
+            None
         };
         Forecast { space, inodes }
     }
