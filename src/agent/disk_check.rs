@@ -45,8 +45,10 @@ pub(super) async fn check_disk<C: Connector>(
             Ok(usage) => {
                 let at = started.elapsed();
                 // A pass started now must end before `high`: the next check, and twice the
-                // last pass's duration (its run, and room for error in the estimate).
-                let horizon = every.saturating_add(forecasts.last_pass().saturating_mul(2));
+                // last pass's duration (its run, and room for error in the estimate), that
+                // at most `every` (a pass that waited for builds is no measure).
+                let took = forecasts.last_pass().min(every);
+                let horizon = every.saturating_add(took.saturating_mul(2));
                 if act(
                     &cfg,
                     &usage,

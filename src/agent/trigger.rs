@@ -62,7 +62,7 @@ impl Trigger {
 
 /// Shared by the disk checker and the loop: the forecast pass due now, and how long the last
 /// pass took (the checker runs a pass early when `high` comes within `check_every` plus
-/// twice that, so that the pass ends before the disk gets there).
+/// twice that, at most `check_every`, so that the pass ends before the disk gets there).
 #[derive(Debug, Default)]
 pub struct Forecasts {
     due: Mutex<Option<Due>>,

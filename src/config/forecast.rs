@@ -20,7 +20,7 @@ pub struct ForecastConfig {
     pub window: Duration,
     /// Run the pressure pass early when the disk is forecast to reach `high` before a pass
     /// after the next check would be done (`check_every` plus twice the last pass's
-    /// duration). Default false.
+    /// duration, that at most `check_every`). Default false.
     pub preempt: bool,
 }
 
