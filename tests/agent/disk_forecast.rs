@@ -46,6 +46,34 @@ fn fill(dir: &Path, stop: &AtomicBool) {
     }
 }
 
+/// The filler thread; stopped and joined on drop (before the tmpfs is unmounted, also when
+/// the test fails mid-fill: an open file would keep the tmpfs busy).
+struct Filler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Filler {
+    fn start(dir: &Path) -> Filler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dir, flag) = (dir.to_owned(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || fill(&dir, &flag));
+        Filler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn used(dir: &Path) -> f64 {
     statvfs(dir).expect("statvfs").used_ratio()
 }
@@ -101,11 +129,7 @@ async fn a_steady_fill_is_forecast_within_a_quarter_and_evicted_before_high() {
         "{body}"
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let filler = {
-        let (dir, stop) = (fs.path.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || fill(&dir, &stop))
-    };
+    let filler = Filler::start(&fs.path);
 
     // After 8 s of filling the 6 s window holds only the fill: compare with the truth at the
     // sample the agent took (its used ratio, exported from the same check).
@@ -135,8 +159,7 @@ async fn a_steady_fill_is_forecast_within_a_quarter_and_evicted_before_high() {
             Duration::from_secs(60),
         )
         .await;
-    stop.store(true, Ordering::Relaxed);
-    filler.join().expect("the filler");
+    drop(filler);
     let log = agent.log();
     let wave = log
         .lines()
