@@ -10,6 +10,7 @@ pub mod clock;
 mod disk_check;
 pub mod early_passes;
 pub mod exposition;
+pub mod forecast;
 mod history_task;
 pub mod http;
 mod metric_labels;
@@ -21,6 +22,7 @@ pub mod runner;
 mod tasks;
 pub mod telemetry;
 pub mod ticks;
+pub mod trigger;
 mod wiring;
 
 use std::path::PathBuf;
@@ -108,7 +110,8 @@ pub async fn run_with<C: Connector + Clone + 'static>(
         notify::stopping();
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let observers = tasks::start(&config_rx, &connector, &telemetry, &wake)?;
+    let forecasts = Arc::new(trigger::Forecasts::default());
+    let observers = tasks::start(&config_rx, &connector, &telemetry, (&wake, &forecasts))?;
     let backend =
         EngineBackend::new(connector).with_history(observers.history(), observers.caught_up());
     let agent = Agent::new(
@@ -118,7 +121,8 @@ pub async fn run_with<C: Connector + Clone + 'static>(
         tickers,
         Arc::clone(&telemetry),
     )
-    .with_wake(wake);
+    .with_wake(wake)
+    .with_forecasts(forecasts);
     let stopped = agent.run(shutdown).await;
     observers.shutdown().await;
 

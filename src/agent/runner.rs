@@ -21,31 +21,12 @@ use super::early_passes::EarlyPasses;
 use super::metric_labels::SkipReason;
 use super::telemetry::Telemetry;
 use super::ticks::{ScheduleKey, TickerFactory, Ticks, busy};
+use super::trigger::{Forecasts, Trigger};
 use crate::config::Config;
 use crate::pass::host_hint::host_needs;
 
 /// How often the engine is pinged between passes, so health follows it.
 const PROBE_EVERY: Duration = Duration::from_secs(30);
-
-/// Why a pass runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    Start,
-    Schedule,
-    Recovered,
-    DiskPressure,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Start => "start",
-            Trigger::Schedule => "schedule",
-            Trigger::Recovered => "recovered",
-            Trigger::DiskPressure => "disk_pressure",
-        }
-    }
-}
 
 /// How [`Agent::run`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +57,8 @@ pub struct Agent<B: Backend, K: Clock> {
     early: EarlyPasses,
     /// The first finished pass says what the host needs (once per agent run).
     host_checked: bool,
+    /// A forecast pass the disk checker asks for with its wake.
+    forecasts: Arc<Forecasts>,
 }
 
 impl<B: Backend, K: Clock> Agent<B, K> {
@@ -108,6 +91,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             wake: Arc::new(tokio::sync::Notify::new()),
             early: EarlyPasses::default(),
             host_checked: false,
+            forecasts: Arc::default(),
         }
     }
 
@@ -115,6 +99,13 @@ impl<B: Backend, K: Clock> Agent<B, K> {
     #[must_use]
     pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
         self.wake = wake;
+        self
+    }
+
+    /// Read why a wake asks for a pass (a forecast) from `forecasts`, shared with the checker.
+    #[must_use]
+    pub fn with_forecasts(mut self, forecasts: Arc<Forecasts>) -> Self {
+        self.forecasts = forecasts;
         self
     }
 
@@ -236,8 +227,9 @@ impl<B: Backend, K: Clock> Agent<B, K> {
             }
             () = self.wake.notified() => {
                 let now = tokio::time::Instant::now();
+                let forecast = self.forecasts.take();
                 if self.early.may_run(now) {
-                    return Some(Trigger::DiskPressure);
+                    return Some(forecast.map_or(Trigger::DiskPressure, Trigger::Forecast));
                 }
                 let wait = self.early.not_before().map(|t| t - now);
                 tracing::debug!(retry_in = ?wait, "disk over high, but the last pass could not relieve it: no early pass yet");
@@ -309,10 +301,15 @@ impl<B: Backend, K: Clock> Agent<B, K> {
         self.passes += 1;
         let config = self.current_config();
         let span = tracing::info_span!("pass", n = self.passes, trigger = trigger.as_str());
+        if let Trigger::Forecast(due) = trigger {
+            let _in_span = span.enter();
+            tracing::info!(reason = %due.reason(), high_percent = due.high, "running the pressure pass before the disk reaches high");
+        }
         let started = tokio::time::Instant::now();
+        let planned = trigger.pass_config(&config);
         let pass = self
             .backend
-            .pass(&config, &self.clock, stop)
+            .pass(&planned, &self.clock, stop)
             .instrument(span.clone());
         let result = busy(
             pass,
@@ -323,9 +320,11 @@ impl<B: Backend, K: Clock> Agent<B, K> {
         )
         .await;
         let secs = started.elapsed().as_secs_f64();
+        self.forecasts.pass_took(started.elapsed());
         let _in_span = span.enter();
         match result {
-            Ok(s) => {
+            Ok(mut s) => {
+                trigger.restore_high(&mut s, &config);
                 tracing::info!(
                     deleted = s.deleted,
                     reclaimed = %crate::units::fmt_bytes(s.reclaimed_bytes),

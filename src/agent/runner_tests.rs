@@ -75,6 +75,8 @@ struct World {
     listing_times_out: Option<Duration>,
     /// Passes end over `disk.high` with nothing left to evict.
     stuck: bool,
+    /// The `disk.high` each pass planned with.
+    highs_seen: Vec<Option<u8>>,
 }
 
 #[derive(Clone)]
@@ -126,6 +128,8 @@ impl Backend for Fake {
         let (up, n, each, times_out, stuck) = self.with(|w| {
             w.pass_starts.push(clock.now());
             w.concurrency_seen.push(config.docker.concurrency);
+            w.highs_seen
+                .push(config.disk.as_ref().map(|d| d.space.high));
             let stuck = w.stuck;
             (
                 w.up,
@@ -484,6 +488,7 @@ async fn early_passes_back_off_while_pressure_persists_with_nothing_to_evict() {
         containerd_root: None,
         measure: crate::config::Measure::Statvfs,
         check_every: Some(check),
+        forecast: crate::config::ForecastConfig::default(),
     });
     let (tx, rx) = watch::channel(Arc::new(cfg));
     let telemetry = Arc::new(Telemetry::new());
@@ -528,6 +533,65 @@ async fn early_passes_back_off_while_pressure_persists_with_nothing_to_evict() {
         metric(&telemetry, "stagesweep_disk_pressure_stuck").as_deref(),
         Some("0")
     );
+    checker.abort();
+    let _ = stop.send(());
+    task.await.expect("agent task");
+    drop(tx);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forecast_passes_plan_with_high_lowered_and_back_off_like_other_early_passes() {
+    use crate::agent::forecast::{Due, Resource};
+    use crate::agent::trigger::Forecasts;
+    let fake = Fake::new(true, 0, Duration::ZERO);
+    fake.with(|w| w.stuck = true);
+    let mut cfg = config(false);
+    let check = Duration::from_secs(2);
+    cfg.disk = Some(crate::config::DiskConfig {
+        space: crate::config::Watermarks { high: 85, low: 80 },
+        inodes: None,
+        path: None,
+        containerd_root: None,
+        measure: crate::config::Measure::Statvfs,
+        check_every: Some(check),
+        forecast: crate::config::ForecastConfig::default(),
+    });
+    let (tx, rx) = watch::channel(Arc::new(cfg));
+    let telemetry = Arc::new(Telemetry::new());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let forecasts = Arc::new(Forecasts::default());
+    let agent = Agent::new(
+        fake.clone(),
+        TokioClock::starting_at(t(T0)),
+        rx,
+        every(3600),
+        Arc::clone(&telemetry),
+    )
+    .with_wake(Arc::clone(&wake))
+    .with_forecasts(Arc::clone(&forecasts));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(agent.with_seed(1).run(async move {
+        let _ = stopped.await;
+    }));
+    // The disk checker: high forecast within the next check, at every check.
+    let checker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(check).await;
+            forecasts.set(Some(Due {
+                resource: Resource::Space,
+                eta: Duration::from_secs(1),
+                high: 83,
+            }));
+            wake.notify_one();
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    // The same back-off as passes over high: at 2, 6, 14, 30 — not 15 passes.
+    assert_eq!(
+        offsets(&fake.with(|w| w.pass_starts.clone())),
+        [2, 6, 14, 30]
+    );
+    assert_eq!(fake.with(|w| w.highs_seen.clone()), [Some(83); 4]);
     checker.abort();
     let _ = stop.send(());
     task.await.expect("agent task");

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{CatchUp, Connector};
 use super::telemetry::Telemetry;
+use super::trigger::Forecasts;
 use super::{disk_check, history_task};
 use crate::config::{Config, HistoryConfig};
 use crate::history::store::{self, Opener};
@@ -27,12 +28,13 @@ pub struct Observers {
 }
 
 /// Start the tasks the configuration asks for. `wake` is notified when the disk needs an
-/// early pass. A history file that cannot be read stops the agent before anything runs.
+/// early pass (a forecast pass in `forecasts` first, when that is why). A history file that
+/// cannot be read stops the agent before anything runs.
 pub fn start<C: Connector + Clone + 'static>(
     config: &watch::Receiver<Arc<Config>>,
     connector: &C,
     telemetry: &Arc<Telemetry>,
-    wake: &Arc<Notify>,
+    (wake, forecasts): (&Arc<Notify>, &Arc<Forecasts>),
 ) -> Result<Observers, store::Unreadable> {
     let stop = CancellationToken::new();
     let current = Arc::clone(&config.borrow());
@@ -65,6 +67,7 @@ pub fn start<C: Connector + Clone + 'static>(
         config.clone(),
         Arc::clone(telemetry),
         Arc::clone(wake),
+        Arc::clone(forecasts),
         stop.clone(),
     )));
     Ok(Observers {

@@ -188,6 +188,16 @@ fn disk(d: &DiskConfig) -> String {
     });
     if let Some(every) = d.check_every {
         parts.push(format!("checked every {}", format_duration(every)));
+        let f = d.forecast;
+        parts.push(format!(
+            "fill rate over {}{}",
+            format_duration(f.window),
+            if f.preempt {
+                ", a pass early when high is due before the next check"
+            } else {
+                ""
+            }
+        ));
     }
     format!("disk: {}", parts.join(", "))
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ctx::Ctx;
+use super::forecast::ForecastConfig;
 use super::history::absolute;
 use super::raw::{RawDisk, RawPercent, RawPolicy, S};
 use super::values::{self, Bad};
@@ -56,6 +57,8 @@ pub struct DiskConfig {
     pub measure: Measure,
     /// How often the agent checks the disk between passes; off by default.
     pub check_every: Option<Duration>,
+    /// The fill-rate forecast of the agent's checks (`disk.forecast`).
+    pub forecast: ForecastConfig,
 }
 
 /// Without a `disk:` section, a policy with `when: disk_pressure` could never delete.
@@ -113,6 +116,7 @@ pub(super) fn disk(ctx: &mut Ctx, raw: Option<&RawDisk>) -> Option<DiskConfig> {
             values::duration("check_every", t)
         })
     });
+    let forecast = super::forecast::forecast(ctx, raw.forecast.as_ref(), check_every);
     Some(DiskConfig {
         space: space.unwrap_or(Watermarks {
             high: DEFAULT_HIGH,
@@ -123,6 +127,7 @@ pub(super) fn disk(ctx: &mut Ctx, raw: Option<&RawDisk>) -> Option<DiskConfig> {
         containerd_root,
         measure: measure.unwrap_or(Measure::Statvfs),
         check_every,
+        forecast,
     })
 }
 

@@ -589,6 +589,7 @@ fn defaults_and_every_key() {
             containerd_root: Some("/srv/containerd".into()),
             measure: Measure::Statvfs,
             check_every: Some(Duration::from_secs(60)),
+            forecast: crate::config::ForecastConfig::default(),
         })
     );
     let api = parse_str(

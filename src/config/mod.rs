@@ -11,6 +11,7 @@ mod describe;
 mod disk;
 mod error;
 mod filter;
+mod forecast;
 mod history;
 mod limits;
 mod load;
@@ -27,6 +28,7 @@ mod values;
 pub use build_cache::{CacheRule, SharedRecords, default_types as default_cache_types};
 pub use disk::{DEFAULT_CONTAINERD_ROOT, DiskConfig, Measure, Watermarks};
 pub use error::{ConfigError, Problem};
+pub use forecast::{DEFAULT_FORECAST_WINDOW, ForecastConfig};
 pub use history::{DEFAULT_HISTORY_PATH, GapPolicy, HistoryConfig};
 pub use limits::MAX_CONFIG_BYTES;
 pub use load::{

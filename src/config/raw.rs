@@ -132,6 +132,14 @@ pub(super) struct RawDisk {
     pub measure: Option<S<String>>,
     pub max_images_bytes: Option<S<String>>,
     pub check_every: Option<S<String>>,
+    pub forecast: Option<RawForecast>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawForecast {
+    pub window: Option<S<String>>,
+    pub preempt: Option<bool>,
 }
 
 /// A percentage as written: `85` or `"85%"`.

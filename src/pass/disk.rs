@@ -276,14 +276,13 @@ pub fn images_bytes(images: &[Image]) -> u64 {
         .sum()
 }
 
-/// The disk's used and `high` ratios (0–1) now, for the agent's checks between passes:
-/// `/info` for the image store, and the listing only with `measure: api`.
-pub async fn check<E: Engine>(engine: &E, config: &Config) -> anyhow::Result<(f64, f64)> {
+/// The disk measured now, for the agent's checks between passes: `/info` for the image
+/// store, and the listing only with `measure: api`.
+pub async fn check<E: Engine>(engine: &E, config: &Config) -> anyhow::Result<DiskUsage> {
     let disk = config.disk.as_ref().ok_or(DiskError::NoSection)?;
     let info = engine.info().await?;
     let gauge = locate(disk, &info)?;
-    let usage = gauge.measure_on(engine).await.map_err(anyhow::Error::msg)?;
-    Ok((usage.used_ratio(), f64::from(disk.space.high) / 100.0))
+    gauge.measure_on(engine).await.map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

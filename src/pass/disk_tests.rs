@@ -11,6 +11,7 @@ fn disk() -> DiskConfig {
         containerd_root: None,
         measure: Measure::Statvfs,
         check_every: None,
+        forecast: crate::config::ForecastConfig::default(),
     }
 }
 

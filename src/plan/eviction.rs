@@ -153,6 +153,7 @@ mod tests {
             containerd_root: None,
             measure: Measure::Statvfs,
             check_every: None,
+            forecast: crate::config::ForecastConfig::default(),
         }
     }
 

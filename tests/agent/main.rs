@@ -7,4 +7,5 @@ mod support;
 mod agent_daemon;
 mod disk_containerd;
 mod disk_daemon;
+mod disk_forecast;
 mod history_daemon;

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use stagesweep::agent::SkipReason;
 use stagesweep::agent::exposition::Format;
+use stagesweep::agent::forecast::{Forecast, Outlook, Resource};
 use stagesweep::agent::metrics::Metrics;
 use stagesweep::execute::Summary;
 use support::tools::{self, promtool};
@@ -46,7 +47,22 @@ fn exposition() -> String {
     m.set_docker_up(true);
     m.config_reload(true);
     m.set_history(false, Some(chrono::Utc::now()));
+    m.set_forecast(&filling());
     m.encode_as(Format::Text)
+}
+
+/// A disk filling in bytes and inodes, each with a time until `high`.
+fn filling() -> Forecast {
+    let outlook = |resource, rate_per_sec| Outlook {
+        resource,
+        rate_per_sec,
+        eta: Some(std::time::Duration::from_secs(600)),
+        used_ratio: 0.5,
+    };
+    Forecast {
+        space: Some(outlook(Resource::Space, 1e6)),
+        inodes: Some(outlook(Resource::Inodes, 10.0)),
+    }
 }
 
 /// Metric family name → type, from the `# TYPE` lines.

@@ -271,3 +271,25 @@ impl Drop for OwnDaemon {
         }
     }
 }
+
+/// A tmpfs a test mounts for itself (a small filesystem to fill), unmounted on drop.
+pub struct Tmpfs {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (`64m`) on a new temp dir.
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("fs");
+        mount_tmpfs(&path, size);
+        Tmpfs { path, _dir: dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}

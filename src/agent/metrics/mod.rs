@@ -32,6 +32,7 @@ use super::metric_labels::{
 };
 use crate::execute::Summary;
 
+mod forecast;
 mod register;
 
 /// Every metric the agent exports.
@@ -61,6 +62,7 @@ pub struct Metrics {
     disk_pressure_stuck: Gauge,
     build_cache_bytes: Gauge,
     build_cache_reclaimed: Family<Label, Counter>,
+    forecast: forecast::ForecastMetrics,
 }
 
 impl Default for Metrics {
@@ -99,6 +101,7 @@ impl Metrics {
             disk_pressure_stuck: Gauge::default(),
             build_cache_bytes: Gauge::default(),
             build_cache_reclaimed: Family::default(),
+            forecast: forecast::ForecastMetrics::default(),
         };
         m.register();
         m.precreate();
@@ -109,6 +112,11 @@ impl Metrics {
     pub fn set_disk(&self, used: f64, high: f64) {
         self.disk_used.set(used);
         self.disk_high.set(high);
+    }
+
+    /// The disk forecast after a check: fill rates and times until `high`.
+    pub fn set_forecast(&self, forecast: &crate::agent::forecast::Forecast) {
+        self.forecast.set(forecast);
     }
 
     /// Count a pass that produced a summary.
