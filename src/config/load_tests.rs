@@ -578,6 +578,7 @@ fn defaults_and_every_key() {
             path: "/tmp/h.json".into(),
             gap_policy: GapPolicy::Ignore,
             catch_up: Duration::from_secs(120),
+            half_life: crate::config::DEFAULT_HALF_LIFE,
         }
     );
     assert_eq!(
@@ -619,7 +620,11 @@ fn bad_values_name_the_value_and_the_way_out() {
         ),
         (
             format!("{POLICY}    order: newest\n"),
-            "c.yaml:5:12: policies[0].order: order \"newest\" is not lru or oldest",
+            "c.yaml:5:12: policies[0].order: order \"newest\" is not lru, oldest, lfu or size",
+        ),
+        (
+            "history:\n  half_life: 5m\n".to_owned(),
+            "c.yaml:2:14: history.half_life: half_life \"5m\" is not between 1h and 365d",
         ),
         (
             format!("{POLICY}    parents: prune\n"),
