@@ -8,3 +8,4 @@ mod agent_daemon;
 mod disk_containerd;
 mod disk_daemon;
 mod history_daemon;
+mod reuse_daemon;
