@@ -558,4 +558,53 @@ mod tests {
         assert_eq!(h.images.len(), 1, "only the plausible record stays");
         assert!(h.images.keys().all(|id| id.to_string().ends_with(&ok)));
     }
+
+    #[test]
+    fn a_file_written_before_use_counts_loads_with_none() {
+        // Written by `stagesweep prune` of main 106d3cc (two images adopted).
+        let old = include_bytes!("../../tests/fixtures/history/v1-before-uses.json");
+        let h = parse(old).expect("the previous layout loads");
+        assert_eq!(h.images.len(), 2);
+        for r in h.images.values() {
+            assert_eq!(r.use_count(), crate::history::Uses::NONE, "{r:?}");
+            assert_eq!(
+                (r.first_seen_by, r.last_used_by),
+                (Source::Created, Source::Adopted)
+            );
+        }
+    }
+
+    #[test]
+    fn use_counts_round_trip_and_bad_ones_are_none() {
+        let mut h = sample(3);
+        let a = fake_id("1");
+        h.used_counted(a, 1_700_000_500);
+        h.used_counted(a, 1_700_000_500);
+        h.dirty = false;
+        let bytes = to_bytes(&h);
+        let back = parse(&bytes).expect("readable");
+        assert_eq!(back, h);
+        assert_eq!(
+            (back.images[&a].uses, back.images[&a].uses_at),
+            (2.0, 1_700_000_500)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(doc["version"], 1, "an added column keeps the version");
+        // One column without the other, or of another length: corrupt.
+        let mut short = doc.clone();
+        short["images"]["uses"] = serde_json::json!([1.0]);
+        let e = parse(&serde_json::to_vec(&short).expect("json")).expect_err("corrupt");
+        assert!(e.contains("use columns differ in length"), "{e}");
+        // A negative count, or one at no real time, is no count.
+        let mut bad = doc;
+        bad["images"]["uses"] = serde_json::json!([-1.0, 3.0, 2.0]);
+        bad["images"]["uses_at"] = serde_json::json!([1_700_000_000, 0, 1_700_000_000]);
+        let h = parse(&serde_json::to_vec(&bad).expect("json")).expect("readable");
+        let counted: Vec<f32> = {
+            let mut v: Vec<_> = h.images.values().map(|r| r.uses).collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        assert_eq!(counted, [0.0, 0.0, 2.0]);
+    }
 }

@@ -34,7 +34,10 @@ async fn use_once(docker: &Docker, image: &str) {
         ..ContainerCreateBody::default()
     };
     let created = docker
-        .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            body,
+        )
         .await
         .expect("create a container");
     docker
@@ -79,7 +82,12 @@ fn planned(config: &Path, host: &str, ids: &[&str]) -> (Vec<String>, Value) {
     );
     assert_eq!(code, 0, "{stderr}");
     let kinds = (ids.iter())
-        .map(|id| entry(&doc, id)["reason"]["kind"].as_str().unwrap_or("").to_owned())
+        .map(|id| {
+            entry(&doc, id)["reason"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     (kinds, doc)
 }
@@ -130,13 +138,24 @@ async fn under_pressure_lfu_evicts_the_once_used_image_first_and_lru_the_other()
     assert_eq!(kinds, ["disk_pressure", "no_disk_pressure"], "lru: {doc:#}");
     let (kinds, doc) = planned(&lfu, &host, &ids);
     assert_eq!(kinds, ["no_disk_pressure", "disk_pressure"], "lfu: {doc:#}");
-    let text = entry(&doc, &once)["reason_text"].as_str().unwrap_or("").to_owned();
+    let text = entry(&doc, &once)["reason_text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(text.contains("order lfu: 2.0 recent uses"), "{text}");
 
     // And done: lfu deletes the once-used image, measures, stops at low.
     let (doc, stderr) = cli::prune_json(&lfu, &host, "warn");
-    assert_eq!(entry(&doc, &once)["outcome"]["kind"], "deleted", "{doc:#}\n{stderr}");
-    assert_eq!(entry(&doc, &often)["reason"]["kind"], "no_disk_pressure", "{doc:#}");
+    assert_eq!(
+        entry(&doc, &once)["outcome"]["kind"],
+        "deleted",
+        "{doc:#}\n{stderr}"
+    );
+    assert_eq!(
+        entry(&doc, &often)["reason"]["kind"],
+        "no_disk_pressure",
+        "{doc:#}"
+    );
     assert_eq!(doc["summary"]["deleted"], 1, "{doc:#}");
     daemon.stop();
 }
