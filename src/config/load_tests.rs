@@ -698,3 +698,24 @@ fn bad_values_name_the_value_and_the_way_out() {
         assert!(found[0].ends_with(')'), "a hint: {}", found[0]);
     }
 }
+
+#[test]
+fn lfu_size_and_half_life_are_described() {
+    for (order, want, said) in [
+        ("lfu", Order::Lfu, "order lfu (fewest recent uses first)"),
+        ("size", Order::Size, "order size (largest first by idle day)"),
+    ] {
+        let text = format!(
+            "{POLICY}    max_total_size: 1GB\n    order: {order}\nhistory:\n  half_life: 3d\n"
+        );
+        let c = parse_str(&text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.policies[0].order, want);
+        assert_eq!(c.history.half_life, Duration::from_secs(3 * 86_400));
+        let lines = summary_lines(&c);
+        assert!(lines[0].contains(said), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.ends_with(", catch_up 1m, half_life 3d")),
+            "{lines:?}"
+        );
+    }
+}
