@@ -703,7 +703,11 @@ fn bad_values_name_the_value_and_the_way_out() {
 fn lfu_size_and_half_life_are_described() {
     for (order, want, said) in [
         ("lfu", Order::Lfu, "order lfu (fewest recent uses first)"),
-        ("size", Order::Size, "order size (largest first by idle day)"),
+        (
+            "size",
+            Order::Size,
+            "order size (largest first by idle day)",
+        ),
     ] {
         let text = format!(
             "{POLICY}    max_total_size: 1GB\n    order: {order}\nhistory:\n  half_life: 3d\n"
@@ -714,7 +718,9 @@ fn lfu_size_and_half_life_are_described() {
         let lines = summary_lines(&c);
         assert!(lines[0].contains(said), "{lines:?}");
         assert!(
-            lines.iter().any(|l| l.ends_with(", catch_up 1m, half_life 3d")),
+            lines
+                .iter()
+                .any(|l| l.ends_with(", catch_up 1m, half_life 3d")),
             "{lines:?}"
         );
     }

@@ -66,7 +66,8 @@ impl fmt::Display for Ranked {
                 own_bytes,
             } => write!(
                 f,
-                "order size: idle {idle_days} days, {}, largest first among the most idle",
+                "order size: idle {idle_days} day{}, {}, largest first among the most idle",
+                if *idle_days == 1 { "" } else { "s" },
                 crate::units::fmt_bytes(*own_bytes)
             ),
         }
