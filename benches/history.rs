@@ -10,7 +10,7 @@ use stagesweep::history::file::{Loaded, load, save};
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
 
-/// `n` records with distinct IDs and times, as an agent would write them.
+/// `n` records with distinct IDs, times and use counts, as an agent would write them.
 fn history(n: usize) -> History {
     let mut h = History {
         engine_id: "BENCH:ENGINE:0001".to_owned(),
@@ -25,6 +25,13 @@ fn history(n: usize) -> History {
         h.used(ImageId::from_bytes(bytes), at, Source::Event);
         if k % 3 == 0 {
             h.used(ImageId::from_bytes(bytes), at + 3600, Source::Container);
+        }
+        // Use counts as the agent keeps them: 0 to 3 uses (decayed: long numbers).
+        for u in 0..k % 4 {
+            h.used_counted(
+                ImageId::from_bytes(bytes),
+                at - 7200 * i64::try_from(u).expect("small"),
+            );
         }
     }
     h

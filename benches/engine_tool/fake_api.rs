@@ -36,7 +36,8 @@ struct Answers {
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-/// A history file with one record per image, as an agent would have written it.
+/// A history file with one record per image (and its use count), as an agent would have
+/// written it.
 pub fn write_history(path: &Path, inventory: &Inventory) -> Result<()> {
     let now = chrono::Utc::now().timestamp();
     let mut history = stagesweep::history::History {
@@ -46,6 +47,10 @@ pub fn write_history(path: &Path, inventory: &Inventory) -> Result<()> {
     for (k, im) in inventory.images.iter().enumerate() {
         let at = now - i64::try_from(k % 86_400).unwrap_or(0);
         history.used(im.id, at, stagesweep::history::Source::Event);
+        // Use counts as the agent keeps them: 0 to 3 uses an hour apart.
+        for u in 0..k % 4 {
+            history.used_counted(im.id, at - 3600 * i64::try_from(u).unwrap_or(0));
+        }
     }
     stagesweep::history::file::save(path, &history, true)?;
     Ok(())

@@ -115,8 +115,11 @@ fn policy(p: &Policy) -> String {
     if let Some(d) = p.unused_for {
         parts.push(format!("unused_for {}", format_duration(d)));
     }
-    if p.order == Order::Oldest {
-        parts.push("order oldest".to_owned());
+    match p.order {
+        Order::Lru => {}
+        Order::Oldest => parts.push("order oldest".to_owned()),
+        Order::Lfu => parts.push("order lfu (fewest recent uses first)".to_owned()),
+        Order::Size => parts.push("order size (largest first by idle day)".to_owned()),
     }
     if p.when == When::DiskPressure {
         parts.push("when disk_pressure".to_owned());
@@ -157,8 +160,13 @@ fn history(h: &HistoryConfig) -> String {
         GapPolicy::AssumeUsed => "assume_used",
         GapPolicy::Ignore => "ignore",
     };
+    let half_life = if h.half_life == super::DEFAULT_HALF_LIFE {
+        String::new()
+    } else {
+        format!(", half_life {}", format_duration(h.half_life))
+    };
     format!(
-        "history: {}, gap_policy {gap}, catch_up {}",
+        "history: {}, gap_policy {gap}, catch_up {}{half_life}",
         h.path.display(),
         format_duration(h.catch_up)
     )

@@ -12,6 +12,13 @@ use super::values::{self, Bad};
 pub const DEFAULT_HISTORY_PATH: &str = "/var/lib/stagesweep/history.json";
 /// Default `history.catch_up`.
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
+/// Default `history.half_life`: a use counts half after 7 days.
+pub const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The bounds of `history.half_life`.
+const HALF_LIFE_RANGE: (Duration, Duration) = (
+    Duration::from_secs(3600),
+    Duration::from_secs(365 * 24 * 3600),
+);
 /// The longest `history.catch_up`: a pass must not wait longer than this for the events.
 const MAX_CATCH_UP: Duration = Duration::from_secs(600);
 
@@ -31,6 +38,9 @@ pub struct HistoryConfig {
     /// (replayed and reconciled since the last connection) before it counts a gap and goes
     /// on. Default 60s, at most 10m.
     pub catch_up: Duration,
+    /// How fast uses are forgotten in the use counts that `order: lfu` reads: a use counts
+    /// half after one half-life. Default 7d, between 1h and 365d.
+    pub half_life: Duration,
 }
 
 impl Default for HistoryConfig {
@@ -40,6 +50,7 @@ impl Default for HistoryConfig {
             path: PathBuf::from(DEFAULT_HISTORY_PATH),
             gap_policy: GapPolicy::AssumeUsed,
             catch_up: DEFAULT_CATCH_UP,
+            half_life: DEFAULT_HALF_LIFE,
         }
     }
 }
@@ -81,7 +92,24 @@ pub(super) fn history(ctx: &mut Ctx, raw: &RawHistory) -> HistoryConfig {
             })
             .unwrap_or(out.catch_up);
     }
+    if let Some(h) = &raw.half_life {
+        out.half_life = ctx
+            .check(h, "history.half_life", half_life)
+            .unwrap_or(out.half_life);
+    }
     out
+}
+
+fn half_life(text: &str) -> Result<Duration, Bad> {
+    let d = values::duration("half_life", text)?;
+    let (min, max) = HALF_LIFE_RANGE;
+    if d < min || d > max {
+        return Err(Bad::new(
+            format!("half_life {text:?} is not between 1h and 365d"),
+            "it is how fast uses are forgotten for order: lfu (a use counts half after it), e.g. 7d",
+        ));
+    }
+    Ok(d)
 }
 
 fn gap_policy(text: &str) -> Result<GapPolicy, Bad> {

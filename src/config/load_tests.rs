@@ -578,6 +578,7 @@ fn defaults_and_every_key() {
             path: "/tmp/h.json".into(),
             gap_policy: GapPolicy::Ignore,
             catch_up: Duration::from_secs(120),
+            half_life: crate::config::DEFAULT_HALF_LIFE,
         }
     );
     assert_eq!(
@@ -620,7 +621,11 @@ fn bad_values_name_the_value_and_the_way_out() {
         ),
         (
             format!("{POLICY}    order: newest\n"),
-            "c.yaml:5:12: policies[0].order: order \"newest\" is not lru or oldest",
+            "c.yaml:5:12: policies[0].order: order \"newest\" is not lru, oldest, lfu or size",
+        ),
+        (
+            "history:\n  half_life: 5m\n".to_owned(),
+            "c.yaml:2:14: history.half_life: half_life \"5m\" is not between 1h and 365d",
         ),
         (
             format!("{POLICY}    parents: prune\n"),
@@ -692,5 +697,32 @@ fn bad_values_name_the_value_and_the_way_out() {
             found[0]
         );
         assert!(found[0].ends_with(')'), "a hint: {}", found[0]);
+    }
+}
+
+#[test]
+fn lfu_size_and_half_life_are_described() {
+    for (order, want, said) in [
+        ("lfu", Order::Lfu, "order lfu (fewest recent uses first)"),
+        (
+            "size",
+            Order::Size,
+            "order size (largest first by idle day)",
+        ),
+    ] {
+        let text = format!(
+            "{POLICY}    max_total_size: 1GB\n    order: {order}\nhistory:\n  half_life: 3d\n"
+        );
+        let c = parse_str(&text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.policies[0].order, want);
+        assert_eq!(c.history.half_life, Duration::from_secs(3 * 86_400));
+        let lines = summary_lines(&c);
+        assert!(lines[0].contains(said), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with(", catch_up 1m, half_life 3d")),
+            "{lines:?}"
+        );
     }
 }

@@ -29,7 +29,7 @@ pub use build_cache::{CacheRule, SharedRecords, default_types as default_cache_t
 pub use disk::{DEFAULT_CONTAINERD_ROOT, DiskConfig, Measure, Watermarks};
 pub use error::{ConfigError, Problem};
 pub use forecast::{DEFAULT_FORECAST_WINDOW, ForecastConfig};
-pub use history::{DEFAULT_HISTORY_PATH, GapPolicy, HistoryConfig};
+pub use history::{DEFAULT_HALF_LIFE, DEFAULT_HISTORY_PATH, GapPolicy, HistoryConfig};
 pub use limits::MAX_CONFIG_BYTES;
 pub use load::{
     AdhocPolicy, DEFAULT_YAML, adhoc_policy, embedded_default, load_default_file, load_file,

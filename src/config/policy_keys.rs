@@ -37,9 +37,8 @@ impl fmt::Display for GroupBy {
     }
 }
 
-/// `order:` of a policy: the order in which `max_total_size` evicts. (`keep_last` always
-/// ranks by build or tag time, and `when: disk_pressure` always evicts least recently used
-/// first.)
+/// `order:` of a policy: the order in which `max_total_size` and `when: disk_pressure`
+/// evict. (`keep_last` always ranks by build or tag time.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Order {
     /// Least recently used first (`last_used`, else `first_seen`, else `Created`). Default;
@@ -47,7 +46,14 @@ pub enum Order {
     #[default]
     Lru,
     /// Oldest first, by build or tag time (the later of `Created` and `LastTagTime`).
+    /// (`when: disk_pressure` evicts by `lru` under `oldest`.)
     Oldest,
+    /// Fewest recent uses first (the history's use counts decayed to now, `history.half_life`),
+    /// ties by last use (as `lru`).
+    Lfu,
+    /// Largest first among the images idle for the same number of whole days (by last use as
+    /// `lru`): the most idle day first, and within a day the largest own bytes first.
+    Size,
 }
 
 /// `parents:` of a policy: what happens to the untagged parent chain of an image it deletes.
@@ -110,10 +116,13 @@ fn order(text: &str) -> Result<Order, Bad> {
     match text.trim() {
         "lru" => Ok(Order::Lru),
         "oldest" => Ok(Order::Oldest),
+        "lfu" => Ok(Order::Lfu),
+        "size" => Ok(Order::Size),
         _ => Err(Bad::new(
-            format!("order {text:?} is not lru or oldest"),
-            "it orders max_total_size's evictions: lru by last use (needs the history), \
-             oldest by build or tag time",
+            format!("order {text:?} is not lru, oldest, lfu or size"),
+            "it orders the evictions of max_total_size and disk_pressure: lru by last use, \
+             lfu by fewest recent uses, size largest first by idle day (all three need the \
+             history), oldest by build or tag time",
         )),
     }
 }

@@ -118,6 +118,7 @@ pub(super) struct RawHistory {
     pub path: Option<S<String>>,
     pub gap_policy: Option<S<String>>,
     pub catch_up: Option<S<String>>,
+    pub half_life: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

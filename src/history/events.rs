@@ -28,6 +28,13 @@ pub fn observe(e: &EngineEvent) -> Observation<'_> {
     }
 }
 
+/// Whether a use counts in the image's use count ([`super::Uses`]): every use but a
+/// container start (a `docker run` is one use, its create; a restart is none).
+#[must_use]
+pub fn counts(e: &EngineEvent) -> bool {
+    !(e.kind == EventKind::Container && e.action == "start")
+}
+
 /// Unix seconds of a `timeNano`.
 #[must_use]
 pub fn secs(time_nano: i64) -> i64 {
@@ -92,6 +99,12 @@ mod tests {
         for (e, want) in &cases {
             assert_eq!(observe(e), *want, "{e:?}");
         }
+        let counted: Vec<bool> = cases.iter().map(|(e, _)| counts(e)).collect();
+        assert_eq!(
+            &counted[..2],
+            [false, true],
+            "a start is no new use; create is"
+        );
         assert_eq!(secs(1_700_000_000_999_999_999), 1_700_000_000);
     }
 }

@@ -9,12 +9,19 @@
 //! milliseconds (about 90 bytes per image): image `k` is the `k`-th 64 hex digits of `ids`,
 //! the `k`-th number of `first_seen`/`last_used` (Unix seconds) and the `k`-th letter of
 //! `first_seen_by`/`last_used_by` (`c` created, `a` adopted, `e` event, `l` listing,
-//! `k` container, `g` gap), in ID order.
+//! `k` container, `g` gap), in ID order; and the use counts ([`super::Uses`]): the `k`-th
+//! number of `uses` (the decayed count) and of `uses_at` (when it was last brought up to
+//! date, 0: never).
+//!
+//! Versions: a change that an older build can ignore (a new column) keeps the version; one
+//! it would misread raises it (and an older build then moves the file aside). The use
+//! columns were added within version 1: a file without them (written before) loads with no
+//! uses, and a build without them reads a file that has them (serde skips unknown fields).
 //!
 //! ```json
 //! {"format": "stagesweep-history", "version": 1, "engine_id": "…", "checkpoint": 1700000000123456789,
 //!  "images": {"ids": "3f2a…", "first_seen": [1700000000], "last_used": [1700000100],
-//!             "first_seen_by": "c", "last_used_by": "e"}}
+//!             "first_seen_by": "c", "last_used_by": "e", "uses": [2.5], "uses_at": [1700000100]}}
 //! ```
 
 use std::borrow::Cow;
@@ -106,6 +113,11 @@ struct Columns<'a> {
     first_seen_by: Cow<'a, str>,
     #[serde(borrow)]
     last_used_by: Cow<'a, str>,
+    /// Absent in files written before use counts (version 1 all the same): no uses.
+    #[serde(default)]
+    uses: Vec<f32>,
+    #[serde(default)]
+    uses_at: Vec<i64>,
 }
 
 const LETTERS: [(Source, u8); 6] = [
@@ -154,6 +166,8 @@ impl Columns<'_> {
             last_used: entries.iter().map(|(_, r)| r.last_used).collect(),
             first_seen_by: Cow::Owned(letters(|r| r.first_seen_by)),
             last_used_by: Cow::Owned(letters(|r| r.last_used_by)),
+            uses: entries.iter().map(|(_, r)| r.uses).collect(),
+            uses_at: entries.iter().map(|(_, r)| r.uses_at).collect(),
         }
     }
 
@@ -168,6 +182,11 @@ impl Columns<'_> {
         if !self.ids.len().is_multiple_of(64) || lengths.iter().any(|l| *l != n) {
             return Err("corrupt history (the image columns differ in length)".to_owned());
         }
+        // Both use columns, or neither (a file written before use counts).
+        let counted = !(self.uses.is_empty() && self.uses_at.is_empty());
+        if counted && (self.uses.len() != n || self.uses_at.len() != n) {
+            return Err("corrupt history (the use columns differ in length)".to_owned());
+        }
         let mut out = Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher);
         let mut dropped = 0usize;
         let (fs_by, lu_by) = (self.first_seen_by.as_bytes(), self.last_used_by.as_bytes());
@@ -179,12 +198,23 @@ impl Columns<'_> {
                 source(letters[k])
                     .ok_or_else(|| format!("corrupt history (image {k} has an unknown source)"))
             };
-            let record = Record {
+            let mut record = Record {
                 first_seen: self.first_seen[k],
                 last_used: self.last_used[k],
                 first_seen_by: by(fs_by)?,
                 last_used_by: by(lu_by)?,
+                uses: 0.0,
+                uses_at: 0,
             };
+            // A count that is no count (negative, NaN, infinite) or has no real time is none.
+            if counted
+                && self.uses[k].is_finite()
+                && self.uses[k] > 0.0
+                && is_plausible(self.uses_at[k])
+            {
+                record.uses = self.uses[k];
+                record.uses_at = self.uses_at[k];
+            }
             // A time before 1980 (or past any clock) is no time at all: such a record is
             // unknown (its image is first seen at the next reconcile), never 1970.
             if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
@@ -243,6 +273,7 @@ pub fn parse(bytes: &[u8]) -> Result<History, String> {
     {
         return Ok(History {
             engine_id: file.engine_id.into_owned(),
+            half_life: 0,
             checkpoint: file.checkpoint,
             images: file.images.records()?,
             adopt: false,
@@ -278,8 +309,8 @@ pub fn to_bytes(history: &History) -> Vec<u8> {
         checkpoint: history.checkpoint,
         images: Columns::of(&history.images),
     };
-    // ~90 bytes per record.
-    let mut buf = Vec::with_capacity(256 + history.images.len() * 96);
+    // ~90 bytes per record, and up to ~25 for its use count.
+    let mut buf = Vec::with_capacity(256 + history.images.len() * 120);
     serde_json::to_writer(&mut buf, &out).expect("serializing plain values to memory cannot fail");
     buf.push(b'\n');
     buf
@@ -526,5 +557,54 @@ mod tests {
         let h = parse(text.as_bytes()).expect("readable");
         assert_eq!(h.images.len(), 1, "only the plausible record stays");
         assert!(h.images.keys().all(|id| id.to_string().ends_with(&ok)));
+    }
+
+    #[test]
+    fn a_file_written_before_use_counts_loads_with_none() {
+        // Written by `stagesweep prune` of main 106d3cc (two images adopted).
+        let old = include_bytes!("../../tests/fixtures/history/v1-before-uses.json");
+        let h = parse(old).expect("the previous layout loads");
+        assert_eq!(h.images.len(), 2);
+        for r in h.images.values() {
+            assert_eq!(r.use_count(), crate::history::Uses::NONE, "{r:?}");
+            assert_eq!(
+                (r.first_seen_by, r.last_used_by),
+                (Source::Created, Source::Adopted)
+            );
+        }
+    }
+
+    #[test]
+    fn use_counts_round_trip_and_bad_ones_are_none() {
+        let mut h = sample(3);
+        let a = fake_id("1");
+        h.used_counted(a, 1_700_000_500);
+        h.used_counted(a, 1_700_000_500);
+        h.dirty = false;
+        let bytes = to_bytes(&h);
+        let back = parse(&bytes).expect("readable");
+        assert_eq!(back, h);
+        assert_eq!(
+            (back.images[&a].uses, back.images[&a].uses_at),
+            (2.0, 1_700_000_500)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(doc["version"], 1, "an added column keeps the version");
+        // One column without the other, or of another length: corrupt.
+        let mut short = doc.clone();
+        short["images"]["uses"] = serde_json::json!([1.0]);
+        let e = parse(&serde_json::to_vec(&short).expect("json")).expect_err("corrupt");
+        assert!(e.contains("use columns differ in length"), "{e}");
+        // A negative count, or one at no real time, is no count.
+        let mut bad = doc;
+        bad["images"]["uses"] = serde_json::json!([-1.0, 3.0, 2.0]);
+        bad["images"]["uses_at"] = serde_json::json!([1_700_000_000, 0, 1_700_000_000]);
+        let h = parse(&serde_json::to_vec(&bad).expect("json")).expect("readable");
+        let counted: Vec<f32> = {
+            let mut v: Vec<_> = h.images.values().map(|r| r.uses).collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        assert_eq!(counted, [0.0, 0.0, 2.0]);
     }
 }

@@ -12,6 +12,8 @@ pub mod file;
 pub mod reconcile;
 mod record;
 pub mod store;
+mod uses;
 pub mod worker;
 
 pub use record::{History, Record, Records, Source, unix};
+pub use uses::{DEFAULT_HALF_LIFE_SECS, Uses, decay};

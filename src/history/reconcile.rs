@@ -68,6 +68,10 @@ pub fn reconcile(
             r.last_used = now_s;
             clamped = true;
         }
+        if r.uses_at > now_s + tolerance {
+            r.uses_at = now_s;
+            clamped = true;
+        }
         out.clamped += usize::from(clamped);
     }
     let present: FxHashSet<_> = images.iter().map(|i| i.id).collect();
@@ -125,6 +129,8 @@ fn adopted(image: &Image, now: DateTime<Utc>) -> Record {
         last_used: now_s,
         first_seen_by: Source::Created,
         last_used_by: Source::Adopted,
+        uses: 0.0,
+        uses_at: 0,
     }
 }
 

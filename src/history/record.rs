@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
+use super::uses::Uses;
 use crate::inventory::ImageId;
 
 /// Where a recorded time came from.
@@ -40,14 +41,36 @@ impl Source {
     }
 }
 
-/// What the history knows about one image. Times are Unix seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the history knows about one image. Times are Unix seconds. 32 bytes: the use
+/// count ([`Uses`]) is kept flat, so that it fills what was padding after the sources.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Record {
     pub first_seen: i64,
     pub last_used: i64,
     pub first_seen_by: Source,
     pub last_used_by: Source,
+    /// The decayed use count as of `uses_at` ([`Uses`]); 0 when never counted.
+    #[serde(default)]
+    pub uses: f32,
+    /// When `uses` was last brought up to date; 0 when never.
+    #[serde(default)]
+    pub uses_at: i64,
 }
+
+// `uses` compares by bits: a count is never NaN.
+impl PartialEq for Record {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.first_seen,
+            self.last_used,
+            self.first_seen_by,
+            self.last_used_by,
+        ) == (o.first_seen, o.last_used, o.first_seen_by, o.last_used_by)
+            && self.use_count() == o.use_count()
+    }
+}
+
+impl Eq for Record {}
 
 impl Record {
     /// First seen and used at `at`, both from `by`.
@@ -58,7 +81,24 @@ impl Record {
             last_used: at,
             first_seen_by: by,
             last_used_by: by,
+            uses: 0.0,
+            uses_at: 0,
         }
+    }
+
+    /// The use count ([`Uses`]).
+    #[must_use]
+    pub fn use_count(&self) -> Uses {
+        Uses {
+            count: self.uses,
+            at: self.uses_at,
+        }
+    }
+
+    /// Replace the use count.
+    pub fn set_use_count(&mut self, u: Uses) {
+        self.uses = u.count;
+        self.uses_at = u.at;
     }
 
     /// Record a use at `at` (kept when a later use is already known; on a tie the newer
@@ -95,6 +135,8 @@ pub type Records = FxHashMap<ImageId, Record>;
 pub struct History {
     /// The engine the history belongs to (`/info` `ID`); empty until the first reconcile.
     pub engine_id: String,
+    /// `history.half_life` in seconds, for the use counts (not written; 0: the default).
+    pub half_life: i64,
     /// `timeNano` of the last applied event; events up to it need no replay.
     pub checkpoint: Option<i64>,
     pub images: Records,
@@ -140,6 +182,16 @@ impl History {
         self.dirty = true;
     }
 
+    /// Record a use of `image` at `at` that counts ([`Uses`]): an event of the engine.
+    pub fn used_counted(&mut self, image: ImageId, at: i64) {
+        self.used(image, at, Source::Event);
+        if let Some(r) = self.images.get_mut(&image) {
+            let mut u = r.use_count();
+            u.add(at, self.half_life);
+            r.set_use_count(u);
+        }
+    }
+
     /// Forget a deleted image.
     pub fn removed(&mut self, image: ImageId) {
         self.gone.insert(image);
@@ -180,6 +232,12 @@ impl History {
                 mine.last_used_by = theirs.last_used_by;
                 self.dirty = true;
             }
+            let mut u = mine.use_count();
+            u.merge(theirs.use_count());
+            if u != mine.use_count() {
+                mine.set_use_count(u);
+                self.dirty = true;
+            }
         }
     }
 
@@ -218,6 +276,12 @@ mod tests {
         let r = h.images[&a];
         assert_eq!((r.first_seen, r.first_seen_by), (100, Source::Event));
         assert_eq!((r.last_used, r.last_used_by), (200, Source::Container));
+        assert_eq!(r.use_count(), crate::history::Uses::NONE, "no use counted");
+        h.used_counted(a, 300);
+        h.used_counted(a, 300);
+        let r = h.images[&a];
+        assert_eq!((r.uses, r.uses_at, r.last_used), (2.0, 300, 300));
+        assert_eq!(std::mem::size_of::<Record>(), 32, "the count costs 8 bytes");
         h.removed(a);
         assert!(h.images.is_empty() && h.dirty);
         h.advance(5);

@@ -90,7 +90,11 @@ pub fn open(config: &HistoryConfig, opener: Opener) -> Result<Option<History>, U
             path: path.clone(),
             source,
         }),
-        other => Ok(Some(other.into_history())),
+        other => {
+            let mut h = other.into_history();
+            h.half_life = i64::try_from(config.half_life.as_secs()).unwrap_or(i64::MAX);
+            Ok(Some(h))
+        }
     }
 }
 

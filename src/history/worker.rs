@@ -18,7 +18,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{Observation, observe, secs};
+use super::events::{Observation, counts, observe, secs};
 use super::reconcile::{Reconciled, reconcile};
 use super::{History, Source};
 use crate::config::GapPolicy;
@@ -233,6 +233,7 @@ async fn apply<E: Engine>(
     };
     let mut h = lock(history);
     match change {
+        Some((id, true)) if counts(e) => h.used_counted(id, secs(e.time_nano)),
         Some((id, true)) => h.used(id, secs(e.time_nano), Source::Event),
         Some((id, false)) => h.removed(id),
         None => {}

@@ -90,6 +90,7 @@ pub(super) fn plan_on_threads(
         names: &names,
         seen: &seen,
         usage,
+        now,
     };
     let evictions = eviction.apply(&policy_of, &mut reasons);
     keep_parents_of_kept(&graph, &mut reasons);

@@ -1,5 +1,6 @@
 //! `when: disk_pressure` policies (kubelet's model, per policy): while the disk is at or
-//! over `high`, their candidates are put in eviction order, least recently used first, and
+//! over `high`, their candidates are put in eviction order (the policy's `order`: least
+//! recently used first by default, or `lfu`, `size`; see `ranking`), and
 //! those the estimate needs to reach `low` (usage minus the bytes the plan frees) are
 //! planned for deletion; below `high` they delete nothing. The whole order goes to the pass
 //! ([`EvictionOrder`]), which measures between waves and stops at `low` — before the
@@ -13,10 +14,11 @@ use std::sync::Arc;
 
 use super::eviction::{Evictee, EvictionOrder};
 use super::graph::Graph;
+use super::ranking::Ranking;
 use super::reason::{Action, Reason};
 use super::seen::{Seen, Usage};
 use super::watermarks::{DiskFigures, inode_pressure, space_pressure};
-use crate::config::{Config, DiskConfig, When};
+use crate::config::{Config, DiskConfig, Order, When};
 use crate::inventory::DiskUsage;
 
 /// What the eviction reads besides the per-image tables.
@@ -26,6 +28,7 @@ pub(super) struct Eviction<'g, 'a> {
     pub names: &'g [Arc<str>],
     pub seen: &'g Seen<'g>,
     pub usage: &'g Usage,
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 impl Eviction<'_, '_> {
@@ -79,7 +82,15 @@ impl Eviction<'_, '_> {
         }
         figures
             .over_high()
-            .then(|| self.evict(candidates, &figures, &policy, reasons))
+            .then(|| self.evict(candidates, &figures, policy_of, reasons))
+    }
+
+    /// The order a policy evicts in under pressure (`oldest` is `lru` here, as it always was).
+    fn order_of(&self, policy: Option<usize>) -> Order {
+        match policy.map(|p| self.config.policies[p].order) {
+            Some(o @ (Order::Lfu | Order::Size)) => o,
+            _ => Order::Lru,
+        }
     }
 
     /// The resource over `high` that needs the most bytes freed, else the space figures.
@@ -104,16 +115,19 @@ impl Eviction<'_, '_> {
         pick
     }
 
-    /// Put the candidates in eviction order, least recently used first, each parent right
+    /// Put the candidates in eviction order (each policy's `order`: least recently used first
+    /// by default; [`by_policy_order`] when policies differ), each parent right
     /// after the last of its children (as one unit); plan the deletion of those the estimate needs to free
     /// the figures' bytes.
     fn evict(
         &self,
         mut order: Vec<usize>,
         figures: &Arc<DiskFigures>,
-        policy: &dyn Fn(usize) -> Arc<str>,
+        policy_of: &[Option<usize>],
         reasons: &mut [Option<Reason>],
     ) -> EvictionOrder {
+        let policy =
+            |i: usize| Arc::clone(&self.names[policy_of[i].expect("candidates matched a policy")]);
         let graph = self.graph;
         let mut live_children = vec![0u32; graph.len()];
         for (c, p) in graph.parent.iter().enumerate() {
@@ -123,12 +137,19 @@ impl Eviction<'_, '_> {
                 live_children[p] += 1;
             }
         }
-        order.sort_unstable_by(|&a, &b| {
-            let key = |i: usize| self.seen.lru_key(i, graph.created[i]);
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
-        });
+        let ranking = Ranking::new(graph, self.seen, self.config, self.now);
+        let order_of = |i: usize| self.order_of(policy_of[i]);
+        let lru_only = order.iter().all(|&i| order_of(i) == Order::Lru);
+        if lru_only {
+            order.sort_unstable_by(|&a, &b| {
+                let key = |i: usize| self.seen.lru_key(i, graph.created[i]);
+                key(a)
+                    .cmp(&key(b))
+                    .then_with(|| graph.images[a].id.cmp(&graph.images[b].id))
+            });
+        } else {
+            order = by_policy_order(&ranking, order, &order_of);
+        }
         // A candidate parent goes right after the last of its children, in its unit (an
         // engine that deletes untagged parents along with a child needs them in one call).
         let mut candidate = vec![false; graph.len()];
@@ -149,6 +170,7 @@ impl Eviction<'_, '_> {
                     last_used,
                     last_used_by,
                     disk: Arc::clone(figures),
+                    ranked: ranking.note(order_of(j), j),
                 };
                 let kept = reasons[j].take().expect("candidates have a reason");
                 // The estimate's prefix: planned for deletion while bytes are still missing.
@@ -186,6 +208,40 @@ impl Eviction<'_, '_> {
             store_bytes: graph.own_bytes.iter().sum(),
         }
     }
+}
+
+/// The candidates of each order (their policies') sorted in it, the queues merged by their
+/// heads, least recently used first (all `lru`: one LRU order, as before).
+fn by_policy_order(
+    ranking: &Ranking<'_, '_>,
+    candidates: Vec<usize>,
+    order_of: &dyn Fn(usize) -> Order,
+) -> Vec<usize> {
+    let mut queues: Vec<(Order, Vec<usize>)> = Vec::new();
+    for i in candidates {
+        let o = order_of(i);
+        match queues.iter_mut().find(|(q, _)| *q == o) {
+            Some((_, q)) => q.push(i),
+            None => queues.push((o, vec![i])),
+        }
+    }
+    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<usize>>> = queues
+        .into_iter()
+        .map(|(o, mut q)| {
+            ranking.sort(o, &mut q);
+            q.into_iter().peekable()
+        })
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let next = (0..heads.len())
+            .filter_map(|k| heads[k].peek().map(|&i| (k, i)))
+            .min_by(|a, b| ranking.cmp(Order::Lru, a.1, b.1));
+        let Some((k, i)) = next else { break };
+        heads[k].next();
+        out.push(i);
+    }
+    out
 }
 
 fn is_delete(r: Option<&Reason>) -> bool {

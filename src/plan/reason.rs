@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ranking::Ranked;
 use super::watermarks::DiskFigures;
 use crate::history::Source;
 
@@ -44,12 +45,15 @@ pub enum Reason {
         #[serde(default)]
         rank: usize,
     },
-    /// Deleted (oldest first) to bring the group under `max_total_size`.
+    /// Deleted (in the policy's `order`) to bring the group under `max_total_size`.
     OverSizeBudget {
         policy: Arc<str>,
         group: Arc<str>,
         group_bytes: u64,
         max_total_size: u64,
+        /// What put it first under `order: lfu` or `size` (absent for `lru` and `oldest`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ranked: Option<Ranked>,
     },
     /// Not used for longer than the policy's `unused_for` (`last_used`, else `first_seen`;
     /// a parent counts its children's uses).
@@ -64,13 +68,17 @@ pub enum Reason {
     /// `child`, deleted by `policy`, whose `parents: delete` takes the chain along). Deleted
     /// after its children, by its own call.
     ParentOfDeleted { child: String, policy: Arc<str> },
-    /// Evicted, least recently used first, because the disk is at or over `high`.
+    /// Evicted, in the policy's `order` (least recently used first by default), because
+    /// the disk is at or over `high`.
     DiskPressure {
         policy: Arc<str>,
         /// `last_used` (else `first_seen`) and its source, when the history knows them.
         last_used: Option<DateTime<Utc>>,
         last_used_by: Option<Source>,
         disk: Arc<DiskFigures>,
+        /// What put it first under `order: lfu` or `size` (absent for `lru` and `oldest`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ranked: Option<Ranked>,
     },
     // ---- keep ----
     /// Used by a container (running or not).

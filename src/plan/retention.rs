@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use super::age::{age_base, since_age};
 use super::graph::{Graph, time_key};
+use super::ranking::{Ranked, Ranking};
 use super::reason::{Action, Reason};
 use super::seen::Seen;
 use crate::config::{Config, GroupBy, Order};
@@ -124,6 +125,7 @@ impl Retention<'_, '_> {
         reasons: &mut [Option<Reason>],
     ) {
         let graph = self.graph;
+        let ranking = Ranking::new(graph, self.seen, self.config, self.now);
         let mut rank = vec![0usize; graph.len()];
         for group in &mut groups.list {
             let policy = &self.config.policies[group.policy];
@@ -131,7 +133,7 @@ impl Retention<'_, '_> {
                 self.rank_newest_builds(&group.members, reasons, &mut rank);
             }
             if policy.max_total_size.is_some() {
-                rank_for_budget(graph, self.seen, policy.order, &mut group.members);
+                rank_for_budget(&ranking, policy.order, &mut group.members);
             }
         }
         let group_names: Vec<Arc<str>> = groups
@@ -150,7 +152,15 @@ impl Retention<'_, '_> {
         for (group, name) in groups.list.iter().zip(&group_names) {
             let p = group.policy;
             if let Some(limit) = self.config.policies[p].max_total_size {
-                apply_size_budget(graph, &self.names[p], name, &group.members, limit, reasons);
+                let order = self.config.policies[p].order;
+                let note = |i: usize| ranking.note(order, i);
+                let budget = Budget {
+                    policy: &self.names[p],
+                    group: name,
+                    limit,
+                    note: &note,
+                };
+                budget.apply(graph, &group.members, reasons);
             }
         }
     }
@@ -259,10 +269,15 @@ fn takes_a_place(reason: Option<&Reason>) -> bool {
 
 /// Sort a group's members in the order a size budget keeps them, the last evicted first:
 /// by build or tag time (`oldest`) or by last use (`lru`, the same as `oldest` for images
-/// the history does not know); ties by ID.
-fn rank_for_budget(graph: &Graph<'_>, seen: &Seen<'_>, order: Order, members: &mut [usize]) {
+/// the history does not know), ties by ID; `lfu` and `size` as [`Ranking`] orders them.
+fn rank_for_budget(ranking: &Ranking<'_, '_>, order: Order, members: &mut [usize]) {
+    let (graph, seen) = (ranking.graph, ranking.seen);
     let by_id = |a: usize, b: usize| graph.images[a].id.cmp(&graph.images[b].id);
     match order {
+        Order::Lfu | Order::Size => {
+            ranking.sort(order, members);
+            members.reverse();
+        }
         Order::Lru => members.sort_unstable_by(|&a, &b| {
             let key = |i: usize| seen.lru_key(i, graph.created[i]);
             key(b).cmp(&key(a)).then_with(|| by_id(a, b))
@@ -273,52 +288,60 @@ fn rank_for_budget(graph: &Graph<'_>, seen: &Seen<'_>, order: Order, members: &m
     }
 }
 
-/// Delete the oldest deletable images until the group's remaining bytes fit the budget.
-///
-/// The group's bytes are its images' own bytes plus, once, the largest share of layers one
-/// of them holds with images outside its chain (a common base, counted once and not once
-/// per image; see `graph::own_bytes`).
-fn apply_size_budget(
-    graph: &Graph<'_>,
-    policy: &Arc<str>,
-    group: &Arc<str>,
-    members: &[usize],
+/// One group's `max_total_size`: the policy and group as reasons name them, the limit, and
+/// the note of the policy's order.
+struct Budget<'b> {
+    policy: &'b Arc<str>,
+    group: &'b Arc<str>,
     limit: u64,
-    reasons: &mut [Option<Reason>],
-) {
-    let is_delete = |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
-    let staying = || members.iter().copied().filter(|&i| !is_delete(&reasons[i]));
-    let mut own: u64 = staying().map(|i| graph.own_bytes[i]).sum();
-    let mut shared: BTreeMap<u64, usize> = BTreeMap::new();
-    for i in staying().filter(|&i| graph.shared_bytes[i] > 0) {
-        *shared.entry(graph.shared_bytes[i]).or_default() += 1;
-    }
-    let base = |shared: &BTreeMap<u64, usize>| shared.keys().next_back().copied().unwrap_or(0);
-    let mut total = own + base(&shared);
-    for &i in members.iter().rev() {
-        if total <= limit {
-            break;
+    note: &'b dyn Fn(usize) -> Option<Ranked>,
+}
+
+impl Budget<'_> {
+    /// Delete the deletable images the order puts first until the group's remaining bytes fit
+    /// the budget.
+    ///
+    /// The group's bytes are its images' own bytes plus, once, the largest share of layers one
+    /// of them holds with images outside its chain (a common base, counted once and not once
+    /// per image; see `graph::own_bytes`).
+    fn apply(&self, graph: &Graph<'_>, members: &[usize], reasons: &mut [Option<Reason>]) {
+        let (policy, group, limit) = (self.policy, self.group, self.limit);
+        let is_delete =
+            |r: &Option<Reason>| r.as_ref().is_some_and(|r| r.action() == Action::Delete);
+        let staying = || members.iter().copied().filter(|&i| !is_delete(&reasons[i]));
+        let mut own: u64 = staying().map(|i| graph.own_bytes[i]).sum();
+        let mut shared: BTreeMap<u64, usize> = BTreeMap::new();
+        for i in staying().filter(|&i| graph.shared_bytes[i] > 0) {
+            *shared.entry(graph.shared_bytes[i]).or_default() += 1;
         }
-        let eligible = matches!(
-            reasons[i],
-            Some(Reason::AmongNewest { .. } | Reason::WithinPolicy { .. })
-        );
-        if eligible {
-            reasons[i] = Some(Reason::OverSizeBudget {
-                policy: Arc::clone(policy),
-                group: Arc::clone(group),
-                group_bytes: total,
-                max_total_size: limit,
-            });
-            own -= graph.own_bytes[i];
-            let s = graph.shared_bytes[i];
-            if let Some(n) = shared.get_mut(&s) {
-                *n -= 1;
-                if *n == 0 {
-                    shared.remove(&s);
-                }
+        let base = |shared: &BTreeMap<u64, usize>| shared.keys().next_back().copied().unwrap_or(0);
+        let mut total = own + base(&shared);
+        for &i in members.iter().rev() {
+            if total <= limit {
+                break;
             }
-            total = own + base(&shared);
+            let eligible = matches!(
+                reasons[i],
+                Some(Reason::AmongNewest { .. } | Reason::WithinPolicy { .. })
+            );
+            if eligible {
+                reasons[i] = Some(Reason::OverSizeBudget {
+                    policy: Arc::clone(policy),
+                    group: Arc::clone(group),
+                    group_bytes: total,
+                    max_total_size: limit,
+                    ranked: (self.note)(i),
+                });
+                own -= graph.own_bytes[i];
+                let s = graph.shared_bytes[i];
+                if let Some(n) = shared.get_mut(&s) {
+                    *n -= 1;
+                    if *n == 0 {
+                        shared.remove(&s);
+                    }
+                }
+                total = own + base(&shared);
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ fn seen(first: i64, used: i64) -> Record {
         last_used: ago(used).timestamp(),
         first_seen_by: Source::Event,
         last_used_by: Source::Event,
+        uses: 0.0,
+        uses_at: 0,
     }
 }
 

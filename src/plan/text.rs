@@ -57,12 +57,19 @@ impl fmt::Display for Reason {
                 group,
                 group_bytes,
                 max_total_size,
-            } => write!(
-                f,
-                "matched {policy}, group {group} totals {} > max_total_size {}",
-                fmt_bytes(*group_bytes),
-                fmt_bytes(*max_total_size)
-            ),
+                ranked,
+            } => {
+                write!(
+                    f,
+                    "matched {policy}, group {group} totals {} > max_total_size {}",
+                    fmt_bytes(*group_bytes),
+                    fmt_bytes(*max_total_size)
+                )?;
+                match ranked {
+                    Some(r) => write!(f, " ({r})"),
+                    None => Ok(()),
+                }
+            }
             Reason::InUse { container, state } => {
                 write!(f, "used by container {container} ({state})")
             }

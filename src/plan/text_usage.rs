@@ -76,12 +76,13 @@ pub(super) fn fmt(reason: &Reason, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             last_used,
             last_used_by,
             disk,
+            ranked,
         } => {
-            write!(
-                f,
-                "matched {policy}, {}: evicted least recently used first",
-                figures(disk)
-            )?;
+            write!(f, "matched {policy}, {}: evicted ", figures(disk))?;
+            match ranked {
+                Some(r) => write!(f, "by {r}")?,
+                None => f.write_str("least recently used first")?,
+            }
             if let (Some(at), Some(by)) = (last_used, last_used_by) {
                 write!(f, " (last used {}, {})", day(*at), by.as_str())?;
             }

@@ -9,3 +9,4 @@ mod disk_containerd;
 mod disk_daemon;
 mod disk_forecast;
 mod history_daemon;
+mod reuse_daemon;

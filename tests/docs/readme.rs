@@ -80,6 +80,7 @@ fn every_reason() -> Vec<Reason> {
             group: p.clone(),
             group_bytes: 0,
             max_total_size: 0,
+            ranked: None,
         },
         Reason::InUse {
             container: String::new(),
@@ -179,6 +180,7 @@ fn history_and_disk_reasons(p: &Arc<str>) -> Vec<Reason> {
             last_used: None,
             last_used_by: None,
             disk: Arc::new(figures()),
+            ranked: None,
         },
         Reason::NoDiskPressure {
             policy: p.clone(),
