@@ -10,6 +10,7 @@ pub mod clock;
 mod disk_check;
 pub mod early_passes;
 pub mod exposition;
+pub mod group_gauges;
 mod history_task;
 pub mod http;
 mod metric_labels;
@@ -109,8 +110,9 @@ pub async fn run_with<C: Connector + Clone + 'static>(
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     let observers = tasks::start(&config_rx, &connector, &telemetry, &wake)?;
-    let backend =
-        EngineBackend::new(connector).with_history(observers.history(), observers.caught_up());
+    let backend = EngineBackend::new(connector)
+        .with_history(observers.history(), observers.caught_up())
+        .with_group_gauges(Arc::clone(&telemetry));
     let agent = Agent::new(
         backend,
         SystemClock,

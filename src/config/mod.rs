@@ -20,6 +20,7 @@ mod predicate;
 mod raw;
 pub mod schedule;
 mod selectors;
+mod space_group;
 mod types;
 mod validate;
 mod values;
@@ -35,6 +36,7 @@ pub use load::{
 };
 pub use policy_keys::{Dangling, GroupBy, Order, Parents, When};
 pub use predicate::{InvalidPredicate, LabelPredicate};
+pub use space_group::SpaceGroup;
 pub use types::*;
 
 /// Where `stagesweep` looks for its configuration when neither `--config` nor

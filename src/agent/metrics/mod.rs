@@ -61,6 +61,8 @@ pub struct Metrics {
     disk_pressure_stuck: Gauge,
     build_cache_bytes: Gauge,
     build_cache_reclaimed: Family<Label, Counter>,
+    /// `stagesweep_group_bytes`, set by the backend after each pass.
+    pub groups: super::group_gauges::GroupGauges,
 }
 
 impl Default for Metrics {
@@ -99,6 +101,7 @@ impl Metrics {
             disk_pressure_stuck: Gauge::default(),
             build_cache_bytes: Gauge::default(),
             build_cache_reclaimed: Family::default(),
+            groups: super::group_gauges::GroupGauges::default(),
         };
         m.register();
         m.precreate();

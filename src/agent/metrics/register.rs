@@ -16,6 +16,7 @@ impl Metrics {
         self.register_passes(r);
         self.register_history(r);
         self.register_waits_and_disk(r);
+        self.groups.register(r);
         self.registry = registry;
     }
 
