@@ -40,7 +40,8 @@ impl GroupGauges {
         }
     }
 
-    fn set(&self, report: &DuReport) {
+    /// Set the gauges from a `du` report (after clearing them, [`Self::update`] does).
+    pub fn set(&self, report: &DuReport) {
         for row in &report.groups {
             for state in State::ALL {
                 let bytes = row.state_bytes(state);

@@ -78,14 +78,14 @@ async fn world(
     (ids, serial)
 }
 
-/// The policy deletes the scope's images older than 1h; a build cache rule every record.
+/// The policy deletes the scope's images older than 1h; a build cache rule every record (no
+/// history: `cli::config_file` turns it off).
 fn config(scope: &Scope, dir: &tempfile::TempDir) -> std::path::PathBuf {
     cli::config_file(
         dir.path(),
         &format!(
-            "history:\n  path: {}\npolicies:\n  - name: projects\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n\
+            "policies:\n  - name: projects\n    match:\n      labels: [\"{}\"]\n    min_age: 1h\n\
              build_cache:\n  - name: all\n    types: [regular, exec.cachemount, source.local]\n    unused_for: 0s\n",
-            dir.path().join("history.json").display(),
             scope.selector()
         ),
     )
