@@ -36,6 +36,8 @@ pub(super) struct PlanSnapshot {
     pub gauge: Option<Gauge>,
     /// The bytes of every image layer, counted once, as the engine's data usage tells it.
     pub layers_size: Option<u64>,
+    /// Where the engine keeps its images (`/info`).
+    pub image_store: crate::engine::ImageStore,
 }
 
 /// Gather the inputs and plan at `now` (the engine's clock wins when it tells it). With
@@ -119,6 +121,7 @@ pub(super) async fn gather<E: Engine>(
         cache,
         gauge,
         layers_size,
+        image_store: info.image_store,
     })
 }
 

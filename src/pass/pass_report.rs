@@ -109,6 +109,7 @@ pub(super) fn assemble(
         cache,
         gauge: _,
         layers_size,
+        image_store: _,
     } = planned;
     let mut summary = summarize(&plan, &results, dry_run, took);
     let records = inventory.build_cache.as_deref().unwrap_or_default();

@@ -64,6 +64,15 @@ pub async fn survey<E: Engine>(
     // The session is dropped unwritten: a dry-run history never touches the file.
     drop(session);
     notes.extend(snapshot.cache.notice);
+    if snapshot.image_store == crate::engine::ImageStore::Containerd
+        && snapshot.layers_size.is_some()
+    {
+        notes.push(
+            "on the containerd image store, LayersSize also counts the images' compressed \
+             content beside their unpacked layers: the shared line holds that copy too"
+                .to_owned(),
+        );
+    }
     Ok(Survey {
         planned_at: snapshot.planned_at,
         inventory: snapshot.inventory,
