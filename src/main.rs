@@ -39,6 +39,7 @@ fn run(command: Command, config: &ConfigArg) -> Result<i32, cmd::CmdError> {
             Command::Apply(args) => cmd::apply::run(config, &args).await,
             Command::Agent => cmd::agent::run(config).await,
             Command::Hold(args) => cmd::hold::run(config, &args).await,
+            Command::Du(args) => cmd::du::run(config, &args).await,
             Command::Healthcheck(args) => cmd::healthcheck::run(config, &args).await,
             Command::CheckConfig => cmd::check_config::run(config)
                 .await

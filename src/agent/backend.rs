@@ -57,6 +57,8 @@ pub struct EngineBackend<C: Connector> {
     /// Whether the history follows the engine's events, and since when it does or does not
     /// (the events task says).
     caught_up: Option<tokio::sync::watch::Receiver<CatchUp>>,
+    /// Where the per-group gauges go after each pass (`None` in tests that do not ask).
+    telemetry: Option<Arc<super::telemetry::Telemetry>>,
 }
 
 /// Whether the history follows the engine's events (`caught_up`), since when.
@@ -73,7 +75,15 @@ impl<C: Connector> EngineBackend<C> {
             engine: tokio::sync::Mutex::new(None),
             history: None,
             caught_up: None,
+            telemetry: None,
         }
+    }
+
+    /// Set the per-group gauges of `telemetry` after each pass, from the pass's own data.
+    #[must_use]
+    pub fn with_group_gauges(mut self, telemetry: Arc<super::telemetry::Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// Passes read and update this history, once it follows the engine's events
@@ -172,6 +182,9 @@ impl<C: Connector> Backend for EngineBackend<C> {
             .map_or(HistoryUse::Off, HistoryUse::Shared);
         let report =
             run_pass_with(engine.as_ref(), config, clock.now(), &opts, stop, history).await;
+        if let (Ok(report), Some(t)) = (&report, &self.telemetry) {
+            t.metrics.groups.update(report, &config.metrics);
+        }
         match report {
             Ok(report) => match report.engine_lost {
                 None => Ok(report.summary),

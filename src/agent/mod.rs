@@ -11,6 +11,7 @@ mod disk_check;
 pub mod early_passes;
 pub mod exposition;
 pub mod forecast;
+pub mod group_gauges;
 mod history_task;
 pub mod http;
 mod metric_labels;
@@ -112,8 +113,9 @@ pub async fn run_with<C: Connector + Clone + 'static>(
     let wake = Arc::new(tokio::sync::Notify::new());
     let forecasts = Arc::new(trigger::Forecasts::default());
     let observers = tasks::start(&config_rx, &connector, &telemetry, (&wake, &forecasts))?;
-    let backend =
-        EngineBackend::new(connector).with_history(observers.history(), observers.caught_up());
+    let backend = EngineBackend::new(connector)
+        .with_history(observers.history(), observers.caught_up())
+        .with_group_gauges(Arc::clone(&telemetry));
     let agent = Agent::new(
         backend,
         SystemClock,

@@ -41,6 +41,8 @@ fn config(run_on_start: bool) -> Config {
         metrics: MetricsConfig {
             enabled: false,
             listen: "127.0.0.1:0".parse().expect("addr"),
+            group_by: None,
+            groups: 10,
         },
         builds: BuildsConfig::default(),
         history: crate::config::HistoryConfig::default(),

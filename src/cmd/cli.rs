@@ -72,6 +72,9 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
+    /// Show where the space goes, grouped by policy, repository or label: images and build
+    /// cache, counted once, and how much a pass would reclaim now; changes nothing
+    Du(DuArgs),
     /// Print a manual page (roff) to stdout: stagesweep(1), or with --section 5
     /// stagesweep.yaml(5), the configuration file
     Manpage(ManpageArgs),
@@ -243,6 +246,37 @@ pub struct HoldArgs {
         value_name = "CMD"
     )]
     pub command: Vec<OsString>,
+}
+
+/// `stagesweep du [--by GROUP] [--output text|json] [--top N]`
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Columns: COUNT images in the group (records for the build cache); \
+                        SIZE its bytes, counted once: each layer for the image that added it, \
+                        layers that images of different groups or without a common parent \
+                        share on the (shared) line, BuildKit's records no image shares on the \
+                        (build cache) line; the lines add up to what the engine stores \
+                        (LayersSize plus those records). SIZE splits into RECLAIMABLE (a pass \
+                        now would delete it), PRESSURE (only a when: disk_pressure policy \
+                        would, over high), PROTECTED (in use, the parent of an image in use, \
+                        protected by a reference or label) and KEPT (everything else: young, \
+                        retained, no policy, shared). OLDEST USE: the least recent last use \
+                        in the group, from the history (read only).\n\
+                        The plan is made as `plan` makes it, without inspecting images for \
+                        their tag time: a tagged image an old Created makes reclaimable may be \
+                        kept by a pass that learns it was tagged recently."
+)]
+pub struct DuArgs {
+    /// Group by: policy, repo (the repository of the first reference), a label key (e.g.
+    /// project), or label:<key> for a label named policy or repo
+    #[arg(long, value_name = "GROUP", default_value = "policy", value_parser = clap::value_parser!(crate::config::SpaceGroup))]
+    pub by: crate::config::SpaceGroup,
+    /// Output format on stdout
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Show the N largest groups and sum the others into one line named other [default: all]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub top: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod apply;
 pub mod check_config;
 pub mod cli;
+pub mod du;
 pub mod healthcheck;
 pub mod hold;
 pub mod logging;

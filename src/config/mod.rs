@@ -21,6 +21,7 @@ mod predicate;
 mod raw;
 pub mod schedule;
 mod selectors;
+mod space_group;
 mod types;
 mod validate;
 mod values;
@@ -37,6 +38,7 @@ pub use load::{
 };
 pub use policy_keys::{Dangling, GroupBy, Order, Parents, When};
 pub use predicate::{InvalidPredicate, LabelPredicate};
+pub use space_group::SpaceGroup;
 pub use types::*;
 
 /// Where `stagesweep` looks for its configuration when neither `--config` nor

@@ -99,6 +99,8 @@ pub(super) struct RawCacheRule {
 pub(super) struct RawMetrics {
     pub enabled: Option<bool>,
     pub listen: Option<S<String>>,
+    pub group_by: Option<S<String>>,
+    pub groups: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -219,7 +219,16 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Listen address. Default `127.0.0.1:9477`.
     pub listen: SocketAddr,
+    /// What the per-group gauges (`stagesweep_group_bytes`) group the space by; `None`:
+    /// `off`, no such gauges. Default `policy`.
+    pub group_by: Option<super::SpaceGroup>,
+    /// How many groups the gauges name (the largest); the rest are summed into `other`.
+    /// 1 to 50, default 10.
+    pub groups: usize,
 }
+
+/// The default of `metrics.groups`.
+pub const DEFAULT_METRIC_GROUPS: usize = 10;
 
 /// `builds:` section: how deletions wait for running builds.
 #[derive(Debug, Clone, PartialEq, Eq)]

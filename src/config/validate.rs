@@ -11,7 +11,10 @@ use super::error::ConfigError;
 use super::raw::{RawConfig, RawDocker, RawMetrics, RawProtect, S};
 use super::schedule::Schedule;
 use super::selectors::{globs, labels};
-use super::types::{AgentConfig, Config, DockerConfig, MetricsConfig, Protect};
+use super::space_group::SpaceGroup;
+use super::types::{
+    AgentConfig, Config, DEFAULT_METRIC_GROUPS, DockerConfig, MetricsConfig, Protect,
+};
 use super::values::{self, Bad};
 
 /// Default agent schedule.
@@ -151,5 +154,36 @@ fn metrics(ctx: &mut Ctx, raw: &RawMetrics) -> MetricsConfig {
             .as_ref()
             .and_then(|s| ctx.check(s, "metrics.listen", values::listen))
             .unwrap_or(default_listen),
+        group_by: raw.group_by.as_ref().map_or(Some(SpaceGroup::Policy), |s| {
+            ctx.check(s, "metrics.group_by", metric_groups).flatten()
+        }),
+        groups: raw.groups.as_ref().map_or(DEFAULT_METRIC_GROUPS, |n| {
+            if let Ok(n @ 1..=50) = usize::try_from(n.value) {
+                n
+            } else {
+                ctx.push(
+                    n.referenced,
+                    "metrics.groups",
+                    Bad::new(
+                        format!("groups {} is outside 1..=50", n.value),
+                        "it bounds the series of stagesweep_group_bytes: the largest groups get their own, the rest are summed into other; 10 suits most hosts",
+                    ),
+                );
+                DEFAULT_METRIC_GROUPS
+            }
+        }),
     }
+}
+
+/// `metrics.group_by`: `off`, or a grouping of `du --by`.
+fn metric_groups(text: &str) -> Result<Option<SpaceGroup>, Bad> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e: String| {
+        Bad::new(
+            e,
+            "use off, policy, repo, a label key such as project, or label:<key> (label:off for a label named off)",
+        )
+    })
 }

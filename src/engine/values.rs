@@ -138,6 +138,9 @@ pub struct DataUsage {
     pub shared_sizes: Vec<(ImageId, u64)>,
     /// BuildKit's cache records; `None` when the answer has no build cache section at all.
     pub build_cache: Option<Vec<CacheRecord>>,
+    /// `LayersSize`: the bytes of every image layer, each counted once; `None` when the
+    /// engine does not tell it (absent, or 0 beside a non-empty image list, as Podman answers).
+    pub layers_size: Option<u64>,
 }
 
 /// One `POST /build/prune` for exactly these records, with the checks the engine makes at

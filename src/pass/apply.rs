@@ -91,6 +91,7 @@ pub async fn apply<E: Engine>(
         builds,
         engine_lost,
         usage: Usage::default(),
+        layers_size: None,
         eviction: None,
     })
 }

@@ -34,17 +34,23 @@ pub(super) struct PlanSnapshot {
     /// What the disk measurement read, to measure again around the deletions; `None` when
     /// no policy needs the disk or it could not be located.
     pub gauge: Option<Gauge>,
+    /// The bytes of every image layer, counted once, as the engine's data usage tells it.
+    pub layers_size: Option<u64>,
+    /// Where the engine keeps its images (`/info`).
+    pub image_store: crate::engine::ImageStore,
 }
 
 /// Gather the inputs and plan at `now` (the engine's clock wins when it tells it). With
 /// `require_disk`, a disk that a policy needs and that cannot be measured fails the pass;
-/// without, such policies delete nothing this pass.
+/// without, such policies delete nothing this pass. Without `tag_times` the plan is made
+/// without inspecting any image (`du`: an estimate, see [`plan_with_tag_times`]).
 pub(super) async fn gather<E: Engine>(
     engine: &E,
     config: &Config,
     now: DateTime<Utc>,
     history: &Session<'_>,
     require_disk: bool,
+    tag_times: bool,
 ) -> Result<PlanSnapshot, PassError> {
     let listing = async {
         tokio::try_join!(
@@ -61,6 +67,7 @@ pub(super) async fn gather<E: Engine>(
         build_cache: None,
     };
     let have_rules = !config.build_cache.is_empty();
+    let layers_size = data_usage.as_ref().ok().and_then(|u| u.layers_size);
     let notice = take_data_usage(&mut inventory, data_usage, have_rules);
     inventory
         .check_parents()
@@ -84,7 +91,11 @@ pub(super) async fn gather<E: Engine>(
             }
         }
     }
-    let plan = plan_with_tag_times(engine, &mut inventory, config, &usage, now).await?;
+    let plan = if tag_times {
+        plan_with_tag_times(engine, &mut inventory, config, &usage, now).await?
+    } else {
+        crate::plan::plan_with(&inventory, config, &usage, now)
+    };
     debug!(
         images = plan.decisions.len(),
         deletions = plan.deletions.len(),
@@ -116,6 +127,8 @@ pub(super) async fn gather<E: Engine>(
         usage,
         cache,
         gauge,
+        layers_size,
+        image_store: info.image_store,
     })
 }
 

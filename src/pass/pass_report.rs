@@ -45,6 +45,10 @@ pub struct PassReport {
     /// The history records and disk measurement the plan was made with.
     #[serde(skip)]
     pub usage: Usage,
+    /// The bytes of every image layer, counted once, as the engine's data usage told it
+    /// (`None`: not told, or not read).
+    #[serde(skip)]
+    pub layers_size: Option<u64>,
     /// How the pass evicted under disk pressure, measured wave by wave; `None` when the disk
     /// was not over `high` (or nothing was deleted: a dry run shows the estimate's plan).
     pub eviction: Option<EvictionReport>,
@@ -104,6 +108,8 @@ pub(super) fn assemble(
         usage,
         cache,
         gauge: _,
+        layers_size,
+        image_store: _,
     } = planned;
     let mut summary = summarize(&plan, &results, dry_run, took);
     let records = inventory.build_cache.as_deref().unwrap_or_default();
@@ -129,6 +135,7 @@ pub(super) fn assemble(
         builds,
         engine_lost,
         usage,
+        layers_size,
         eviction: None,
     }
 }

@@ -88,7 +88,15 @@ async fn pass<E: Engine>(
     let mut plan_at = now;
     loop {
         // Boxed: the listing, data usage and tag-time lookups make a large future.
-        let planned = Box::pin(gather(engine, config, plan_at, history, opts.require_disk)).await?;
+        let planned = Box::pin(gather(
+            engine,
+            config,
+            plan_at,
+            history,
+            opts.require_disk,
+            true,
+        ))
+        .await?;
         // Candidates an eviction may take beyond the estimate count as deletions too.
         let beyond = (planned.plan.eviction.as_ref()).map_or(0, |e| e.entries.len() - e.estimated);
         let deletions = planned.plan.deletions.len() + planned.cache.plan.deletions.len();

@@ -11,6 +11,7 @@
 
 mod age;
 pub mod build_cache;
+mod bytes;
 mod decide;
 mod decision;
 mod eviction;
@@ -31,6 +32,7 @@ pub mod watermarks;
 
 pub use crate::history::Source;
 pub use age::age as image_age;
+pub use bytes::own_bytes;
 pub use decide::{plan, plan_with};
 pub use decision::{Decision, Deletion, Plan};
 pub use eviction::{Evictee, EvictionOrder};

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod du;
 mod engines;
 #[cfg(feature = "host-tests")]
 mod examples;

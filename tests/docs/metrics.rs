@@ -48,6 +48,7 @@ fn exposition() -> String {
     m.config_reload(true);
     m.set_history(false, Some(chrono::Utc::now()));
     m.set_forecast(&filling());
+    m.groups.set(&group_report());
     m.encode_as(Format::Text)
 }
 
@@ -62,6 +63,21 @@ fn filling() -> Forecast {
     Forecast {
         space: Some(outlook(Resource::Space, 1e6)),
         inodes: Some(outlook(Resource::Inodes, 10.0)),
+    }
+}
+
+/// A `du` report of one group, for `stagesweep_group_bytes`.
+fn group_report() -> stagesweep::report::du::DuReport {
+    use stagesweep::report::du::{DuReport, DuRow, RowKind, State};
+    let mut row = DuRow::new("builder-stages", RowKind::Images);
+    row.add(State::Reclaimable, 4096, None);
+    DuReport {
+        by: "policy".into(),
+        planned_at: chrono::Utc::now(),
+        groups: vec![row],
+        total_bytes: 4096,
+        engine_total_bytes: None,
+        notes: Vec::new(),
     }
 }
 

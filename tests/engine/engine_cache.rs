@@ -21,7 +21,7 @@ use support::images::{buildkit_build, buildkit_context};
 use support::{Scope, cli, engine_or_fail, matrix};
 
 /// One test at a time: they all read and prune the daemon's one build cache.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Skipped where there is no BuildKit build cache (Podman builds with buildah and answers
 /// `/build/prune` with 404); elsewhere, refuses a daemon reused from outside scripts/test.sh.
@@ -62,7 +62,7 @@ fn dockerfile(scope: &Scope, extra: &str) -> String {
     )
 }
 
-fn build(scope: &Scope, extra: &str) -> String {
+pub(crate) fn build(scope: &Scope, extra: &str) -> String {
     let text = dockerfile(scope, extra);
     let dir = buildkit_context(&[("Dockerfile", text.as_bytes(), 0o644)]);
     let tag = scope.tag("app");

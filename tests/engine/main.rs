@@ -11,6 +11,7 @@ mod engine_cache;
 mod engine_cli;
 mod engine_context;
 mod engine_docker;
+mod engine_du;
 mod engine_identity;
 mod engine_names;
 mod engine_prune;

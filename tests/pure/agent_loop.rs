@@ -121,6 +121,7 @@ impl Engine for TinyEngine {
         Ok(DataUsage {
             shared_sizes: Vec::new(),
             build_cache: Some(d.cache.clone()),
+            layers_size: None,
         })
     }
     async fn prune_build_cache(

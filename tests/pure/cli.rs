@@ -33,6 +33,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_hold", help(&["hold"]));
     insta::assert_snapshot!("help_healthcheck", help(&["healthcheck"]));
     insta::assert_snapshot!("help_manpage", help(&["manpage"]));
+    insta::assert_snapshot!("help_du", help(&["du"]));
 }
 
 #[test]

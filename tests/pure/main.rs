@@ -15,6 +15,7 @@ mod config_fuzz;
 mod connections;
 mod data_usage;
 mod disk_located;
+mod du;
 mod engine_api;
 mod hold;
 mod house;

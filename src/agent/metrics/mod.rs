@@ -63,6 +63,8 @@ pub struct Metrics {
     build_cache_bytes: Gauge,
     build_cache_reclaimed: Family<Label, Counter>,
     forecast: forecast::ForecastMetrics,
+    /// `stagesweep_group_bytes`, set by the backend after each pass.
+    pub groups: super::group_gauges::GroupGauges,
 }
 
 impl Default for Metrics {
@@ -102,6 +104,7 @@ impl Metrics {
             build_cache_bytes: Gauge::default(),
             build_cache_reclaimed: Family::default(),
             forecast: forecast::ForecastMetrics::default(),
+            groups: super::group_gauges::GroupGauges::default(),
         };
         m.register();
         m.precreate();

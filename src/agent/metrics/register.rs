@@ -17,6 +17,7 @@ impl Metrics {
         self.register_history(r);
         self.register_waits_and_disk(r);
         self.forecast.register(r);
+        self.groups.register(r);
         self.registry = registry;
     }
 

@@ -39,12 +39,16 @@ struct Answer<'a> {
     #[serde(borrow)]
     image_usage: Option<Usage<DfImage<'a>>>,
     build_cache_usage: Option<Usage<DfRecord>>,
+    /// The bytes of every image layer, counted once (the legacy field, and 1.52's
+    /// `ImageUsage.TotalSize`).
+    layers_size: Option<i64>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Usage<T> {
     items: Option<Vec<T>>,
+    total_size: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -97,9 +101,15 @@ pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DataUsage, EngineError> {
              is this a Docker-compatible engine?"
         ))
     })?;
-    let images = (answer.image_usage.and_then(|u| u.items))
-        .or(answer.images)
-        .unwrap_or_default();
+    let (usage_items, usage_total) = answer
+        .image_usage
+        .map_or((None, None), |u| (u.items, u.total_size));
+    let layers = usage_total.or(answer.layers_size);
+    let images = usage_items.or(answer.images).unwrap_or_default();
+    // Podman answers `LayersSize: 0` whatever it holds: 0 beside images is "not told".
+    let layers_size = layers
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n > 0 || images.is_empty());
     let mut shared_sizes = Vec::with_capacity(images.len());
     for image in images {
         let Ok(id) = image.id.parse::<ImageId>() else {
@@ -117,6 +127,7 @@ pub(super) fn parse(body: impl AsRef<[u8]>) -> Result<DataUsage, EngineError> {
     Ok(DataUsage {
         shared_sizes,
         build_cache: records.map(|rs| rs.into_iter().map(record).collect()),
+        layers_size,
     })
 }
 
@@ -202,6 +213,7 @@ mod tests {
         );
         let du = parse(&body).unwrap();
         assert_eq!(du.shared_sizes, vec![(A.parse().unwrap(), 1_982_256)]);
+        assert_eq!(du.layers_size, Some(10));
         let records = du.build_cache.unwrap();
         assert_eq!(records.len(), 2);
         let r = &records[0];
@@ -228,6 +240,7 @@ mod tests {
         );
         let du = parse(&body).unwrap();
         assert_eq!(du.shared_sizes, vec![(A.parse().unwrap(), 0)]);
+        assert_eq!(du.layers_size, None, "not told");
         let records = du.build_cache.unwrap();
         assert_eq!(records[0].parents, ["p1", "p2"]);
         assert_eq!(records[0].kind, CacheType::SourceLocal);
@@ -257,6 +270,7 @@ mod tests {
         );
         let du = parse(&body).unwrap();
         assert_eq!(du.shared_sizes, vec![(B.parse().unwrap(), 4)]);
+        assert_eq!(du.layers_size, Some(10), "ImageUsage.TotalSize");
         let records = du.build_cache.unwrap();
         let kinds: Vec<_> = records.iter().map(|r| r.kind.clone()).collect();
         assert_eq!(kinds, [CacheType::Frontend, CacheType::SourceGitCheckout]);
@@ -269,6 +283,13 @@ mod tests {
         let podman =
             r#"{"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}"#;
         assert_eq!(parse(podman).unwrap().build_cache, Some(Vec::new()));
+        assert_eq!(
+            parse(podman).unwrap().layers_size,
+            Some(0),
+            "no images: 0 is true"
+        );
+        let podman_with_images = format!(r#"{{"LayersSize": 0, "Images": [{{"Id": "{A}"}}]}}"#);
+        assert_eq!(parse(&podman_with_images).unwrap().layers_size, None);
         let bare = r#"{"LayersSize": 0, "Images": []}"#;
         assert_eq!(parse(bare).unwrap().build_cache, None);
         // Docker 20.10 before its first BuildKit build: an empty cache, not "no cache".

@@ -173,6 +173,8 @@ impl Engine for FakeEngine {
                 .filter_map(|i| i.shared_size.map(|s| (i.id, s)))
                 .collect(),
             build_cache: st.cache.clone(),
+            // The fake keeps no layers: its images' layers total is not told.
+            layers_size: None,
         })
     }
 
