@@ -86,6 +86,21 @@ async fn records() -> BTreeMap<String, CacheRecord> {
     records.into_iter().map(|r| (r.id.clone(), r)).collect()
 }
 
+/// The records once `settled` holds for them, or after 10 s as they are then: right after a
+/// build or an image removal a loaded engine may list a record before it reports it shared.
+async fn records_once(
+    settled: impl Fn(&BTreeMap<String, CacheRecord>) -> bool,
+) -> BTreeMap<String, CacheRecord> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = records().await;
+        if settled(&now) || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// A config with no image policy and these `build_cache:` rules (YAML list items).
 fn config(dir: &tempfile::TempDir, rules: &str) -> std::path::PathBuf {
     cli::config_file(dir.path(), &format!("build_cache:\n{rules}"))
@@ -104,7 +119,7 @@ async fn records_appear_and_plan_explains_them_without_changing_anything() {
         &scope,
         "RUN dd if=/dev/zero of=/big.bin bs=1M count=101 2>/dev/null",
     );
-    let before = records().await;
+    let before = records_once(|r| r.values().any(|r| r.shared)).await;
     let mount = (before.values())
         .find(|r| r.kind.as_str() == "exec.cachemount" && r.description.contains(&scope.id))
         .expect("the cache mount is a record");
@@ -403,13 +418,17 @@ async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the
         )
         .await
         .expect("remove the app image");
-    let before = records().await;
-    let stage_records: Vec<&CacheRecord> = (before.values())
-        .filter(|r| r.description.contains(&format!("echo {}-", scope.id)))
-        .collect();
+    let stage_of = |r: &CacheRecord| r.description.contains(&format!("echo {}-", scope.id));
+    let containerd = matrix::engine().containerd_store();
+    let before = records_once(|all| {
+        let stage: Vec<_> = all.values().filter(|r| stage_of(r)).collect();
+        stage.len() == stages && (!containerd || stage.iter().all(|r| r.shared))
+    })
+    .await;
+    let stage_records: Vec<&CacheRecord> = before.values().filter(|r| stage_of(r)).collect();
     assert_eq!(stage_records.len(), stages, "one record per stage");
     let claim_shared = stage_records.iter().filter(|r| r.shared).count();
-    if matrix::engine().containerd_store() {
+    if containerd {
         assert_eq!(
             claim_shared, stages,
             "28.5's containerd store calls them shared"
