@@ -302,6 +302,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
         let config = self.current_config();
         let span = tracing::info_span!("pass", n = self.passes, trigger = trigger.as_str());
         if let Trigger::Forecast(due) = trigger {
+            self.telemetry.metrics.forecast_pass_started();
             let _in_span = span.enter();
             tracing::info!(reason = %due.reason(), high_percent = due.high, "running the pressure pass before the disk reaches high");
         }

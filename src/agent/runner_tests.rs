@@ -594,6 +594,13 @@ async fn forecast_passes_plan_with_high_lowered_and_back_off_like_other_early_pa
         [2, 6, 14, 30]
     );
     assert_eq!(fake.with(|w| w.highs_seen.clone()), [Some(83); 4]);
+    let text = telemetry
+        .metrics
+        .encode_as(crate::agent::exposition::Format::Text);
+    assert!(
+        text.contains("stagesweep_forecast_passes_total 4\n"),
+        "{text}"
+    );
     checker.abort();
     let _ = stop.send(());
     task.await.expect("agent task");

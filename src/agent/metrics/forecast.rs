@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
@@ -16,6 +17,7 @@ pub(super) struct ForecastMetrics {
     fill_bytes: OptionalGauge,
     fill_inodes: OptionalGauge,
     eta: Family<Label, Gauge<f64, AtomicU64>>,
+    passes: Counter,
 }
 
 impl ForecastMetrics {
@@ -42,6 +44,16 @@ impl ForecastMetrics {
             Unit::Seconds,
             self.eta.clone(),
         );
+        r.register(
+            "forecast_passes",
+            "Pressure passes run before the disk reached high because the forecast said it \
+             would by the next check (disk.forecast.preempt)",
+            self.passes.clone(),
+        );
+    }
+
+    pub(super) fn pass_started(&self) {
+        self.passes.inc();
     }
 
     pub(super) fn set(&self, forecast: &Forecast) {

@@ -122,6 +122,11 @@ impl Metrics {
         self.forecast.set(forecast);
     }
 
+    /// Count a pressure pass the forecast started before the disk reached `high`.
+    pub fn forecast_pass_started(&self) {
+        self.forecast.pass_started();
+    }
+
     /// Count a pass that produced a summary.
     pub fn record_summary(&self, summary: &Summary, finished: DateTime<Utc>) {
         let result = if summary.some_failed() {
