@@ -19,11 +19,14 @@ pub(super) const FIRST_WAIT: Duration = Duration::from_millis(250);
 /// 20.10), or, on the containerd image store, a snapshot it was measuring went away
 /// meanwhile — right after a BuildKit build Docker 28 answers 404 `snapshot <id>-view does
 /// not exist` (seen in 4 of 23 tries; reported as docker/for-mac#6509, moby/buildkit#3599),
-/// and the next try succeeds.
+/// and the next try succeeds — or an image was deleted while it listed them (404 `failed to
+/// retrieve image list: … content digest sha256:…: not found`, as the listing's race).
 pub(super) fn disk_usage_is_transient(e: &EngineError) -> bool {
     match e {
         EngineError::Other(m) => m.contains(DF_BUSY),
-        EngineError::NotFound(m) => m.contains("snapshot") && m.contains("does not exist"),
+        EngineError::NotFound(m) => {
+            (m.contains("snapshot") && m.contains("does not exist")) || m.contains("content digest")
+        }
         _ => false,
     }
 }
@@ -79,6 +82,9 @@ mod tests {
         let busy = EngineError::Other(format!("read disk usage at unix:///x: {DF_BUSY}"));
         assert!(disk_usage_is_transient(&busy));
         assert!(disk_usage_is_transient(&EngineError::NotFound(VIEW.into())));
+        let df_race =
+            format!("failed to retrieve image list: failed to read config content: {CONTENT}");
+        assert!(disk_usage_is_transient(&EngineError::NotFound(df_race)));
         assert!(!disk_usage_is_transient(&EngineError::NotFound(
             "page not found".into()
         )));
