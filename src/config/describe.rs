@@ -56,8 +56,18 @@ pub(super) fn lines(config: &Config) -> Vec<String> {
     if let Some(d) = &config.disk {
         out.push(disk(d));
     }
-    out.push(if config.metrics.enabled {
-        format!("metrics: http://{}/metrics", config.metrics.listen)
+    let m = &config.metrics;
+    out.push(if m.enabled {
+        let groups = m.group_by.as_ref().map_or_else(
+            || "no group gauges (group_by: off)".to_owned(),
+            |by| {
+                format!(
+                    "stagesweep_group_bytes by {by}, the {} largest groups, the rest as other",
+                    m.groups
+                )
+            },
+        );
+        format!("metrics: http://{}/metrics, {groups}", m.listen)
     } else {
         "metrics: disabled".to_owned()
     });

@@ -372,3 +372,29 @@ fn the_old_sidecar_mistake_would_be_caught() {
         "{command_line:?} must not parse"
     );
 }
+
+/// The `check-config` output shown under the first example of docs/configuration.md is what
+/// stagesweep prints for it (the engine left out: no host lines).
+#[test]
+fn the_configuration_pages_check_config_output_is_current() {
+    let text = std::fs::read_to_string(repo("docs/configuration.md")).expect("configuration.md");
+    let example = yaml_blocks(&text)
+        .into_iter()
+        .next()
+        .expect("a yaml example");
+    let (_, after) = (text.split_once("it prints (real output, the engine unreachable):"))
+        .expect("the example's output is introduced");
+    let shown = (after.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("a text block follows");
+    let cfg = config::parse_str(&example, "docs/configuration.md")
+        .unwrap_or_else(|e| panic!("the example is valid: {e}"));
+    let mut lines = vec!["ok".to_owned()];
+    lines.extend(config::summary_lines(&cfg));
+    assert_eq!(
+        shown,
+        lines.join("\n"),
+        "docs/configuration.md shows another output"
+    );
+}

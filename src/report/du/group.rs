@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::rows::{DuReport, DuRow, RowKind, State};
 use crate::config::SpaceGroup;
-use crate::history::Record;
+use crate::history::{Record, Source};
 use crate::inventory::{CacheRecord, Image};
 use crate::plan::build_cache::CachePlan;
 use crate::plan::{Action, Plan, Reason};
@@ -64,6 +64,13 @@ fn group_name<'a>(by: &SpaceGroup, image: &'a Image, policy: Option<&'a str>) ->
     }
 }
 
+/// Whether a record's last use is one the history saw (or, for images present when it
+/// began, their `Created`): an image it merely adopted or first found in a listing has no
+/// known use, and its "last use" would read as the moment the history began.
+fn seen_used(r: &Record) -> bool {
+    !matches!(r.last_used_by, Source::Adopted | Source::Listing)
+}
+
 /// Group the space by `by`, keeping the `top` largest groups (all when `None`).
 #[must_use]
 pub fn group(input: &DuInput<'_>, by: &SpaceGroup, top: Option<usize>) -> DuReport {
@@ -81,11 +88,8 @@ pub fn group(input: &DuInput<'_>, by: &SpaceGroup, top: Option<usize>) -> DuRepo
             rows.push(DuRow::new(name, RowKind::Images));
             rows.len() - 1
         });
-        let last_use = input
-            .history
-            .get(d.image)
-            .copied()
-            .flatten()
+        let last_use = (input.history.get(d.image).copied().flatten())
+            .filter(seen_used)
             .and_then(|r| DateTime::from_timestamp(r.last_used, 0));
         rows[k].add(state_of(d.action, &d.reason), own[d.image], last_use);
     }

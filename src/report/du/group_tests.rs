@@ -59,6 +59,21 @@ fn record(id: &str, size: u64, shared: bool, in_use: bool) -> CacheRecord {
 }
 
 fn report(by: &SpaceGroup, top: Option<usize>, layers: Option<u64>) -> DuReport {
+    let used = |days| {
+        Some(Record::new(
+            (now() - chrono::Duration::days(days)).timestamp(),
+            Source::Event,
+        ))
+    };
+    report_with(by, top, layers, &[used(2), used(9), None, used(1)])
+}
+
+fn report_with(
+    by: &SpaceGroup,
+    top: Option<usize>,
+    layers: Option<u64>,
+    history: &[Option<Record>],
+) -> DuReport {
     let inv = inventory();
     let plan = plan_with(&inv, &config(), &Usage::default(), now());
     let records = [
@@ -67,20 +82,13 @@ fn report(by: &SpaceGroup, top: Option<usize>, layers: Option<u64>) -> DuReport 
         record("r3", 900, true, false),
     ];
     let cache = crate::plan::build_cache::plan(&records, &[], inv.images.len(), now());
-    let used = |days| {
-        Some(Record::new(
-            (now() - chrono::Duration::days(days)).timestamp(),
-            Source::Event,
-        ))
-    };
-    let history = [used(2), used(9), None, used(1)];
     group(
         &DuInput {
             images: &inv.images,
             plan: &plan,
             records: &records,
             cache: &cache,
-            history: &history,
+            history,
             layers_size: layers,
             planned_at: now(),
             gone_images: &[],
@@ -189,4 +197,43 @@ fn without_the_engines_layers_total_the_shared_line_is_empty_and_said_so() {
     assert!(r.notes[0].contains("LayersSize"), "{:?}", r.notes);
     let over = report(&SpaceGroup::Policy, None, Some(200));
     assert!(over.notes[0].contains("20 bytes more"), "{:?}", over.notes);
+}
+
+#[test]
+fn an_image_the_history_only_adopted_or_listed_has_no_last_use() {
+    let at = |days, by| {
+        Some(Record::new(
+            (now() - chrono::Duration::days(days)).timestamp(),
+            by,
+        ))
+    };
+    let by = SpaceGroup::Label("project".into());
+    // Group a: used 2 days ago, and adopted 9 days ago (no use seen): the oldest use is 2 days.
+    let r = report_with(
+        &by,
+        None,
+        None,
+        &[
+            at(2, Source::Event),
+            at(9, Source::Adopted),
+            None,
+            at(1, Source::Listing),
+        ],
+    );
+    assert_eq!(
+        row(&r, "a").oldest_last_use.map(|t| t.timestamp()),
+        Some((now() - chrono::Duration::days(2)).timestamp()),
+        "an adopted image's time is not a use"
+    );
+    assert_eq!(
+        row(&r, "c").oldest_last_use,
+        None,
+        "first found in a listing"
+    );
+    let r = report_with(&by, None, None, &[None, at(9, Source::Created), None, None]);
+    assert_eq!(
+        row(&r, "a").oldest_last_use.map(|t| t.timestamp()),
+        Some((now() - chrono::Duration::days(9)).timestamp()),
+        "an image present when the history began counts its creation"
+    );
 }
