@@ -97,20 +97,11 @@ pub fn plan_logged(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::CacheType;
 
     fn record(id: &str, size: u64, shared: bool) -> CacheRecord {
         CacheRecord {
-            id: id.to_owned(),
-            parents: Vec::new(),
-            kind: CacheType::Regular,
-            description: String::new(),
-            size,
-            created: None,
-            last_used: None,
-            usage_count: 1,
             shared,
-            in_use: false,
+            ..crate::engine::fake::cache_record(id, size)
         }
     }
 

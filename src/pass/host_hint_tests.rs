@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::execute::{CacheOutcome, CacheResult, summarize_build_cache};
-use crate::inventory::{CacheRecord, CacheType};
+use crate::inventory::CacheRecord;
 use crate::plan::Action;
 use crate::plan::build_cache::{CacheDecision, CachePlan, CacheReason};
 
@@ -50,16 +50,8 @@ fn speaks_only_when_images_matched_nothing_and_the_cache_left_is_large() {
 
 fn record(id: &str, size: u64, shared: bool) -> CacheRecord {
     CacheRecord {
-        id: id.to_owned(),
-        parents: Vec::new(),
-        kind: CacheType::Regular,
-        description: String::new(),
-        size,
-        created: None,
-        last_used: None,
-        usage_count: 1,
         shared,
-        in_use: false,
+        ..crate::engine::fake::cache_record(id, size)
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::inventory::{Container, Image, ImageId, Labels};
+use crate::inventory::{CacheRecord, CacheType, Container, Image, ImageId, Labels};
 
 /// The ID the fake engine reports in [`EngineInfo`].
 pub const FAKE_ENGINE_ID: &str = "FAKE:ENGINE:0001";
@@ -112,6 +112,24 @@ pub fn container(id: &str, image: &str, state: &str) -> Container {
         image_id: fake_id(image),
         image: image.to_owned(),
         state: state.to_owned(),
+    }
+}
+
+/// A `regular` build cache record `id` of `size` bytes, used once, private, not in use, with
+/// no times (change fields with `CacheRecord { shared: true, ..cache_record("a", 5) }`).
+#[must_use]
+pub fn cache_record(id: &str, size: u64) -> CacheRecord {
+    CacheRecord {
+        id: id.to_owned(),
+        parents: Vec::new(),
+        kind: CacheType::Regular,
+        description: String::new(),
+        size,
+        created: None,
+        last_used: None,
+        usage_count: 1,
+        shared: false,
+        in_use: false,
     }
 }
 

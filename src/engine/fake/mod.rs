@@ -16,6 +16,8 @@ mod daemon;
 mod engine;
 mod world;
 
-pub use builders::{FAKE_ENGINE_ID, ImageBuilder, build_step, container, fake_id, image};
+pub use builders::{
+    FAKE_ENGINE_ID, ImageBuilder, build_step, cache_record, container, fake_id, image,
+};
 pub use engine::{FakeEngine, FakeEngineBuilder};
 pub use world::{Call, Hook, RemoveCall, World};

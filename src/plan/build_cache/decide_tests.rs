@@ -20,16 +20,10 @@ const DAY: i64 = 86_400;
 /// A regular record of `size` bytes last used `idle_days` ago.
 fn rec(id: &str, idle_days: i64, size: u64) -> CacheRecord {
     CacheRecord {
-        id: id.to_owned(),
-        parents: Vec::new(),
-        kind: CacheType::Regular,
         description: format!("mount / from exec {id}"),
-        size,
         created: Some(now() - chrono::Duration::seconds(30 * DAY)),
         last_used: Some(now() - chrono::Duration::seconds(idle_days * DAY)),
-        usage_count: 1,
-        shared: false,
-        in_use: false,
+        ..crate::engine::fake::cache_record(id, size)
     }
 }
 

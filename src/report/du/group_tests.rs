@@ -4,7 +4,7 @@ use super::*;
 use crate::config;
 use crate::engine::fake::{container, image};
 use crate::history::Source;
-use crate::inventory::{CacheType, Inventory};
+use crate::inventory::Inventory;
 use crate::plan::{Usage, plan_with};
 
 fn now() -> DateTime<Utc> {
@@ -45,16 +45,10 @@ fn config() -> config::Config {
 
 fn record(id: &str, size: u64, shared: bool, in_use: bool) -> CacheRecord {
     CacheRecord {
-        id: id.to_owned(),
-        parents: Vec::new(),
-        kind: CacheType::Regular,
-        description: String::new(),
-        size,
-        created: None,
         last_used: Some(now() - chrono::Duration::days(3)),
-        usage_count: 1,
         shared,
         in_use,
+        ..crate::engine::fake::cache_record(id, size)
     }
 }
 
