@@ -343,11 +343,7 @@ impl<B: Backend, K: Clock> Agent<B, K> {
                 let backoff =
                     every.and_then(|e| self.early.pass_finished(s.disk_pressure_stuck, now, e));
                 if s.disk_pressure_stuck {
-                    tracing::error!(
-                        early_passes_in = ?backoff,
-                        "the disk is still at or over disk.high and the disk_pressure policies may evict nothing more: \
-                         free space otherwise, widen the policies or raise disk.high"
-                    );
+                    tracing::error!(early_passes_in = ?backoff, "{}", trigger.stuck_message());
                 }
                 if !std::mem::replace(&mut self.host_checked, true) {
                     let matched = s.images_matched();

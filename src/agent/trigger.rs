@@ -51,6 +51,23 @@ impl Trigger {
         Arc::new(lowered)
     }
 
+    /// What to log when the pass evicted all the `disk_pressure` policies may and the disk
+    /// is still at or over the `high` it planned with: the configured one, or for a forecast
+    /// pass the lowered one (the disk may still be under `disk.high`).
+    pub(super) fn stuck_message(self) -> &'static str {
+        match self {
+            Trigger::Forecast(_) => {
+                "the forecast pass evicted all the disk_pressure policies may evict and the disk \
+                 is still filling toward disk.high: free space otherwise, widen the policies or \
+                 raise disk.high (early passes back off)"
+            }
+            _ => {
+                "the disk is still at or over disk.high and the disk_pressure policies may evict \
+                 nothing more: free space otherwise, widen the policies or raise disk.high"
+            }
+        }
+    }
+
     /// Report the configured `high` in `summary`, not the one a forecast pass planned with.
     pub(super) fn restore_high(self, summary: &mut Summary, config: &Config) {
         if let (Trigger::Forecast(_), Some(disk)) = (self, &config.disk) {
@@ -121,6 +138,21 @@ mod tests {
     fn marks(c: &Config) -> (Watermarks, Option<Watermarks>) {
         let d = c.disk.as_ref().expect("disk");
         (d.space, d.inodes)
+    }
+
+    #[test]
+    fn a_stuck_forecast_pass_does_not_claim_the_disk_is_over_high() {
+        let forecast = due(Resource::Space, 83).stuck_message();
+        assert!(
+            forecast.contains("still filling toward disk.high"),
+            "{forecast}"
+        );
+        assert!(!forecast.contains("at or over"), "{forecast}");
+        let pressure = Trigger::DiskPressure.stuck_message();
+        assert!(
+            pressure.contains("still at or over disk.high"),
+            "{pressure}"
+        );
     }
 
     #[test]

@@ -163,7 +163,8 @@ impl Metrics {
         r.register(
             "disk_pressure_stuck",
             "1 when the last pass evicted under disk pressure and left the disk at or over \
-             disk.high with nothing the disk_pressure policies may evict, else 0",
+             disk.high (a forecast pass: the high it planned with) with nothing the \
+             disk_pressure policies may evict, else 0",
             self.disk_pressure_stuck.clone(),
         );
     }
