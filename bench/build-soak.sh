@@ -10,7 +10,8 @@
 # had (some containers), the engine's directory on the host's filesystem, measured with du.
 #
 #   bench/build-soak.sh [--engine docker20|docker28] [--builds N] [--interval SECS]
-#                       [--tunables on|off|both] [--out DIR] [--assert | --assert-safety]
+#                       [--tunables on|off|both] [--build-history short|engine] [--out DIR]
+#                       [--assert | --assert-safety]
 #                       [--debug]
 #
 # --engine    docker20: Debian's dockerd 20.10 (scripts/dockerd.sh, overlay2), BuildKit builds
@@ -35,6 +36,15 @@
 #             engine whose build cache climbs for long (Docker 28.5's containerd store reports
 #             records `Shared: true` that no image holds; stagesweep deletes them only beyond
 #             one per image at each depth of the record tree, `unheld_shared`)
+# --build-history short|engine  docker28: how long BuildKit keeps its build records (one per
+#             BuildKit build: its logs, trace and provenance, ≈ 185 KB each here, in containerd's
+#             content store). BuildKit deletes a record only when it is both beyond the newest
+#             `maxEntries` and older than `maxAge` (checked every 2 minutes); the engine's own
+#             defaults are 50 and 48 h, so every record of the last two days stays, and no
+#             Engine API manages them (`docker buildx history rm` does; stagesweep does not).
+#             short (default): daemon.json `builder.history` maxEntries 10, maxAge 1m, so that
+#             a soak reaches the steady state; engine: the engine as shipped (the disk then
+#             grows by one record per BuildKit build for the whole soak).
 # --debug     use the debug build (CI: already built by the tests) instead of a release build
 # STAGESWEEP_SOAK_FS=SIZE sizes the engine's filesystem (default 8G, sparse); `none` measures
 # the engine's directory with du instead, as when no loop device can be had.
@@ -48,6 +58,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 engine=docker20
 builds=120
+build_history=short
 interval=10
 tunables_mode=on
 out=""
@@ -58,6 +69,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --engine) engine=$2; shift 2 ;;
     --builds) builds=$2; shift 2 ;;
+    --build-history) build_history=$2; shift 2 ;;
     --interval) interval=$2; shift 2 ;;
     --tunables) tunables_mode=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -133,7 +145,12 @@ if [ "$engine" = docker20 ]; then
     buildkit=(env DOCKER_BUILDKIT=1 "$cli" build --network none -q)
 else
     scripts/engines/fetch.sh docker28 >&2
-    scripts/engines/docker28.sh start "$dir" containerd >/dev/null
+    case $build_history in
+    short) history_config='{"builder":{"history":{"maxEntries":10,"maxAge":"1m"}}}' ;;
+    engine) history_config="" ;;
+    *) die "--build-history $build_history: short or engine" ;;
+    esac
+    STAGESWEEP_DOCKERD_CONFIG=$history_config scripts/engines/docker28.sh start "$dir" containerd >/dev/null
     set -a
     # shellcheck disable=SC1091 # written by docker28.sh
     . "$dir/env"
@@ -352,8 +369,24 @@ take_sample() { # register the images, then append one sample (or count it skipp
         echo "bench: sample skipped (the engine's listings kept failing)" >&2
     fi
 }
+# Where the engine's bytes are (`du` of the blocks, three levels down its directory) and how many build
+# records BuildKit keeps (its build history: logs, traces and provenance, which it bounds by
+# count and age itself, not `/build/prune`): at a third and two thirds of the builds and at
+# the end, so that the summary can say which directories grew over the last third.
+dirs_snapshot() { # NAME
+    { du -x --block-size=1 -d 3 "$dir" 2>/dev/null || true; } | LC_ALL=C sort -k 2 >"$out/dirs-$1.tsv"
+    if [ "$engine" != docker20 ]; then
+        { "$cli" buildx history ls --format '{{.Ref}}' 2>/dev/null || true; } | wc -l >"$out/build-records-$1.txt"
+    fi
+}
+snapshots=0
 while kill -0 "$builder" 2>/dev/null; do
     take_sample
+    done_builds=$(cat "$work/built")
+    if [ "$snapshots" -lt 2 ] && [ $((3 * done_builds)) -ge $(((snapshots + 1) * builds)) ]; then
+        snapshots=$((snapshots + 1))
+        dirs_snapshot "third-$snapshots"
+    fi
     if [ -z "$running_chain" ] && [ -s "$work/listing.json" ] &&
         id=$(api /containers/soak-running/json 2>/dev/null | jq -r .Image) && [ -n "$id" ]; then
         # The running container's image and its parents, as the engine listed them just now.
@@ -367,6 +400,7 @@ while kill -0 "$builder" 2>/dev/null; do
 done
 wait "$builder" || true
 take_sample
+dirs_snapshot end
 for p in "${agent_pid[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 sleep 1
 kill -TERM "${pids[0]}" 2>/dev/null || true # the event stream
@@ -499,6 +533,20 @@ last=$(tail -n 1 "$out/samples.tsv")
     echo
     echo "Last sample: $(head -n 1 "$out/samples.tsv" | tr '\t' ' ') = $(tr '\t' ' ' <<<"$last")"
     [ -z "$cache_note" ] || { echo; echo "$cache_note"; }
+    if [ -s "$out/dirs-third-2.tsv" ]; then
+        echo
+        echo "Directories that grew most from two thirds of the builds to the end (du, bytes):"
+        echo
+        echo "| directory | at 2/3 | at the end | growth |"
+        echo "|---|---|---|---|"
+        LC_ALL=C join -t $'\t' -1 2 -2 2 -a 2 -e 0 -o 0,1.1,2.1 "$out/dirs-third-2.tsv" "$out/dirs-end.tsv" |
+            awk -F'\t' -v root="$dir/" '{ d = $3 - $2; sub(root, "", $1); if (d > 0) printf "%d\t%s\t%d\t%d\n", d, $1, $2, $3 }' |
+            sort -rn | head -n 12 | awk -F'\t' '{ printf "| %s | %d | %d | %+d |\n", $2, $3, $4, $1 }'
+        if [ -s "$out/build-records-end.txt" ]; then
+            echo
+            echo "BuildKit build records (\`buildx history ls\`, --build-history $build_history): $(cat "$out/build-records-third-1.txt" 2>/dev/null || echo ?) → $(cat "$out/build-records-third-2.txt" 2>/dev/null || echo ?) → $(cat "$out/build-records-end.txt")"
+        fi
+    fi
 } | tee "$out/summary.md"
 if $check; then
     if [ -n "$fail" ]; then

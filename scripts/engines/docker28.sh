@@ -35,6 +35,8 @@
 # builds --network=none. Shared places: /run/containerd/s/, where containerd's shims put their
 # sockets (named by a hash of our socket's path, so never the same as another's), and the empty
 # /run/docker/plugins/ every dockerd creates.
+# STAGESWEEP_DOCKERD_CONFIG, a JSON object, is merged into daemon.json (e.g.
+# '{"builder":{"history":{"maxEntries":10}}}' for BuildKit's build records; needs jq).
 # Keep DIR short (unix socket paths are limited to 107 bytes): mktemp -d /tmp/x.XXXXXX is fine.
 #
 # Needs root, curl, and bookworm's runc (sid's needs glibc 2.38). STAGESWEEP_DOCKERD_TIMEOUT
@@ -155,6 +157,11 @@ start() {
         echo '{"features":{"containerd-snapshotter":true}}' >"$dir/daemon.json"
     else
         echo '{"storage-driver":"overlay2","features":{"containerd-snapshotter":false}}' >"$dir/daemon.json"
+    fi
+    if [ -n "${STAGESWEEP_DOCKERD_CONFIG:-}" ]; then
+        jq -e --argjson extra "$STAGESWEEP_DOCKERD_CONFIG" '. * $extra' "$dir/daemon.json" >"$dir/daemon.json.new" ||
+            die "STAGESWEEP_DOCKERD_CONFIG is not a JSON object: $STAGESWEEP_DOCKERD_CONFIG"
+        mv "$dir/daemon.json.new" "$dir/daemon.json"
     fi
     local sock=$dir/docker.sock
     PATH=$path "$eng/usr/sbin/dockerd" \
