@@ -48,19 +48,6 @@ config=$work/config.yaml
         "$work" "$work"
 } >"$config"
 
-serve() { # n
-    sock=$work/fake-$1.sock
-    "$TOOL" serve --socket "$sock" --images "$1" --max-secs 900 2>"$work/serve.log" &
-    server=$!
-    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
-    [ -S "$sock" ] || die "the fake engine did not start; see $work/serve.log"
-}
-
-stop_serving() {
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=""
-}
 
 run() { # bin what
     case $2 in
@@ -95,8 +82,8 @@ echo '|---|---|---|---|---|---|'
 for what in plan prune; do
     n=$plan_n
     [ "$what" = prune ] && n=$prune_n
-    serve "$n"
+    fake_engine_start "$n" "$work" 900
     [ -n "$baseline" ] && measure baseline "$baseline" "$what" "$n"
     measure "this checkout" "$STAGESWEEP" "$what" "$n"
-    stop_serving
+    fake_engine_stop
 done

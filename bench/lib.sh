@@ -75,3 +75,23 @@ engine_stop() { # ENGINE DIR
     *) scripts/engines/docker28.sh stop "$2" ;;
     esac
 }
+
+# A fake Engine API (`engine_tool serve`) with N synthetic images on DIR/fake-N.sock, in the
+# background, for at most MAX_SECS; further arguments go to `serve`. Sets `sock` and `server`
+# (stop it with fake_engine_stop); its stderr goes to DIR/serve.log.
+fake_engine_start() { # N DIR MAX_SECS [serve args...]
+    local n=$1 dir=$2 max=$3
+    shift 3
+    sock=$dir/fake-$n.sock
+    "$TOOL" serve --socket "$sock" --images "$n" --max-secs "$max" "$@" 2>"$dir/serve.log" &
+    server=$!
+    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    [ -S "$sock" ] || die "the fake engine did not start; see $dir/serve.log"
+}
+
+fake_engine_stop() {
+    [ -n "${server:-}" ] || return 0
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    server=""
+}
