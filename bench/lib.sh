@@ -83,6 +83,7 @@ fake_engine_start() { # N DIR MAX_SECS [serve args...]
     local n=$1 dir=$2 max=$3
     shift 3
     sock=$dir/fake-$n.sock
+    rm -f "$sock" # a killed fake leaves its socket behind
     "$TOOL" serve --socket "$sock" --images "$n" --max-secs "$max" "$@" 2>"$dir/serve.log" &
     server=$!
     for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done

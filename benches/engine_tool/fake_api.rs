@@ -2,7 +2,8 @@
 //! `/containers/json`, `/system/df` (every image sharing nothing, an empty build cache) and
 //! `/events` (a stream that stays open with no events), `GET /images/{name}/json` (by ID or
 //! tag) and `DELETE /images/{name}` (answered as deleted, the listing unchanged: one prune's
-//! worth), answering with a synthetic inventory in Docker 20.10's JSON shapes. Stops by
+//! worth; with `deleting`, a DELETE by ID removes the image from the listing and inspect, as
+//! a daemon would), answering with a synthetic inventory in Docker 20.10's JSON shapes. Stops by
 //! itself after `max` (and when the socket cannot be served).
 
 use std::convert::Infallible;
@@ -32,6 +33,40 @@ struct Answers {
     disk_usage: Bytes,
     /// `GET /images/{name}/json` by ID and by each tag.
     inspect: std::collections::HashMap<String, Bytes>,
+    /// With `deleting`: each listed image's ID and JSON, and the IDs deleted so far.
+    deleting: Option<Deleting>,
+}
+
+struct Deleting {
+    listed: Vec<(String, Bytes)>,
+    gone: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Deleting {
+    fn is_gone(&self, id: &str) -> bool {
+        self.gone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id)
+    }
+
+    /// The listing without the deleted images.
+    fn listing(&self) -> Bytes {
+        let gone = self
+            .gone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Vec::with_capacity(self.listed.len() * 400);
+        out.push(b'[');
+        for (_, json) in self.listed.iter().filter(|(id, _)| !gone.contains(id)) {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(json);
+        }
+        out.push(b']');
+        out.into()
+    }
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -86,8 +121,20 @@ fn inspect_json(im: &Image) -> Value {
     })
 }
 
-fn answers(inventory: &Inventory) -> Result<Answers> {
+fn answers(inventory: &Inventory, deleting: bool) -> Result<Answers> {
     let images: Vec<Value> = inventory.images.iter().map(image_json).collect();
+    let deleting = if deleting {
+        let mut listed = Vec::with_capacity(images.len());
+        for (im, json) in inventory.images.iter().zip(&images) {
+            listed.push((im.id.to_string(), Bytes::from(serde_json::to_vec(json)?)));
+        }
+        Some(Deleting {
+            listed,
+            gone: std::sync::Mutex::default(),
+        })
+    } else {
+        None
+    };
     let mut inspect = std::collections::HashMap::new();
     for im in &inventory.images {
         let body: Bytes = serde_json::to_vec(&inspect_json(im))?.into();
@@ -141,6 +188,7 @@ fn answers(inventory: &Inventory) -> Result<Answers> {
         .into(),
         disk_usage: serde_json::to_vec(&disk_usage)?.into(),
         inspect,
+        deleting,
     })
 }
 
@@ -165,7 +213,11 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
     } else if path.ends_with("/info") {
         (StatusCode::OK, a.info.clone(), true)
     } else if path.ends_with("/images/json") {
-        (StatusCode::OK, a.images.clone(), true)
+        let listing = a
+            .deleting
+            .as_ref()
+            .map_or_else(|| a.images.clone(), Deleting::listing);
+        (StatusCode::OK, listing, true)
     } else if path.ends_with("/containers/json") {
         (StatusCode::OK, a.containers.clone(), true)
     } else if path.ends_with("/system/df") {
@@ -173,6 +225,12 @@ fn route(req: &Request<Incoming>, a: &Answers) -> Response<Body> {
     } else if let Some((name, body)) = image_named(path, a) {
         if req.method() == hyper::Method::DELETE {
             let key = if name.starts_with("sha256:") {
+                if let Some(d) = &a.deleting {
+                    d.gone
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(name.clone());
+                }
                 "Deleted"
             } else {
                 "Untagged"
@@ -206,12 +264,20 @@ fn image_named(path: &str, a: &Answers) -> Option<(String, Bytes)> {
     let name = rest.strip_suffix("/json").unwrap_or(rest);
     let name = name.replace("%2F", "/").replace("%3A", ":");
     let body = a.inspect.get(&name)?.clone();
+    if a.deleting.as_ref().is_some_and(|d| d.is_gone(&name)) {
+        return None;
+    }
     Some((name, body))
 }
 
-/// Serve `inventory` on `socket` until `max` has passed.
-pub async fn serve(socket: &Path, inventory: &Inventory, max: Duration) -> Result<()> {
-    let answers = Arc::new(answers(inventory)?);
+/// Serve `inventory` on `socket` until `max` has passed (`deleting`: see the module).
+pub async fn serve(
+    socket: &Path,
+    inventory: &Inventory,
+    max: Duration,
+    deleting: bool,
+) -> Result<()> {
+    let answers = Arc::new(answers(inventory, deleting)?);
     let _ = std::fs::remove_file(socket);
     let listener =
         UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;

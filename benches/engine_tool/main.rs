@@ -83,6 +83,10 @@ enum Command {
         /// Also write a history file with one record per served image (for the agent)
         #[arg(long)]
         history: Option<PathBuf>,
+        /// A DELETE by ID removes the image from the listing and inspect (else the listing
+        /// never changes: every prune against it deletes the same set)
+        #[arg(long)]
+        deleting: bool,
     },
 }
 
@@ -109,6 +113,7 @@ fn main() -> Result<()> {
             images,
             max_secs,
             history,
+            deleting,
         }) => {
             let inventory = synth::inventory(images, Utc::now());
             if let Some(path) = history {
@@ -118,6 +123,7 @@ fn main() -> Result<()> {
                 &socket,
                 &inventory,
                 Duration::from_secs(max_secs),
+                deleting,
             ))
         }
         Some(cmd) => rt.block_on(engine_command(cmd)),
