@@ -1,8 +1,6 @@
 //! `stagesweep du`: survey the engine as a dry run would (no per-image calls, the history
 //! read only), group the space and print it.
 
-use std::io;
-
 use chrono::Utc;
 
 use super::cli::{ConfigArg, DuArgs, Output};
@@ -28,11 +26,9 @@ pub async fn run(config_arg: &ConfigArg, args: &DuArgs) -> Result<i32, CmdError>
     };
     let mut report = du::group(&input, &args.by, args.top);
     report.notes.extend(survey.notes);
-    stdout::print(|out| match args.output {
-        Output::Text => out.write_all(du::render_text(&report).as_bytes()),
-        Output::Json => serde_json::to_writer_pretty(&mut *out, &report)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out)),
-    })?;
+    match args.output {
+        Output::Text => stdout::print(|out| out.write_all(du::render_text(&report).as_bytes()))?,
+        Output::Json => stdout::json(&report)?,
+    }
     Ok(crate::exit::OK)
 }

@@ -1,6 +1,6 @@
 //! `stagesweep prune` and `stagesweep plan`: one pass, printed.
 
-use std::io::{self, IsTerminal};
+use std::io::IsTerminal;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -180,11 +180,11 @@ fn shown_actions(only: &[Only]) -> Vec<Action> {
 }
 
 pub(super) fn print(report: &PassReport, output: Output, shown: &[Action]) -> Result<(), CmdError> {
-    stdout::print(|out| match output {
-        Output::Text => out.write_all(report::render_text(report, shown).as_bytes()),
+    match output {
+        Output::Text => {
+            stdout::print(|out| out.write_all(report::render_text(report, shown).as_bytes()))
+        }
         // Streamed: at 100k images the document is tens of MB, never held as one string.
-        Output::Json => serde_json::to_writer_pretty(&mut *out, &report::to_json(report, shown))
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out)),
-    })
+        Output::Json => stdout::json(&report::to_json(report, shown)),
+    }
 }

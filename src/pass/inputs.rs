@@ -103,8 +103,10 @@ pub(super) async fn gather<E: Engine>(
         "planned"
     );
     for d in plan.in_order() {
-        let image = inventory.images[d.image].id.short();
-        debug!(image, action = %d.action, reason = %d.reason, "decision");
+        // The short ID is only spelled out when debug events are kept (100k of them at 100k
+        // images otherwise).
+        let image = inventory.images[d.image].id;
+        debug!(image = %image.short(), action = %d.action, reason = %d.reason, "decision");
     }
     let records = inventory.build_cache.as_deref().unwrap_or_default();
     // Count only images without a parent as what can hold a shared record: BuildKit records

@@ -24,9 +24,10 @@ use crate::plan::{Action, Reason};
 pub const JSON_VERSION: u32 = 2;
 
 /// The JSON document (`--output json`). It is also the plan file that `stagesweep apply`
-/// reads.
+/// reads. `I` is the images: a list when read back; when written, anything that writes as
+/// the same list (the report writes them one at a time, without holding them all).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Document<'a> {
+pub struct Document<'a, I = Vec<FileImage<'a>>> {
     pub version: u32,
     pub dry_run: bool,
     /// The engine the plan was made for (`/info` ID).
@@ -54,7 +55,7 @@ pub struct Document<'a> {
     /// that may count a shared base more than once.
     #[serde(default)]
     pub sharing_data: bool,
-    pub images: Vec<FileImage<'a>>,
+    pub images: I,
     #[serde(default)]
     pub build_cache: FileCache<'a>,
     /// "Say what the host needs", when there is something to say.

@@ -196,12 +196,20 @@ impl Reader {
                     continue; // the element's first byte
                 }
                 State::Element => {
-                    if self.in_string {
-                        match b {
-                            _ if self.escaped => self.escaped = false,
-                            b'\\' => self.escaped = true,
-                            b'"' => self.in_string = false,
-                            _ => {}
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if self.in_string {
+                        // Most of a listing is strings: jump to this one's next quote or
+                        // backslash instead of looking at every byte.
+                        let Some(k) = memchr::memchr2(b'"', b'\\', &self.pending[i..]) else {
+                            i = self.pending.len();
+                            continue;
+                        };
+                        i += k;
+                        if self.pending[i] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
                         }
                     } else {
                         match b {
