@@ -323,7 +323,8 @@ fn embedded_default_is_the_builder_stage_policy() {
             "agent: schedule @hourly (UTC), jitter 0s, run_on_start true, \
              lock_file /run/stagesweep/stagesweep.lock",
             "history: /var/lib/stagesweep/history.json, gap_policy assume_used, catch_up 1m",
-            "metrics: http://127.0.0.1:9477/metrics",
+            "metrics: http://127.0.0.1:9477/metrics, stagesweep_group_bytes by policy, the 10 \
+             largest groups, the rest as other",
             "builds: lock_file /run/stagesweep/builds.lock, detect true, retry 10s, max_defer 30m",
         ]
     );
