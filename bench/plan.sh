@@ -37,11 +37,7 @@ printf '| N images | wall s (median) | in-process pass s | peak RSS MiB | deleti
 printf '|---|---|---|---|---|\n' >>"$out/table.md"
 IFS=, read -r -a size_list <<<"$sizes"
 for n in "${size_list[@]}"; do
-    sock=$work/fake-$n.sock
-    "$TOOL" serve --socket "$sock" --images "$n" --max-secs 600 2>"$work/serve.log" &
-    server=$!
-    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
-    [ -S "$sock" ] || die "the fake engine did not start; see $work/serve.log"
+    fake_engine_start "$n" "$work" 600
     walls=() pass=() rss=()
     for rep in $(seq 1 "$reps"); do
         t0=$(now_s)
@@ -62,8 +58,6 @@ for n in "${size_list[@]}"; do
     r=$(printf '%s\n' "${rss[@]}" | median)
     awk -v n="$n" -v w="$w" -v p="$p" -v r="$r" -v d="$deletions" \
         'BEGIN { printf "| %d | %.3f | %.3f | %.1f | %d |\n", n, w, p, r / 1024, d }' >>"$out/table.md"
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=""
+    fake_engine_stop
 done
 cat "$out/table.md"
