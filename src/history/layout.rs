@@ -1,0 +1,232 @@
+//! The layout of the history file (version 2): one line of JSON that says what the file is,
+//! then the records in binary, then a checksum. 62 bytes per image (6.2 MB at 100 000, a
+//! third less than the JSON of version 1), written and read without any text to format or
+//! parse, so that 100 000 images save and load in tens of milliseconds.
+//!
+//! ```text
+//! {"format":"stagesweep-history","version":2,"engine_id":"…","checkpoint":1700000000123456789,"images":2,"record_bytes":62}\n
+//! record × images, in ID order:
+//!   0..32   the image ID (32 bytes)
+//!   32..40  first_seen  (i64, little-endian, Unix seconds)
+//!   40..48  last_used   (i64)
+//!   48..56  uses_at     (i64: when the use count was last brought up to date, 0: never)
+//!   56..60  uses        (f32: the decayed use count, [`super::Uses`])
+//!   60      first_seen_by, 61 last_used_by (a letter: `c` created, `a` adopted, `e` event,
+//!           `l` listing, `k` container, `g` gap)
+//! CRC-32 (IEEE) of every byte before it, little-endian (4 bytes)
+//! ```
+//!
+//! `head -1` shows the header (`jq` reads it). A file cut short, or with a byte changed,
+//! fails its length or its checksum and is unusable as a whole (see `file`). A later build
+//! may append fields to a record (a larger `record_bytes`): this one reads the first 62 bytes
+//! of each and ignores the rest; a change it would misread raises the version.
+
+use serde::{Deserialize, Serialize};
+
+use super::{History, Record, Records, Source};
+use crate::inventory::ImageId;
+
+/// What the `format` field says (in either layout).
+pub const FORMAT: &str = "stagesweep-history";
+/// The layout version this build writes.
+pub const VERSION: u32 = 2;
+/// The bytes of one record this build writes (and reads at least).
+pub const RECORD_BYTES: usize = 62;
+/// How every file of this layout begins (the header is written in this order).
+pub const PREFIX: &[u8] = br#"{"format":"stagesweep-history","version":2,"#;
+
+/// The header line.
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    format: &'a str,
+    version: u32,
+    #[serde(borrow)]
+    engine_id: std::borrow::Cow<'a, str>,
+    checkpoint: Option<i64>,
+    /// How many records follow.
+    images: u64,
+    record_bytes: u64,
+}
+
+const LETTERS: [(Source, u8); 6] = [
+    (Source::Created, b'c'),
+    (Source::Adopted, b'a'),
+    (Source::Event, b'e'),
+    (Source::Listing, b'l'),
+    (Source::Container, b'k'),
+    (Source::Gap, b'g'),
+];
+
+/// The letter of a source in the file.
+pub(super) fn letter(source: Source) -> u8 {
+    LETTERS
+        .iter()
+        .find(|(s, _)| *s == source)
+        .map_or(b'?', |(_, l)| *l)
+}
+
+/// The source of a letter in the file.
+pub(super) fn source(letter: u8) -> Option<Source> {
+    LETTERS.iter().find(|(_, l)| *l == letter).map(|(s, _)| *s)
+}
+
+/// The records in ID order (so that the same history gives the same bytes), each after the
+/// first 8 bytes of its ID.
+pub(super) fn in_id_order(records: &Records) -> Vec<(u64, &ImageId, &Record)> {
+    // The first 8 bytes decide almost always, and compare without a memcmp.
+    let head = |id: &ImageId| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&id.as_bytes()[..8]);
+        u64::from_be_bytes(b)
+    };
+    let mut keyed: Vec<(u64, &ImageId, &Record)> =
+        records.iter().map(|(id, r)| (head(id), id, r)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    keyed
+}
+
+/// The history as the file's bytes.
+#[must_use]
+pub fn encode(history: &History) -> Vec<u8> {
+    let entries = in_id_order(&history.images);
+    let header = Header {
+        format: FORMAT,
+        version: VERSION,
+        engine_id: std::borrow::Cow::Borrowed(&history.engine_id),
+        checkpoint: history.checkpoint,
+        images: entries.len() as u64,
+        record_bytes: RECORD_BYTES as u64,
+    };
+    let mut buf = Vec::with_capacity(256 + history.engine_id.len() + entries.len() * RECORD_BYTES);
+    serde_json::to_writer(&mut buf, &header)
+        .expect("serializing plain values to memory cannot fail");
+    buf.push(b'\n');
+    for (_, id, r) in entries {
+        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(&r.first_seen.to_le_bytes());
+        buf.extend_from_slice(&r.last_used.to_le_bytes());
+        buf.extend_from_slice(&r.uses_at.to_le_bytes());
+        buf.extend_from_slice(&r.uses.to_le_bytes());
+        buf.push(letter(r.first_seen_by));
+        buf.push(letter(r.last_used_by));
+    }
+    let sum = crc32fast::hash(&buf);
+    buf.extend_from_slice(&sum.to_le_bytes());
+    buf
+}
+
+/// Read a file of this layout (it begins with [`PREFIX`]); the error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<History, String> {
+    let end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("corrupt history (no end to its header line)")?;
+    let header: Header<'_> = serde_json::from_slice(&bytes[..end])
+        .map_err(|e| format!("corrupt history (its header: {e})"))?;
+    let stride = usize::try_from(header.record_bytes).unwrap_or(usize::MAX);
+    if stride < RECORD_BYTES || stride == usize::MAX {
+        return Err(format!(
+            "corrupt history (records of {} bytes, this build needs {RECORD_BYTES} at least)",
+            header.record_bytes
+        ));
+    }
+    let body = &bytes[end + 1..];
+    let n = usize::try_from(header.images).unwrap_or(usize::MAX);
+    let want = n.checked_mul(stride).and_then(|b| b.checked_add(4));
+    if want != Some(body.len()) {
+        return Err(format!(
+            "corrupt history (truncated or extended: {} records of {stride} bytes and a checksum after the header, {} bytes there)",
+            header.images,
+            body.len()
+        ));
+    }
+    let (data, sum) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(data).to_le_bytes() != sum {
+        return Err(
+            "corrupt history (its checksum does not match: the file was damaged or changed)"
+                .to_owned(),
+        );
+    }
+    let mut out = Checked::with_capacity(n);
+    for (k, rec) in body[..n * stride].chunks_exact(stride).enumerate() {
+        let by = |at: usize| {
+            source(rec[at])
+                .ok_or_else(|| format!("corrupt history (image {k} has an unknown source)"))
+        };
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&rec[..32]);
+        let mut f32_bytes = [0u8; 4];
+        f32_bytes.copy_from_slice(&rec[56..60]);
+        out.insert(
+            ImageId::from_bytes(id),
+            Record {
+                first_seen: i64_at(rec, 32),
+                last_used: i64_at(rec, 40),
+                uses_at: i64_at(rec, 48),
+                uses: f32::from_le_bytes(f32_bytes),
+                first_seen_by: by(60)?,
+                last_used_by: by(61)?,
+            },
+        );
+    }
+    Ok(History {
+        engine_id: header.engine_id.into_owned(),
+        checkpoint: header.checkpoint,
+        images: out.finish(),
+        ..History::default()
+    })
+}
+
+fn i64_at(rec: &[u8], at: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&rec[at..at + 8]);
+    i64::from_le_bytes(b)
+}
+
+/// The records of a file as they are read, checked one by one (for both layouts).
+pub(super) struct Checked {
+    records: Records,
+    dropped: usize,
+}
+
+impl Checked {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            records: Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
+            dropped: 0,
+        }
+    }
+
+    /// Take in one record as the file has it: a use count that is no count (negative, NaN,
+    /// infinite, or at no real time) is none; a record with a time that is no time is
+    /// dropped.
+    pub fn insert(&mut self, id: ImageId, mut record: Record) {
+        if !(record.uses.is_finite() && record.uses > 0.0 && is_plausible(record.uses_at)) {
+            record.uses = 0.0;
+            record.uses_at = 0;
+        }
+        // A time before 1980 (or past any clock) is no time at all: such a record is
+        // unknown (its image is first seen at the next reconcile), never 1970.
+        if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
+            self.dropped += 1;
+            return;
+        }
+        self.records.insert(id, record);
+    }
+
+    pub fn finish(self) -> Records {
+        if self.dropped > 0 {
+            tracing::warn!(
+                records = self.dropped,
+                "history records with impossible times (before 1980, or out of range) dropped: their images count as first seen now"
+            );
+        }
+        self.records
+    }
+}
+
+/// Unix seconds that can be a real time: after 1980-01-01 and before the year 9999.
+fn is_plausible(secs: i64) -> bool {
+    const YEAR_9999: i64 = 253_402_300_799;
+    secs > crate::inventory::EARLIEST_REAL_TIME.timestamp() && secs < YEAR_9999
+}
