@@ -1,13 +1,14 @@
 //! Criterion benchmark of the history file: a crash-safe save (temp file, fsync, rename,
 //! fsync of the directory) followed by a load, at 10k and 100k images, in the current layout
-//! (`v2`: binary records) and the previous one (`v1`: columnar JSON), side by side.
+//! (`v2`: binary records) and the previous one (`v1`: columnar JSON), side by side; and the
+//! CPU part alone (the bytes made and parsed back in memory).
 //!
 //! `cargo bench --bench history`. Under `cargo test --all-targets` criterion runs each case once.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use stagesweep::history::file::{Loaded, load, save, to_bytes, to_bytes_v1, write};
+use stagesweep::history::file::{Loaded, load, parse, save, to_bytes, to_bytes_v1, write};
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
 
@@ -72,5 +73,24 @@ fn save_then_load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, save_then_load);
+/// The CPU part alone: the bytes made and parsed back in memory (no file, no fsync).
+fn encode_then_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("history_encode_then_parse");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for n in [10_000usize, 100_000] {
+        let h = history(n);
+        group.throughput(Throughput::Elements(n as u64));
+        let layouts: [(&str, Encode); 2] = [("v1", to_bytes_v1), ("v2", to_bytes)];
+        for (layout, bytes_of) in layouts {
+            group.bench_with_input(BenchmarkId::new(layout, n), &h, |b, h| {
+                b.iter(|| parse(&bytes_of(h)).expect("readable").images.len());
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, save_then_load, encode_then_parse);
 criterion_main!(benches);

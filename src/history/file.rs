@@ -143,6 +143,17 @@ pub fn parse(bytes: &[u8]) -> Result<History, String> {
     }
 }
 
+/// Take what a file's bytes hold into `history` ([`History::merge`]); the error (the file
+/// is unusable) says what is wrong with them, and nothing is taken then. A file of the
+/// current layout is merged as it is read, with no second map of its records.
+pub fn merge_into(history: &mut History, bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(layout::PREFIX) {
+        return layout::merge_into(history, bytes);
+    }
+    history.merge(parse(bytes)?);
+    Ok(())
+}
+
 /// The history as the file's bytes (the current layout).
 #[must_use]
 pub fn to_bytes(history: &History) -> Vec<u8> {
@@ -556,6 +567,48 @@ mod tests {
                 assert!(parse(&bad).is_err(), "byte {at}, bit {bit}");
             }
         }
+    }
+
+    #[test]
+    fn merging_a_file_as_it_is_read_is_merging_its_history() {
+        // Theirs: 0..8, one record first seen in 1970 (dropped), counts on some.
+        let mut theirs = sample(8);
+        theirs.used_counted(fake_id("2"), 1_700_001_000);
+        theirs.used(fake_id("3"), 1_699_000_000, Source::Listing);
+        let bytes = rewritten(&theirs, |k, rec| {
+            if k == 5 {
+                rec[32..40].copy_from_slice(&0i64.to_le_bytes());
+            }
+        });
+        // Mine: 4..12, one of theirs gone, counts and uses of my own.
+        let mut mine = History {
+            checkpoint: Some(1_600_000_000),
+            ..sample(0)
+        };
+        for i in 4..12 {
+            mine.used(fake_id(&i.to_string()), 1_700_000_002 + i, Source::Event);
+        }
+        mine.used_counted(fake_id("6"), 1_700_002_000);
+        mine.removed(fake_id("7"));
+        mine.dirty = false;
+        for file in [bytes, to_bytes_v1(&theirs)] {
+            let mut streamed = mine.clone();
+            merge_into(&mut streamed, &file).expect("readable");
+            let mut mapped = mine.clone();
+            mapped.merge(parse(&file).expect("readable"));
+            assert_eq!(streamed, mapped);
+            assert!(streamed.dirty && !streamed.images.contains_key(&fake_id("7")));
+        }
+        let mut other_engine = mine.clone();
+        let mut foreign = theirs.clone();
+        foreign.engine_id = "E:2".into();
+        merge_into(&mut other_engine, &to_bytes(&foreign)).expect("readable");
+        assert_eq!(other_engine, mine, "another engine's file changes nothing");
+        let mut untouched = mine.clone();
+        let mut bad = to_bytes(&theirs);
+        bad.pop();
+        assert!(merge_into(&mut untouched, &bad).is_err());
+        assert_eq!(untouched, mine, "a corrupt file changes nothing");
     }
 
     #[test]

@@ -115,8 +115,17 @@ pub fn encode(history: &History) -> Vec<u8> {
     buf
 }
 
-/// Read a file of this layout (it begins with [`PREFIX`]); the error says what is wrong.
-pub fn decode(bytes: &[u8]) -> Result<History, String> {
+/// A file of this layout, checked whole (header, length, checksum, every record's sources):
+/// reading its records cannot fail.
+pub struct Opened<'a> {
+    pub engine_id: String,
+    pub checkpoint: Option<i64>,
+    body: &'a [u8],
+    stride: usize,
+}
+
+/// Check a file of this layout (it begins with [`PREFIX`]); the error says what is wrong.
+pub fn open(bytes: &[u8]) -> Result<Opened<'_>, String> {
     let end = bytes
         .iter()
         .position(|b| *b == b'\n')
@@ -147,34 +156,69 @@ pub fn decode(bytes: &[u8]) -> Result<History, String> {
                 .to_owned(),
         );
     }
-    let mut out = Checked::with_capacity(n);
-    for (k, rec) in body[..n * stride].chunks_exact(stride).enumerate() {
-        let by = |at: usize| {
-            source(rec[at])
-                .ok_or_else(|| format!("corrupt history (image {k} has an unknown source)"))
-        };
-        let mut id = [0u8; 32];
-        id.copy_from_slice(&rec[..32]);
-        let mut f32_bytes = [0u8; 4];
-        f32_bytes.copy_from_slice(&rec[56..60]);
-        out.insert(
-            ImageId::from_bytes(id),
-            Record {
+    let body = &body[..n * stride];
+    for (k, rec) in body.chunks_exact(stride).enumerate() {
+        if source(rec[60]).is_none() || source(rec[61]).is_none() {
+            return Err(format!("corrupt history (image {k} has an unknown source)"));
+        }
+    }
+    Ok(Opened {
+        engine_id: header.engine_id.into_owned(),
+        checkpoint: header.checkpoint,
+        body,
+        stride,
+    })
+}
+
+impl Opened<'_> {
+    /// The records as the file has them (not yet checked by [`Sane`]).
+    pub fn records(&self) -> impl Iterator<Item = (ImageId, Record)> + '_ {
+        self.body.chunks_exact(self.stride).map(|rec| {
+            let by = |at: usize| source(rec[at]).unwrap_or(Source::Gap);
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&rec[..32]);
+            let mut f32_bytes = [0u8; 4];
+            f32_bytes.copy_from_slice(&rec[56..60]);
+            let record = Record {
                 first_seen: i64_at(rec, 32),
                 last_used: i64_at(rec, 40),
                 uses_at: i64_at(rec, 48),
                 uses: f32::from_le_bytes(f32_bytes),
-                first_seen_by: by(60)?,
-                last_used_by: by(61)?,
-            },
-        );
+                first_seen_by: by(60),
+                last_used_by: by(61),
+            };
+            (ImageId::from_bytes(id), record)
+        })
+    }
+}
+
+/// Read a file of this layout (it begins with [`PREFIX`]); the error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<History, String> {
+    let file = open(bytes)?;
+    let mut out = Checked::with_capacity(file.body.len() / file.stride);
+    for (id, record) in file.records() {
+        out.insert(id, record);
     }
     Ok(History {
-        engine_id: header.engine_id.into_owned(),
-        checkpoint: header.checkpoint,
+        engine_id: file.engine_id,
+        checkpoint: file.checkpoint,
         images: out.finish(),
         ..History::default()
     })
+}
+
+/// Take the records of a file of this layout into `history` ([`History::merge`]) as they
+/// are read, without a map of them: what a writer does with the file it is about to
+/// replace.
+pub fn merge_into(history: &mut History, bytes: &[u8]) -> Result<(), String> {
+    let file = open(bytes)?;
+    let mut sane = Sane::default();
+    let records = file
+        .records()
+        .filter_map(|(id, r)| sane.check(r).map(|r| (id, r)));
+    history.merge_records(file.engine_id.clone(), file.checkpoint, records);
+    sane.finish();
+    Ok(())
 }
 
 fn i64_at(rec: &[u8], at: usize) -> i64 {
@@ -183,24 +227,16 @@ fn i64_at(rec: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(b)
 }
 
-/// The records of a file as they are read, checked one by one (for both layouts).
-pub(super) struct Checked {
-    records: Records,
+/// The checks of a record read from a file (of either layout).
+#[derive(Default)]
+pub(super) struct Sane {
     dropped: usize,
 }
 
-impl Checked {
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            records: Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
-            dropped: 0,
-        }
-    }
-
-    /// Take in one record as the file has it: a use count that is no count (negative, NaN,
-    /// infinite, or at no real time) is none; a record with a time that is no time is
-    /// dropped.
-    pub fn insert(&mut self, id: ImageId, mut record: Record) {
+impl Sane {
+    /// A use count that is no count (negative, NaN, infinite, or at no real time) is none;
+    /// a record with a time that is no time is dropped (`None`).
+    pub fn check(&mut self, mut record: Record) -> Option<Record> {
         if !(record.uses.is_finite() && record.uses > 0.0 && is_plausible(record.uses_at)) {
             record.uses = 0.0;
             record.uses_at = 0;
@@ -209,18 +245,44 @@ impl Checked {
         // unknown (its image is first seen at the next reconcile), never 1970.
         if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
             self.dropped += 1;
-            return;
+            return None;
         }
-        self.records.insert(id, record);
+        Some(record)
     }
 
-    pub fn finish(self) -> Records {
+    /// Say how many records were dropped, if any.
+    pub fn finish(self) {
         if self.dropped > 0 {
             tracing::warn!(
                 records = self.dropped,
                 "history records with impossible times (before 1980, or out of range) dropped: their images count as first seen now"
             );
         }
+    }
+}
+
+/// The records of a file as they are read, checked one by one ([`Sane`]).
+pub(super) struct Checked {
+    records: Records,
+    sane: Sane,
+}
+
+impl Checked {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            records: Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
+            sane: Sane::default(),
+        }
+    }
+
+    pub fn insert(&mut self, id: ImageId, record: Record) {
+        if let Some(r) = self.sane.check(record) {
+            self.records.insert(id, r);
+        }
+    }
+
+    pub fn finish(self) -> Records {
+        self.sane.finish();
         self.records
     }
 }
