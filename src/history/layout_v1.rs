@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::{Checked, letter, source};
+use super::layout::{Checked, source};
 use super::{Record, Records};
 use crate::inventory::ImageId;
 
@@ -55,6 +55,7 @@ impl Columns<'_> {
     /// The records in this layout (as the previous build wrote them).
     #[cfg(any(test, feature = "test-util"))]
     pub fn of(records: &Records) -> Columns<'static> {
+        use super::layout::letter;
         let entries: Vec<(&ImageId, &Record)> = super::layout::in_id_order(records)
             .into_iter()
             .map(|(_, id, r)| (id, r))
