@@ -10,11 +10,13 @@
 # own memory: heap, stacks) and RssFile (pages of the executable and libraries, shared with
 # the page cache); then the peak (VmHWM). No docker daemon and no root needed.
 #
-#   bench/history.sh [--sizes 10000] [--secs 30] [--out DIR] [--bin PATH] [--glibc-defaults]
+#   bench/history.sh [--sizes 10000] [--secs 30] [--out DIR] [--bin PATH] [--glibc-defaults] [--history-v1]
 #
 # The agent runs with the environment the systemd unit and the image give it (GLIBC_TUNABLES,
 # read from systemd/stagesweep.service); --glibc-defaults runs it without.
 # --bin measures another build of stagesweep (e.g. the static one of deploy/image/build.sh).
+# --history-v1 writes the history file in the previous layout (columnar JSON), which builds
+# from before the binary layout read too: use it to compare such a build (--bin) with this one.
 # KEEP=1 keeps the work directory (logs, config, history) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +26,7 @@ sizes=10000
 secs=30
 out=""
 bin=""
+history_v1=""
 tunables=$(sed -n 's/^Environment=GLIBC_TUNABLES=//p' systemd/stagesweep.service)
 while [ $# -gt 0 ]; do
     case $1 in
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --glibc-defaults) tunables=""; shift ;;
+    --history-v1) history_v1=--history-v1; shift ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
 done
@@ -88,13 +92,9 @@ run_agent() {
 
 IFS=, read -r -a size_list <<<"$sizes"
 for n in "${size_list[@]}"; do
-    sock=$work/fake-$n.sock
     mkdir -p "$work/state-$n" "$work/run"
     history=$work/state-$n/history.json
-    "$TOOL" serve --socket "$sock" --images "$n" --history "$history" --max-secs $((secs + 180)) 2>"$work/serve.log" &
-    server=$!
-    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
-    [ -S "$sock" ] || die "the fake engine did not start; see $work/serve.log"
+    fake_engine_start "$n" "$work" $((secs + 180)) --history "$history" ${history_v1:+"$history_v1"}
     size=$(stat -c %s "$history")
 
     run_agent "$n" "@every 1h" false 10
@@ -105,13 +105,12 @@ for n in "${size_list[@]}"; do
     run_agent "$n" "@every 5s" true "$secs"
     [ "$passes" -ge 1 ] || die "no pass finished in $secs s; see $work/agent.log"
     grep -q "deferring deletions" "$work/agent.log" && die "a pass waited for a build; see $work/agent.log"
-    records=$(jq '.images.first_seen | length' "$history")
+    # The header line of the file (version 2), or the whole file (version 1: a --bin of before).
+    records=$(head -n 1 "$history" | jq 'if (.images | type) == "object" then .images.first_seen | length else .images end')
     [ "$records" -ge "$n" ] || die "history has $records records, expected $n"
     echo "bench: n=$n idle=$idle (hwm ${idle_hwm}KiB) passing rss=${rss_med}KiB anon=${anon_med}KiB file=${file_kib}KiB hwm=${hwm}KiB passes=$passes" >&2
     awk -v n="$n" -v s="$size" -v i="$idle" -v m="$rss_med" -v a="$anon_med" -v f="$file_kib" -v h="$hwm" -v p="$passes" \
         'BEGIN { printf "| %d | %.1f | %s | %.1f / %.1f | %.1f | %.1f | %d |\n", n, s / 1048576, i, m / 1024, a / 1024, f / 1024, h / 1024, p }' >>"$out/table.md"
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=""
+    fake_engine_stop
 done
 cat "$out/table.md"

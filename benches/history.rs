@@ -1,12 +1,14 @@
 //! Criterion benchmark of the history file: a crash-safe save (temp file, fsync, rename,
-//! fsync of the directory) followed by a load, at 10k and 100k images.
+//! fsync of the directory) followed by a load, at 10k and 100k images, in the current layout
+//! (`v2`: binary records) and the previous one (`v1`: columnar JSON), side by side; and the
+//! CPU part alone (the bytes made and parsed back in memory).
 //!
 //! `cargo bench --bench history`. Under `cargo test --all-targets` criterion runs each case once.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use stagesweep::history::file::{Loaded, load, save};
+use stagesweep::history::file::{Loaded, load, parse, save, to_bytes, to_bytes_v1, write};
 use stagesweep::history::{History, Source};
 use stagesweep::inventory::ImageId;
 
@@ -37,6 +39,9 @@ fn history(n: usize) -> History {
     h
 }
 
+/// A layout's writer: the history as the file's bytes.
+type Encode = fn(&History) -> Vec<u8>;
+
 fn save_then_load(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("history.json");
@@ -52,18 +57,40 @@ fn save_then_load(c: &mut Criterion) {
         };
         assert_eq!(back.images, h.images, "round trip");
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), &h, |b, h| {
-            b.iter(|| {
-                save(&path, h, false).expect("save");
-                match load(&path) {
-                    Loaded::Read(back) => back.images.len(),
-                    other => panic!("{other:?}"),
-                }
+        let layouts: [(&str, Encode); 2] = [("v1", to_bytes_v1), ("v2", to_bytes)];
+        for (layout, bytes_of) in layouts {
+            group.bench_with_input(BenchmarkId::new(layout, n), &h, |b, h| {
+                b.iter(|| {
+                    write(&path, &bytes_of(h)).expect("save");
+                    match load(&path) {
+                        Loaded::Read(back) => back.images.len(),
+                        other => panic!("{other:?}"),
+                    }
+                });
             });
-        });
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, save_then_load);
+/// The CPU part alone: the bytes made and parsed back in memory (no file, no fsync).
+fn encode_then_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("history_encode_then_parse");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    for n in [10_000usize, 100_000] {
+        let h = history(n);
+        group.throughput(Throughput::Elements(n as u64));
+        let layouts: [(&str, Encode); 2] = [("v1", to_bytes_v1), ("v2", to_bytes)];
+        for (layout, bytes_of) in layouts {
+            group.bench_with_input(BenchmarkId::new(layout, n), &h, |b, h| {
+                b.iter(|| parse(&bytes_of(h)).expect("readable").images.len());
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, save_then_load, encode_then_parse);
 criterion_main!(benches);

@@ -72,8 +72,8 @@ impl Deleting {
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// A history file with one record per image (and its use count), as an agent would have
-/// written it.
-pub fn write_history(path: &Path, inventory: &Inventory) -> Result<()> {
+/// written it (`v1`: in the previous layout).
+pub fn write_history(path: &Path, inventory: &Inventory, v1: bool) -> Result<()> {
     let now = chrono::Utc::now().timestamp();
     let mut history = stagesweep::history::History {
         engine_id: ENGINE_ID.to_owned(),
@@ -87,7 +87,14 @@ pub fn write_history(path: &Path, inventory: &Inventory) -> Result<()> {
             history.used_counted(im.id, at - 3600 * i64::try_from(u).unwrap_or(0));
         }
     }
-    stagesweep::history::file::save(path, &history, true)?;
+    if v1 {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        stagesweep::history::file::write(path, &stagesweep::history::file::to_bytes_v1(&history))?;
+    } else {
+        stagesweep::history::file::save(path, &history, true)?;
+    }
     Ok(())
 }
 

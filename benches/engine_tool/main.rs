@@ -83,6 +83,10 @@ enum Command {
         /// Also write a history file with one record per served image (for the agent)
         #[arg(long)]
         history: Option<PathBuf>,
+        /// Write it in the previous layout (version 1, columnar JSON), which builds from before
+        /// version 2 read too (to compare them with `bench/history.sh --bin`)
+        #[arg(long)]
+        history_v1: bool,
         /// A DELETE by ID removes the image from the listing and inspect (else the listing
         /// never changes: every prune against it deletes the same set)
         #[arg(long)]
@@ -113,11 +117,12 @@ fn main() -> Result<()> {
             images,
             max_secs,
             history,
+            history_v1,
             deleting,
         }) => {
             let inventory = synth::inventory(images, Utc::now());
             if let Some(path) = history {
-                fake_api::write_history(&path, &inventory)?;
+                fake_api::write_history(&path, &inventory, history_v1)?;
             }
             rt.block_on(fake_api::serve(
                 &socket,

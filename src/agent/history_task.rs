@@ -121,10 +121,11 @@ async fn save(history: &Shared, config: &HistoryConfig, failing: bool) -> bool {
             let bytes = {
                 let mut h = lock(history);
                 store::merge_current(&mut h, current.as_deref(), &path);
+                // The file's old bytes go before the new ones are made.
+                drop(current);
                 h.dirty = false;
                 file::to_bytes(&h)
             };
-            drop(current);
             tokio::task::spawn_blocking(move || {
                 let written = file::write(&path, &bytes);
                 drop(state_lock);

@@ -1,43 +1,31 @@
-//! The history file: versioned JSON, written crash-safe (temp file in the same directory →
-//! fsync → rename → fsync the directory), mode [`MODE`] with the group of its directory
-//! whatever the umask (so the agent's user reads a file a root `prune` wrote). A corrupt or
-//! foreign file is moved aside with a warning and the history starts over (every image
-//! first seen now: nothing becomes eligible by accident); a file that cannot be read (no
-//! permission, an I/O error) is never replaced: the run stops (see `store`).
+//! The history file, written crash-safe (temp file in the same directory → fsync → rename →
+//! fsync the directory), mode [`MODE`] with the group of its directory whatever the umask
+//! (so the agent's user reads a file a root `prune` wrote). A corrupt, cut short or foreign
+//! file is moved aside with a warning and the history starts over (every image first seen
+//! now: nothing becomes eligible by accident); a file that cannot be read (no permission, an
+//! I/O error) is never replaced: the run stops (see `store`).
 //!
-//! The records are stored by column, so that 100 000 images load and save in tens of
-//! milliseconds (about 90 bytes per image): image `k` is the `k`-th 64 hex digits of `ids`,
-//! the `k`-th number of `first_seen`/`last_used` (Unix seconds) and the `k`-th letter of
-//! `first_seen_by`/`last_used_by` (`c` created, `a` adopted, `e` event, `l` listing,
-//! `k` container, `g` gap), in ID order; and the use counts ([`super::Uses`]): the `k`-th
-//! number of `uses` (the decayed count) and of `uses_at` (when it was last brought up to
-//! date, 0: never).
+//! What is in it: [`super::layout`] (version 2, a JSON header line, then binary records and a
+//! checksum) is what this build writes; a file of the previous layout ([`super::layout_v1`],
+//! columnar JSON) still loads and is replaced by the current layout at the next write. An
+//! older build that reads a file of version 2 moves it aside and starts over (see above).
 //!
-//! Versions: a change that an older build can ignore (a new column) keeps the version; one
-//! it would misread raises it (and an older build then moves the file aside). The use
-//! columns were added within version 1: a file without them (written before) loads with no
-//! uses, and a build without them reads a file that has them (serde skips unknown fields).
-//!
-//! ```json
-//! {"format": "stagesweep-history", "version": 1, "engine_id": "…", "checkpoint": 1700000000123456789,
-//!  "images": {"ids": "3f2a…", "first_seen": [1700000000], "last_used": [1700000100],
-//!             "first_seen_by": "c", "last_used_by": "e", "uses": [2.5], "uses_at": [1700000100]}}
-//! ```
+//! Versions: a change that an older build can ignore (a new column, a longer record) keeps
+//! the version; one it would misread raises it.
 
-use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{History, Record, Records, Source};
-use crate::inventory::ImageId;
+use super::History;
+use super::layout;
+use super::layout_v1::{self, FileV1};
 
-/// What the `format` field says.
-pub const FORMAT: &str = "stagesweep-history";
-/// The layout version this build reads and writes.
-pub const VERSION: u32 = 1;
+pub use super::layout::FORMAT;
+/// The layout version this build writes (it also reads the previous one).
+pub const VERSION: u32 = layout::VERSION;
 /// The file's mode: the owner writes, its directory's group (the agent's) reads.
 pub const MODE: u32 = 0o640;
 
@@ -93,152 +81,6 @@ struct Head {
     version: Option<u32>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct FileV1<'a> {
-    format: Cow<'a, str>,
-    version: u32,
-    engine_id: Cow<'a, str>,
-    checkpoint: Option<i64>,
-    #[serde(borrow)]
-    images: Columns<'a>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Columns<'a> {
-    #[serde(borrow)]
-    ids: Cow<'a, str>,
-    first_seen: Vec<i64>,
-    last_used: Vec<i64>,
-    #[serde(borrow)]
-    first_seen_by: Cow<'a, str>,
-    #[serde(borrow)]
-    last_used_by: Cow<'a, str>,
-    /// Absent in files written before use counts (version 1 all the same): no uses.
-    #[serde(default)]
-    uses: Vec<f32>,
-    #[serde(default)]
-    uses_at: Vec<i64>,
-}
-
-const LETTERS: [(Source, u8); 6] = [
-    (Source::Created, b'c'),
-    (Source::Adopted, b'a'),
-    (Source::Event, b'e'),
-    (Source::Listing, b'l'),
-    (Source::Container, b'k'),
-    (Source::Gap, b'g'),
-];
-
-fn letter(source: Source) -> u8 {
-    LETTERS
-        .iter()
-        .find(|(s, _)| *s == source)
-        .map_or(b'?', |(_, l)| *l)
-}
-
-fn source(letter: u8) -> Option<Source> {
-    LETTERS.iter().find(|(_, l)| *l == letter).map(|(s, _)| *s)
-}
-
-impl Columns<'_> {
-    fn of(records: &Records) -> Columns<'static> {
-        let mut entries: Vec<(&ImageId, &Record)> = records.iter().collect();
-        // ID order; the first 8 bytes decide almost always, and compare without a memcmp.
-        let head = |id: &ImageId| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&id.as_bytes()[..8]);
-            u64::from_be_bytes(b)
-        };
-        entries.sort_unstable_by(|(a, _), (b, _)| head(a).cmp(&head(b)).then_with(|| a.cmp(b)));
-        let mut ids = vec![0u8; entries.len() * 64];
-        for ((id, _), out) in entries.iter().zip(ids.chunks_exact_mut(64)) {
-            hex::encode_to_slice(id.as_bytes(), out).expect("64 hex digits fit 64 bytes");
-        }
-        let letters = |f: fn(&Record) -> Source| -> String {
-            entries
-                .iter()
-                .map(|(_, r)| char::from(letter(f(r))))
-                .collect()
-        };
-        Columns {
-            ids: Cow::Owned(String::from_utf8(ids).expect("hex digits are ASCII")),
-            first_seen: entries.iter().map(|(_, r)| r.first_seen).collect(),
-            last_used: entries.iter().map(|(_, r)| r.last_used).collect(),
-            first_seen_by: Cow::Owned(letters(|r| r.first_seen_by)),
-            last_used_by: Cow::Owned(letters(|r| r.last_used_by)),
-            uses: entries.iter().map(|(_, r)| r.uses).collect(),
-            uses_at: entries.iter().map(|(_, r)| r.uses_at).collect(),
-        }
-    }
-
-    fn records(&self) -> Result<Records, String> {
-        let n = self.first_seen.len();
-        let lengths = [
-            self.ids.len() / 64,
-            self.last_used.len(),
-            self.first_seen_by.len(),
-            self.last_used_by.len(),
-        ];
-        if !self.ids.len().is_multiple_of(64) || lengths.iter().any(|l| *l != n) {
-            return Err("corrupt history (the image columns differ in length)".to_owned());
-        }
-        // Both use columns, or neither (a file written before use counts).
-        let counted = !(self.uses.is_empty() && self.uses_at.is_empty());
-        if counted && (self.uses.len() != n || self.uses_at.len() != n) {
-            return Err("corrupt history (the use columns differ in length)".to_owned());
-        }
-        let mut out = Records::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher);
-        let mut dropped = 0usize;
-        let (fs_by, lu_by) = (self.first_seen_by.as_bytes(), self.last_used_by.as_bytes());
-        for (k, hex_id) in self.ids.as_bytes().chunks_exact(64).enumerate() {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(hex_id, &mut bytes)
-                .map_err(|_| format!("corrupt history (image {k} has no valid ID)"))?;
-            let by = |letters: &[u8]| {
-                source(letters[k])
-                    .ok_or_else(|| format!("corrupt history (image {k} has an unknown source)"))
-            };
-            let mut record = Record {
-                first_seen: self.first_seen[k],
-                last_used: self.last_used[k],
-                first_seen_by: by(fs_by)?,
-                last_used_by: by(lu_by)?,
-                uses: 0.0,
-                uses_at: 0,
-            };
-            // A count that is no count (negative, NaN, infinite) or has no real time is none.
-            if counted
-                && self.uses[k].is_finite()
-                && self.uses[k] > 0.0
-                && is_plausible(self.uses_at[k])
-            {
-                record.uses = self.uses[k];
-                record.uses_at = self.uses_at[k];
-            }
-            // A time before 1980 (or past any clock) is no time at all: such a record is
-            // unknown (its image is first seen at the next reconcile), never 1970.
-            if !(is_plausible(record.first_seen) && is_plausible(record.last_used)) {
-                dropped += 1;
-                continue;
-            }
-            out.insert(ImageId::from_bytes(bytes), record);
-        }
-        if dropped > 0 {
-            tracing::warn!(
-                records = dropped,
-                "history records with impossible times (before 1980, or out of range) dropped: their images count as first seen now"
-            );
-        }
-        Ok(out)
-    }
-}
-
-/// Unix seconds that can be a real time: after 1980-01-01 and before the year 9999.
-fn is_plausible(secs: i64) -> bool {
-    const YEAR_9999: i64 = 253_402_300_799;
-    secs > crate::inventory::EARLIEST_REAL_TIME.timestamp() && secs < YEAR_9999
-}
-
 /// Read the history at `path`: a corrupt or foreign file is moved aside (see
 /// [`Loaded::Unusable`]); one that cannot be read is left alone ([`Loaded::Unreadable`]).
 #[must_use]
@@ -264,28 +106,30 @@ pub fn load(path: &Path) -> Loaded {
     }
 }
 
-/// Parse the file's bytes; the error says what is wrong with them. One pass when the file
-/// is well-formed; a second one only to explain what is wrong with it.
+/// Parse the file's bytes, of either layout; the error says what is wrong with them. One
+/// pass when the file is well-formed; a second one only to explain what is wrong with it.
 pub fn parse(bytes: &[u8]) -> Result<History, String> {
+    if bytes.starts_with(layout::PREFIX) {
+        return layout::decode(bytes);
+    }
     if let Ok(file) = serde_json::from_slice::<FileV1<'_>>(bytes)
         && file.format == FORMAT
-        && file.version == VERSION
+        && file.version == layout_v1::VERSION
     {
         return Ok(History {
             engine_id: file.engine_id.into_owned(),
-            half_life: 0,
             checkpoint: file.checkpoint,
             images: file.images.records()?,
-            adopt: false,
-            dirty: false,
-            pending_gap: None,
-            gone: rustc_hash::FxHashSet::default(),
+            ..History::default()
         });
     }
-    let head: Head =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a history file ({e})"))?;
+    // The whole file, or (a binary layout) its first line.
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let head: Head = serde_json::from_slice(bytes)
+        .or_else(|e| serde_json::from_slice(first_line).map_err(|_| e))
+        .map_err(|e| format!("not a history file ({e})"))?;
     match (head.format.as_deref(), head.version) {
-        (Some(FORMAT), Some(VERSION)) => {
+        (Some(FORMAT), Some(layout_v1::VERSION)) => {
             let e = serde_json::from_slice::<FileV1<'_>>(bytes).err();
             Err(format!(
                 "corrupt history ({})",
@@ -299,19 +143,36 @@ pub fn parse(bytes: &[u8]) -> Result<History, String> {
     }
 }
 
-/// The history as the file's bytes.
+/// Take what a file's bytes hold into `history` ([`History::merge`]); the error (the file
+/// is unusable) says what is wrong with them, and nothing is taken then. A file of the
+/// current layout is merged as it is read, with no second map of its records.
+pub fn merge_into(history: &mut History, bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(layout::PREFIX) {
+        return layout::merge_into(history, bytes);
+    }
+    history.merge(parse(bytes)?);
+    Ok(())
+}
+
+/// The history as the file's bytes (the current layout).
 #[must_use]
 pub fn to_bytes(history: &History) -> Vec<u8> {
+    layout::encode(history)
+}
+
+/// The history as a file of the previous layout (version 1) would have it: for tests of the
+/// migration and for benchmarks.
+#[cfg(any(test, feature = "test-util"))]
+#[must_use]
+pub fn to_bytes_v1(history: &History) -> Vec<u8> {
     let out = FileV1 {
-        format: Cow::Borrowed(FORMAT),
-        version: VERSION,
-        engine_id: Cow::Borrowed(&history.engine_id),
+        format: std::borrow::Cow::Borrowed(FORMAT),
+        version: layout_v1::VERSION,
+        engine_id: std::borrow::Cow::Borrowed(&history.engine_id),
         checkpoint: history.checkpoint,
-        images: Columns::of(&history.images),
+        images: layout_v1::Columns::of(&history.images),
     };
-    // ~90 bytes per record, and up to ~25 for its use count.
-    let mut buf = Vec::with_capacity(256 + history.images.len() * 120);
-    serde_json::to_writer(&mut buf, &out).expect("serializing plain values to memory cannot fail");
+    let mut buf = serde_json::to_vec(&out).expect("serializing plain values to memory cannot fail");
     buf.push(b'\n');
     buf
 }
@@ -447,19 +308,31 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(leftovers, ["history.json"], "no temp file left behind");
-        let doc: serde_json::Value = serde_json::from_slice(&first).expect("json");
-        let ids = doc["images"]["ids"].as_str().expect("ids");
-        let chunks: Vec<&str> = (0..ids.len() / 64)
-            .map(|k| &ids[k * 64..k * 64 + 64])
-            .collect();
-        assert!(
-            chunks.windows(2).all(|w| w[0] < w[1]),
-            "records in ID order"
+        let header_end = first
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("a header line");
+        let header: serde_json::Value =
+            serde_json::from_slice(&first[..header_end]).expect("the header is JSON");
+        assert_eq!(
+            (&header["format"], &header["version"], &header["images"]),
+            (
+                &serde_json::json!(FORMAT),
+                &serde_json::json!(2),
+                &serde_json::json!(50)
+            )
         );
-        let text = String::from_utf8(first).expect("utf-8");
+        let body = &first[header_end + 1..first.len() - 4];
+        assert_eq!(body.len(), 50 * layout::RECORD_BYTES);
+        let ids: Vec<&[u8]> = body
+            .chunks_exact(layout::RECORD_BYTES)
+            .map(|r| &r[..32])
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "records in ID order");
         assert!(
-            text.starts_with(r#"{"format":"stagesweep-history","version":1,"#),
-            "{text}"
+            first.starts_with(br#"{"format":"stagesweep-history","version":2,"#),
+            "{:?}",
+            String::from_utf8_lossy(&first[..header_end])
         );
     }
 
@@ -481,7 +354,7 @@ mod tests {
             (b"{\"format\": \"stagesweep-history\", \"version\": 1, \"images\": {", "not a history file"),
             (b"[1, 2, 3]", "not a history file"),
             (b"{\"hello\": \"world\"}", "a foreign file"),
-            (b"{\"format\": \"stagesweep-history\", \"version\": 9}", "history version Some(9) is not 1"),
+            (b"{\"format\": \"stagesweep-history\", \"version\": 9}", "history version Some(9) is not 2"),
             (
                 b"{\"format\": \"stagesweep-history\", \"version\": 1, \"engine_id\": \"x\", \"images\": {\"ids\": \"zz\"}}",
                 "corrupt history",
@@ -581,15 +454,15 @@ mod tests {
         h.used_counted(a, 1_700_000_500);
         h.used_counted(a, 1_700_000_500);
         h.dirty = false;
-        let bytes = to_bytes(&h);
-        let back = parse(&bytes).expect("readable");
-        assert_eq!(back, h);
-        assert_eq!(
-            (back.images[&a].uses, back.images[&a].uses_at),
-            (2.0, 1_700_000_500)
-        );
-        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-        assert_eq!(doc["version"], 1, "an added column keeps the version");
+        for bytes in [to_bytes(&h), to_bytes_v1(&h)] {
+            let back = parse(&bytes).expect("readable");
+            assert_eq!(back, h);
+            assert_eq!(
+                (back.images[&a].uses, back.images[&a].uses_at),
+                (2.0, 1_700_000_500)
+            );
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&to_bytes_v1(&h)).expect("json");
         // One column without the other, or of another length: corrupt.
         let mut short = doc.clone();
         short["images"]["uses"] = serde_json::json!([1.0]);
@@ -606,5 +479,208 @@ mod tests {
             v
         };
         assert_eq!(counted, [0.0, 0.0, 2.0]);
+    }
+
+    /// A file of the current layout with its records rewritten by `f` (position, record
+    /// bytes) and its checksum made right again: what a damaged file that passes the
+    /// checksum would hold.
+    fn rewritten(h: &History, f: impl Fn(usize, &mut [u8])) -> Vec<u8> {
+        let mut bytes = to_bytes(h);
+        let start = bytes.iter().position(|b| *b == b'\n').expect("header") + 1;
+        let end = bytes.len() - 4;
+        for (k, rec) in bytes[start..end]
+            .chunks_exact_mut(layout::RECORD_BYTES)
+            .enumerate()
+        {
+            f(k, rec);
+        }
+        let sum = crc32fast::hash(&bytes[..end]);
+        bytes[end..].copy_from_slice(&sum.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_damaged_or_cut_short_file_of_the_current_layout_is_moved_aside() {
+        let h = sample(20);
+        let good = to_bytes(&h);
+        let header_end = good.iter().position(|b| *b == b'\n').expect("header");
+        let mut flipped = good.clone();
+        flipped[header_end + 100] ^= 0x01;
+        let mut bad_header = good.clone();
+        bad_header[header_end - 1] = b',';
+        let mut more = good.clone();
+        more.insert(header_end + 1, 0);
+        let bad_letter = rewritten(&h, |k, rec| {
+            if k == 3 {
+                rec[61] = b'z';
+            }
+        });
+        let cases: [(&[u8], &str); 6] = [
+            (&good[..good.len() - 1], "truncated or extended"),
+            (
+                &good[..header_end + 1 + 7 * layout::RECORD_BYTES],
+                "truncated or extended",
+            ),
+            (&good[..header_end], "no end to its header line"),
+            (&more, "truncated or extended"),
+            (&flipped, "its checksum does not match"),
+            (&bad_header, "corrupt history (its header"),
+        ];
+        for (bytes, why_start) in cases
+            .into_iter()
+            .chain([(&bad_letter[..], "image 3 has an unknown source")])
+        {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("history.json");
+            fs::write(&path, bytes).expect("write");
+            let loaded = load(&path);
+            let Loaded::Unusable { why, to: Some(to) } = &loaded else {
+                panic!("unusable: {loaded:?}")
+            };
+            assert!(why.contains(why_start), "{why_start}: {why}");
+            assert_eq!(fs::read(to).expect("moved aside"), bytes);
+            let h = loaded.into_history();
+            assert!(
+                !h.adopt && h.images.is_empty(),
+                "starts over, adopts nothing"
+            );
+        }
+        // Another version of the binary layout names its version.
+        let mut v3 = good;
+        v3[br#"{"format":"stagesweep-history","version":"#.len()] = b'3';
+        let e = parse(&v3).expect_err("not this version");
+        assert!(e.contains("history version Some(3) is not 2"), "{e}");
+    }
+
+    #[test]
+    fn every_cut_and_every_changed_bit_of_a_file_is_refused() {
+        let mut h = sample(3);
+        h.used_counted(fake_id("1"), 1_700_000_500);
+        let good = to_bytes(&h);
+        for len in 0..good.len() {
+            assert!(parse(&good[..len]).is_err(), "cut to {len} bytes");
+        }
+        for at in 0..good.len() {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[at] ^= 1 << bit;
+                assert!(parse(&bad).is_err(), "byte {at}, bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn merging_a_file_as_it_is_read_is_merging_its_history() {
+        // Theirs: 0..8, one record first seen in 1970 (dropped), counts on some.
+        let mut theirs = sample(8);
+        theirs.used_counted(fake_id("2"), 1_700_001_000);
+        theirs.used(fake_id("3"), 1_699_000_000, Source::Listing);
+        let bytes = rewritten(&theirs, |k, rec| {
+            if k == 5 {
+                rec[32..40].copy_from_slice(&0i64.to_le_bytes());
+            }
+        });
+        // Mine: 4..12, one of theirs gone, counts and uses of my own.
+        let mut mine = History {
+            checkpoint: Some(1_600_000_000),
+            ..sample(0)
+        };
+        for i in 4..12 {
+            mine.used(fake_id(&i.to_string()), 1_700_000_002 + i, Source::Event);
+        }
+        mine.used_counted(fake_id("6"), 1_700_002_000);
+        mine.removed(fake_id("7"));
+        mine.dirty = false;
+        for file in [bytes, to_bytes_v1(&theirs)] {
+            let mut streamed = mine.clone();
+            merge_into(&mut streamed, &file).expect("readable");
+            let mut mapped = mine.clone();
+            mapped.merge(parse(&file).expect("readable"));
+            assert_eq!(streamed, mapped);
+            assert!(streamed.dirty && !streamed.images.contains_key(&fake_id("7")));
+        }
+        let mut other_engine = mine.clone();
+        let mut foreign = theirs.clone();
+        foreign.engine_id = "E:2".into();
+        merge_into(&mut other_engine, &to_bytes(&foreign)).expect("readable");
+        assert_eq!(other_engine, mine, "another engine's file changes nothing");
+        let mut untouched = mine.clone();
+        let mut bad = to_bytes(&theirs);
+        bad.pop();
+        assert!(merge_into(&mut untouched, &bad).is_err());
+        assert_eq!(untouched, mine, "a corrupt file changes nothing");
+    }
+
+    #[test]
+    fn impossible_times_and_counts_in_the_current_layout_are_unknown() {
+        let h = sample(3);
+        let bytes = rewritten(&h, |k, rec| match k {
+            0 => rec[32..40].copy_from_slice(&0i64.to_le_bytes()),
+            1 => {
+                rec[48..56].copy_from_slice(&1_700_000_000i64.to_le_bytes());
+                rec[56..60].copy_from_slice(&f32::NAN.to_le_bytes());
+            }
+            _ => {}
+        });
+        let back = parse(&bytes).expect("readable");
+        assert_eq!(
+            back.images.len(),
+            2,
+            "the record first seen in 1970 is dropped"
+        );
+        assert!(
+            back.images
+                .values()
+                .all(|r| r.use_count() == crate::history::Uses::NONE)
+        );
+    }
+
+    #[test]
+    fn longer_records_of_a_later_build_are_read_by_their_first_fields() {
+        let mut h = sample(4);
+        h.used_counted(fake_id("2"), 1_700_000_900);
+        h.dirty = false;
+        let bytes = to_bytes(&h);
+        let header_end = bytes.iter().position(|b| *b == b'\n').expect("header");
+        let header = std::str::from_utf8(&bytes[..header_end]).expect("utf-8");
+        let mut longer = header
+            .replace(r#""record_bytes":62"#, r#""record_bytes":70"#)
+            .into_bytes();
+        longer.push(b'\n');
+        for rec in bytes[header_end + 1..bytes.len() - 4].chunks_exact(layout::RECORD_BYTES) {
+            longer.extend_from_slice(rec);
+            longer.extend_from_slice(&[0xAB; 8]);
+        }
+        let sum = crc32fast::hash(&longer);
+        longer.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(parse(&longer).expect("readable"), h);
+        let shorter =
+            String::from_utf8_lossy(&bytes).replace(r#""record_bytes":62"#, r#""record_bytes":61"#);
+        let e = parse(shorter.as_bytes()).expect_err("too short");
+        assert!(e.contains("records of 61 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_file_of_the_previous_layout_loads_and_is_rewritten_in_the_current_one() {
+        // Written by the version 1 writer (columnar JSON, with use counts): three images,
+        // one counted twice.
+        let old = include_bytes!("../../tests/fixtures/history/v1-with-uses.json");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.json");
+        fs::write(&path, old).expect("write");
+        let Loaded::Read(h) = load(&path) else {
+            panic!("the previous layout loads")
+        };
+        assert_eq!(
+            (h.engine_id.as_str(), h.checkpoint),
+            ("E:1", Some(1_700_000_000_123_456_789))
+        );
+        assert_eq!(h.images.len(), 3);
+        let counted = &h.images[&fake_id("1")];
+        assert_eq!((counted.uses, counted.uses_at), (2.0, 1_700_000_500));
+        save(&path, &h, false).expect("save");
+        let now = fs::read(&path).expect("read");
+        assert!(now.starts_with(layout::PREFIX), "rewritten in version 2");
+        assert!(matches!(load(&path), Loaded::Read(back) if back == h));
     }
 }

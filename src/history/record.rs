@@ -205,19 +205,27 @@ impl History {
     /// latest `last_used`, each with its source; the later checkpoint. Images this process
     /// saw go stay gone; a file of another engine changes nothing.
     pub fn merge(&mut self, other: History) {
-        if !other.engine_id.is_empty()
-            && !self.engine_id.is_empty()
-            && other.engine_id != self.engine_id
-        {
+        self.merge_records(other.engine_id, other.checkpoint, other.images);
+    }
+
+    /// [`History::merge`] of a history given by its parts, its records as they come (read
+    /// straight from a file, with no map of them built).
+    pub fn merge_records(
+        &mut self,
+        engine_id: String,
+        checkpoint: Option<i64>,
+        records: impl IntoIterator<Item = (ImageId, Record)>,
+    ) {
+        if !engine_id.is_empty() && !self.engine_id.is_empty() && engine_id != self.engine_id {
             return;
         }
         if self.engine_id.is_empty() {
-            self.engine_id = other.engine_id;
+            self.engine_id = engine_id;
         }
-        if let Some(c) = other.checkpoint {
+        if let Some(c) = checkpoint {
             self.advance(c);
         }
-        for (id, theirs) in other.images {
+        for (id, theirs) in records {
             if self.gone.contains(&id) {
                 continue;
             }

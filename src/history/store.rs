@@ -143,12 +143,11 @@ pub fn begin_save(
 /// replaced by this one (with a warning).
 pub fn merge_current(history: &mut History, current: Option<&[u8]>, path: &Path) {
     let Some(bytes) = current else { return };
-    match file::parse(bytes) {
-        Ok(theirs) => history.merge(theirs),
-        Err(why) => tracing::warn!(
+    if let Err(why) = file::merge_into(history, bytes) {
+        tracing::warn!(
             path = %path.display(),
             "history file unusable ({why}) when about to write it: replaced by this one"
-        ),
+        );
     }
 }
 

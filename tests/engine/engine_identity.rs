@@ -360,10 +360,10 @@ async fn a_second_pass_and_a_fresh_plan_see_the_same_engine() {
     );
     std::fs::write(&config, text).expect("write config");
     let engine_of = || {
-        let saved: Value =
-            serde_json::from_slice(&std::fs::read(&history).expect("the history file"))
-                .expect("JSON history");
-        saved["engine_id"].clone()
+        let saved =
+            stagesweep::history::file::parse(&std::fs::read(&history).expect("the history file"))
+                .expect("a valid history file");
+        Value::from(saved.engine_id)
     };
     let mut seen = Vec::new();
     for pass in ["first", "second"] {
