@@ -362,24 +362,30 @@ mod tests {
             (bad_letter.as_bytes(), "image 0 has an unknown source"),
         ];
         for (bytes, why_start) in cases {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("history.json");
-            fs::write(&path, bytes).expect("write");
-            let loaded = load(&path);
-            let Loaded::Unusable { why, to: Some(to) } = &loaded else {
-                panic!("unusable: {loaded:?}")
-            };
-            assert!(why.contains(why_start), "{why}");
-            assert!(!path.exists(), "moved away");
-            assert_eq!(fs::read(to).expect("moved aside"), bytes);
-            let name = to.file_name().expect("name").to_string_lossy().into_owned();
-            assert!(name.starts_with("history.json.corrupt-"), "{name}");
-            let h = loaded.into_history();
-            assert!(
-                !h.adopt && h.images.is_empty(),
-                "starts over without adoption"
-            );
+            refused_and_moved_aside(bytes, why_start);
         }
+    }
+
+    /// `bytes` as the history file: refused with a reason starting `why_start`, moved aside
+    /// as `history.json.corrupt-*` unchanged, and the history starts over without adoption.
+    fn refused_and_moved_aside(bytes: &[u8], why_start: &str) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("history.json");
+        fs::write(&path, bytes).expect("write");
+        let loaded = load(&path);
+        let Loaded::Unusable { why, to: Some(to) } = &loaded else {
+            panic!("unusable: {loaded:?}")
+        };
+        assert!(why.contains(why_start), "{why_start}: {why}");
+        assert!(!path.exists(), "moved away");
+        assert_eq!(fs::read(to).expect("moved aside"), bytes);
+        let name = to.file_name().expect("name").to_string_lossy().into_owned();
+        assert!(name.starts_with("history.json.corrupt-"), "{name}");
+        let h = loaded.into_history();
+        assert!(
+            !h.adopt && h.images.is_empty(),
+            "starts over without adoption"
+        );
     }
 
     #[test]
@@ -530,20 +536,7 @@ mod tests {
             .into_iter()
             .chain([(&bad_letter[..], "image 3 has an unknown source")])
         {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("history.json");
-            fs::write(&path, bytes).expect("write");
-            let loaded = load(&path);
-            let Loaded::Unusable { why, to: Some(to) } = &loaded else {
-                panic!("unusable: {loaded:?}")
-            };
-            assert!(why.contains(why_start), "{why_start}: {why}");
-            assert_eq!(fs::read(to).expect("moved aside"), bytes);
-            let h = loaded.into_history();
-            assert!(
-                !h.adopt && h.images.is_empty(),
-                "starts over, adopts nothing"
-            );
+            refused_and_moved_aside(bytes, why_start);
         }
         // Another version of the binary layout names its version.
         let mut v3 = good;
