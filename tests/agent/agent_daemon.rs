@@ -211,10 +211,24 @@ async fn a_build_holding_the_build_lock_defers_the_agents_deletions_and_is_count
         || async { count(&scope.docker, &sel).await == 0 },
     )
     .await;
-    let waits = agent
-        .metric("stagesweep_build_lock_wait_seconds_count")
-        .unwrap_or(0.0);
-    assert!(waits >= 2.0, "every pass with deletions is timed: {waits}");
+    // The pass publishes its figures when it ends, a moment after its deletions.
+    wait_for(
+        "every pass with deletions to be timed (the skipped one and the one that deleted)",
+        Duration::from_secs(10),
+        || {
+            let waits = agent.metric("stagesweep_build_lock_wait_seconds_count");
+            format!(
+                "stagesweep_build_lock_wait_seconds_count {waits:?}\n{}",
+                agent.log()
+            )
+        },
+        || async {
+            agent
+                .metric("stagesweep_build_lock_wait_seconds_count")
+                .is_some_and(|n| n >= 2.0)
+        },
+    )
+    .await;
     scope.cleanup().await;
 }
 

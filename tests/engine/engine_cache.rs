@@ -471,6 +471,7 @@ async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the
     let listed = doc["build_cache"]["records"].as_array().expect("records");
     let after = records().await;
     let mut unheld = 0;
+    let mut kept_by_engine = Vec::new();
     for r in &stage_records {
         let entry = listed
             .iter()
@@ -480,12 +481,36 @@ async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the
         match (r.shared, kind) {
             (true, "unheld_shared") => {
                 unheld += 1;
-                assert_eq!(entry["outcome"]["kind"], "deleted", "{entry}");
-                assert!(!after.contains_key(&r.id), "{} is gone", r.id);
+                match entry["outcome"]["kind"].as_str() {
+                    Some("deleted") => assert!(!after.contains_key(&r.id), "{} is gone", r.id),
+                    // The engine may keep a record the call names (the prune re-checks on the
+                    // engine side, and BuildKit's own collector runs beside it): reported as
+                    // such. Gone meanwhile is fine; still there, the next pass must take it.
+                    Some("skipped") if after.contains_key(&r.id) => {
+                        kept_by_engine.push(r.id.clone())
+                    }
+                    Some("skipped") => {}
+                    _ => panic!(
+                        "an unheld record is deleted or the engine's skip is reported: {entry}"
+                    ),
+                }
             }
             (true, "shared") => assert!(after.contains_key(&r.id)),
             (false, "unused_for") => assert!(!after.contains_key(&r.id), "{} is gone", r.id),
             other => panic!("stage record {}: {other:?}: {entry}", r.id),
+        }
+    }
+    if !kept_by_engine.is_empty() {
+        let again = prune_json(&cfg);
+        let listed = again["build_cache"]["records"].as_array().expect("records");
+        for id in &kept_by_engine {
+            let entry = listed.iter().find(|e| e["id"] == id.as_str());
+            let outcome = entry.map(|e| &e["outcome"]["kind"]);
+            assert!(
+                outcome.is_some_and(|o| o == "deleted"),
+                "{id}, kept by the engine in the first pass, goes in the next: {:#}",
+                again["build_cache"]
+            );
         }
     }
     if claim_shared > 0 {
