@@ -65,10 +65,12 @@ pub const NO_PRUNE_API: &str = "this engine has no build cache API (POST /build/
 /// Most record IDs in one call (they travel in the query as one regular expression).
 const MAX_BATCH: usize = 100;
 
-/// Run the plan's record deletions wave by wave (children first). Within a wave, records
-/// whose engine-side checks are the same go in one call (an anchored alternation of their
-/// IDs), at most [`MAX_BATCH`] at a time; nothing new starts once `stop` fires. Results come
-/// back in plan order.
+/// Run the plan's record deletions: records whose engine-side checks are the same go in one
+/// call (an anchored alternation of their IDs), at most [`MAX_BATCH`] at a time, a record's
+/// planned children in the same call or an earlier one. The engine deletes a record only once
+/// nothing builds on it and tries again within the call after each deletion, so one call
+/// takes a chain children first, and a parent whose child stays, stays. Nothing new starts
+/// once `stop` fires. Results come back in plan order.
 pub async fn execute<E: Engine>(
     engine: &E,
     plan: &CachePlan,
@@ -82,16 +84,8 @@ pub async fn execute<E: Engine>(
         not_deleted: HashSet::new(),
         out: CacheExecution::default(),
     };
-    let mut start = 0;
-    while start < plan.deletions.len() {
-        let wave = plan.deletions[start].wave;
-        let end = (plan.deletions[start..].iter())
-            .position(|d| d.wave != wave)
-            .map_or(plan.deletions.len(), |n| start + n);
-        for (checks, batch) in batches(plan, records, &plan.deletions[start..end]) {
-            run.batch(engine, checks, &batch, stop).await;
-        }
-        start = end;
+    for (checks, batch) in batches(plan, records, &run.children) {
+        run.batch(engine, checks, &batch, stop).await;
     }
     let mut position = vec![0; plan.decisions.len()];
     for (k, d) in plan.deletions.iter().enumerate() {
@@ -101,24 +95,33 @@ pub async fn execute<E: Engine>(
     run.out
 }
 
-/// The deletions of one wave grouped by the checks their calls carry, in plan order.
+/// The deletions grouped by the checks their calls carry, in plan order (children before
+/// parents): a deletion joins the last call with its checks unless that call is full or comes
+/// before a call holding one of its planned children.
 fn batches<'p>(
-    plan: &CachePlan,
+    plan: &'p CachePlan,
     records: &[CacheRecord],
-    wave: &'p [CacheDeletion],
+    children: &HashMap<&str, Vec<&str>>,
 ) -> Vec<(CachePrune, Vec<&'p CacheDeletion>)> {
     let mut out: Vec<(CachePrune, Vec<&CacheDeletion>)> = Vec::new();
-    for d in wave {
+    let mut call_of: HashMap<&str, usize> = HashMap::new();
+    for d in &plan.deletions {
         let decision = &plan.decisions[d.decision];
-        let mut checks = request(&records[decision.record], &decision.reason);
+        let record = &records[decision.record];
+        let mut checks = request(record, &decision.reason);
         checks.ids.clear();
-        match out
-            .iter_mut()
-            .find(|(c, b)| *c == checks && b.len() < MAX_BATCH)
-        {
-            Some((_, batch)) => batch.push(d),
-            None => out.push((checks, vec![d])),
-        }
+        let after = (children.get(record.id.as_str()).into_iter().flatten())
+            .filter_map(|kid| call_of.get(kid).copied())
+            .max()
+            .unwrap_or(0);
+        let joins = (out.iter().rposition(|(c, _)| *c == checks))
+            .filter(|&k| k >= after && out[k].1.len() < MAX_BATCH);
+        let k = joins.unwrap_or_else(|| {
+            out.push((checks, Vec::new()));
+            out.len() - 1
+        });
+        out[k].1.push(d);
+        call_of.insert(record.id.as_str(), k);
     }
     out
 }
@@ -148,8 +151,7 @@ impl<'a> Run<'a> {
         let mut ready = Vec::with_capacity(batch.len());
         for &d in batch {
             let record = self.record(d);
-            let blocked = (self.children.get(record.id.as_str()))
-                .and_then(|kids| kids.iter().find(|k| self.not_deleted.contains(*k)));
+            let blocked = self.kept_child(record);
             if stop.is_cancelled() {
                 self.finish(d, CacheOutcome::NotAttempted, 0);
             } else if self.out.notice.is_some() {
@@ -167,10 +169,14 @@ impl<'a> Run<'a> {
         checks.ids = ready.iter().map(|d| self.record(d).id.clone()).collect();
         match engine.prune_build_cache(&checks).await {
             Ok(report) => {
+                let deleted: HashSet<&str> = report.deleted.iter().map(String::as_str).collect();
                 for d in ready {
                     let record = self.record(d);
-                    if report.deleted.contains(&record.id) {
+                    if deleted.contains(record.id.as_str()) {
                         self.finish(d, CacheOutcome::Deleted, record.size);
+                    } else if let Some(child) = self.kept_child(record) {
+                        let why = format!("child record {} was not deleted", short(child));
+                        self.finish(d, skipped(&why), 0);
                     } else {
                         self.finish(d, skipped(&kept_by_engine(&checks)), 0);
                     }
@@ -190,6 +196,12 @@ impl<'a> Run<'a> {
                 }
             }
         }
+    }
+
+    /// A planned child of `record` that was not deleted (it holds `record` on the engine).
+    fn kept_child(&self, record: &CacheRecord) -> Option<&'a str> {
+        let kids = self.children.get(record.id.as_str())?;
+        kids.iter().copied().find(|k| self.not_deleted.contains(k))
     }
 
     fn finish(&mut self, d: &CacheDeletion, outcome: CacheOutcome, bytes: u64) {
@@ -354,5 +366,89 @@ mod tests {
             (r.all, r.keep_storage, r.unused_for),
             (true, Some(300), None)
         );
+    }
+
+    /// A plan deleting `records` in the given order, wave by depth, every reason `unused_for`
+    /// (with `mount` records of their own type, so their checks differ).
+    fn plan_of(records: &[CacheRecord], waves: &[usize]) -> CachePlan {
+        let reason = CacheReason::UnusedFor {
+            rule: "r".into(),
+            idle_secs: 10,
+            unused_for_secs: 1,
+        };
+        CachePlan {
+            decisions: (0..records.len())
+                .map(|record| crate::plan::build_cache::CacheDecision {
+                    record,
+                    action: crate::plan::Action::Delete,
+                    rule: Some("r".into()),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            order: (0..records.len()).collect(),
+            deletions: (waves.iter().enumerate())
+                .map(|(decision, &wave)| CacheDeletion {
+                    decision,
+                    wave,
+                    reclaim_bytes: 1,
+                })
+                .collect(),
+            reclaimable_bytes: 0,
+            total_bytes: 0,
+        }
+    }
+
+    fn calls(plan: &CachePlan, records: &[CacheRecord]) -> Vec<Vec<String>> {
+        let children = planned_children(plan, records);
+        (batches(plan, records, &children).into_iter())
+            .map(|(_, b)| b.iter().map(|d| records[d.decision].id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_goes_in_one_call_and_a_parent_never_in_a_call_before_its_child() {
+        let mut leaf = rec("leaf", 10, 1);
+        leaf.parents = vec!["base".into()];
+        let mut mount = rec("mount", 10, 1);
+        mount.kind = CacheType::ExecCachemount;
+        let mut mid = rec("mid", 10, 1);
+        mid.parents = vec!["base".into()];
+        mid.kind = CacheType::ExecCachemount;
+        // leaf (regular) and mount, mid (cache mounts) in wave 0; base (regular) holds leaf
+        // and mid: it may not join leaf's call, which comes before mid's.
+        let records = [leaf, mount, mid, rec("base", 10, 1)];
+        let plan = plan_of(&records, &[0, 0, 0, 1]);
+        assert_eq!(
+            calls(&plan, &records),
+            [vec!["leaf"], vec!["mount", "mid"], vec!["base"]]
+        );
+        // Without the cache mount child, base joins its child's call.
+        let records = [records[0].clone(), records[1].clone(), records[3].clone()];
+        let plan = plan_of(&records, &[0, 0, 1]);
+        assert_eq!(
+            calls(&plan, &records),
+            [vec!["leaf", "base"], vec!["mount"]]
+        );
+    }
+
+    #[test]
+    fn a_call_names_at_most_a_hundred_records_and_a_long_chain_stays_in_order() {
+        let n = 2 * MAX_BATCH + 10;
+        let records: Vec<CacheRecord> = (0..n)
+            .map(|i| {
+                let mut r = rec(&format!("r{i}"), 10, 1);
+                if i + 1 < n {
+                    r.parents = vec![format!("r{}", i + 1)];
+                }
+                r
+            })
+            .collect();
+        let plan = plan_of(&records, &(0..n).collect::<Vec<_>>());
+        let calls = calls(&plan, &records);
+        let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_BATCH, MAX_BATCH, 10]);
+        let flat: Vec<String> = calls.concat();
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(flat, ids, "children first, across calls");
     }
 }

@@ -99,8 +99,8 @@ async fn a_pass_deletes_children_first_with_the_engine_checks() {
     let order: Vec<Vec<String>> = engine.cache_calls().into_iter().map(|c| c.ids).collect();
     assert_eq!(
         order,
-        [["leaf"], ["step"], ["base"]],
-        "one wave after the other"
+        [["leaf", "step", "base"]],
+        "one call, children first: the engine frees a parent once its child went"
     );
     for call in engine.cache_calls() {
         assert_eq!(call.unused_for, Some(Duration::from_secs(7 * 86_400)));
@@ -127,7 +127,7 @@ async fn a_pass_deletes_children_first_with_the_engine_checks() {
 }
 
 #[tokio::test]
-async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_not_tried() {
+async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_so_are_its_parents() {
     let engine = engine();
     let records = engine.cache_records();
     let plan = cache_plan::plan(&records, &config(STALE).build_cache, usize::MAX, now());
@@ -161,11 +161,7 @@ async fn a_record_used_since_the_plan_is_kept_by_the_engine_and_its_parents_are_
             ("base".to_owned(), "skipped".to_owned())
         ]
     );
-    assert_eq!(
-        engine2.cache_calls().len(),
-        1,
-        "parents of a kept child are not tried"
-    );
+    assert_eq!(engine2.cache_calls().len(), 1, "one call for the chain");
     let CacheOutcome::Skipped { reason } = &run.results[1].outcome else {
         panic!("step is skipped");
     };
@@ -259,7 +255,7 @@ async fn adhoc_flags_leave_the_build_cache_alone() {
 }
 
 #[tokio::test]
-async fn records_with_the_same_checks_go_in_one_call_per_wave() {
+async fn records_with_the_same_checks_go_in_one_call() {
     let mut builder = FakeEngine::builder().clock(now());
     for i in 0..5 {
         builder = builder.cache_record(cache_record(&format!("r{i}"), 10 + i, 10));
