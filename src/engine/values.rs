@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::error::EngineError;
-use crate::inventory::{CacheRecord, CacheType, ImageId};
+use crate::inventory::{CacheRecord, ImageId};
 
 /// Which engine answers the Docker Engine API (detected at connect time from `/version`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -149,8 +149,6 @@ pub struct DataUsage {
 pub struct CachePrune {
     /// The records' IDs (sent as one anchored `id` filter: `^(a|b)$`).
     pub ids: Vec<String>,
-    /// The records' type (sent as a `type` filter).
-    pub kind: CacheType,
     /// Let the engine delete a shared, `internal` or `frontend` record (`all=true`).
     pub all: bool,
     /// Only if not used for this long (`unused-for` filter).

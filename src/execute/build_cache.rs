@@ -266,7 +266,6 @@ pub fn request(record: &CacheRecord, reason: &CacheReason) -> CachePrune {
     };
     CachePrune {
         ids: vec![record.id.clone()],
-        kind: record.kind.clone(),
         all: record.shared || record.kind.needs_all(),
         unused_for: unused_for.filter(|d| !d.is_zero()),
         keep_storage,
@@ -345,7 +344,6 @@ mod tests {
         };
         let r = request(&old, &reason);
         assert_eq!(r.ids, ["old"]);
-        assert_eq!(r.kind, CacheType::Regular);
         assert_eq!(r.unused_for, Some(Duration::from_secs(7 * 86_400)));
         assert_eq!((r.all, r.keep_storage), (false, None));
         let zero = CacheReason::UnusedFor {
@@ -368,8 +366,8 @@ mod tests {
         );
     }
 
-    /// A plan deleting `records` in the given order, wave by depth, every reason `unused_for`
-    /// (with `mount` records of their own type, so their checks differ).
+    /// A plan deleting `records` in the given order, with the given waves, every reason
+    /// `unused_for` (shared records' calls carry `all`, so their checks differ).
     fn plan_of(records: &[CacheRecord], waves: &[usize]) -> CachePlan {
         let reason = CacheReason::UnusedFor {
             rule: "r".into(),
@@ -411,18 +409,19 @@ mod tests {
         leaf.parents = vec!["base".into()];
         let mut mount = rec("mount", 10, 1);
         mount.kind = CacheType::ExecCachemount;
+        mount.shared = true;
         let mut mid = rec("mid", 10, 1);
         mid.parents = vec!["base".into()];
-        mid.kind = CacheType::ExecCachemount;
-        // leaf (regular) and mount, mid (cache mounts) in wave 0; base (regular) holds leaf
-        // and mid: it may not join leaf's call, which comes before mid's.
+        mid.shared = true;
+        // leaf (private) and mount, mid (shared: their call carries `all`) in wave 0; base
+        // (private) holds leaf and mid: it may not join leaf's call, which comes before mid's.
         let records = [leaf, mount, mid, rec("base", 10, 1)];
         let plan = plan_of(&records, &[0, 0, 0, 1]);
         assert_eq!(
             calls(&plan, &records),
             [vec!["leaf"], vec!["mount", "mid"], vec!["base"]]
         );
-        // Without the cache mount child, base joins its child's call.
+        // Without the shared child, base joins its child's call; types do not split calls.
         let records = [records[0].clone(), records[1].clone(), records[3].clone()];
         let plan = plan_of(&records, &[0, 0, 1]);
         assert_eq!(

@@ -1,7 +1,8 @@
 //! `POST /build/prune` for a set of records on the negotiated API version: one anchored `id`
 //! filter `^(a|b|c)$` (20.10 matches `id` as a regular expression and refuses a filter with
-//! several values; in one call it deletes a child and then its parent), `type` and
-//! `unused-for` filters, and the
+//! several values, so one `type` per call: none is sent, the IDs name the records, whose type
+//! never changes; in one call it deletes a child and then its parent), the `unused-for`
+//! filter, and the
 //! storage bound as `keep-storage` before API 1.48 or `reserved-space` + `max-used-space`
 //! since (an older engine refuses a `/v1.48/` path, and ignores an unversioned
 //! `reserved-space`). `all` only when the plan selected a shared, internal or frontend record.
@@ -49,7 +50,6 @@ fn anchored(ids: &[String]) -> String {
 pub(super) fn path(api: ApiVersion, request: &CachePrune) -> String {
     let mut filters: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     filters.insert("id", vec![anchored(&request.ids)]);
-    filters.insert("type", vec![request.kind.as_str().to_owned()]);
     if let Some(d) = request.unused_for {
         filters.insert("unused-for", vec![go_duration(d)]);
     }
@@ -102,12 +102,10 @@ impl DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::CacheType;
 
     fn request() -> CachePrune {
         CachePrune {
             ids: vec!["uf12l0ts3vv6bpgrorhfktszx".into()],
-            kind: CacheType::ExecCachemount,
             all: false,
             unused_for: Some(Duration::from_secs(7 * 86_400)),
             keep_storage: Some(10_000_000_000),
@@ -129,7 +127,10 @@ mod tests {
             assert_eq!(q[0].0, "filters");
             let filters: BTreeMap<String, Vec<String>> = serde_json::from_str(&q[0].1).unwrap();
             assert_eq!(filters["id"], ["^uf12l0ts3vv6bpgrorhfktszx$"]);
-            assert_eq!(filters["type"], ["exec.cachemount"]);
+            assert!(
+                !filters.contains_key("type"),
+                "the IDs name the records: one call takes every type"
+            );
             assert_eq!(filters["unused-for"], ["604800s"]);
             assert!(
                 !filters.contains_key("label"),

@@ -1,8 +1,8 @@
 //! The engine's `POST /build/prune` rules for an anchored set of record IDs, on plain values,
 //! as BuildKit applies them (checked against Docker 20.10): in-use records and records
 //! another record builds on are never deleted (a child deleted in the same call frees its
-//! parent); shared, internal and frontend records only with `all`; the `type` and
-//! `unused-for` filters are checked; with `keep-storage` the least recently used go only
+//! parent); shared, internal and frontend records only with `all`; the `unused-for` filter
+//! is checked; with `keep-storage` the least recently used go only
 //! while the cache (shared records left out) holds more.
 
 use chrono::{DateTime, Utc};
@@ -18,12 +18,7 @@ fn candidate(records: &[CacheRecord], r: &CacheRecord, q: &CachePrune, now: Date
         let limit = now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         r.last_touched().is_none_or(|t| t > limit)
     });
-    q.ids.contains(&r.id)
-        && r.kind == q.kind
-        && !r.in_use
-        && !has_child
-        && (q.all || !needs_all)
-        && !used_since
+    q.ids.contains(&r.id) && !r.in_use && !has_child && (q.all || !needs_all) && !used_since
 }
 
 pub(super) fn prune(
