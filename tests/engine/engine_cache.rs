@@ -421,6 +421,25 @@ fn build_text(scope: &Scope, dockerfile: &str, name: &str) -> String {
 /// are images cannot all be held, so the default `shared: exclude` rule deletes the excess
 /// as `unheld_shared` (with `all` and the unused-for check) and the base image stays.
 /// Where the engine reports them private after the removal, they go as plain `unused_for`.
+/// Records the engine kept in a pass (it re-checks on its side, and BuildKit's own collector
+/// runs beside it) are deleted by the next pass with the same configuration.
+fn deleted_by_the_next_pass(cfg: &std::path::Path, kept: &[String]) {
+    if kept.is_empty() {
+        return;
+    }
+    let again = prune_json(cfg);
+    let listed = again["build_cache"]["records"].as_array().expect("records");
+    for id in kept {
+        let entry = listed.iter().find(|e| e["id"] == id.as_str());
+        let outcome = entry.map(|e| &e["outcome"]["kind"]);
+        assert!(
+            outcome.is_some_and(|o| o == "deleted"),
+            "{id}, kept by the engine in the first pass, goes in the next: {:#}",
+            again["build_cache"]
+        );
+    }
+}
+
 /// Skipped on podman4 and podman5 ([`skipped_or_private_daemon`]): no BuildKit build cache.
 #[tokio::test(flavor = "multi_thread")]
 async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the_default_rule() {
@@ -495,7 +514,7 @@ async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the
                     // engine side, and BuildKit's own collector runs beside it): reported as
                     // such. Gone meanwhile is fine; still there, the next pass must take it.
                     Some("skipped") if after.contains_key(&r.id) => {
-                        kept_by_engine.push(r.id.clone())
+                        kept_by_engine.push(r.id.clone());
                     }
                     Some("skipped") => {}
                     _ => panic!(
@@ -508,19 +527,7 @@ async fn stage_records_that_claim_shared_with_no_image_holding_them_go_under_the
             other => panic!("stage record {}: {other:?}: {entry}", r.id),
         }
     }
-    if !kept_by_engine.is_empty() {
-        let again = prune_json(&cfg);
-        let listed = again["build_cache"]["records"].as_array().expect("records");
-        for id in &kept_by_engine {
-            let entry = listed.iter().find(|e| e["id"] == id.as_str());
-            let outcome = entry.map(|e| &e["outcome"]["kind"]);
-            assert!(
-                outcome.is_some_and(|o| o == "deleted"),
-                "{id}, kept by the engine in the first pass, goes in the next: {:#}",
-                again["build_cache"]
-            );
-        }
-    }
+    deleted_by_the_next_pass(&cfg, &kept_by_engine);
     if claim_shared > 0 {
         // Each image holds at most one record per depth: the rest went.
         let images = (listed.iter())
